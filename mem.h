@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Guest physical memory: one host mapping, and the one checked gate into it. */
+#ifndef KVMRUN_MEM_H
+#define KVMRUN_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Guest-physical layout (x86-64):
+ *   [0, low_size)                       RAM (low_size <= MEM_HOLE_START)
+ *   [MEM_HOLE_START, MEM_HIGH_START)    hole: virtio-mmio windows, IOAPIC, LAPIC
+ *   [MEM_HIGH_START, +size-low_size)    RAM above 4 GiB, when size > MEM_HOLE_START
+ * All RAM lives in one host mapping: host[0, low_size) is the low part and
+ * host[low_size, size) the high part.
+ */
+#define MEM_HOLE_START 0xC0000000ULL  /* 3 GiB */
+#define MEM_HIGH_START 0x100000000ULL /* 4 GiB */
+
+struct guest_mem {
+	uint8_t *host;     /* start of the mapping holding all guest RAM */
+	uint64_t size;     /* total RAM in bytes */
+	uint64_t low_size; /* RAM below MEM_HOLE_START */
+};
+
+/* Map `size` bytes of anonymous guest RAM (lazily populated). 0 or -errno. */
+int mem_init(struct guest_mem *m, uint64_t size);
+
+/* Register the RAM with KVM as memory slots on vmfd. 0 or -errno. */
+int mem_register(const struct guest_mem *m, int vmfd);
+
+/*
+ * The gate: the host address of guest-physical [gpa, gpa+len), or NULL when
+ * any byte of it is not RAM or the sum overflows. A range may not straddle
+ * the hole. len 0 is valid for any gpa inside or at the end of a RAM region.
+ * Everything the guest controls reaches guest memory only through here.
+ */
+void *mem_gpa(const struct guest_mem *m, uint64_t gpa, uint64_t len);
+
+/* Guest RAM bytes at and above MEM_HIGH_START. */
+static inline uint64_t mem_high_size(const struct guest_mem *m)
+{
+	return m->size - m->low_size;
+}
+
+#endif
