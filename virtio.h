@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* virtio-mmio (version 2) transport, split virtqueues and the one descriptor-chain walker. */
+#ifndef KVMRUN_VIRTIO_H
+#define KVMRUN_VIRTIO_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "bus.h"
+#include "mem.h"
+
+/*
+ * Threads and locking
+ *   - The MMIO register handlers (virtio_mmio_ops) run on vCPU threads, maybe
+ *     several at once. Queue processing runs on the device's I/O thread (or,
+ *     in unit tests, on the caller's thread through virtio_process()).
+ *   - vd->lock guards everything in struct virtio_dev and struct virtq except
+ *     `status` and `isr`, which are atomics so that the guest's interrupt
+ *     handler never waits behind a disk request. The I/O thread holds the lock
+ *     while it handles one request (pop, device I/O, push), so a reset by the
+ *     driver waits for the request in flight and no used-ring write can
+ *     happen after Status reads back 0.
+ * Guest-controlled values: every ring field, every descriptor, every
+ * register value written. Nothing here trusts them.
+ */
+
+#define VIRTQ_MAX_SIZE 256 /* QueueNumMax, and the bound on any one chain */
+#define VIRTIO_MAX_QUEUES 4
+#define VIRTIO_MMIO_SIZE 0x1000
+#define VIRTIO_MMIO_NOTIFY 0x50 /* QueueNotify offset: the ioeventfd address */
+#define VIRTIO_MMIO_CONFIG 0x100
+
+/* Where vmm.c put the device; what the transport needs from KVM. */
+struct virtio_mmio_cfg {
+	int vmfd; /* < 0: no KVM (unit tests); no eventfd binding, no thread */
+	const struct guest_mem *mem;
+	uint64_t base; /* guest-physical base of the 4 KiB window */
+	uint32_t gsi;
+};
+
+/*
+ * One descriptor chain, as the device sees it: host iovecs for the
+ * device-readable part (iov[0, nr)) followed by the device-writable part
+ * (iov[nr, nr+nw)). Every iovec lies wholly inside guest RAM (checked
+ * through mem_gpa()); each descriptor was read exactly once.
+ * err != 0 means the walk failed: the device must not interpret the iovecs
+ * as a request. It may answer through `tail` (the last byte of the chain's
+ * final descriptor, when that descriptor is device-writable, non-empty and in
+ * RAM; NULL otherwise), e.g. with an IOERR status byte.
+ */
+struct virtq_chain {
+	uint16_t head;
+	uint16_t nr, nw;
+	uint64_t rd_len, wr_len; /* byte totals of each part */
+	int err;                 /* 0 or a VIRTQ_E_* code */
+	uint8_t *tail;
+	struct iovec iov[VIRTQ_MAX_SIZE];
+};
+
+enum {
+	VIRTQ_E_ADDR = 1,  /* a buffer or indirect table is not guest RAM (or wraps) */
+	VIRTQ_E_LOOP,      /* chain longer than the queue size / table: a cycle */
+	VIRTQ_E_INDEX,     /* next index past the queue size / table */
+	VIRTQ_E_INDIRECT,  /* nested table, INDIRECT with NEXT, bad table length,
+			      or indirect not negotiated */
+	VIRTQ_E_ORDER,     /* a device-readable descriptor after a writable one */
+};
+
+struct virtq {
+	/* Driver-programmed registers (lock held). */
+	uint16_t num;
+	bool ready;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	/* Set when QueueReady is accepted: host views of the rings. */
+	uint8_t *desc, *avail, *used;
+	uint16_t last_avail;     /* next avail slot the device consumes */
+	uint16_t used_idx;       /* the device's copy of used->idx */
+	uint16_t signalled_used; /* used_idx at the last interrupt decision */
+	bool signalled_valid;
+	int kick_fd; /* eventfd: ioeventfd on QueueNotify with datamatch = index */
+};
+
+struct virtio_dev;
+
+/* What a device plugs into the transport. Callbacks run with vd->lock held. */
+struct virtio_dev_ops {
+	/*
+	 * I/O thread: handle one chain from queue q. When c->err != 0 the walk
+	 * failed: answer through c->tail if it is set (see struct virtq_chain)
+	 * and return 1, else return 0. Return the number of bytes written into
+	 * the chain's writable buffers (the used length; the transport clamps
+	 * it to c->wr_len). Every chain gets a used-ring entry.
+	 */
+	uint32_t (*handle)(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
+	/* vCPU thread: read `len` bytes of config space at `off` (the whole
+	 * access lies inside config_size). */
+	void (*config_read)(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len);
+};
+
+struct virtio_stats {
+	uint64_t ignored;   /* register accesses of odd width or at unknown offsets */
+	uint64_t bad_chains; /* chains that failed the walker */
+	uint64_t resets_needed; /* times DEVICE_NEEDS_RESET was set */
+	uint64_t interrupts;
+};
+
+struct virtio_dev {
+	pthread_mutex_t lock;
+	const struct virtio_dev_ops *ops;
+	void *opaque; /* the device's own struct */
+	const struct guest_mem *mem;
+	uint32_t device_id;
+	uint64_t dev_features; /* offered: device bits | VERSION_1 | INDIRECT | EVENT_IDX */
+	uint64_t drv_features; /* written by the driver */
+	uint32_t dev_feat_sel, drv_feat_sel, queue_sel, shm_sel;
+	uint32_t status; /* atomic access only */
+	uint32_t isr;    /* InterruptStatus; atomic access only */
+	uint32_t config_gen;
+	uint32_t config_size;
+	unsigned nq;
+	struct virtq q[VIRTIO_MAX_QUEUES];
+	int irq_fd;  /* eventfd: irqfd on the device's GSI */
+	int stop_fd; /* eventfd: tells the I/O thread to exit */
+	bool kvm_bound, thread_started;
+	int vmfd;
+	struct virtio_mmio_cfg cfg;
+	pthread_t thread;
+	struct virtio_stats stats; /* __atomic updates */
+	struct virtq_chain chain;  /* scratch for virtio_process, under lock */
+};
+
+/* The bus handlers; opaque is the struct virtio_dev. */
+extern const struct bus_ops virtio_mmio_ops;
+
+/*
+ * Set up vd for a device with `nq` queues (1..VIRTIO_MAX_QUEUES),
+ * `config_size` bytes of config space (<= 0xF00) and device feature bits
+ * `features` (the transport adds VERSION_1, INDIRECT_DESC and EVENT_IDX).
+ * Creates the per-queue kick eventfds, the irq eventfd and the stop eventfd;
+ * nothing touches KVM yet. 0 or -errno (nothing left allocated on error).
+ */
+int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, unsigned nq,
+		uint32_t config_size, const struct virtio_dev_ops *ops, void *opaque);
+
+/*
+ * Bind vd to the guest at cfg: remember cfg->mem; when cfg->vmfd >= 0,
+ * register one ioeventfd per queue on base+0x50 (4 bytes, datamatch = queue
+ * index) and an irqfd on cfg->gsi, then start the I/O thread. With vmfd < 0
+ * (unit tests) only the memory is bound and the caller drives
+ * virtio_process(). 0 or -errno; on error everything started is undone.
+ */
+int virtio_start(struct virtio_dev *vd, const struct virtio_mmio_cfg *cfg);
+
+/*
+ * Stop the I/O thread (waits for the request in flight), unregister the
+ * eventfds from KVM and close them. Safe on a vd that virtio_init set up but
+ * never started. Call once, after vCPUs have stopped.
+ */
+void virtio_stop(struct virtio_dev *vd);
+
+/*
+ * Process queue q until its avail ring is empty: walk each chain, hand it to
+ * ops->handle, publish it in the used ring, then interrupt the guest if the
+ * driver asked for it (EVENT_IDX used_event, or NO_INTERRUPT without it).
+ * Called by the I/O thread on a kick; unit tests call it directly.
+ * Returns the number of chains completed.
+ */
+unsigned virtio_process(struct virtio_dev *vd, unsigned q);
+
+/*
+ * Mark the device broken: set DEVICE_NEEDS_RESET, stop all queues until the
+ * driver resets, and raise a config-change interrupt. Lock held.
+ */
+void virtio_needs_reset(struct virtio_dev *vd);
+
+/* A consistent copy of the transport counters. */
+void virtio_get_stats(const struct virtio_dev *vd, struct virtio_stats *out);
+
+/*
+ * The walker (exposed for unit tests; devices get chains from
+ * virtio_process): read descriptor chain `head` of queue vq into c,
+ * validating every descriptor as described in virtio.c. Sets c->err and
+ * returns it (0 on success). Never touches memory outside guest RAM.
+ */
+int virtq_walk(const struct guest_mem *mem, const struct virtq *vq, bool indirect_ok,
+	       uint16_t head, struct virtq_chain *c);
+
+/* Copy up to `len` bytes at byte offset `off` of iov[0, n) into dst. Returns bytes copied. */
+size_t virtq_iov_read(const struct iovec *iov, unsigned n, uint64_t off, void *dst, size_t len);
+/* Copy up to `len` bytes from src into iov[0, n) at byte offset `off`. Returns bytes copied. */
+size_t virtq_iov_write(const struct iovec *iov, unsigned n, uint64_t off, const void *src,
+		       size_t len);
+/*
+ * Fill dst (room for `max` iovecs) with the sub-range [off, off+len) of
+ * iov[0, n). Returns the iovec count, or -1 if the range does not fit.
+ */
+int virtq_iov_slice(const struct iovec *iov, unsigned n, uint64_t off, uint64_t len,
+		    struct iovec *dst, unsigned max);
+
+#endif

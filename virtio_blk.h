@@ -1,0 +1,84 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* virtio-blk: one raw image or host block device behind a virtio-mmio window. */
+#ifndef KVMRUN_VIRTIO_BLK_H
+#define KVMRUN_VIRTIO_BLK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "virtio.h"
+
+/*
+ * Capacity is the image size (st_size, or BLKGETSIZE64 for a block device)
+ * in 512-byte sectors, rounded DOWN: trailing bytes past the last whole
+ * sector are never read or written, and the guest cannot see them.
+ *
+ * Requests: IN, OUT, FLUSH (fdatasync), GET_ID (the serial), DISCARD and
+ * WRITE_ZEROES (one segment each). Guest errors answer IOERR or UNSUPP and
+ * are counted; nothing the guest sends ends kvmrun.
+ *
+ * Startup order for vmm.c, per --disk:
+ *   blk_parse_spec() -> blk_open() -> blk_attach() -> bus_add(base, 0x1000)
+ *   -> append "virtio_mmio.device=4K@0x<base>:<gsi>" to the command line.
+ * Shutdown, after the vCPU threads have stopped: blk_close().
+ */
+
+#define BLK_SERIAL_MAX 20 /* VIRTIO_BLK_ID_BYTES */
+#define BLK_PATH_MAX 4096
+
+struct blk_spec {
+	char path[BLK_PATH_MAX];
+	bool ro;
+	char serial[BLK_SERIAL_MAX + 1]; /* "" when not given */
+};
+
+struct blk_stats {
+	uint64_t requests;      /* chains handled, good or bad */
+	uint64_t bytes_read;    /* from the image into the guest */
+	uint64_t bytes_written; /* from the guest into the image (OUT only) */
+	uint64_t errors;        /* requests answered other than OK, or not answerable */
+	uint64_t ignored;       /* register accesses of odd width or unknown offset */
+};
+
+struct blk;
+
+/*
+ * Parse "PATH[,ro][,serial=ID]" (ID: 1..20 printable ASCII characters, no
+ * comma). PATH may not contain a comma. 0, or -1 with a message in err.
+ */
+int blk_parse_spec(const char *arg, struct blk_spec *out, char *err, size_t errlen);
+
+/*
+ * Open and lock the image: O_RDWR with a whole-file OFD write lock, or for
+ * ro O_RDONLY with a read lock, so a second kvmrun on a writable image fails
+ * with "PATH: in use by another process". PATH must be a regular file or a
+ * block device. Never creates, truncates or writes anything. Returns the
+ * device, or NULL with a message naming PATH in err.
+ */
+struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen);
+
+/*
+ * Bind the device to the guest at cfg (see virtio_start): registers the
+ * QueueNotify ioeventfd and the irqfd on cfg->gsi, and starts the device's
+ * I/O thread (one per disk). On success *ops and *opaque are what vmm.c passes to
+ * bus_add(cfg->base, VIRTIO_MMIO_SIZE, ...). With cfg->vmfd < 0 (unit tests)
+ * no eventfd is bound and no thread starts. 0 or -errno.
+ */
+int blk_attach(struct blk *b, const struct virtio_mmio_cfg *cfg, const struct bus_ops **ops,
+	       void **opaque);
+
+/* Stop the I/O thread (if any), drop the lock and close the image, free b. NULL is a no-op. */
+void blk_close(struct blk *b);
+
+/* Counters, safe to call from any thread. */
+void blk_get_stats(const struct blk *b, struct blk_stats *out);
+
+/* The transport under the disk: unit tests drive virtio_process() through it. */
+struct virtio_dev *blk_virtio(struct blk *b);
+
+/* Capacity in 512-byte sectors. */
+uint64_t blk_capacity(const struct blk *b);
+
+#endif
