@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: Apache-2.0
+/* probe guest: how the probe ends, chosen by probe.exit= on the command line. */
+#include "probe.h"
+
+#define COM1 0x3f8
+#define I8042_DATA 0x60
+#define I8042_STATUS 0x64
+#define ECHO_VECTOR 0x24 /* ISA IRQ 4 at the conventional offset */
+#define ECHO_MAX 200
+
+struct mode {
+	const char *name;
+	void (*run)(void);
+};
+
+static void i8042_reset(void)
+{
+	outb(I8042_STATUS, 0xfe);
+	/* a monitor that resets stops us here; give an asynchronous one time */
+	delay_tsc(30000000);
+	probe_error("reset-ignored");
+	triple_fault();
+}
+
+static void mode_triple(void)
+{
+	triple_fault();
+}
+
+static void mode_halt(void)
+{
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
+
+static void mode_xsave(void)
+{
+	static uint8_t area[1024] __attribute__((aligned(64))) = {0};
+	uint32_t r[4];
+	uint64_t cr4;
+
+	cpuid(1, r);
+	if (!(r[2] & (1u << 26))) {
+		probe_error("no-xsave");
+		triple_fault();
+	}
+	__asm__ volatile("mov %%cr4, %0" : "=r"(cr4));
+	cr4 |= 1u << 18; /* OSXSAVE */
+	__asm__ volatile("mov %0, %%cr4" : : "r"(cr4));
+	do_xsave(area);
+	probe_error("xsave-survived");
+	i8042_reset();
+}
+
+/* Ctrl-Alt-Del ends in Delete: e0 71 in set 2, e0 53 if the i8042 translates. */
+static void mode_wait(void)
+{
+	uint8_t prev = 0;
+
+	con_puts("PROBE waiting\n");
+	for (;;) {
+		if (inb(I8042_STATUS) & 1) {
+			uint8_t b = inb(I8042_DATA);
+
+			if (prev == 0xe0 && (b == 0x71 || b == 0x53))
+				break;
+			prev = b;
+		}
+		cpu_relax();
+	}
+	con_puts("PROBE ctrl-alt-del\n");
+	i8042_reset();
+}
+
+/* --- echo: the serial receive interrupt through IOAPIC pin 4 ------------- */
+struct gate {
+	uint64_t lo, hi;
+};
+static struct gate idt[256] __attribute__((aligned(16))) = {{0, 0}};
+static char line[ECHO_MAX + 1] = {0};
+static int len = 0;
+
+static void set_gate(int vec, void (*fn)(void))
+{
+	uint64_t a = (uint64_t)fn;
+
+	idt[vec].lo = (a & 0xffff) | (uint64_t)SEL_CS64 << 16 | 0x8eULL << 40 |
+		      ((a >> 16) & 0xffff) << 48;
+	idt[vec].hi = a >> 32;
+}
+
+static void ioapic_write(uint32_t reg, uint32_t v)
+{
+	mmio_write32(IOAPIC_BASE, reg);
+	mmio_write32(IOAPIC_BASE + 0x10, v);
+}
+
+static void echo_byte(char c)
+{
+	if (c == '\r' || c == '\n') {
+		if (!len)
+			return; /* CR LF: one line, not two */
+		line[len] = 0;
+		len = 0;
+		con_puts("PROBE echo=");
+		con_puts(line);
+		con_putc('\n');
+		if (word_eq(line, "quit") && line[4] == 0)
+			i8042_reset();
+	} else if (c == 8 || c == 0x7f) {
+		if (len)
+			len--;
+	} else if (c >= 0x20 && c < 0x7f && len < ECHO_MAX) {
+		line[len++] = c; /* longer lines are cut, never overflow */
+	}
+}
+
+/* Called from irq_stub: drain the receiver, since the pin is edge-triggered. */
+void echo_irq(void)
+{
+	while (inb(COM1 + 5) & 1)
+		echo_byte((char)inb(COM1));
+	mmio_write32(LAPIC_BASE + 0xb0, 0); /* EOI */
+}
+
+static void mode_echo(void)
+{
+	struct {
+		uint16_t limit;
+		uint64_t base;
+	} __attribute__((packed)) idtr = {sizeof(idt) - 1, (uint64_t)idt};
+	uint32_t r[4];
+
+	cpuid(1, r);
+	set_gate(ECHO_VECTOR, irq_stub);
+	set_gate(0xff, spurious_stub);
+	__asm__ volatile("lidt %0" : : "m"(idtr));
+	/* only the IOAPIC path: mask the 8259s and LINT0's ExtINT */
+	outb(0x21, 0xff);
+	outb(0xa1, 0xff);
+	mmio_write32(LAPIC_BASE + 0x350, 1u << 16);
+	mmio_write32(LAPIC_BASE + 0x80, 0);	/* TPR: accept all */
+	mmio_write32(LAPIC_BASE + 0xf0, 0x1ff); /* enabled, spurious 0xff */
+	ioapic_write(0x19, (r[1] >> 24) << 24);  /* to this CPU */
+	ioapic_write(0x18, ECHO_VECTOR);	 /* fixed, edge, high, unmasked */
+	/* the UART last: a byte already waiting then makes a fresh edge */
+	outb(COM1 + 4, 0x0b);
+	outb(COM1 + 1, 0x01);
+	con_puts("PROBE echo-ready\n");
+	for (;;)
+		__asm__ volatile("sti; hlt" ::: "memory");
+}
+
+/* Later modes (virtio poking, ACPI checks) are one line here. */
+static const struct mode modes[] = {
+	{"reset", i8042_reset}, {"triple", mode_triple}, {"xsave", mode_xsave},
+	{"halt", mode_halt},	{"wait", mode_wait},	 {"echo", mode_echo},
+};
+
+static const struct mode *mode_find(const char *cmdline)
+{
+	const char *v;
+
+	if (!cmdline_find(cmdline, "probe.exit=", &v))
+		return &modes[0];
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (word_eq(v, modes[i].name))
+			return &modes[i];
+	return 0;
+}
+
+int mode_check(const char *cmdline)
+{
+	if (mode_find(cmdline))
+		return 0;
+	probe_error("unknown-exit-mode");
+	return -1;
+}
+
+void mode_run(const char *cmdline)
+{
+	const struct mode *m = mode_find(cmdline);
+
+	(m ? m : &modes[0])->run();
+	triple_fault();
+}
