@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Kernel loading: bzImage, PVH ELF and plain ELF vmlinux, with the boot data they expect. */
+#ifndef KVMRUN_BOOT_H
+#define KVMRUN_BOOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "mem.h"
+
+/* Guest-physical layout of what kvmrun places in low memory. [0x1000, 0x6000) stays free. */
+#define BOOT_GDT 0x500ULL
+#define BOOT_START_INFO 0x6000ULL /* PVH hvm_start_info, modlist, memory map */
+#define BOOT_ZERO_PAGE 0x7000ULL  /* Linux boot_params */
+#define BOOT_PML4 0x9000ULL       /* identity map of the low 4 GiB, 2 MiB pages */
+#define BOOT_PDPT 0xA000ULL
+#define BOOT_PD 0xB000ULL /* four pages */
+#define BOOT_CMDLINE 0x20000ULL
+#define BOOT_CMDLINE_MAX 0x10000ULL
+#define BOOT_EBDA 0x9fc00ULL
+#define BOOT_BIOS 0xf0000ULL /* MP table lives here; reserved in the memory map */
+#define BOOT_KERNEL 0x100000ULL
+
+/* GDT selectors kvmrun sets up (Linux's boot protocol wants 0x10/0x18). */
+#define BOOT_CS32 0x08
+#define BOOT_CS64 0x10
+#define BOOT_DS 0x18
+#define BOOT_TSS 0x20
+
+enum boot_format { BOOT_BZIMAGE, BOOT_PVH, BOOT_ELF };
+
+/* How a vCPU enters the guest; filled by boot_load, applied by cpu.c. */
+struct boot_entry {
+	enum boot_format format;
+	uint64_t rip;
+	uint64_t rsi; /* LONG64: boot_params address */
+	uint64_t rbx; /* PVH: hvm_start_info address */
+	uint64_t cr3; /* LONG64: page tables */
+};
+
+struct boot_spec {
+	const char *kernel;
+	const char *initrd;  /* NULL: none */
+	const char *cmdline; /* the complete command line */
+};
+
+struct e820_entry {
+	uint64_t addr, size;
+	uint32_t type;
+};
+#define E820_RAM 1
+#define E820_RESERVED 2
+#define E820_MAX 8
+
+/* The memory map kvmrun gives the guest for this RAM layout. Returns the count. */
+int boot_e820(const struct guest_mem *m, struct e820_entry out[E820_MAX]);
+
+/*
+ * Detect the kernel's format from its bytes and load it, the initrd and the
+ * command line into guest memory, with the zero page or hvm_start_info, the
+ * memory map, GDT and page tables. On failure returns -1 with `err` holding
+ * one line naming the file and what is wrong; `*usage` is set when the cause
+ * is the user's input (a bad file or a value that does not fit) rather than a
+ * runtime failure.
+ */
+int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_entry *e,
+	      char *err, size_t errlen, int *usage);
+
+const char *boot_format_name(enum boot_format f);
+
+#endif

@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Build kvmrun as one static musl binary, and run its demo, tests and benchmarks.
+#   ./build.sh            build ./kvmrun (and the probe guest)
+#   ./build.sh demo       build, then boot the demo guest to a shell
+#   ./build.sh test       build, then run the whole test suite
+#   ./build.sh bench      build, then run the benchmarks under bench/
+#   ./build.sh install    install kvmrun and its man page under PREFIX (default /usr/local)
+#   ./build.sh clean      remove build outputs from the checkout
+# Everything external comes from Debian packages; libraries are built from
+# Debian's source packages with musl-gcc into a cache outside the checkout.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")" && pwd)
+cd "$TOP"
+CACHE=${KVMRUN_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kvmrun}
+BUILD=$TOP/build
+VERSION=$(cat VERSION)
+
+log() { echo "build.sh: $*" >&2; }
+die() { echo "build.sh: error: $*" >&2; exit 1; }
+
+# need PKG...: apt-get install whatever is missing (one update per run).
+apt_updated=
+need() {
+	local missing=()
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+	done
+	[ ${#missing[@]} -eq 0 ] && return 0
+	log "installing ${missing[*]}"
+	if [ -z "$apt_updated" ]; then
+		apt-get update -qq >&2 || die "apt-get update failed"
+		apt_updated=1
+	fi
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
+		|| die "apt-get install ${missing[*]} failed"
+}
+
+# Kernel headers for musl-gcc: musl ships none, Debian's linux-libc-dev has them.
+musl_includes() {
+	local inc=$CACHE/musl-kernel-headers
+	if [ ! -e "$inc/video" ]; then
+		mkdir -p "$inc"
+		ln -sfn /usr/include/linux "$inc/linux"
+		ln -sfn /usr/include/x86_64-linux-gnu/asm "$inc/asm"
+		ln -sfn /usr/include/asm-generic "$inc/asm-generic"
+		ln -sfn /usr/include/video "$inc/video"
+	fi
+	echo "$inc"
+}
+
+# Fetch a Debian source package into DIR without touching the system's apt
+# setup: a private deb-src list that mirrors the system's binary sources.
+apt_source() {
+	local pkg=$1 dir=$2 aptdir=$CACHE/apt-src
+	mkdir -p "$aptdir/lists/partial" "$aptdir/parts" "$dir"
+	if [ -z "$(ls "$aptdir/parts")" ]; then
+		if [ -f /etc/apt/sources.list.d/debian.sources ]; then
+			sed 's/^Types:.*/Types: deb-src/' /etc/apt/sources.list.d/debian.sources \
+				> "$aptdir/parts/debian-src.sources"
+		elif [ -f /etc/apt/sources.list ]; then
+			grep -E '^deb .*debian' /etc/apt/sources.list | sed 's/^deb /deb-src /' \
+				> "$aptdir/parts/debian-src.list"
+		fi
+		[ -n "$(ls "$aptdir/parts")" ] || die "no Debian apt sources found to mirror as deb-src"
+	fi
+	local opts=(-oDir::Etc::SourceList=/dev/null -oDir::Etc::SourceParts="$aptdir/parts"
+		-oDir::State::Lists="$aptdir/lists" -oDebug::NoLocking=1 -oAPT::Sandbox::User=root)
+	apt-get "${opts[@]}" -qq update >&2 || die "apt-get update (deb-src) failed"
+	(cd "$dir" && apt-get "${opts[@]}" -qq source --download-only "$pkg" >&2) \
+		|| die "apt-get source $pkg failed"
+}
+
+# libseccomp built with musl from Debian's source package, cached by version.
+libseccomp() {
+	local ver
+	ver=$(dpkg-query -W -f='${Version}' libseccomp2 2>/dev/null || true)
+	[ -n "$ver" ] || ver=unknown
+	local out=$CACHE/libseccomp-$ver
+	if [ -f "$out/lib/libseccomp.a" ]; then echo "$out"; return; fi
+	log "building libseccomp $ver with musl (once; cached in $out)"
+	local work=$CACHE/work-libseccomp
+	rm -rf "$work"; mkdir -p "$work"
+	apt_source libseccomp "$work"
+	local orig
+	orig=$(ls "$work"/libseccomp_*.orig.tar.gz | head -n1)
+	tar -C "$work" -xzf "$orig"
+	local srcdir
+	srcdir=$(find "$work" -maxdepth 1 -type d -name 'libseccomp-*' | head -n1)
+	local inc
+	inc=$(musl_includes)
+	(cd "$srcdir" && CC="musl-gcc -I$inc" ./configure -q --enable-static --disable-shared \
+		--prefix="$out" >/dev/null && make -s -C src >/dev/null && make -s -C include install >/dev/null \
+		&& make -s -C src install >/dev/null) >&2 || die "libseccomp build failed (see $srcdir)"
+	rm -rf "$work"
+	echo "$out"
+}
+
+WARN=(-Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wwrite-strings -Wmissing-prototypes
+	-Wstrict-prototypes -Wold-style-definition -Wformat=2 -Wundef -Wvla -Wimplicit-fallthrough
+	-Wno-unused-parameter)
+SRCS=(vmm.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c)
+
+build_kvmrun() {
+	need musl-tools gperf linux-libc-dev make gcc file
+	local inc seccomp
+	inc=$(musl_includes)
+	seccomp=$(libseccomp)
+	local werror=()
+	[ "${CI:-}" = true ] && werror=(-Werror)
+	mkdir -p "$BUILD"
+	musl-gcc -std=gnu11 -O2 -g0 -static -I"$inc" -I"$seccomp/include" "${WARN[@]}" "${werror[@]}" \
+		-DKVMRUN_VERSION="\"$VERSION\"" -D_GNU_SOURCE -pthread \
+		-o "$BUILD/kvmrun" "${SRCS[@]}" "$seccomp/lib/libseccomp.a"
+	mv "$BUILD/kvmrun" "$TOP/kvmrun"
+	file "$TOP/kvmrun" | grep -q "statically linked" || die "kvmrun is not statically linked"
+	log "built $TOP/kvmrun ($(stat -c %s "$TOP/kvmrun") bytes, static)"
+}
+
+build_guest() {
+	need gcc binutils python3
+	bash test/guest/build.sh "$TOP/test/guest/out" >&2
+}
+
+cmd=${1:-build}
+[ $# -gt 0 ] && shift
+case $cmd in
+build) build_kvmrun; build_guest ;;
+demo) build_kvmrun; build_guest; exec bash test/demo.sh "$@" ;;
+test) build_kvmrun; build_guest; exec bash test/run.sh "$@" ;;
+bench) build_kvmrun; build_guest; for b in bench/*.sh; do bash "$b"; done ;;
+install)
+	build_kvmrun
+	PREFIX=${PREFIX:-/usr/local}
+	install -D -m 0755 kvmrun "$DESTDIR$PREFIX/bin/kvmrun"
+	install -D -m 0644 kvmrun.1 "$DESTDIR$PREFIX/share/man/man1/kvmrun.1"
+	log "installed into $DESTDIR$PREFIX" ;;
+clean) rm -rf "$BUILD" kvmrun test/guest/out ;;
+*) echo "usage: $0 [build|demo|test|bench|install|clean]" >&2; exit 2 ;;
+esac

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* vCPUs: architectural state at entry, and the run loop on one thread each. */
+#ifndef KVMRUN_CPU_H
+#define KVMRUN_CPU_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "boot.h"
+#include "bus.h"
+
+struct kvm_cpuid2;
+struct kvm_run;
+
+/* Why a vCPU ended the VM; vmm.c maps these to exit statuses. */
+enum cpu_stop {
+	CPU_STOP_RESET,    /* guest reset or powered off */
+	CPU_STOP_FAULT,    /* KVM internal error, emulation failure, failed entry */
+	CPU_STOP_INTERNAL, /* a kvmrun or host failure */
+};
+
+/* What all vCPUs share; read-only once they run. */
+struct cpu_env {
+	int kvmfd, vmfd;
+	int run_size; /* KVM_GET_VCPU_MMAP_SIZE */
+	int ncpus;
+	const struct bus *pio, *mmio;
+	const struct boot_entry *entry;
+	const struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, filtered per vCPU */
+	atomic_bool *stopping;          /* set once the VM is ending */
+	/* Called once per VM by the vCPU that ends it, with a one-line reason. */
+	void (*stop)(void *ctx, enum cpu_stop why, const char *msg);
+	void *ctx;
+	/* Called on the first KVM_RUN of vCPU 0 (boot timing). May be NULL. */
+	void (*first_run)(void *ctx);
+};
+
+struct cpu {
+	int id;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool started;
+	const struct cpu_env *env;
+};
+
+/*
+ * Create vCPU `id` and give it its entry state: CPUID, MSRs, FPU, local
+ * APIC wiring, and for vCPU 0 the registers boot_entry asks for. The others
+ * wait in KVM for INIT/SIPI from the guest. 0, or -1 with err set.
+ */
+int cpu_create(struct cpu *c, const struct cpu_env *env, int id, char *err, size_t errlen);
+
+/* Start the vCPU's thread. 0 or -errno. */
+int cpu_start(struct cpu *c);
+
+/* Make the vCPU leave KVM_RUN soon (the stopping flag keeps it out). */
+void cpu_kick(struct cpu *c);
+
+/* Install the signal handler cpu_kick relies on; once, before cpu_start. */
+int cpu_init_signals(void);
+
+#endif

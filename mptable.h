@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Intel MultiProcessor table: how the guest finds its CPUs and IOAPIC without ACPI. */
+#ifndef KVMRUN_MPTABLE_H
+#define KVMRUN_MPTABLE_H
+
+#include <stdint.h>
+
+#include "mem.h"
+
+#define MPTABLE_IOAPIC_ADDR 0xfec00000u
+#define MPTABLE_LAPIC_ADDR 0xfee00000u
+#define MPTABLE_IRQS 24 /* IOAPIC pins, ISA IRQ n wired to pin n */
+#define MPTABLE_MAX_CPUS 254
+
+/*
+ * Write the floating pointer and configuration table at guest-physical gpa
+ * (within the BIOS area the guest scans, 0xf0000-0xfffff): one enabled
+ * processor per vCPU with APIC id = index (0 is the BSP), one IOAPIC with
+ * id ncpus, an ISA bus and its interrupt routing. Returns the bytes written,
+ * or -1 if ncpus is out of range or the table does not fit in guest memory.
+ */
+int mptable_write(const struct guest_mem *m, uint64_t gpa, int ncpus);
+
+#endif

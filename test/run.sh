@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# The whole test suite: unit tests, probe-guest tests on this host's /dev/kvm,
+# then Linux guests in the nested lab. Every test prints one PASS/FAIL line;
+# the last line is "N passed, N failed". Run through ./build.sh test.
+#   KVMRUN_TESTS="t_cli t_probe"  run only these scripts (and skip the lab)
+#   KVMRUN_SKIP_LAB=1             skip the nested lab
+set -uo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP"
+LOG=$(mktemp /tmp/kvmrun-suite.XXXXXX)
+trap 'rm -f "$LOG"' EXIT
+
+run() { # run one test program, echoing its lines and keeping them for the count
+	echo "== $*"
+	"$@" 2>&1 | tee -a "$LOG"
+}
+
+scripts=()
+if [ -n "${KVMRUN_TESTS:-}" ]; then
+	for t in $KVMRUN_TESTS; do scripts+=("$(ls test/"$t".* 2>/dev/null | head -n1)"); done
+else
+	[ -f test/unit/run.sh ] && scripts+=(test/unit/run.sh)
+	scripts+=(test/unit/core.sh)
+	for t in test/t_*.sh test/t_*.py; do [ -f "$t" ] && scripts+=("$t"); done
+	[ -z "${KVMRUN_SKIP_LAB:-}" ] && [ -f test/lab/run.sh ] && scripts+=(test/lab/run.sh)
+fi
+for s in "${scripts[@]}"; do
+	case $s in
+	*.py) run python3 "$s" ;;
+	*) run bash "$s" ;;
+	esac
+done
+
+passed=$(grep -c '^PASS ' "$LOG")
+failed=$(grep -c '^FAIL ' "$LOG")
+if [ "$failed" -gt 0 ]; then
+	echo "Failures:"
+	grep '^FAIL ' "$LOG"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
