@@ -1,0 +1,88 @@
+# shellcheck shell=sh
+# Helpers for lab scenarios; they run inside L1 under busybox sh, sourced by
+# /init in a subshell with SCENARIO, LAB_TMP (a scratch folder, the cwd) and
+# LAB_OUT (files here come back to the host) set.
+KVMRUN=/lab/kvmrun
+L2_BZIMAGE=/lab/l2/bzImage
+L2_VMLINUX=/lab/l2/vmlinux
+L2_INITRD=/lab/l2/initramfs.cpio.lz4
+DEBIAN_VMLINUZ=/lab/debian/vmlinuz
+DEBIAN_INITRD=/lab/debian/initramfs.cpio.lz4
+# Seconds an L2 run may take before the lab calls it hung and kills it.
+L2_TIMEOUT=${L2_TIMEOUT:-120}
+
+# One result line per check; the host turns them into PASS/FAIL lines.
+pass() { echo "LAB-RESULT: PASS $1"; }
+fail() { echo "LAB-RESULT: FAIL $1: $2"; }
+skip() { echo "LAB-RESULT: SKIP $1: $2"; }
+
+# need_kvmrun CHECK: fail CHECK unless kvmrun and /dev/kvm are there.
+need_kvmrun() {
+	[ -c /dev/kvm ] || { fail "$1" "no /dev/kvm in L1"; return 1; }
+	[ -x "$KVMRUN" ] || { fail "$1" "kvmrun was not built (no KVMRUN binary on the host)"; return 1; }
+}
+
+# now: seconds since L1 booted, with hundredths.
+now() { cut -d' ' -f1 /proc/uptime; }
+elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
+
+# l2_run LOG ARGS...: run kvmrun ARGS with its console in LOG and no input,
+# killing it after L2_TIMEOUT seconds. Sets L2_RC (137: killed by the
+# timeout) and L2_SECS; the log and the status go to LAB_OUT as well.
+l2_run() {
+	_log=$1
+	shift
+	_t0=$(now)
+	echo "+ kvmrun $*" >"$_log.cmd"
+	timeout -s KILL "$L2_TIMEOUT" "$KVMRUN" "$@" </dev/null >"$_log" 2>&1
+	L2_RC=$?
+	L2_SECS=$(elapsed "$_t0")
+	echo "LAB: kvmrun $* -> status $L2_RC in ${L2_SECS}s"
+	cp "$_log" "$LAB_OUT/" 2>/dev/null
+}
+
+# has LOG PATTERN: the log holds a line matching the extended regex.
+has() { grep -Eq "$2" "$1" 2>/dev/null; }
+
+# show LOG: print the last lines of an L2 log on the console for a failure.
+show() {
+	echo "LAB: last lines of $1:"
+	tail -n "${2:-25}" "$1" | sed 's/^/  | /'
+}
+
+# expect_clean CHECK LOG MARKER: the common verdict of a run that should
+# reach MARKER and end kvmrun with status 0. Returns 0 when it passed.
+expect_clean() {
+	if [ "$L2_RC" = 137 ]; then
+		fail "$1" "kvmrun did not end within ${L2_TIMEOUT}s"
+	elif ! has "$2" "$3"; then
+		fail "$1" "no '$3' on the L2 console (kvmrun status $L2_RC)"
+	elif [ "$L2_RC" != 0 ]; then
+		fail "$1" "kvmrun ended with status $L2_RC"
+	else
+		pass "$1"
+		return 0
+	fi
+	show "$2"
+	return 1
+}
+
+# lab_disk ID: the /dev node of the virtio disk the host attached with
+# serial ID (run.sh's lab_drive), or nothing.
+lab_disk() {
+	for _b in /sys/block/vd*; do
+		[ -f "$_b/serial" ] && [ "$(cat "$_b/serial")" = "$1" ] && echo "/dev/${_b##*/}" && return 0
+	done
+	return 1
+}
+
+# wait_for LOG PATTERN SECONDS: wait until LOG has a line matching PATTERN.
+wait_for() {
+	_n=$(($3 * 5))
+	while [ "$_n" -gt 0 ]; do
+		has "$1" "$2" && return 0
+		sleep 0.2
+		_n=$((_n - 1))
+	done
+	return 1
+}

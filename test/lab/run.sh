@@ -1,0 +1,166 @@
+#!/bin/bash
+# Run the nested lab: boot Debian's stock kernel as L1 under QEMU TCG with
+# emulated SVM, and inside it run kvmrun on the lab scenarios. Prints one
+# "PASS lab/<check>" or "FAIL lab/<check>: <reason>" line per check.
+#   test/lab/run.sh                 all scenarios in test/lab/scenarios/
+#   test/lab/run.sh boot cpus       just these (names without the NN- prefix)
+# Environment: KVMRUN (the static binary under test, default ./kvmrun),
+# LAB_VERBOSE=1 (copy L1's console to stderr), LAB_MEM (L1 MiB, 3072),
+# LAB_IDLE (seconds without console output before L1 counts as dead, 300),
+# LAB_TIMEOUT (seconds for one L1 boot, 3600), LAB_RESULTS (folder that gets
+# the consoles and the files scenarios left in LAB_OUT; default a temp dir).
+# Exit status: 0 if every check passed, 1 if any failed, 2 if L1 died twice.
+set -euo pipefail
+. "$(dirname "$0")/common.sh"
+
+need_pkgs qemu-system-x86 tar
+LAB_MEM=${LAB_MEM:-3072}
+LAB_IDLE=${LAB_IDLE:-300}
+LAB_TIMEOUT=${LAB_TIMEOUT:-3600}
+TMP=$(mktemp -d /tmp/kvmrun-lab.XXXXXX)
+RESULTS=${LAB_RESULTS:-$TMP/results}
+mkdir -p "$RESULTS"
+qemu_pid=
+cleanup() {
+	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
+	[ -n "${LAB_RESULTS:-}" ] || rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+# Scenarios: scenarios/NN-name.sh runs inside L1; an optional
+# scenarios/NN-name.host is sourced here first to prepare disks.
+all=()
+for f in "$LAB"/scenarios/*.sh; do
+	n=${f##*/}
+	n=${n%.sh}
+	all+=("${n#[0-9][0-9]-}")
+done
+want=("$@")
+[ ${#want[@]} -gt 0 ] || want=("${all[@]}")
+for s in "${want[@]}"; do
+	printf '%s\n' "${all[@]}" | grep -qxF "$s" || die "no scenario '$s' (have: ${all[*]})"
+done
+
+# lab_drive ID IMAGE: attach IMAGE (raw) as a virtio disk that L1 finds
+# with `lab_disk ID` (its serial); for use in scenarios/*.host files.
+drives=()
+lab_drive() {
+	drives+=(-drive "file=$2,if=none,id=$1,format=raw,cache=unsafe"
+		-device "virtio-blk-pci,drive=$1,serial=$1")
+}
+
+log "assembling L1"
+t=$(date +%s)
+mapfile -t l1 < <("$LAB/build-l1.sh")
+log "L1 ready in $(($(date +%s) - t))s: ${l1[1]}"
+for s in "${want[@]}"; do
+	for h in "$LAB"/scenarios/[0-9][0-9]-"$s".host "$LAB"/scenarios/"$s".host; do
+		[ -f "$h" ] && LAB_TMP=$TMP SCENARIO=$s . "$h"
+	done
+done
+
+# boot_l1 N SCENARIO...: one L1 boot running the scenarios; its console goes
+# to $TMP/console-N. Returns 0 if L1's init reached its end marker.
+boot_l1() {
+	local n=$1 scen
+	shift
+	scen=$(
+		IFS=,
+		echo "$*"
+	)
+	local con=$TMP/console-$n out=$TMP/out-$n.img
+	truncate -s 256M "$out"
+	: >"$con"
+	qemu-system-x86_64 -M q35,accel=tcg -cpu EPYC,+svm,+npt -m "$LAB_MEM" -smp 2 \
+		-nodefaults -no-user-config -display none -monitor none -no-reboot \
+		-serial "file:$con" -kernel "${l1[0]}" -initrd "${l1[1]}" \
+		-append "console=ttyS0 reboot=t panic=-1 quiet lab.mode=test lab.scenarios=$scen" \
+		-drive "file=$out,if=none,id=lab-out,format=raw,cache=unsafe" \
+		-device virtio-blk-pci,drive=lab-out,serial=lab-out \
+		"${drives[@]}" </dev/null >"$TMP/qemu-$n.log" 2>&1 &
+	qemu_pid=$!
+	local start last_size=-1 size idle_since
+	start=$(date +%s)
+	idle_since=$start
+	local tail_pid=
+	if [ -n "${LAB_VERBOSE:-}" ]; then
+		tail -n +1 -F "$con" 2>/dev/null | tr -d '\r' >&2 &
+		tail_pid=$!
+	fi
+	dead_reason=
+	while kill -0 "$qemu_pid" 2>/dev/null; do
+		sleep 2
+		size=$(stat -c %s "$con")
+		if [ "$size" != "$last_size" ]; then
+			last_size=$size
+			idle_since=$(date +%s)
+		elif [ $(($(date +%s) - idle_since)) -ge "$LAB_IDLE" ]; then
+			dead_reason="no console output for ${LAB_IDLE}s (soft lockup?)"
+			kill "$qemu_pid"
+			break
+		fi
+		if [ $(($(date +%s) - start)) -ge "$LAB_TIMEOUT" ]; then
+			dead_reason="L1 still running after ${LAB_TIMEOUT}s"
+			kill "$qemu_pid"
+			break
+		fi
+	done
+	wait "$qemu_pid" || true
+	qemu_pid=
+	[ -n "$tail_pid" ] && kill "$tail_pid" 2>/dev/null
+	tr -d '\r' <"$con" >"$RESULTS/console-$n.txt"
+	log "L1 boot $n took $(($(date +%s) - start))s"
+	mkdir -p "$RESULTS/out"
+	tar -xf "$out" -C "$RESULTS/out" 2>/dev/null || true
+	rm -f "$out"
+	if grep -q '^LAB: ALL DONE' "$RESULTS/console-$n.txt"; then
+		return 0
+	fi
+	[ -n "$dead_reason" ] || dead_reason="L1 ended without its end marker"
+	return 1
+}
+
+# report N: turn the results of scenarios that finished in boot N into
+# PASS/FAIL lines; sets `unfinished` to the scenarios that did not.
+failed=0
+report() {
+	local c=$RESULTS/console-$1 s
+	unfinished=()
+	for s in "${@:2}"; do
+		if ! grep -q "^LAB: END $s\( \|$\)" "$c.txt"; then
+			unfinished+=("$s")
+			continue
+		fi
+		# Results between this scenario's BEGIN and END markers.
+		sed -n "/^LAB: BEGIN $s\$/,/^LAB: END $s\( \|\$\)/p" "$c.txt" |
+			sed -n 's/^LAB-RESULT: \(PASS\|FAIL\|SKIP\) \(.*\)/\1 lab\/\2/p' >"$TMP/r"
+		[ -s "$TMP/r" ] || echo "FAIL lab/$s: the scenario reported no result" >"$TMP/r"
+		cat "$TMP/r"
+		grep -q '^FAIL' "$TMP/r" && failed=1
+		log "scenario $s: $(sed -n "s/^LAB: END $s //p" "$c.txt")"
+	done
+	return 0
+}
+
+boot_l1 1 "${want[@]}" && ok=1 || ok=0
+report 1 "${want[@]}"
+if [ $ok = 0 ]; then
+	log "LAB FAILURE (not a test failure): L1 died: $dead_reason; console: $RESULTS/console-1.txt"
+	tail -n 15 "$RESULTS/console-1.txt" | sed 's/^/lab:   | /' >&2
+	log "booting L1 again once for: ${unfinished[*]:-(nothing left)}"
+	if [ ${#unfinished[@]} -gt 0 ]; then
+		retry=("${unfinished[@]}")
+		boot_l1 2 "${retry[@]}" && ok=1 || ok=0
+		report 2 "${retry[@]}"
+		if [ $ok = 0 ]; then
+			log "LAB FAILURE again: L1 died: $dead_reason; console: $RESULTS/console-2.txt"
+			tail -n 15 "$RESULTS/console-2.txt" | sed 's/^/lab:   | /' >&2
+			for s in "${unfinished[@]}"; do
+				echo "FAIL lab/$s: lab failure: L1 died twice before the scenario finished"
+			done
+			exit 2
+		fi
+	fi
+fi
+[ -n "${LAB_RESULTS:-}" ] && log "results in $RESULTS"
+exit $failed
