@@ -41,6 +41,8 @@ $CC -c "$HERE/setup.S" -o "$B/setup.o" -DSETUP_SECTS=1 \
 	-DSYSSIZE=$(((size + 15) / 16)) \
 	-DINIT_SIZE=$(($(sym _end) - 0x100000)) \
 	-DKERNEL_INFO_OFFSET=$(($(sym kernel_info) - 0x100000))
+# objcopy -O binary applies no relocations: the header must have none
+[ -z "$(readelf -rW "$B/setup.o" | grep -i 'r_x86')" ] || { echo "build.sh: setup.o has relocations" >&2; exit 1; }
 objcopy -O binary -j .text "$B/setup.o" "$B/setup.bin"
 [ "$(stat -c %s "$B/setup.bin")" = 1024 ] || { echo "setup.bin is not 1024 bytes" >&2; exit 1; }
 cat "$B/setup.bin" "$B/kernel.bin" >"$B/probe.bzImage"

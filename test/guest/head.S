@@ -85,8 +85,9 @@ elf_start64:
 	BENCH_HELLO
 	lidt	idt_null(%rip)
 	ud2
-	/* Our own GDT and page tables: the monitor's may be anywhere. */
-2:	lgdt	gdt_ptr(%rip)
+	/* Our own stack, GDT and page tables: the protocol promises no stack. */
+2:	mov	$stack_top, %esp
+	lgdt	gdt_ptr(%rip)
 	mov	$pml4, %eax
 	mov	%rax, %cr3
 	push	$SEL_CS64

@@ -23,14 +23,14 @@ pdpt:
 	.quad	pd_win + PTE_TABLE
 	.fill	507, 8, 0
 pd:
-	.set	i, 0
+	.set	.Li, 0
 	.rept	1536
-	.quad	(i << 21) | PTE_2M
-	.set	i, i + 1
+	.quad	(.Li << 21) | PTE_2M
+	.set	.Li, .Li + 1
 	.endr
 	.rept	512
-	.quad	(i << 21) | PTE_2M | PTE_UC
-	.set	i, i + 1
+	.quad	(.Li << 21) | PTE_2M | PTE_UC
+	.set	.Li, .Li + 1
 	.endr
 	.globl	pd_win
 pd_win:

@@ -25,7 +25,7 @@ _start:
 	.word	0x020f			/* version 2.15 */
 	.long	0			/* realmode_swtch */
 	.word	0x1000			/* start_sys_seg (obsolete) */
-	.word	kernel_version - 0x200
+	.word	kernel_version - _start - 0x200
 	.byte	0			/* type_of_loader */
 	.byte	0x01			/* loadflags: LOADED_HIGH */
 	.word	0			/* setup_move_size */
@@ -59,7 +59,7 @@ _start:
 start16:
 	mov	%cs, %ax
 	mov	%ax, %ds
-	mov	$(msg - 0x200), %si
+	mov	$(msg - _start - 0x200), %si
 	mov	$0x3f8, %dx
 1:	lodsb
 	test	%al, %al
