@@ -50,7 +50,7 @@ cat "$B/setup.bin" "$B/kernel.bin" >"$B/probe.bzImage"
 # --- the instruction check -------------------------------------------------
 # Forbidden: anything the emulator fails on (XSAVE family, SSE/AVX/x87/MMX,
 # POPCNT, CMPXCHG16B, RDTSCP, MONITOR, INT3/INT n, RDPID) and MFENCE.
-BAD='^(xsave|xrstor|xgetbv|xsetbv|popcnt|cmpxchg16b|rdtscp|rdpid|monitor|mwait|int3|int|int1|into|icebp|mfence|lfence|sfence|emms|ldmxcsr|stmxcsr|f[a-rt-z][a-z0-9]*|fs[a-z0-9]+)$|%[xyz]mm|%mm[0-7]|%st'
+BAD='^(xsave[a-z0-9]*|xrstor[a-z0-9]*|xgetbv|xsetbv|popcnt|cmpxchg16b|rdtscp|rdpid|monitor|mwait|int3|int|int1|into|icebp|mfence|lfence|sfence|emms|ldmxcsr|stmxcsr|vldmxcsr|vstmxcsr|vzeroupper|vzeroall|movnti|f[a-rt-z][a-z0-9]*|fs[a-z0-9]+)$|%[xyz]mm|%mm[0-7]|%k[0-7]|%st'
 # disasm MODE START STOP FILE: "addr mnemonic operands" lines of one range
 disasm() {
 	objdump -d --no-show-raw-insn -M "$1" --start-address="$2" --stop-address="$3" "$5" |
@@ -59,7 +59,7 @@ disasm() {
 check() {
 	local file=$1 allow=${2:-none} hits
 	hits=$(awk -v bad="$BAD" -v allow="$allow" '{
-		split($3, w, " "); mn = w[1]; ops = substr($3, length(mn) + 1)
+		mn = $3; ops = $0; sub(/^[^ ]+ +[^ ]+ +[^ ]+/, "", ops)
 		if ((mn ~ bad || ops ~ bad) && $2 != allow) print
 	}')
 	if [ -n "$hits" ]; then
