@@ -15,6 +15,36 @@
 	.endr
 .endm
 
+/*
+ * If the NUL-terminated string at \di ends in the word "probe.bench", print
+ * the hello and triple-fault; otherwise jump to \no. The last word, since a
+ * monitor appends the user's words to its own defaults. REPNE SCASB finds
+ * the end in one emulated instruction instead of a loop of them.
+ */
+.macro BENCH_CHECK di, no
+	xor	%eax, %eax
+	mov	$0x10000, %ecx		/* the longest command line we look at */
+	cld
+	repne scasb			/* \di ends one past the NUL */
+	jne	\no
+	cmp	$0x10000 - 12, %ecx	/* shorter than 11 characters? */
+	ja	\no
+	cmpl	$0x626f7270, -12(\di)	/* "prob" */
+	jne	\no
+	cmpl	$0x65622e65, -8(\di)	/* "e.be" */
+	jne	\no
+	cmpl	$0x0068636e, -4(\di)	/* "nch\0" */
+	jne	\no
+	cmp	$0x10000 - 12, %ecx	/* the whole line */
+	je	.Lhello\@
+	cmpb	$0x20, -13(\di)	/* or a word after a space */
+	jne	\no
+.Lhello\@:
+	BENCH_HELLO
+	lidt	idt_null
+	ud2
+.endm
+
 /* 32-bit flat, paging off -> 64-bit code at \target (CR4.PAE, CR3, LME, PG). */
 .macro ENTER_LONG target
 	lgdt	gdt_ptr
@@ -35,26 +65,16 @@
 
 	.section .head, "ax"
 	.code32
-/* PVH: EBX = hvm_start_info. Look for a leading "probe.bench" first. */
+/* PVH: EBX = hvm_start_info. Look for a trailing "probe.bench" first. */
 	.globl	pvh_start32
 pvh_start32:
 	cli
-	mov	SI_CMDLINE(%ebx), %esi
+	mov	SI_CMDLINE(%ebx), %edi
 	cmpl	$0, SI_CMDLINE+4(%ebx)
 	jne	1f
-	test	%esi, %esi
+	test	%edi, %edi
 	jz	1f
-	cmpl	$0x626f7270, (%esi)	/* "prob" */
-	jne	1f
-	cmpl	$0x65622e65, 4(%esi)	/* "e.be" */
-	jne	1f
-	mov	8(%esi), %eax
-	or	$0x20000000, %eax	/* "nch" then NUL or space */
-	cmp	$0x2068636e, %eax
-	jne	1f
-	BENCH_HELLO
-	lidt	idt_null
-	ud2
+	BENCH_CHECK %edi, 1f
 1:	mov	%ebx, %esi
 	mov	$BOOT_PVH, %edi
 	ENTER_LONG pvh_start64
@@ -64,29 +84,21 @@ pvh_start32:
 /* Linux 64-bit boot protocol: RSI = boot_params, low 4 GiB identity-mapped. */
 	.globl	startup_64
 startup_64:
-	mov	$BOOT_BZIMAGE, %edi
+	mov	$BOOT_BZIMAGE, %ebp
 	jmp	1f
 	.globl	elf_start64
 elf_start64:
-	mov	$BOOT_ELF, %edi
+	mov	$BOOT_ELF, %ebp
 1:	cli
-	mov	BP_CMD_LINE_PTR(%rsi), %eax
+	mov	BP_CMD_LINE_PTR(%rsi), %edi
 	cmpl	$0, BP_EXT_CMD_LINE_PTR(%rsi)
 	jne	2f
-	test	%eax, %eax
+	test	%edi, %edi
 	jz	2f
-	mov	$0x65622e65626f7270, %rcx	/* "probe.be" */
-	cmp	%rcx, (%rax)
-	jne	2f
-	mov	8(%rax), %ecx
-	or	$0x20000000, %ecx
-	cmp	$0x2068636e, %ecx
-	jne	2f
-	BENCH_HELLO
-	lidt	idt_null(%rip)
-	ud2
+	BENCH_CHECK %rdi, 2f
 	/* Our own stack, GDT and page tables: the protocol promises no stack. */
-2:	mov	$stack_top, %esp
+2:	mov	%ebp, %edi
+	mov	$stack_top, %esp
 	lgdt	gdt_ptr(%rip)
 	mov	$pml4, %eax
 	mov	%rax, %cr3
