@@ -217,9 +217,11 @@ static int load_bzimage(struct loader *l, const uint8_t *hd, size_t hdlen, struc
 				     "need 2.12 with XLF_KERNEL_64)",
 			    l->s->kernel, h.version >> 8, h.version & 0xff);
 	uint64_t setup = ((uint64_t)(h.setup_sects ? h.setup_sects : 4) + 1) * 512;
-	if (setup >= l->size)
-		return fail(l, true, "%s: bzImage is truncated (setup code runs past the end)",
-			    l->s->kernel);
+	/* syssize (protocol 2.04+) is the kernel's length in 16-byte units. */
+	if (setup >= l->size || l->size - setup < (uint64_t)h.syssize * 16)
+		return fail(l, true, "%s: bzImage is truncated (%llu bytes, header says %llu)",
+			    l->s->kernel, (unsigned long long)l->size,
+			    (unsigned long long)(setup + (uint64_t)h.syssize * 16));
 	/*
 	 * A relocatable kernel runs from anywhere and relocates its own
 	 * decompression; a fixed one must sit at its preferred address.

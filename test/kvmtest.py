@@ -1,0 +1,76 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Shared helpers for the Python test scripts: run kvmrun, report PASS/FAIL lines."""
+import os
+import subprocess
+import sys
+import tempfile
+
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+KVMRUN = os.environ.get("KVMRUN", os.path.join(TOP, "kvmrun"))
+GUEST = os.environ.get("GUEST_OUT", os.path.join(TOP, "test", "guest", "out"))
+DEFAULT_CMDLINE = ("console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux "
+                   "i8042.nopnp i8042.dumbkbd")
+FORMATS = {"pvh": "probe.pvh", "bzimage": "probe.bzImage", "elf": "probe.elf"}
+TMP = tempfile.mkdtemp(prefix="kvmrun-test.")
+failures = 0
+
+
+def probe(fmt):
+    return os.path.join(GUEST, FORMATS[fmt])
+
+
+def result(name, ok, why=""):
+    global failures
+    if ok:
+        print(f"PASS {name}", flush=True)
+    else:
+        failures += 1
+        why = " ".join(str(why).split())[:400]
+        print(f"FAIL {name}: {why}", flush=True)
+    return ok
+
+
+def run(args, timeout=60, stdin=subprocess.DEVNULL):
+    """Run kvmrun; returns (status, stdout, stderr). status -1 on a timeout."""
+    try:
+        p = subprocess.run([KVMRUN] + args, stdin=stdin, capture_output=True,
+                           timeout=timeout)
+        return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    except subprocess.TimeoutExpired as e:
+        return -1, (e.stdout or b"").decode(errors="replace"), "timeout"
+
+
+def probe_facts(out):
+    """PROBE key=value lines as a dict (repeated keys become lists)."""
+    facts = {}
+    for line in out.splitlines():
+        line = line.rstrip("\r")
+        if not line.startswith("PROBE "):
+            continue
+        key, _, val = line[6:].partition("=")
+        if key in facts:
+            if not isinstance(facts[key], list):
+                facts[key] = [facts[key]]
+            facts[key].append(val)
+        else:
+            facts[key] = val
+    return facts
+
+
+def fnv1a64(data):
+    h = 0xcbf29ce484222325
+    for b in data:
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    return f"{h:016x}"
+
+
+def expected_e820(mem):
+    low = min(mem, 0xC0000000)
+    m = [(0, 0x9fc00, 1), (0x9fc00, 0xa0000, 2), (0xf0000, 0x100000, 2), (0x100000, low, 1)]
+    if mem > low:
+        m.append((1 << 32, (1 << 32) + mem - low, 1))
+    return m
+
+
+def finish():
+    sys.exit(0)

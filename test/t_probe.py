@@ -1,0 +1,174 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The probe guest on this host's /dev/kvm: what kvmrun hands over, checked from inside."""
+import os
+import signal
+import struct
+import subprocess
+import time
+
+from kvmtest import (DEFAULT_CMDLINE, KVMRUN, TMP, expected_e820, fnv1a64, probe, probe_facts,
+                     result, run)
+
+MIB = 1 << 20
+
+
+def check_boot(name, fmt, cpus=1, mem=128 * MIB, initrd=None, cmdline=None):
+    args = ["--kernel", probe(fmt), "--cpus", str(cpus), "--memory", f"{mem // MIB}M"]
+    if initrd:
+        args += ["--initrd", initrd]
+    if cmdline:
+        args += ["--cmdline", cmdline]
+    status, out, err = run(args)
+    f = probe_facts(out)
+    want_cmd = DEFAULT_CMDLINE + (" " + cmdline if cmdline else "")
+    e820 = expected_e820(mem)
+    want_e820 = [f"0x{a:x}-0x{b:x}:{t}" for a, b, t in e820]
+    got_e820 = f.get("e820", [])
+    got_e820 = got_e820 if isinstance(got_e820, list) else [got_e820]
+    usable = sum(b - a for a, b, t in e820 if t == 1)
+    problems = []
+    if status != 0:
+        problems.append(f"status {status} ({err.strip()[:200]})")
+    expect = {"boot": fmt, "cmdline": want_cmd, "e820_count": str(len(e820)),
+              "mem_usable": str(usable), "mem_check": "ok", "hypervisor": "KVMKVMKVM",
+              "mp_cpus": str(cpus), "mp_ioapic": "0xfec00000", "cpus_up": str(cpus)}
+    if initrd:
+        data = open(initrd, "rb").read()
+        expect["initrd_size"] = str(len(data))
+        expect["initrd_fnv"] = fnv1a64(data)
+    else:
+        expect["initrd_size"] = "0"
+    for k, v in expect.items():
+        if f.get(k) != v:
+            problems.append(f"{k}={str(f.get(k))[:80]!s} want {v[:80]}")
+    if got_e820 != want_e820:
+        problems.append(f"e820 {got_e820} want {want_e820}")
+    if "error" in f:
+        problems.append(f"probe error {f['error']}")
+    if "done" not in f:
+        problems.append("no PROBE done")
+    result(name, not problems, "; ".join(problems))
+
+
+def boots():
+    for fmt in ("pvh", "bzimage", "elf"):
+        check_boot(f"probe/{fmt}-1cpu-128M", fmt)
+    for fmt, cpus in (("pvh", 2), ("pvh", 4), ("bzimage", 2), ("elf", 4), ("pvh", 32)):
+        check_boot(f"probe/{fmt}-{cpus}cpus", fmt, cpus=cpus)
+    for fmt, mem in (("pvh", 64 * MIB), ("bzimage", 64 * MIB), ("pvh", 4096 * MIB),
+                     ("elf", 4096 * MIB), ("bzimage", 4096 * MIB)):
+        check_boot(f"probe/{fmt}-{mem // MIB}M", fmt, mem=mem)
+    rd = os.path.join(TMP, "initrd.bin")
+    with open(rd, "wb") as fh:
+        fh.write(os.urandom(3 * MIB + 123))
+    for fmt in ("pvh", "bzimage", "elf"):
+        check_boot(f"probe/{fmt}-initrd", fmt, initrd=rd)
+    long_cmd = " ".join(f"probe.word{i}=" + "x" * 40 for i in range(80))  # ~3.8 KB
+    for fmt in ("pvh", "bzimage", "elf"):
+        check_boot(f"probe/{fmt}-long-cmdline", fmt, cmdline=long_cmd)
+    check_boot("probe/pvh-2cpus-4G-initrd", "pvh", cpus=2, mem=4096 * MIB, initrd=rd)
+
+
+def exits():
+    status, out, err = run(["-k", probe("pvh"), "-c", "probe.exit=triple"])
+    result("exit/triple-fault-is-0", status == 0 and "PROBE done" in out, f"status {status} {err}")
+    status, out, err = run(["-k", probe("bzimage")])
+    result("exit/i8042-reset-is-0", status == 0 and "PROBE done" in out, f"status {status} {err}")
+    status, out, err = run(["-k", probe("pvh"), "-c", "probe.exit=xsave"])
+    result("exit/kvm-internal-error-is-3",
+           status == 3 and "emulation failure" in err and "RIP 0x" in err
+           and len(err.strip().splitlines()) == 1, f"status {status} stderr {err!r}")
+    for sig, mode, want, extra in ((signal.SIGTERM, "wait", 0, "PROBE ctrl-alt-del"),
+                                   (signal.SIGTERM, "halt", 128 + 15, ""),
+                                   (signal.SIGINT, "halt", 128 + 2, ""),
+                                   (signal.SIGHUP, "halt", 128 + 1, "")):
+        p = subprocess.Popen([KVMRUN, "-k", probe("pvh"), "-c", f"probe.exit={mode}",
+                              "--shutdown-timeout", "1"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        marker = b"PROBE waiting" if mode == "wait" else b"PROBE done"
+        seen = b""
+        deadline = time.time() + 30
+        while marker not in seen and time.time() < deadline:
+            chunk = p.stdout.read1(4096)
+            if not chunk:
+                break
+            seen += chunk
+        t0 = time.time()
+        p.send_signal(sig)
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        took = time.time() - t0
+        out = (seen + out).decode(errors="replace")
+        name = f"exit/{signal.Signals(sig).name}-{mode}-is-{want}"
+        ok = p.returncode == want and extra in out
+        if mode == "halt" and sig == signal.SIGTERM:
+            ok = ok and 0.9 < took < 10  # waited the grace period, not forever
+        result(name, ok, f"status {p.returncode} after {took:.1f}s; stderr {err!r}")
+
+
+def bad_inputs():
+    bz = open(probe("bzimage"), "rb").read()
+    paths = {}
+    for name, data in (("trunc.bzImage", bz[:1500]), ("trunc.elf", open(probe("elf"), "rb").read()[:300]),
+                       ("random.bin", os.urandom(65536)), ("empty", b""),
+                       ("big.bin", b"\0" * (5 * MIB))):
+        paths[name] = os.path.join(TMP, name)
+        with open(paths[name], "wb") as fh:
+            fh.write(data)
+    small = bytearray(bz)
+    struct.pack_into("<I", small, 0x238, 255)  # cmdline_size: 255
+    paths["small-cmdline.bzImage"] = os.path.join(TMP, "small-cmdline.bzImage")
+    with open(paths["small-cmdline.bzImage"], "wb") as fh:
+        fh.write(small)
+    k = ["--kernel", probe("pvh")]
+    cases = [
+        ("missing-kernel", ["--kernel", "/nonexistent/bzImage"], "/nonexistent/bzImage"),
+        ("no-kernel-flag", [], "--kernel"),
+        ("truncated-bzimage", ["--kernel", paths["trunc.bzImage"]], "trunc.bzImage"),
+        ("truncated-elf", ["--kernel", paths["trunc.elf"]], "trunc.elf"),
+        ("random-kernel", ["--kernel", paths["random.bin"]], "random.bin"),
+        ("empty-kernel", ["--kernel", paths["empty"]], "empty"),
+        ("directory-kernel", ["--kernel", TMP], TMP),
+        ("devnull-kernel", ["--kernel", "/dev/null"], "/dev/null"),
+        ("memory-0", k + ["--memory", "0"], "--memory"),
+        ("memory-absurd", k + ["--memory", "4096T"], "--memory"),
+        ("memory-nan", k + ["--memory", "lots"], "--memory"),
+        ("memory-too-small-for-kernel", ["--kernel", probe("bzimage"), "--memory", "4M",
+                                         "--initrd", paths["big.bin"]], "raise --memory"),
+        ("cpus-0", k + ["--cpus", "0"], "--cpus"),
+        ("cpus-1000", k + ["--cpus", "1000"], "--cpus"),
+        ("cpus-nan", k + ["--cpus", "two"], "--cpus"),
+        ("missing-initrd", k + ["--initrd", "/nonexistent/initrd"], "/nonexistent/initrd"),
+        ("directory-initrd", k + ["--initrd", TMP], "--initrd"),
+        ("cmdline-too-long-for-protocol", ["--kernel", paths["small-cmdline.bzImage"],
+                                           "--cmdline", "x" * 300], "--cmdline"),
+        ("cmdline-too-long", k + ["--cmdline", "x" * 70000], "--cmdline"),
+        ("unknown-flag", k + ["--frobnicate"], "--frobnicate"),
+        ("bad-console", k + ["--console", "serial"], "--console"),
+        ("stray-argument", k + ["extra"], "extra"),
+    ]
+    for name, args, needle in cases:
+        status, out, err = run(args, timeout=20)
+        lines = err.strip().splitlines()
+        ok = status == 2 and len(lines) == 1 and needle in lines[0] and lines[0].startswith("kvmrun: ")
+        result(f"cli/{name}", ok, f"status {status} stderr {err!r}")
+    status, out, err = run(["--help"])
+    result("cli/help", status == 0 and "--kernel" in out and "Exit status" in out, err)
+    status, out, err = run(["--version"])
+    result("cli/version", status == 0 and out.startswith("kvmrun "), err)
+    status, out, err = run(k + ["--console", "file=/nonexistent/dir/log"])
+    result("cli/console-file-unwritable", status == 2 and "/nonexistent/dir/log" in err, err)
+    log = os.path.join(TMP, "console.log")
+    status, out, err = run(k + ["--console", f"file={log}"])
+    result("console/file", status == 0 and out == "" and "PROBE done" in open(log).read(),
+           f"status {status} {err}")
+    status, out, err = run(k + ["--console", "none"])
+    result("console/none", status == 0 and out == "", f"status {status} {err}")
+
+
+boots()
+exits()
+bad_inputs()
