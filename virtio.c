@@ -434,13 +434,7 @@ static void dev_reset(struct virtio_dev *vd)
 	__atomic_store_n(&vd->isr, 0, __ATOMIC_SEQ_CST);
 	vd->drv_features = 0;
 	vd->dev_feat_sel = vd->drv_feat_sel = vd->queue_sel = vd->shm_sel = 0;
-	for (unsigned i = 0; i < vd->nq; i++) {
-		struct virtq *vq = &vd->q[i];
-		int fd = vq->kick_fd;
-
-		memset(vq, 0, sizeof(*vq));
-		vq->kick_fd = fd;
-	}
+	memset(vd->q, 0, sizeof(vd->q));
 }
 
 static void status_write(struct virtio_dev *vd, uint32_t v)
@@ -462,7 +456,7 @@ static void status_write(struct virtio_dev *vd, uint32_t v)
 	__atomic_store_n(&vd->status, v, __ATOMIC_SEQ_CST);
 	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK))
 		for (unsigned i = 0; i < vd->nq; i++)
-			kick(vd->q[i].kick_fd); /* catch kicks sent before DRIVER_OK */
+			kick(vd->kick_fd[i]); /* catch kicks sent before DRIVER_OK */
 }
 
 static void set_lo(uint64_t *a, uint32_t v)
@@ -591,7 +585,7 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 	if (off == R_QUEUE_NOTIFY) {
 		/* Only reached without an ioeventfd match: forward to the I/O thread. */
 		if (v < vd->nq)
-			kick(vd->q[v].kick_fd);
+			kick(vd->kick_fd[v]);
 		else
 			count(&vd->stats.ignored);
 		return;
@@ -662,14 +656,14 @@ const struct bus_ops virtio_mmio_ops = { .read = mmio_read, .write = mmio_write 
 static void close_fds(struct virtio_dev *vd)
 {
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		if (vd->q[i].kick_fd >= 0)
-			close(vd->q[i].kick_fd);
+		if (vd->kick_fd[i] >= 0)
+			close(vd->kick_fd[i]);
 	if (vd->irq_fd >= 0)
 		close(vd->irq_fd);
 	if (vd->stop_fd >= 0)
 		close(vd->stop_fd);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		vd->q[i].kick_fd = -1;
+		vd->kick_fd[i] = -1;
 	vd->irq_fd = vd->stop_fd = -1;
 }
 
@@ -682,7 +676,7 @@ int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, un
 		return -EINVAL;
 	memset(vd, 0, sizeof(*vd));
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		vd->q[i].kick_fd = -1;
+		vd->kick_fd[i] = -1;
 	vd->irq_fd = vd->stop_fd = vd->vmfd = -1;
 	vd->device_id = device_id;
 	vd->dev_features = features | TRANSPORT_FEATURES;
@@ -691,7 +685,7 @@ int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, un
 	vd->ops = ops;
 	vd->opaque = opaque;
 	for (unsigned i = 0; i < nq; i++)
-		if ((vd->q[i].kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		if ((vd->kick_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 			goto fail;
 	if ((vd->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		goto fail;
@@ -714,7 +708,7 @@ static int ioeventfd(struct virtio_dev *vd, unsigned q, bool assign)
 		.datamatch = q,
 		.addr = vd->cfg.base + VIRTIO_MMIO_NOTIFY,
 		.len = 4,
-		.fd = vd->q[q].kick_fd,
+		.fd = vd->kick_fd[q],
 		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
 	};
 	return ioctl(vd->vmfd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
@@ -745,7 +739,7 @@ static void *io_thread(void *arg)
 	struct pollfd p[VIRTIO_MAX_QUEUES + 1];
 
 	for (unsigned i = 0; i < vd->nq; i++)
-		p[i] = (struct pollfd){ .fd = vd->q[i].kick_fd, .events = POLLIN };
+		p[i] = (struct pollfd){ .fd = vd->kick_fd[i], .events = POLLIN };
 	p[vd->nq] = (struct pollfd){ .fd = vd->stop_fd, .events = POLLIN };
 	for (;;) {
 		if (poll(p, vd->nq + 1, -1) < 0) {

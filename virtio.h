@@ -78,8 +78,6 @@ struct virtq {
 	uint16_t last_avail;     /* next avail slot the device consumes */
 	uint16_t used_idx;       /* the device's copy of used->idx */
 	uint16_t signalled_used; /* used_idx at the last interrupt decision */
-	bool signalled_valid;
-	int kick_fd; /* eventfd: ioeventfd on QueueNotify with datamatch = index */
 };
 
 struct virtio_dev;
@@ -121,6 +119,8 @@ struct virtio_dev {
 	uint32_t config_size;
 	unsigned nq;
 	struct virtq q[VIRTIO_MAX_QUEUES];
+	/* Fixed from virtio_init to virtio_stop (read by the I/O thread without the lock). */
+	int kick_fd[VIRTIO_MAX_QUEUES]; /* eventfd: ioeventfd on QueueNotify, datamatch = index */
 	int irq_fd;  /* eventfd: irqfd on the device's GSI */
 	int stop_fd; /* eventfd: tells the I/O thread to exit */
 	bool kvm_bound, thread_started;

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# virtio unit tests (no /dev/kvm needed): build test_virtq.c and test_blk.c
+# virtio unit tests: build test_virtq.c, test_blk.c (no /dev/kvm needed) and
+# test_thread.c (a VM fd without vCPUs; SKIPs without /dev/kvm)
 # with ASan and UBSan against virtio.c, virtio_blk.c and mem.c, run them, pass
 # their PASS/FAIL lines through. A test binary that dies (sanitizer report,
 # crash) is a FAIL too. (test_core.c has its own script, core.sh.)
@@ -15,7 +16,7 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 rc=0
-for src in "$TOP"/test/unit/test_virtq.c "$TOP"/test/unit/test_blk.c; do
+for src in "$TOP"/test/unit/test_virtq.c "$TOP"/test/unit/test_blk.c "$TOP"/test/unit/test_thread.c; do
 	name=$(basename "$src" .c)
 	bin="$OUT/$name"
 	if ! "$CC" "${CFLAGS[@]}" -o "$bin" "$src" "${SRCS[@]}" -lpthread 2>"$OUT/$name.build.log"; then

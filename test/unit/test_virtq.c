@@ -481,10 +481,10 @@ static void t_notify_forwards(struct t *t)
 	uint64_t n = 0;
 
 	drv_setup(t, ALL_FEATURES, 8);
-	(void)!read(t->vd->q[0].kick_fd, &n, sizeof(n)); /* DRIVER_OK's catch-up kick */
+	(void)!read(t->vd->kick_fd[0], &n, sizeof(n)); /* DRIVER_OK's catch-up kick */
 	reg_w(t, 0x50, 0);
 	n = 0;
-	CHECK(t, read(t->vd->q[0].kick_fd, &n, sizeof(n)) == sizeof(n) && n == 1,
+	CHECK(t, read(t->vd->kick_fd[0], &n, sizeof(n)) == sizeof(n) && n == 1,
 	      "QueueNotify by MMIO exit did not reach the kick eventfd");
 }
 
