@@ -112,6 +112,9 @@ static void echo_byte(char c)
 			len--;
 	} else if (c >= 0x20 && c < 0x7f && len < ECHO_MAX) {
 		line[len++] = c; /* longer lines are cut, never overflow */
+	} else if (c >= 0 && c < 0x20 && len + 1 < ECHO_MAX) {
+		line[len++] = '^'; /* control bytes shown as ^A..^_, so tests can see them */
+		line[len++] = (char)(c + 0x40);
 	}
 }
 
