@@ -100,7 +100,7 @@ libseccomp() {
 WARN=(-Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wwrite-strings -Wmissing-prototypes
 	-Wstrict-prototypes -Wold-style-definition -Wformat=2 -Wundef -Wvla -Wimplicit-fallthrough
 	-Wno-unused-parameter)
-SRCS=(vmm.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c)
+SRCS=(vmm.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c virtio.c virtio_blk.c)
 
 build_kvmrun() {
 	need musl-tools gperf linux-libc-dev make gcc file

@@ -28,6 +28,8 @@
 #include "mem.h"
 #include "mptable.h"
 #include "serial.h"
+#include "virtio.h"
+#include "virtio_blk.h"
 
 #ifndef KVMRUN_VERSION
 #define KVMRUN_VERSION "dev"
@@ -49,6 +51,9 @@ enum {
 #define TSS_ADDR 0xfffbd000
 #define IDENTITY_MAP_ADDR 0xfffbc000
 #define ESCAPE_CHAR 0x01 /* Ctrl-A */
+#define MAX_DISKS 16
+#define VIRTIO_BASE 0xd0000000ULL /* virtio-mmio windows, 4 KiB apart, in the hole */
+#define VIRTIO_FIRST_GSI 5        /* after COM1's 4; one IOAPIC pin per device */
 
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
 
@@ -58,6 +63,8 @@ struct options {
 	int cpus;
 	enum console_kind console;
 	int shutdown_timeout;
+	struct blk_spec disks[MAX_DISKS];
+	int ndisks;
 };
 
 /* The one place with mutable process-wide state: the VM and its devices. */
@@ -72,6 +79,9 @@ struct vm {
 	struct cpu *cpus;
 	struct serial *serial;
 	struct i8042 *kbd;
+	struct blk *blks[MAX_DISKS];
+	int ndevices; /* virtio-mmio windows handed out */
+	char devices_cmdline[MAX_DISKS * 48];
 	int serial_fd; /* eventfd: console output ready / input room */
 	int stop_fd;   /* eventfd: a vCPU ended the VM */
 	int in_fd, out_fd;
@@ -110,6 +120,8 @@ static const char usage_text[] =
 	"                           \"" DEFAULT_CMDLINE "\"\n"
 	"  -m, --memory SIZE        guest RAM, e.g. 512M, 2G (default 128M; no suffix means MiB)\n"
 	"  -n, --cpus N             vCPUs (default 1)\n"
+	"      --disk PATH[,ro][,serial=ID]\n"
+	"                           virtio-blk disk: raw image or block device (repeatable)\n"
 	"      --console KIND       stdio (default), none, or file=PATH\n"
 	"      --shutdown-timeout S seconds the guest gets to shut down after SIGTERM (default 10)\n"
 	"  -h, --help               this text\n"
@@ -190,7 +202,7 @@ static void parse_console(struct options *o, const char *v)
 
 static void parse_args(struct options *o, int argc, char **argv)
 {
-	enum { OPT_CONSOLE = 256, OPT_SHUTDOWN_TIMEOUT };
+	enum { OPT_CONSOLE = 256, OPT_SHUTDOWN_TIMEOUT, OPT_DISK };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -198,6 +210,7 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "memory", required_argument, NULL, 'm' },
 		{ "cpus", required_argument, NULL, 'n' },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -228,6 +241,15 @@ static void parse_args(struct options *o, int argc, char **argv)
 			break;
 		case 'n': o->cpus = parse_int(optarg, "--cpus", 1, MPTABLE_MAX_CPUS); break;
 		case OPT_CONSOLE: parse_console(o, optarg); break;
+		case OPT_DISK: {
+			char err[256];
+			if (o->ndisks == MAX_DISKS)
+				usage_error("--disk %s: at most %d disks", optarg, MAX_DISKS);
+			if (blk_parse_spec(optarg, &o->disks[o->ndisks], err, sizeof(err)) < 0)
+				usage_error("%s", err);
+			o->ndisks++;
+			break;
+		}
 		case OPT_SHUTDOWN_TIMEOUT:
 			o->shutdown_timeout = parse_int(optarg, "--shutdown-timeout", 0, 3600);
 			break;
@@ -435,12 +457,55 @@ static void setup_memory(struct vm *vm)
 		die(EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION: %s", strerror(-rc));
 }
 
+/* Open (and lock) every disk first: a bad --disk fails before anything else happens. */
+static void open_disks(struct vm *vm)
+{
+	char err[512];
+	for (int i = 0; i < vm->opt.ndisks; i++) {
+		vm->blks[i] = blk_open(&vm->opt.disks[i], err, sizeof(err));
+		if (!vm->blks[i])
+			die(EXIT_USAGE, "--disk %s", err);
+	}
+}
+
+/* Give a virtio device its window and IRQ, and announce it on the command line. */
+static struct virtio_mmio_cfg place_virtio(struct vm *vm)
+{
+	struct virtio_mmio_cfg cfg = {
+		.vmfd = vm->vmfd, .mem = &vm->mem,
+		.base = VIRTIO_BASE + (uint64_t)vm->ndevices * VIRTIO_MMIO_SIZE,
+		.gsi = VIRTIO_FIRST_GSI + (uint32_t)vm->ndevices,
+	};
+	size_t used = strlen(vm->devices_cmdline);
+	snprintf(vm->devices_cmdline + used, sizeof(vm->devices_cmdline) - used,
+		 " virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)cfg.base, cfg.gsi);
+	vm->ndevices++;
+	return cfg;
+}
+
+static void attach_disks(struct vm *vm)
+{
+	for (int i = 0; i < vm->opt.ndisks; i++) {
+		struct virtio_mmio_cfg cfg = place_virtio(vm);
+		const struct bus_ops *ops;
+		void *opaque;
+		int rc = blk_attach(vm->blks[i], &cfg, &ops, &opaque);
+		if (rc < 0)
+			die(EXIT_RUNTIME, "--disk %s: cannot attach: %s", vm->opt.disks[i].path,
+			    strerror(-rc));
+		if (bus_add(&vm->mmio, cfg.base, VIRTIO_MMIO_SIZE, ops, opaque) < 0)
+			die(EXIT_RUNTIME, "device address conflict at 0x%llx",
+			    (unsigned long long)cfg.base);
+	}
+}
+
 static void load_guest(struct vm *vm)
 {
-	char cmdline[BOOT_CMDLINE_MAX + 256], err[512];
+	char cmdline[BOOT_CMDLINE_MAX + sizeof(vm->devices_cmdline) + 256], err[512];
 	int usage = 0;
-	int n = snprintf(cmdline, sizeof(cmdline), "%s%s%s", DEFAULT_CMDLINE,
-			 vm->opt.cmdline ? " " : "", vm->opt.cmdline ? vm->opt.cmdline : "");
+	int n = snprintf(cmdline, sizeof(cmdline), "%s%s%s%s", DEFAULT_CMDLINE,
+			 vm->devices_cmdline, vm->opt.cmdline ? " " : "",
+			 vm->opt.cmdline ? vm->opt.cmdline : "");
 	if (n < 0 || (size_t)n >= sizeof(cmdline))
 		usage_error("--cmdline: longer than %llu bytes", BOOT_CMDLINE_MAX - 1);
 	struct boot_spec spec = { vm->opt.kernel, vm->opt.initrd, cmdline };
@@ -646,8 +711,10 @@ int main(int argc, char **argv)
 	g_vm = &vm;
 	clock_gettime(CLOCK_MONOTONIC, &vm.t_main);
 	parse_args(&vm.opt, argc, argv);
+	open_disks(&vm);
 	open_kvm(&vm);
 	setup_memory(&vm);
+	attach_disks(&vm);
 	load_guest(&vm);
 	setup_devices(&vm);
 	setup_console(&vm);
