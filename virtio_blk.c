@@ -9,16 +9,37 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/fs.h>
 #include <linux/virtio_blk.h>
 #include <linux/virtio_ids.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
+
+/*
+ * Block-device ioctls and the fallocate mode we need, spelled out here:
+ * <linux/fs.h> clashes with musl's <limits.h>, and musl's <fcntl.h> lacks
+ * ZERO_RANGE. Values from the kernel's UAPI (stable ABI).
+ */
+#ifndef BLKSSZGET
+#define BLKSSZGET _IO(0x12, 104)
+#endif
+#ifndef BLKGETSIZE64
+#define BLKGETSIZE64 _IOR(0x12, 114, size_t)
+#endif
+#ifndef BLKDISCARD
+#define BLKDISCARD _IO(0x12, 119)
+#endif
+#ifndef BLKZEROOUT
+#define BLKZEROOUT _IO(0x12, 127)
+#endif
+#ifndef FALLOC_FL_ZERO_RANGE
+#define FALLOC_FL_ZERO_RANGE 0x10
+#endif
 
 #define SECTOR 512ULL
 #define HDR_LEN 16 /* struct virtio_blk_outhdr */
@@ -138,10 +159,18 @@ struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 	snprintf(b->path, sizeof(b->path), "%s", s->path);
 	memcpy(b->serial, s->serial, strnlen(s->serial, BLK_SERIAL_MAX));
 	b->ro = s->ro;
-	/* O_NONBLOCK only so that a FIFO cannot hang the open; cleared below. */
-	b->fd = open(s->path, (s->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	/*
+	 * O_NONBLOCK only so that a FIFO cannot hang the open; cleared below.
+	 * O_EXCL (writable only) makes the kernel refuse a block device that is
+	 * mounted or held open exclusively; it has no effect on regular files.
+	 */
+	b->fd = open(s->path,
+		     (s->ro ? O_RDONLY : O_RDWR | O_EXCL) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (b->fd < 0) {
-		snprintf(err, errlen, "%s: %s", s->path, strerror(errno));
+		if (errno == EBUSY)
+			snprintf(err, errlen, "%s: in use by another process (or mounted)", s->path);
+		else
+			snprintf(err, errlen, "%s: %s", s->path, strerror(errno));
 		goto fail_free;
 	}
 	if (fstat(b->fd, &st) < 0) {

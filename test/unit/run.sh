@@ -15,6 +15,19 @@ mkdir -p "$OUT"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
+# A loop device for the block-device test, when we may make one.
+LOOPDEV=
+if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null; then
+	LOOPIMG=$(mktemp /tmp/kvmrun-loop.XXXXXX)
+	truncate -s 4M "$LOOPIMG"
+	if LOOPDEV=$(losetup -f --show "$LOOPIMG" 2>/dev/null); then
+		export BLK_TEST_DEV=$LOOPDEV
+	else
+		LOOPDEV=
+	fi
+	trap '[ -n "$LOOPDEV" ] && losetup -d "$LOOPDEV"; rm -f "$LOOPIMG"' EXIT
+fi
+
 rc=0
 for src in "$TOP"/test/unit/test_virtq.c "$TOP"/test/unit/test_blk.c "$TOP"/test/unit/test_thread.c; do
 	name=$(basename "$src" .c)

@@ -610,6 +610,63 @@ static void t_reset_mid_use(struct t *t, struct ctx *x)
 	teardown(t, x);
 }
 
+/*
+ * A host block device (run.sh attaches a loop device when it can and names it
+ * in BLK_TEST_DEV): size by BLKGETSIZE64, I/O, BLKDISCARD and BLKZEROOUT.
+ */
+static void t_block_device(struct t *t, struct ctx *x)
+{
+	const char *dev = getenv("BLK_TEST_DEV");
+	struct blk_spec s;
+	char err[256];
+	const struct bus_ops *ops;
+	void *opaque;
+	uint32_t used;
+
+	(void)x;
+	mem_fake(&t->mem);
+	snprintf(s.path, sizeof(s.path), "%s", dev);
+	s.ro = false;
+	s.serial[0] = 0;
+	struct blk *b = blk_open(&s, err, sizeof(err));
+	CHECK(t, b, "%s", err);
+	x->b = b; /* teardown closes it */
+	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &t->mem, .base = 0xd0000000, .gsi = 5 };
+	CHECK(t, blk_attach(b, &cfg, &ops, &opaque) == 0, "attach");
+	t->vd = opaque;
+	drv_setup(t, ~0ULL, QSIZE);
+	/* A second writable open of the device fails (O_EXCL, then the OFD lock). */
+	CHECK(t, !blk_open(&s, err, sizeof(err)) && strstr(err, "in use"), "second open: %s", err);
+	int fd = open(dev, O_RDONLY);
+	off_t size = lseek(fd, 0, SEEK_END);
+	CHECK(t, fd >= 0 && size > 0 && blk_capacity(b) == (uint64_t)size / 512,
+	      "capacity %lu for %ld bytes", (unsigned long)blk_capacity(b), (long)size);
+	memset(g(t, DATA_GPA), 0xc3, 4096);
+	struct seg sg = { DATA_GPA, 4096, 0 };
+	int st = req(t, VIRTIO_BLK_T_OUT, 8, &sg, 1, &used);
+	CHECK(t, st == VIRTIO_BLK_S_OK, "OUT %d", st);
+	sg = (struct seg){ DATA_GPA + 0x2000, 4096, VRING_DESC_F_WRITE };
+	st = req(t, VIRTIO_BLK_T_IN, 8, &sg, 1, &used);
+	CHECK(t, st == VIRTIO_BLK_S_OK && !memcmp(g(t, DATA_GPA), g(t, DATA_GPA + 0x2000), 4096),
+	      "IN %d", st);
+	st = req(t, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, &used);
+	CHECK(t, st == VIRTIO_BLK_S_OK, "FLUSH %d", st);
+	struct virtio_blk_discard_write_zeroes r = { .sector = 8, .num_sectors = 8 };
+	memcpy(g(t, DATA_GPA + 0x4000), &r, 16);
+	sg = (struct seg){ DATA_GPA + 0x4000, 16, 0 };
+	st = req(t, VIRTIO_BLK_T_WRITE_ZEROES, 0, &sg, 1, &used);
+	CHECK(t, st == VIRTIO_BLK_S_OK, "WRITE_ZEROES %d", st);
+	uint8_t buf[4096], zero[4096] = { 0 };
+	CHECK(t, pread(fd, buf, 4096, 8 * 512) == 4096 && !memcmp(buf, zero, 4096),
+	      "device not zeroed");
+	st = req(t, VIRTIO_BLK_T_DISCARD, 0, &sg, 1, &used);
+	CHECK(t, st == VIRTIO_BLK_S_OK || st == VIRTIO_BLK_S_UNSUPP, "DISCARD %d", st);
+	sg = (struct seg){ DATA_GPA, 512, 0 };
+	st = req(t, VIRTIO_BLK_T_OUT, blk_capacity(b), &sg, 1, &used);
+	CHECK(t, st == VIRTIO_BLK_S_IOERR, "OUT past the device end %d", st);
+	close(fd);
+}
+
 int main(void)
 {
 	int failed = 0;
@@ -638,5 +695,9 @@ int main(void)
 	RUN(t_bad_shapes);
 	RUN(t_hostile);
 	RUN(t_reset_mid_use);
+	if (getenv("BLK_TEST_DEV"))
+		RUN(t_block_device);
+	else
+		printf("SKIP unit/blk/block_device: no loop device (needs root and losetup)\n");
 	return failed ? 1 : 0;
 }
