@@ -85,11 +85,12 @@ struct virtio_dev;
 /* What a device plugs into the transport. Callbacks run with vd->lock held. */
 struct virtio_dev_ops {
 	/*
-	 * I/O thread: handle one chain from queue q. When c->err != 0 the walk
-	 * failed: answer through c->tail if it is set (see struct virtq_chain)
-	 * and return 1, else return 0. Return the number of bytes written into
-	 * the chain's writable buffers (the used length; the transport clamps
-	 * it to c->wr_len). Every chain gets a used-ring entry.
+	 * I/O thread: handle one chain from queue q and return the number of
+	 * bytes written into its writable buffers (the used length; the
+	 * transport clamps it to c->wr_len and publishes every chain in the
+	 * used ring, whatever happens). When c->err != 0 the walk failed: do
+	 * not interpret the iovecs; answer through c->tail if it is set (and
+	 * return 1), else return 0.
 	 */
 	uint32_t (*handle)(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
 	/* vCPU thread: read `len` bytes of config space at `off` (the whole
@@ -161,6 +162,9 @@ int virtio_start(struct virtio_dev *vd, const struct virtio_mmio_cfg *cfg);
 void virtio_stop(struct virtio_dev *vd);
 
 /*
+ * Only while the queue is ready, DRIVER_OK is set and NEEDS_RESET is not (a
+ * call otherwise does nothing). An avail index more than the queue size
+ * ahead, or a head index out of range, sets NEEDS_RESET and stops.
  * Process queue q until its avail ring is empty: walk each chain, hand it to
  * ops->handle, publish it in the used ring, then interrupt the guest if the
  * driver asked for it (EVENT_IDX used_event, or NO_INTERRUPT without it).
