@@ -738,6 +738,8 @@ static void *io_thread(void *arg)
 	struct virtio_dev *vd = arg;
 	struct pollfd p[VIRTIO_MAX_QUEUES + 1];
 
+	if (vd->cfg.thread_start)
+		vd->cfg.thread_start(vd->cfg.thread_ctx);
 	for (unsigned i = 0; i < vd->nq; i++)
 		p[i] = (struct pollfd){ .fd = vd->kick_fd[i], .events = POLLIN };
 	p[vd->nq] = (struct pollfd){ .fd = vd->stop_fd, .events = POLLIN };

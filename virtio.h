@@ -38,6 +38,13 @@ struct virtio_mmio_cfg {
 	const struct guest_mem *mem;
 	uint64_t base; /* guest-physical base of the 4 KiB window */
 	uint32_t gsi;
+	/*
+	 * Called first thing on every thread the device starts, before it
+	 * touches guest memory (vmm.c installs the I/O seccomp filter here).
+	 * May be NULL.
+	 */
+	void (*thread_start)(void *ctx);
+	void *thread_ctx;
 };
 
 /*
