@@ -396,6 +396,84 @@ unsigned virtio_process(struct virtio_dev *vd, unsigned qi)
 	return done;
 }
 
+/* ---- device-driven queues (virtio-net RX); lock held throughout ---- */
+
+int virtq_pending(struct virtio_dev *vd, unsigned qi)
+{
+	if (qi >= vd->nq || !runnable(vd, &vd->q[qi]))
+		return -1;
+	struct virtq *vq = &vd->q[qi];
+	uint16_t pending = (uint16_t)(avail_idx(vq) - vq->last_avail);
+
+	if (pending > vq->num) {
+		virtio_needs_reset(vd);
+		return -1;
+	}
+	return pending;
+}
+
+int virtq_pop(struct virtio_dev *vd, unsigned qi, struct virtq_chain *c)
+{
+	int n = virtq_pending(vd, qi);
+
+	if (n <= 0)
+		return n;
+	struct virtq *vq = &vd->q[qi];
+	uint16_t head = avail_ring(vq, vq->last_avail);
+
+	if (head >= vq->num) {
+		virtio_needs_reset(vd);
+		return -1;
+	}
+	vq->last_avail++;
+	if (virtq_walk(vd->mem, vq, has_feature(vd, VIRTIO_RING_F_INDIRECT_DESC), head, c))
+		count(&vd->stats.bad_chains);
+	return 1;
+}
+
+void virtq_unpop(struct virtio_dev *vd, unsigned qi, unsigned n)
+{
+	if (qi < vd->nq)
+		vd->q[qi].last_avail -= (uint16_t)n;
+}
+
+void virtq_fill(struct virtio_dev *vd, unsigned qi, unsigned i, uint16_t head, uint32_t len)
+{
+	if (qi >= vd->nq || !runnable(vd, &vd->q[qi]))
+		return;
+	struct virtq *vq = &vd->q[qi];
+	uint32_t *e = (uint32_t *)(vq->used + 4 + 8 * ((uint16_t)(vq->used_idx + i) % vq->num));
+
+	__atomic_store_n(&e[0], head, __ATOMIC_RELAXED);
+	__atomic_store_n(&e[1], len, __ATOMIC_RELAXED);
+}
+
+void virtq_flush(struct virtio_dev *vd, unsigned qi, unsigned n)
+{
+	if (n == 0 || qi >= vd->nq || !runnable(vd, &vd->q[qi]))
+		return;
+	struct virtq *vq = &vd->q[qi];
+
+	vq->used_idx += (uint16_t)n;
+	/* Release: every element filled is visible before the index that publishes them. */
+	__atomic_store_n((uint16_t *)(vq->used + 2), vq->used_idx, __ATOMIC_RELEASE);
+	if (want_irq(vq, has_feature(vd, VIRTIO_RING_F_EVENT_IDX)))
+		raise_irq(vd, ISR_USED);
+}
+
+bool virtq_arm(struct virtio_dev *vd, unsigned qi, unsigned have)
+{
+	if (qi >= vd->nq || !runnable(vd, &vd->q[qi]))
+		return false;
+	struct virtq *vq = &vd->q[qi];
+
+	if (has_feature(vd, VIRTIO_RING_F_EVENT_IDX))
+		set_avail_event(vq, (uint16_t)(vq->last_avail + have));
+	/* Full fence: avail_event is visible before we read avail->idx again. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return (uint16_t)(avail_idx(vq) - vq->last_avail) > have;
+}
+
 /* ---- register file ---- */
 
 static struct virtq *sel_queue(struct virtio_dev *vd)
@@ -443,6 +521,8 @@ static void status_write(struct virtio_dev *vd, uint32_t v)
 
 	if (v == 0) {
 		dev_reset(vd);
+		if (vd->ops->status_changed)
+			vd->ops->status_changed(vd, old, 0);
 		return;
 	}
 	/* NEEDS_RESET is the device's bit: the driver cannot clear it but by reset. */
@@ -457,6 +537,8 @@ static void status_write(struct virtio_dev *vd, uint32_t v)
 	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK))
 		for (unsigned i = 0; i < vd->nq; i++)
 			kick(vd->kick_fd[i]); /* catch kicks sent before DRIVER_OK */
+	if (vd->ops->status_changed && v != old)
+		vd->ops->status_changed(vd, old, v);
 }
 
 static void set_lo(uint64_t *a, uint32_t v)
@@ -740,6 +822,8 @@ static void *io_thread(void *arg)
 
 	if (vd->cfg.thread_start)
 		vd->cfg.thread_start(vd->cfg.thread_ctx);
+	if (vd->ops->io_loop)
+		return vd->ops->io_loop(vd);
 	for (unsigned i = 0; i < vd->nq; i++)
 		p[i] = (struct pollfd){ .fd = vd->kick_fd[i], .events = POLLIN };
 	p[vd->nq] = (struct pollfd){ .fd = vd->stop_fd, .events = POLLIN };

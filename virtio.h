@@ -103,6 +103,20 @@ struct virtio_dev_ops {
 	/* vCPU thread: read `len` bytes of config space at `off` (the whole
 	 * access lies inside config_size). */
 	void (*config_read)(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len);
+	/*
+	 * Optional. vCPU thread, lock held, must not block: Status changed from
+	 * `old` to `now` (now == 0: the driver reset the device; the queues are
+	 * already cleared). virtio-net uses it to wake its I/O thread, which
+	 * then brings the tap's offloads in step with the negotiated features.
+	 */
+	void (*status_changed)(struct virtio_dev *vd, uint32_t old, uint32_t now);
+	/*
+	 * Optional. Replaces the default I/O thread body (poll the kick
+	 * eventfds, virtio_process() on each kick) for a device that has more
+	 * to wait on, e.g. a tap. Runs on the thread virtio_start() creates,
+	 * after cfg.thread_start; must return once vd->stop_fd is readable.
+	 */
+	void *(*io_loop)(struct virtio_dev *vd);
 };
 
 struct virtio_stats {
@@ -197,6 +211,44 @@ void virtio_get_stats(const struct virtio_dev *vd, struct virtio_stats *out);
  */
 int virtq_walk(const struct guest_mem *mem, const struct virtq *vq, bool indirect_ok,
 	       uint16_t head, struct virtq_chain *c);
+
+/*
+ * Device-driven use of a queue: virtio-net RX takes buffers when a frame
+ * arrives, not when the driver kicks, may need several chains for one frame
+ * and must publish them together. All of these: I/O thread, vd->lock held
+ * for the whole sequence from pop to flush (or unpop).
+ *
+ * virtq_pending: chains the driver has made available and the device has
+ * not taken yet; -1 when the queue is not runnable (not ready, no
+ * DRIVER_OK, NEEDS_RESET) or its avail index is corrupt (sets NEEDS_RESET).
+ */
+int virtq_pending(struct virtio_dev *vd, unsigned q);
+/*
+ * Take the next available chain of queue q and walk it into c (c->err as
+ * for virtq_walk; a chain that failed the walk is taken all the same and
+ * must be returned with length 0). 1 when a chain was taken, 0 when none is
+ * available, -1 as for virtq_pending (a head out of range sets NEEDS_RESET).
+ */
+int virtq_pop(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
+/* Give back the last n chains virtq_pop took and nobody filled (they are offered again). */
+void virtq_unpop(struct virtio_dev *vd, unsigned q, unsigned n);
+/*
+ * Write used element number `i` (0 = the first one not yet published) as
+ * (head, len) without publishing it. len must not exceed the chain's wr_len
+ * (the caller clamps: the transport no longer knows the chain).
+ */
+void virtq_fill(struct virtio_dev *vd, unsigned q, unsigned i, uint16_t head, uint32_t len);
+/* Publish the n filled elements with one used->idx store; interrupt if the driver asked. */
+void virtq_flush(struct virtio_dev *vd, unsigned q, unsigned n);
+/*
+ * The device found `have` chains available and needs more: ask the driver
+ * to notify as soon as it adds one (EVENT_IDX: avail_event = the index
+ * after those `have`; without EVENT_IDX the driver notifies anyway). Then
+ * look again: true when more than `have` are available now, so the caller
+ * must retry instead of sleeping (a buffer added before the driver saw
+ * avail_event sent no notification).
+ */
+bool virtq_arm(struct virtio_dev *vd, unsigned q, unsigned have);
 
 /* Copy up to `len` bytes at byte offset `off` of iov[0, n) into dst. Returns bytes copied. */
 size_t virtq_iov_read(const struct iovec *iov, unsigned n, uint64_t off, void *dst, size_t len);
