@@ -7,8 +7,10 @@
 # Environment: KVMRUN (the static binary under test, default ./kvmrun),
 # LAB_VERBOSE=1 (copy L1's console to stderr), LAB_MEM (L1 MiB, 3072),
 # LAB_IDLE (seconds without console output before L1 counts as dead, 300),
-# LAB_TIMEOUT (seconds for one L1 boot, 3600), LAB_RESULTS (folder that gets
-# the consoles and the files scenarios left in LAB_OUT; default a temp dir).
+# LAB_TIMEOUT (seconds for one L1 boot, 3600), LAB_L2_TIMEOUT (seconds one
+# kvmrun run may take in L1, 120), LAB_RESULTS (folder that gets the consoles
+# and the files scenarios left in LAB_OUT; default lab-results in the cache,
+# emptied at the start of each run).
 # Exit status: 0 if every check passed, 1 if any failed, 2 if L1 died twice.
 set -euo pipefail
 . "$(dirname "$0")/common.sh"
@@ -18,12 +20,13 @@ LAB_MEM=${LAB_MEM:-3072}
 LAB_IDLE=${LAB_IDLE:-300}
 LAB_TIMEOUT=${LAB_TIMEOUT:-3600}
 TMP=$(mktemp -d /tmp/kvmrun-lab.XXXXXX)
-RESULTS=${LAB_RESULTS:-$TMP/results}
+RESULTS=${LAB_RESULTS:-$LAB_CACHE/lab-results}
+rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 qemu_pid=
 cleanup() {
 	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
-	[ -n "${LAB_RESULTS:-}" ] || rm -rf "$TMP"
+	rm -rf "$TMP"
 }
 trap cleanup EXIT
 
@@ -74,7 +77,7 @@ boot_l1() {
 	qemu-system-x86_64 -M q35,accel=tcg -cpu EPYC,+svm,+npt -m "$LAB_MEM" -smp 2 \
 		-nodefaults -no-user-config -display none -monitor none -no-reboot \
 		-serial "file:$con" -kernel "${l1[0]}" -initrd "${l1[1]}" \
-		-append "console=ttyS0 reboot=t panic=-1 quiet lab.mode=test lab.scenarios=$scen" \
+		-append "console=ttyS0 reboot=t panic=-1 quiet lab.mode=test lab.scenarios=$scen lab.l2_timeout=${LAB_L2_TIMEOUT:-120}" \
 		-drive "file=$out,if=none,id=lab-out,format=raw,cache=unsafe" \
 		-device virtio-blk-pci,drive=lab-out,serial=lab-out \
 		"${drives[@]}" </dev/null >"$TMP/qemu-$n.log" 2>&1 &
@@ -162,5 +165,5 @@ if [ $ok = 0 ]; then
 		fi
 	fi
 fi
-[ -n "${LAB_RESULTS:-}" ] && log "results in $RESULTS"
+log "consoles and scenario files in $RESULTS"
 exit $failed

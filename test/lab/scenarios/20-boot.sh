@@ -2,7 +2,7 @@
 # Boot L2 to init from the bzImage and from the PVH vmlinux, with an initrd.
 # The bzImage boot also checks that the command line arrives intact and that
 # the e820 map the kernel saw is a sane map of the memory asked for.
-words="lab.run=report,poweroff lab.w1=plain lab.w2=a-b_c.d/e:f=g,h lab.w3=\"x\" lab.last=end"
+words="lab.run=report,reboot lab.w1=plain lab.w2=a-b_c.d/e:f=g,h lab.w3=\"x\" lab.last=end"
 
 # ranges: "START END ..." lines in hex of any width -> sorted decimal pairs.
 ranges() {

@@ -9,7 +9,7 @@ for m in 64M 2G; do
 	*G) bytes=$((${m%G} << 30)) ;;
 	esac
 	l2_run "mem$m.log" --kernel "$L2_BZIMAGE" --initrd "$L2_INITRD" --memory "$m" \
-		--cmdline "lab.run=report,poweroff"
+		--cmdline "lab.run=report,reboot"
 	expect_clean "memory-$m-boot" "mem$m.log" '^L2: report done' || continue
 	kb=$(sed -n 's/^L2 MemTotal: *\([0-9]*\) kB.*/\1/p' "mem$m.log")
 	have=$((kb * 1024))
