@@ -286,6 +286,8 @@ static void *cpu_thread(void *arg)
 	sigaddset(&kick, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
+	if (c->env->thread_start && !c->env->thread_start(c->env->ctx))
+		return NULL;
 	bool first = c->id == 0 && c->env->first_run;
 	while (!atomic_load(c->env->stopping)) {
 		if (first) {

@@ -33,6 +33,11 @@ struct cpu_env {
 	/* Called once per VM by the vCPU that ends it, with a one-line reason. */
 	void (*stop)(void *ctx, enum cpu_stop why, const char *msg);
 	void *ctx;
+	/*
+	 * Called first on every vCPU thread, before KVM_RUN (seccomp, and the
+	 * start gate). Returns false if the thread must not run. May be NULL.
+	 */
+	bool (*thread_start)(void *ctx);
 	/* Called on the first KVM_RUN of vCPU 0 (boot timing). May be NULL. */
 	void (*first_run)(void *ctx);
 };

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <limits.h>
 #include <linux/kvm.h>
 #include <signal.h>
@@ -16,6 +17,8 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/timerfd.h>
 #include <termios.h>
 #include <time.h>
@@ -25,8 +28,10 @@
 #include "bus.h"
 #include "cpu.h"
 #include "i8042.h"
+#include "jail.h"
 #include "mem.h"
 #include "mptable.h"
+#include "seccomp.h"
 #include "serial.h"
 #include "virtio.h"
 #include "virtio_blk.h"
@@ -65,6 +70,8 @@ struct options {
 	int shutdown_timeout;
 	struct blk_spec disks[MAX_DISKS];
 	int ndisks;
+	bool no_seccomp;
+	struct jail_cfg jail;
 };
 
 /* The one place with mutable process-wide state: the VM and its devices. */
@@ -88,6 +95,11 @@ struct vm {
 	bool escape_pending, tty_raw;
 	bool in_unpollable; /* stdin is a regular file or /dev/null: always readable */
 	struct termios saved_tty;
+	/* Start gate: every thread has its seccomp filter before the guest runs. */
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate_cond;
+	int threads_ready, threads_failed;
+	bool gate_open;
 	atomic_bool stopping;
 	atomic_int stop_why;
 	char stop_msg[256];
@@ -124,6 +136,10 @@ static const char usage_text[] =
 	"                           virtio-blk disk: raw image or block device (repeatable)\n"
 	"      --console KIND       stdio (default), none, or file=PATH\n"
 	"      --shutdown-timeout S seconds the guest gets to shut down after SIGTERM (default 10)\n"
+	"      --chroot DIR         after opening every file, chroot into DIR\n"
+	"      --uid N, --gid N     after opening every file, run as this user and group\n"
+	"                           (capabilities are always dropped before the guest runs)\n"
+	"      --no-seccomp         run without the seccomp filters (debugging only; unsafe)\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            version\n"
 	"\n"
@@ -200,9 +216,26 @@ static void parse_console(struct options *o, const char *v)
 		usage_error("--console %s: expected stdio, none or file=PATH", v);
 }
 
+/*
+ * --seccomp-selftest ROLE: install that role's filter, then make a call no
+ * role allows. The kernel must kill us with SIGSYS; returning is a failure.
+ */
+__attribute__((noreturn)) static void seccomp_selftest(const char *role)
+{
+	int r = seccomp_role_by_name(role);
+	if (r < 0)
+		usage_error("--seccomp-selftest %s: expected main, vcpu or io", role);
+	int rc = seccomp_enter((enum seccomp_role)r);
+	if (rc < 0)
+		die(EXIT_RUNTIME, "seccomp: %s", strerror(-rc));
+	syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+	die(EXIT_RUNTIME, "seccomp self-test: socket() was not blocked in role %s", role);
+}
+
 static void parse_args(struct options *o, int argc, char **argv)
 {
-	enum { OPT_CONSOLE = 256, OPT_SHUTDOWN_TIMEOUT, OPT_DISK };
+	enum { OPT_CONSOLE = 256, OPT_SHUTDOWN_TIMEOUT, OPT_DISK, OPT_NO_SECCOMP,
+	       OPT_SECCOMP_SELFTEST, OPT_CHROOT, OPT_UID, OPT_GID };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -211,6 +244,11 @@ static void parse_args(struct options *o, int argc, char **argv)
 		{ "cpus", required_argument, NULL, 'n' },
 		{ "console", required_argument, NULL, OPT_CONSOLE },
 		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		{ "chroot", required_argument, NULL, OPT_CHROOT },
+		{ "uid", required_argument, NULL, OPT_UID },
+		{ "gid", required_argument, NULL, OPT_GID },
+		{ "seccomp-selftest", required_argument, NULL, OPT_SECCOMP_SELFTEST },
 		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
@@ -253,6 +291,17 @@ static void parse_args(struct options *o, int argc, char **argv)
 		case OPT_SHUTDOWN_TIMEOUT:
 			o->shutdown_timeout = parse_int(optarg, "--shutdown-timeout", 0, 3600);
 			break;
+		case OPT_NO_SECCOMP: o->no_seccomp = true; break;
+		case OPT_CHROOT: o->jail.chroot_dir = optarg; break;
+		case OPT_UID:
+			o->jail.uid = (uid_t)parse_int(optarg, "--uid", 0, INT_MAX);
+			o->jail.set_uid = true;
+			break;
+		case OPT_GID:
+			o->jail.gid = (gid_t)parse_int(optarg, "--gid", 0, INT_MAX);
+			o->jail.set_gid = true;
+			break;
+		case OPT_SECCOMP_SELFTEST: seccomp_selftest(optarg);
 		case 'h': fputs(usage_text, stdout); exit(0);
 		case 'V': printf("kvmrun %s\n", KVMRUN_VERSION); exit(0);
 		case ':': usage_error("%s needs a value", argv[optind - 1]);
@@ -394,6 +443,64 @@ static void first_run(void *ctx)
 	clock_gettime(CLOCK_MONOTONIC, &((struct vm *)ctx)->t_first_run);
 }
 
+/* ---- seccomp on every thread, and the gate that holds the guest until then ---- */
+
+static void thread_ready(struct vm *vm, bool ok)
+{
+	pthread_mutex_lock(&vm->gate_lock);
+	vm->threads_ready++;
+	vm->threads_failed += !ok;
+	pthread_cond_broadcast(&vm->gate_cond);
+	pthread_mutex_unlock(&vm->gate_lock);
+}
+
+static bool enter_role(struct vm *vm, enum seccomp_role role)
+{
+	if (vm->opt.no_seccomp)
+		return true;
+	int rc = seccomp_enter(role);
+	if (rc < 0) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "seccomp: cannot install a filter: %s", strerror(-rc));
+		vm_stop(vm, CPU_STOP_INTERNAL, msg);
+		return false;
+	}
+	return true;
+}
+
+static void io_thread_start(void *ctx)
+{
+	struct vm *vm = ctx;
+	thread_ready(vm, enter_role(vm, SECCOMP_IO));
+}
+
+/* vCPU threads wait here until every thread, main included, is confined. */
+static bool vcpu_thread_start(void *ctx)
+{
+	struct vm *vm = ctx;
+	bool ok = enter_role(vm, SECCOMP_VCPU);
+	thread_ready(vm, ok);
+	pthread_mutex_lock(&vm->gate_lock);
+	while (!vm->gate_open)
+		pthread_cond_wait(&vm->gate_cond, &vm->gate_lock);
+	pthread_mutex_unlock(&vm->gate_lock);
+	return ok;
+}
+
+/* Main thread: wait for `n` threads to report, confine ourselves, open the gate. */
+static void open_gate(struct vm *vm, int n)
+{
+	pthread_mutex_lock(&vm->gate_lock);
+	while (vm->threads_ready < n)
+		pthread_cond_wait(&vm->gate_cond, &vm->gate_lock);
+	bool ok = vm->threads_failed == 0 && enter_role(vm, SECCOMP_MAIN);
+	vm->gate_open = true;
+	pthread_cond_broadcast(&vm->gate_cond);
+	pthread_mutex_unlock(&vm->gate_lock);
+	if (!ok)
+		atomic_store(&vm->stopping, true); /* the stop event ends the loop */
+}
+
 static int kvm_ioctl_checked(int fd, unsigned long req, unsigned long arg, const char *what)
 {
 	int rc;
@@ -468,35 +575,63 @@ static void open_disks(struct vm *vm)
 	}
 }
 
-/* Give a virtio device its window and IRQ, and announce it on the command line. */
-static struct virtio_mmio_cfg place_virtio(struct vm *vm)
+/* Where virtio device `i` lives: its 4 KiB window and its IRQ. */
+static struct virtio_mmio_cfg virtio_cfg(struct vm *vm, int i)
 {
-	struct virtio_mmio_cfg cfg = {
+	return (struct virtio_mmio_cfg){
 		.vmfd = vm->vmfd, .mem = &vm->mem,
-		.base = VIRTIO_BASE + (uint64_t)vm->ndevices * VIRTIO_MMIO_SIZE,
-		.gsi = VIRTIO_FIRST_GSI + (uint32_t)vm->ndevices,
+		.thread_start = io_thread_start, .thread_ctx = vm,
+		.base = VIRTIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE,
+		.gsi = VIRTIO_FIRST_GSI + (uint32_t)i,
 	};
-	size_t used = strlen(vm->devices_cmdline);
-	snprintf(vm->devices_cmdline + used, sizeof(vm->devices_cmdline) - used,
-		 " virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)cfg.base, cfg.gsi);
-	vm->ndevices++;
-	return cfg;
 }
 
-static void attach_disks(struct vm *vm)
+/* Announce every virtio device on the kernel command line (disks first). */
+static void announce_devices(struct vm *vm)
 {
-	for (int i = 0; i < vm->opt.ndisks; i++) {
-		struct virtio_mmio_cfg cfg = place_virtio(vm);
-		const struct bus_ops *ops;
-		void *opaque;
-		int rc = blk_attach(vm->blks[i], &cfg, &ops, &opaque);
-		if (rc < 0)
-			die(EXIT_RUNTIME, "--disk %s: cannot attach: %s", vm->opt.disks[i].path,
-			    strerror(-rc));
-		if (bus_add(&vm->mmio, cfg.base, VIRTIO_MMIO_SIZE, ops, opaque) < 0)
-			die(EXIT_RUNTIME, "device address conflict at 0x%llx",
-			    (unsigned long long)cfg.base);
+	vm->ndevices = vm->opt.ndisks;
+	for (int i = 0; i < vm->ndevices; i++) {
+		struct virtio_mmio_cfg cfg = virtio_cfg(vm, i);
+		size_t used = strlen(vm->devices_cmdline);
+		snprintf(vm->devices_cmdline + used, sizeof(vm->devices_cmdline) - used,
+			 " virtio_mmio.device=4K@0x%llx:%u", (unsigned long long)cfg.base, cfg.gsi);
 	}
+}
+
+static void attach(struct vm *vm, int i, int (*fn)(void *dev, const struct virtio_mmio_cfg *,
+						   const struct bus_ops **, void **),
+		   void *dev, const char *what)
+{
+	struct virtio_mmio_cfg cfg = virtio_cfg(vm, i);
+	const struct bus_ops *ops;
+	void *opaque;
+	int rc = fn(dev, &cfg, &ops, &opaque);
+	if (rc < 0)
+		die(EXIT_RUNTIME, "%s: cannot attach: %s", what, strerror(-rc));
+	if (bus_add(&vm->mmio, cfg.base, VIRTIO_MMIO_SIZE, ops, opaque) < 0)
+		die(EXIT_RUNTIME, "device address conflict at 0x%llx", (unsigned long long)cfg.base);
+}
+
+static int blk_attach_any(void *dev, const struct virtio_mmio_cfg *cfg,
+			  const struct bus_ops **ops, void **opaque)
+{
+	return blk_attach(dev, cfg, ops, opaque);
+}
+
+/* Bind the devices to KVM and start their I/O threads (after the jail). */
+static void attach_devices(struct vm *vm)
+{
+	for (int i = 0; i < vm->opt.ndisks; i++)
+		attach(vm, i, blk_attach_any, vm->blks[i], vm->opt.disks[i].path);
+}
+
+/* Everything is open: from here on kvmrun runs with only what it holds. */
+static void enter_jail(struct vm *vm)
+{
+	char err[256];
+	int usage;
+	if (jail_enter(&vm->opt.jail, err, sizeof(err), &usage) < 0)
+		die(usage ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
 }
 
 static void load_guest(struct vm *vm)
@@ -546,6 +681,7 @@ static void setup_cpus(struct vm *vm)
 		.ncpus = vm->opt.cpus, .pio = &vm->pio, .mmio = &vm->mmio,
 		.entry = &vm->entry, .cpuid = vm->cpuid, .stopping = &vm->stopping,
 		.stop = vm_stop, .ctx = vm, .first_run = first_run,
+		.thread_start = vcpu_thread_start,
 	};
 	vm->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->cpus));
 	if (!vm->cpus || cpu_init_signals() < 0)
@@ -648,7 +784,8 @@ static void on_signal(struct vm *vm, int sfd, int tfd)
 			return;
 		}
 	}
-	snprintf(msg, sizeof(msg), "terminated by %s", strsignal(sig));
+	snprintf(msg, sizeof(msg), "terminated by %s", sig == SIGINT ? "SIGINT" :
+		 sig == SIGHUP ? "SIGHUP" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
 	finish(vm, EXIT_SIGNAL + sig, msg);
 }
 
@@ -668,6 +805,8 @@ static void event_loop(struct vm *vm)
 	for (int i = 0; i < vm->opt.cpus; i++)
 		if (cpu_start(&vm->cpus[i]) < 0)
 			die(EXIT_RUNTIME, "cannot start vCPU %d thread", i);
+	/* One I/O thread per virtio device, plus the vCPUs. */
+	open_gate(vm, vm->opt.cpus + vm->ndevices);
 
 	for (;;) {
 		struct epoll_event evs[8];
@@ -707,17 +846,25 @@ static void event_loop(struct vm *vm)
 
 int main(int argc, char **argv)
 {
-	static struct vm vm;
+	static struct vm vm = {
+		.gate_lock = PTHREAD_MUTEX_INITIALIZER,
+		.gate_cond = PTHREAD_COND_INITIALIZER,
+	};
 	g_vm = &vm;
 	clock_gettime(CLOCK_MONOTONIC, &vm.t_main);
 	parse_args(&vm.opt, argc, argv);
 	open_disks(&vm);
 	open_kvm(&vm);
 	setup_memory(&vm);
-	attach_disks(&vm);
+	announce_devices(&vm);
 	load_guest(&vm);
 	setup_devices(&vm);
 	setup_console(&vm);
+	enter_jail(&vm);
+	attach_devices(&vm);
 	setup_cpus(&vm);
+	if (vm.opt.no_seccomp)
+		fputs("kvmrun: WARNING: --no-seccomp: the monitor is not confined; a hostile guest "
+		      "that finds a bug owns this process (debugging only)\n", stderr);
 	event_loop(&vm);
 }

@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Dropping privileges in-process, the way Firecracker's jailer does it out of process. */
+#include "jail.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+__attribute__((format(printf, 5, 6))) static int fail(char *err, size_t len, int usage_in,
+						       int *usage, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	*usage = usage_in;
+	return -1;
+}
+
+/* Needs CAP_SETPCAP, so it runs before the ids change. */
+static int drop_bounding_set(void)
+{
+	for (int cap = 0; cap <= 63; cap++)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+			return -errno;
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return -errno;
+	return 0;
+}
+
+/* Lowering one's own capability sets is always allowed. */
+static int drop_capabilities(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+}
+
+int jail_enter(const struct jail_cfg *c, char *err, size_t errlen, int *usage)
+{
+	*usage = 0;
+	if (c->chroot_dir) {
+		struct stat st;
+		if (stat(c->chroot_dir, &st) < 0)
+			return fail(err, errlen, 1, usage, "--chroot %s: %s", c->chroot_dir,
+				    strerror(errno));
+		if (!S_ISDIR(st.st_mode))
+			return fail(err, errlen, 1, usage, "--chroot %s: not a directory",
+				    c->chroot_dir);
+		if (chroot(c->chroot_dir) < 0 || chdir("/") < 0)
+			return fail(err, errlen, 0, usage, "--chroot %s: %s", c->chroot_dir,
+				    strerror(errno));
+	}
+	int rc = drop_bounding_set();
+	if (rc < 0)
+		return fail(err, errlen, 0, usage, "dropping the capability bounding set: %s",
+			    strerror(-rc));
+	if (c->set_gid || c->set_uid) {
+		if (setgroups(0, NULL) < 0)
+			return fail(err, errlen, 0, usage, "setgroups: %s", strerror(errno));
+	}
+	/* gid before uid: once the uid is dropped, changing the gid is not allowed. */
+	if (c->set_gid && setresgid(c->gid, c->gid, c->gid) < 0)
+		return fail(err, errlen, 0, usage, "--gid %u: %s", (unsigned)c->gid, strerror(errno));
+	if (c->set_uid && setresuid(c->uid, c->uid, c->uid) < 0)
+		return fail(err, errlen, 0, usage, "--uid %u: %s", (unsigned)c->uid, strerror(errno));
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return fail(err, errlen, 0, usage, "no_new_privs: %s", strerror(errno));
+	rc = drop_capabilities();
+	if (rc < 0)
+		return fail(err, errlen, 0, usage, "dropping capabilities: %s", strerror(-rc));
+	return 0;
+}

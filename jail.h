@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Dropping privileges in-process: chroot, ids, no_new_privs, no capabilities. */
+#ifndef KVMRUN_JAIL_H
+#define KVMRUN_JAIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct jail_cfg {
+	const char *chroot_dir; /* NULL: stay where we are */
+	bool set_uid, set_gid;
+	uid_t uid;
+	gid_t gid;
+};
+
+/*
+ * Run once, single-threaded, after every file the VM needs is open and
+ * before any thread starts: enter chroot_dir (and chdir "/"), drop
+ * supplementary groups, switch gid then uid, set no_new_privs, and clear all
+ * capabilities (effective, permitted, inheritable, ambient and the bounding
+ * set). 0, or -1 with err naming the step that failed; `*usage` set when the
+ * cause is the user's value (e.g. a missing directory).
+ */
+int jail_enter(const struct jail_cfg *c, char *err, size_t errlen, int *usage);
+
+#endif

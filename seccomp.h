@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Per-thread seccomp allowlists: one per thread role, compiled to BPF at build time. */
+#ifndef KVMRUN_SECCOMP_H
+#define KVMRUN_SECCOMP_H
+
+enum seccomp_role {
+	SECCOMP_MAIN, /* the event loop: console, signals, timers */
+	SECCOMP_VCPU, /* KVM_RUN and the device register handlers it calls */
+	SECCOMP_IO,   /* virtio device threads: disk and tap I/O */
+	SECCOMP_ROLES
+};
+
+/*
+ * Install the role's filter on the calling thread (with no_new_privs).
+ * Anything outside the allowlist kills the whole process with SIGSYS.
+ * 0 or -errno.
+ */
+int seccomp_enter(enum seccomp_role role);
+
+/* "main", "vcpu", "io"; -1 for an unknown name. */
+int seccomp_role_by_name(const char *name);
+
+/* Number of allowed syscalls (and ioctl requests) in a role's filter. */
+int seccomp_count(enum seccomp_role role, int *ioctls);
+
+#endif
