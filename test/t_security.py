@@ -1,0 +1,111 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Seccomp on every thread, filters that really kill, and the privilege drop."""
+import os
+import signal
+import subprocess
+import time
+
+from kvmtest import KVMRUN, TMP, probe, result
+
+
+def proc_status(pid, tid=None):
+    path = f"/proc/{pid}/task/{tid}/status" if tid else f"/proc/{pid}/status"
+    fields = {}
+    with open(path) as fh:
+        for line in fh:
+            k, _, v = line.partition(":")
+            fields[k] = v.strip()
+    return fields
+
+
+def start_halted(extra):
+    """A running kvmrun whose probe halts after its report: threads stay up for inspection."""
+    p = subprocess.Popen([KVMRUN, "-k", probe("pvh"), "-c", "probe.exit=halt"] + extra,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.time() + 30
+    while b"PROBE done" not in seen and time.time() < deadline:
+        chunk = p.stdout.read1(4096)
+        if not chunk:
+            break
+        seen += chunk
+    return p, seen
+
+
+def stop(p):
+    p.send_signal(signal.SIGINT)
+    try:
+        out, err = p.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        out, err = p.communicate()
+    return p.returncode, err.decode(errors="replace")
+
+
+def every_thread_filtered():
+    imgs = []
+    for i in range(2):
+        imgs.append(os.path.join(TMP, f"sec{i}.img"))
+        with open(imgs[-1], "wb") as fh:
+            fh.truncate(1 << 20)
+    p, seen = start_halted(["--cpus", "3", "--disk", imgs[0], "--disk", imgs[1]])
+    tids = sorted(os.listdir(f"/proc/{p.pid}/task"))
+    modes = {t: proc_status(p.pid, t).get("Seccomp") for t in tids}
+    status, err = stop(p)
+    # main + 3 vCPUs + one I/O thread per disk
+    result("seccomp/every-thread", len(tids) >= 6 and all(m == "2" for m in modes.values()),
+           f"threads {modes}; stderr {err}")
+    result("seccomp/guest-ran-confined", b"PROBE done" in seen and status == 130,
+           f"status {status} {err}")
+
+
+def filters_kill():
+    for role in ("main", "vcpu", "io"):
+        p = subprocess.run([KVMRUN, "--seccomp-selftest", role], capture_output=True, timeout=20)
+        result(f"seccomp/{role}-filter-kills", p.returncode == -signal.SIGSYS,
+               f"status {p.returncode} {p.stderr!r}")
+    p = subprocess.run([KVMRUN, "--seccomp-selftest", "bogus"], capture_output=True, timeout=20)
+    result("seccomp/selftest-bad-role", p.returncode == 2, f"status {p.returncode}")
+
+
+def no_seccomp_is_loud():
+    p, seen = start_halted(["--no-seccomp"])
+    modes = {t: proc_status(p.pid, t).get("Seccomp") for t in os.listdir(f"/proc/{p.pid}/task")}
+    status, err = stop(p)
+    result("seccomp/no-seccomp-warns", "WARNING" in err and "--no-seccomp" in err
+           and all(m == "0" for m in modes.values()), f"{modes} {err!r}")
+
+
+def jail():
+    root = os.path.join(TMP, "jail")
+    os.mkdir(root)
+    img = os.path.join(TMP, "jail.img")
+    with open(img, "wb") as fh:
+        fh.truncate(1 << 20)
+    p, seen = start_halted(["--chroot", root, "--uid", "65534", "--gid", "65534",
+                            "--cpus", "2", "--disk", img])
+    st = proc_status(p.pid)
+    rootlink = os.readlink(f"/proc/{p.pid}/root")
+    status, err = stop(p)
+    uid_ok = st["Uid"].split() == ["65534"] * 4 and st["Gid"].split() == ["65534"] * 4
+    caps_ok = all(int(st[k], 16) == 0 for k in ("CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"))
+    result("jail/ids", uid_ok, f"Uid {st['Uid']} Gid {st['Gid']}")
+    result("jail/no-capabilities", caps_ok, {k: st[k] for k in st if k.startswith("Cap")})
+    result("jail/root", rootlink == root, rootlink)
+    result("jail/no-new-privs-and-seccomp", st.get("NoNewPrivs") == "1" and st.get("Seccomp") == "2",
+           st.get("NoNewPrivs"))
+    result("jail/guest-boots", b"PROBE done" in seen and b"PROBE error" not in seen, seen[-200:])
+    for name, args, needle in (("missing-dir", ["--chroot", "/nonexistent/jail"], "--chroot"),
+                               ("file-not-dir", ["--chroot", img], "--chroot"),
+                               ("bad-uid", ["--uid", "nobody"], "--uid")):
+        r = subprocess.run([KVMRUN, "-k", probe("pvh")] + args, capture_output=True, timeout=20,
+                           stdin=subprocess.DEVNULL)
+        err = r.stderr.decode()
+        result(f"jail/{name}", r.returncode == 2 and needle in err and r.stdout == b"",
+               f"status {r.returncode} {err!r}")
+
+
+every_thread_filtered()
+filters_kill()
+no_seccomp_is_loud()
+jail()
