@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* probe guest: how the probe ends, chosen by probe.exit= on the command line. */
+#include "hostile.h"
 #include "probe.h"
 
 #define COM1 0x3f8
@@ -158,13 +159,17 @@ static void mode_echo(void)
 static const struct mode modes[] = {
 	{"reset", i8042_reset}, {"triple", mode_triple}, {"xsave", mode_xsave},
 	{"halt", mode_halt},	{"wait", mode_wait},	 {"echo", mode_echo},
+	/* hostile.c, usually chosen as probe.hostile=NAME */
+	{"blk-chains", hostile_blk_chains},	{"mmio-poke", hostile_mmio_poke},
+	{"serial-poke", hostile_serial_poke},	{"i8042-poke", hostile_i8042_poke},
 };
 
 static const struct mode *mode_find(const char *cmdline)
 {
 	const char *v;
 
-	if (!cmdline_find(cmdline, "probe.exit=", &v))
+	if (!cmdline_find(cmdline, "probe.exit=", &v) &&
+	    !cmdline_find(cmdline, "probe.hostile=", &v))
 		return &modes[0];
 	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
 		if (word_eq(v, modes[i].name))
@@ -184,6 +189,7 @@ void mode_run(const char *cmdline)
 {
 	const struct mode *m = mode_find(cmdline);
 
+	hostile_cmdline = cmdline;
 	(m ? m : &modes[0])->run();
 	triple_fault();
 }
