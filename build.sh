@@ -72,28 +72,54 @@ apt_source() {
 		|| die "apt-get source $pkg failed"
 }
 
+# debsrc PKG: Debian's source package PKG unpacked with Debian's patches
+# applied, once; prints its directory ($CACHE/src/PKG-VERSION).
+debsrc() {
+	local pkg=$1 dir
+	dir=$(ls -d "$CACHE"/src/"$pkg"-[0-9]* 2>/dev/null | head -n1 || true)
+	if [ -n "$dir" ] && [ -f "$dir/.kvmrun-unpacked" ]; then echo "$dir"; return; fi
+	need dpkg-dev
+	local work=$CACHE/work-$pkg
+	rm -rf "$work"; mkdir -p "$work" "$CACHE/src"
+	apt_source "$pkg" "$work"
+	local dsc ver
+	dsc=$(ls "$work"/*.dsc | head -n1)
+	ver=$(sed -n 's/^Version: //p' "$dsc" | head -n1)
+	dir=$CACHE/src/$pkg-$ver
+	rm -rf "$dir"
+	dpkg-source --no-check -x "$dsc" "$dir" >/dev/null || die "unpacking $pkg $ver failed"
+	touch "$dir/.kvmrun-unpacked"
+	rm -rf "$work"
+	echo "$dir"
+}
+
 # libseccomp built with musl from Debian's source package, cached by version.
 libseccomp() {
-	local ver
-	ver=$(dpkg-query -W -f='${Version}' libseccomp2 2>/dev/null || true)
-	[ -n "$ver" ] || ver=unknown
-	local out=$CACHE/libseccomp-$ver
+	local src out
+	src=$(debsrc libseccomp)
+	out=$CACHE/musl-$(basename "$src")
 	if [ -f "$out/lib/libseccomp.a" ]; then echo "$out"; return; fi
-	log "building libseccomp $ver with musl (once; cached in $out)"
-	local work=$CACHE/work-libseccomp
-	rm -rf "$work"; mkdir -p "$work"
-	apt_source libseccomp "$work"
-	local orig
-	orig=$(ls "$work"/libseccomp_*.orig.tar.gz | head -n1)
-	tar -C "$work" -xzf "$orig"
-	local srcdir
-	srcdir=$(find "$work" -maxdepth 1 -type d -name 'libseccomp-*' | head -n1)
+	log "building $(basename "$src") with musl (once; cached in $out)"
+	need gperf
 	local inc
 	inc=$(musl_includes)
-	(cd "$srcdir" && CC="musl-gcc -I$inc" ./configure -q --enable-static --disable-shared \
+	(cd "$src" && CC="musl-gcc -I$inc" ./configure -q --enable-static --disable-shared \
 		--prefix="$out" >/dev/null && make -s -C src >/dev/null && make -s -C include install >/dev/null \
-		&& make -s -C src install >/dev/null) >&2 || die "libseccomp build failed (see $srcdir)"
-	rm -rf "$work"
+		&& make -s -C src install >/dev/null) >&2 || die "libseccomp build failed (see $src)"
+	echo "$out"
+}
+
+# cJSON (the --config parser) from Debian's source package, built with musl.
+libcjson() {
+	local src out
+	src=$(debsrc cjson)
+	out=$CACHE/musl-$(basename "$src")
+	if [ -f "$out/cJSON.o" ]; then echo "$out"; return; fi
+	log "building $(basename "$src") with musl (once; cached in $out)"
+	mkdir -p "$out"
+	cp "$src/cJSON.h" "$out/"
+	musl-gcc -std=c89 -O2 -c "$src/cJSON.c" -o "$out/cJSON.o.tmp" >&2 || die "cJSON build failed"
+	mv "$out/cJSON.o.tmp" "$out/cJSON.o"
 	echo "$out"
 }
 
