@@ -20,7 +20,14 @@
  *   probe.blk_write_sector=W (decimal, default 8) is the only sector a valid
  *   request writes: 512 bytes b[i] = (i * 131 + W * 7 + 1) & 0xff. Hostile
  *   OUT requests aim at sectors 12, 16, 20, 24, 28, 32, 36 (never W) and at
- *   or past the end, with data b[i] = 0x5a.
+ *   or past the end, with data b[i] = 0x5a. Case names, in order: read0,
+ *   write, readback, past-end-{data,hdr,status}, hole-data, high-data,
+ *   overflow, huge-len, self-loop, long-chain, status-readonly[-out],
+ *   zero-len-{status,data,hdr,all}, hdr-writable, indirect-{ok,nested,oob,
+ *   overflow,len,zero,next}, write-{wrong-dir,past-end,straddle-end,
+ *   sector-wrap,sector-max}, read-odd-len, read-past-end, unknown-type,
+ *   wz-past-end, discard-wrap, avail-jump, head-oob, data-over-{desc,avail,
+ *   used}, after.
  *   Descriptors that must miss RAM use 0x40000000: run with --memory < 1G.
  * mmio-poke: sweeps the window, mis-programs queues and status, pokes
  *   unclaimed MMIO and ports 0-0x3ff (minus PIC, PIT, i8042, COM1, 0xcf8),
@@ -612,6 +619,27 @@ static void cases_ring(void)
 	run_case("head-oob", 200, 1, STAT);
 }
 
+/*
+ * Valid reads whose data lands on the rings themselves: the device must go
+ * by its snapshot of the descriptors and its own used index. What it finds
+ * in the clobbered avail ring afterwards is garbage, so reset after each.
+ */
+static void cases_overlap(void)
+{
+	static const struct {
+		const char *name;
+		uint64_t at;
+	} c[] = {{"data-over-desc", DESC}, {"data-over-avail", AVAIL}, {"data-over-used", USED}};
+
+	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
+		begin(0xa5);
+		set_hdr(T_IN, 0);
+		chain3(DESC, HDR, 16, c[i].at, 512, F_WRITE, STAT, 1, F_WRITE);
+		run_case(c[i].name, 0, 1, STAT);
+		blk_up();
+	}
+}
+
 void hostile_blk_chains(void)
 {
 	const char *v;
@@ -637,6 +665,7 @@ void hostile_blk_chains(void)
 	cases_indirect();
 	cases_requests();
 	cases_ring();
+	cases_overlap();
 	valid_read("after", "after_fnv", 0);
 	con_puts("PROBE blk.done\n");
 }
