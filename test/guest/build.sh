@@ -21,7 +21,7 @@ LDFLAGS=(-no-pie -Wl,--build-id=none
 	-Wl,-z,max-page-size=4096 -Wl,--no-warn-rwx-segments)
 
 objs=()
-for src in head.S pagetables.S lib.c probe.c mp.c modes.c hostile.c; do
+for src in head.S pagetables.S lib.c probe.c mp.c modes.c hostile.c acpi_check.c; do
 	obj=$B/${src%.*}.o
 	$CC "${CFLAGS[@]}" -c "$HERE/$src" -o "$obj"
 	objs+=("$obj")
@@ -36,6 +36,8 @@ $CC "${CFLAGS[@]}" "${LDFLAGS[@]}" -Wl,-T,"$B/elf.ld" -o "$B/probe.elf" "${objs[
 objcopy -O binary "$B/probe.elf" "$B/kernel.bin"
 
 sym() { nm "${2:-$B/probe.elf}" | awk -v s="$1" '$3 == s { print "0x" $1 }'; }
+# syssize counts 16-byte units: pad the payload so the header never claims more than the file
+truncate -s $((($(stat -c %s "$B/kernel.bin") + 15) / 16 * 16)) "$B/kernel.bin"
 size=$(stat -c %s "$B/kernel.bin")
 $CC -c "$HERE/setup.S" -o "$B/setup.o" -DSETUP_SECTS=1 \
 	-DSYSSIZE=$(((size + 15) / 16)) \

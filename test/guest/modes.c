@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* probe guest: how the probe ends, chosen by probe.exit= on the command line. */
+#include "acpi_check.h"
 #include "hostile.h"
 #include "probe.h"
 
@@ -159,6 +160,7 @@ static void mode_echo(void)
 static const struct mode modes[] = {
 	{"reset", i8042_reset}, {"triple", mode_triple}, {"xsave", mode_xsave},
 	{"halt", mode_halt},	{"wait", mode_wait},	 {"echo", mode_echo},
+	{"acpi", mode_acpi}, /* acpi_check.c */
 	/* hostile.c, usually chosen as probe.hostile=NAME */
 	{"blk-chains", hostile_blk_chains},	{"mmio-poke", hostile_mmio_poke},
 	{"serial-poke", hostile_serial_poke},	{"i8042-poke", hostile_i8042_poke},

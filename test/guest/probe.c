@@ -2,6 +2,8 @@
 /* probe guest: read what the monitor handed over, check it, and report it. */
 #include "probe.h"
 
+#include "acpi_check.h"
+
 typedef uint16_t __attribute__((aligned(1), may_alias)) u16u;
 typedef uint32_t __attribute__((aligned(1), may_alias)) u32u;
 typedef uint64_t __attribute__((aligned(1), may_alias)) u64u;
@@ -244,6 +246,7 @@ void probe_main(int kind, uint64_t info)
 	static const char *const kinds[] = {"pvh", "bzimage", "elf"};
 
 	bi.kind = kind;
+	acpi_boot_kind = kind, acpi_boot_info = info;
 	if (kind == BOOT_PVH)
 		read_start_info(info);
 	else
