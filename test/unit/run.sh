@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# virtio unit tests: build test_virtq.c, test_blk.c (no /dev/kvm needed) and
+# virtio unit tests: build test_virtq.c, test_blk.c, test_net.c (no /dev/kvm needed) and
 # test_thread.c (a VM fd without vCPUs; SKIPs without /dev/kvm)
-# with ASan and UBSan against virtio.c, virtio_blk.c and mem.c, run them, pass
+# with ASan and UBSan against virtio.c, virtio_blk.c, virtio_net.c and mem.c, run them, pass
 # their PASS/FAIL lines through. A test binary that dies (sanitizer report,
 # crash) is a FAIL too. (test_core.c has its own script, core.sh.)
 set -u
@@ -10,7 +10,7 @@ OUT=${UNIT_OUT:-$TOP/build/unit}
 CC=${CC:-gcc}
 CFLAGS=(-std=gnu11 -g -O1 -Wall -Wextra -Wshadow -Werror -D_GNU_SOURCE
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-SRCS=("$TOP/virtio.c" "$TOP/virtio_blk.c" "$TOP/mem.c")
+SRCS=("$TOP/virtio.c" "$TOP/virtio_blk.c" "$TOP/virtio_net.c" "$TOP/mem.c")
 mkdir -p "$OUT"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
@@ -29,7 +29,8 @@ if [ "$(id -u)" = 0 ] && command -v losetup >/dev/null; then
 fi
 
 rc=0
-for src in "$TOP"/test/unit/test_virtq.c "$TOP"/test/unit/test_blk.c "$TOP"/test/unit/test_thread.c; do
+for src in "$TOP"/test/unit/test_virtq.c "$TOP"/test/unit/test_blk.c "$TOP"/test/unit/test_thread.c \
+	"$TOP"/test/unit/test_net.c; do
 	name=$(basename "$src" .c)
 	bin="$OUT/$name"
 	if ! "$CC" "${CFLAGS[@]}" -o "$bin" "$src" "${SRCS[@]}" -lpthread 2>"$OUT/$name.build.log"; then

@@ -1,0 +1,761 @@
+// SPDX-License-Identifier: Apache-2.0
+/* virtio-net: tap setup, RX through a bounce buffer with merged buffers, zero-copy TX. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "virtio_net.h"
+
+#include <endian.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <linux/virtio_ids.h>
+#include <linux/virtio_net.h>
+#include <net/if.h>
+#include <poll.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define RX_BATCH 64 /* frames per RX turn, so TX and the vCPUs get the lock in between */
+#define BUF_LEN (NET_HDR_LEN + NET_MAX_FRAME + 1) /* +1: a longer frame shows as oversize */
+#define CONFIG_LEN offsetof(struct virtio_net_config, mtu) /* mac, status, max_virtqueue_pairs */
+
+_Static_assert(sizeof(struct virtio_net_hdr_v1) == NET_HDR_LEN, "vnet header size");
+
+#define F(bit) (1ULL << (bit))
+#define NET_FEATURES                                                                     \
+	(F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_STATUS) | F(VIRTIO_NET_F_MRG_RXBUF) |      \
+	 F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) | \
+	 F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) |                       \
+	 F(VIRTIO_NET_F_GUEST_TSO6))
+
+struct net {
+	struct virtio_dev vd;
+	int fd;
+	bool is_tap;
+	char name[48];
+	uint8_t mac[6];
+	struct virtio_net_config config; /* little endian, as the guest reads it */
+	struct net_stats stats;          /* __atomic updates */
+	/* I/O thread only (or the unit test driving net_run_once). */
+	bool tap_poll;          /* the fd is in the poll set */
+	bool tap_dead;          /* the fd failed for good (tap deleted): never poll it again */
+	unsigned offload;       /* TUN_F_* in force */
+	size_t pending;         /* bytes of the frame waiting in buf (header included), 0: none */
+	struct virtq_chain chain; /* RX scratch */
+	struct iovec txv[VIRTQ_MAX_SIZE + 1]; /* TX scratch: our header copy + the frame */
+	uint8_t buf[BUF_LEN];   /* RX bounce buffer */
+};
+
+enum { PLACED, DROPPED, WAIT };
+
+static void add(uint64_t *c, uint64_t n)
+{
+	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+/* ---- options ---- */
+
+static int hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int net_parse_mac(const char *s, uint8_t mac[6])
+{
+	char sep = 0;
+	unsigned any = 0;
+
+	for (int i = 0; i < 6; i++) {
+		int hi = hex(s[0]), lo = hi < 0 ? -1 : hex(s[1]);
+
+		if (lo < 0)
+			return -1;
+		mac[i] = (uint8_t)(hi << 4 | lo);
+		any |= mac[i];
+		s += 2;
+		if (i == 5)
+			break;
+		if (*s != ':' && *s != '-')
+			return -1;
+		if (sep && *s != sep)
+			return -1; /* one separator throughout */
+		sep = *s++;
+	}
+	/* Group bit: a multicast address cannot be a station address. */
+	return *s || (mac[0] & 1) || !any ? -1 : 0;
+}
+
+void net_default_mac(unsigned index, uint8_t mac[6])
+{
+	static const uint8_t base[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+	memcpy(mac, base, 6);
+	mac[5] = (uint8_t)(0x56 + index);
+}
+
+int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errlen)
+{
+	const char *comma = strchr(arg, ',');
+	size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
+
+	memset(out, 0, sizeof(*out));
+	out->fd = -1;
+	if (len > 4 && !strncmp(arg, "tap=", 4)) {
+		size_t n = len - 4;
+
+		if (n >= NET_NAME_MAX) {
+			snprintf(err, errlen, "--net %s: tap name longer than %d characters", arg,
+				 NET_NAME_MAX - 1);
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (arg[4 + i] == '/' || arg[4 + i] <= ' ' || arg[4 + i] > '~') {
+				snprintf(err, errlen, "--net %s: bad character in tap name", arg);
+				return -1;
+			}
+		memcpy(out->tap, arg + 4, n);
+	} else if (len > 3 && !strncmp(arg, "fd=", 3)) {
+		long v = 0;
+
+		for (size_t i = 3; i < len; i++) {
+			if (arg[i] < '0' || arg[i] > '9' || v > 100000000) {
+				snprintf(err, errlen, "--net %s: fd= wants a decimal fd number", arg);
+				return -1;
+			}
+			v = v * 10 + (arg[i] - '0');
+		}
+		out->fd = (int)v;
+	} else {
+		snprintf(err, errlen, "--net %s: want tap=NAME or fd=N first", arg);
+		return -1;
+	}
+	while (comma) {
+		const char *opt = comma + 1;
+		size_t olen;
+
+		comma = strchr(opt, ',');
+		olen = comma ? (size_t)(comma - opt) : strlen(opt);
+		if (olen > 4 && !strncmp(opt, "mac=", 4)) {
+			char m[32];
+
+			snprintf(m, sizeof(m), "%.*s", (int)(olen - 4 < 31 ? olen - 4 : 31), opt + 4);
+			if (olen - 4 > 31 || net_parse_mac(m, out->mac) < 0) {
+				snprintf(err, errlen,
+					 "--net %s: bad MAC '%.*s' (want a unicast address like "
+					 "52:54:00:12:34:56)",
+					 arg, (int)(olen - 4), opt + 4);
+				return -1;
+			}
+			out->has_mac = true;
+		} else {
+			snprintf(err, errlen, "--net %s: unknown option '%.*s' (want mac=MAC)", arg,
+				 (int)olen, opt);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+unsigned net_offload_flags(uint64_t f)
+{
+	unsigned o = 0;
+
+	/* tun ignores TSO without CSUM, and the spec makes GUEST_TSO depend on GUEST_CSUM. */
+	if (!(f & F(VIRTIO_NET_F_GUEST_CSUM)))
+		return 0;
+	o |= TUN_F_CSUM;
+	if (f & F(VIRTIO_NET_F_GUEST_TSO4))
+		o |= TUN_F_TSO4;
+	if (f & F(VIRTIO_NET_F_GUEST_TSO6))
+		o |= TUN_F_TSO6;
+	return o;
+}
+
+/* ---- setup ---- */
+
+static void config_read(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len)
+{
+	const struct net *n = vd->opaque;
+
+	memcpy(data, (const uint8_t *)&n->config + off, len);
+}
+
+static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
+static void status_changed(struct virtio_dev *vd, uint32_t old, uint32_t now);
+static void *io_loop(struct virtio_dev *vd);
+
+static const struct virtio_dev_ops net_ops = {
+	.handle = handle,
+	.config_read = config_read,
+	.status_changed = status_changed,
+	.io_loop = io_loop,
+};
+
+struct net *net_create(int fd, bool is_tap, const char *name, const uint8_t mac[6], char *err,
+		       size_t errlen)
+{
+	struct net *n = calloc(1, sizeof(*n));
+	int rc;
+
+	if (!n) {
+		snprintf(err, errlen, "%s: out of memory", name);
+		close(fd);
+		return NULL;
+	}
+	n->fd = fd;
+	n->is_tap = is_tap;
+	snprintf(n->name, sizeof(n->name), "%s", name);
+	memcpy(n->mac, mac, 6);
+	memcpy(n->config.mac, mac, 6);
+	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
+	n->config.max_virtqueue_pairs = htole16(1);
+	rc = virtio_init(&n->vd, VIRTIO_ID_NET, NET_FEATURES, 2, CONFIG_LEN, &net_ops, n);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: virtio setup: %s", name, strerror(-rc));
+		close(fd);
+		free(n);
+		return NULL;
+	}
+	return n;
+}
+
+/* Settings common to both ways of getting a tap. 0, or -1 with err set. */
+static int tap_setup(int fd, const char *name, char *err, size_t errlen)
+{
+	int hdr = NET_HDR_LEN;
+	int fl = fcntl(fd, F_GETFL);
+
+	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
+		snprintf(err, errlen, "%s: TUNSETVNETHDRSZ: %s", name, strerror(errno));
+		return -1;
+	}
+	if (ioctl(fd, TUNSETOFFLOAD, 0UL) < 0) {
+		snprintf(err, errlen, "%s: TUNSETOFFLOAD: %s", name, strerror(errno));
+		return -1;
+	}
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(err, errlen, "%s: fcntl: %s", name, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int open_tap(const char *tap, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "tap %s: /dev/net/tun: %s", tap, strerror(errno));
+		return -1;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", tap);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int e = errno;
+
+		if (e == EBUSY)
+			snprintf(err, errlen, "tap %s: busy (attached to another process)", tap);
+		else if (e == EPERM)
+			snprintf(err, errlen,
+				 "tap %s: permission denied (needs CAP_NET_ADMIN, or a persistent "
+				 "tap owned by this user)",
+				 tap);
+		else if (e == EINVAL)
+			snprintf(err, errlen,
+				 "tap %s: exists with other settings (a tun device or a "
+				 "multi-queue tap?)",
+				 tap);
+		else
+			snprintf(err, errlen, "tap %s: TUNSETIFF: %s", tap, strerror(e));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* fd=N from the launcher: is it open, a tap, with the flags we need? 0 or -1. */
+static int check_fd(int fd, char *name, size_t namelen, char *err, size_t errlen)
+{
+	struct ifreq ifr;
+
+	if (fcntl(fd, F_GETFD) < 0) {
+		snprintf(err, errlen, "fd %d: not an open file descriptor", fd);
+		return -1;
+	}
+	memset(&ifr, 0, sizeof(ifr));
+	if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
+		snprintf(err, errlen, "fd %d: not an attached tap (TUNGETIFF: %s)", fd,
+			 strerror(errno));
+		return -1;
+	}
+	ifr.ifr_name[IFNAMSIZ - 1] = 0;
+	snprintf(name, namelen, "fd %d (tap %s)", fd, ifr.ifr_name);
+	if (!(ifr.ifr_flags & IFF_TAP)) {
+		snprintf(err, errlen, "fd %d: %s is a tun (layer 3) device, not a tap", fd,
+			 ifr.ifr_name);
+		return -1;
+	}
+	if (!(ifr.ifr_flags & IFF_NO_PI) || !(ifr.ifr_flags & IFF_VNET_HDR)) {
+		snprintf(err, errlen,
+			 "fd %d: tap %s was attached without IFF_NO_PI and IFF_VNET_HDR (both are "
+			 "needed and cannot be set afterwards)",
+			 fd, ifr.ifr_name);
+		return -1;
+	}
+	return 0;
+}
+
+struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t errlen)
+{
+	char name[48];
+	uint8_t mac[6];
+	int fd;
+
+	if (s->has_mac)
+		memcpy(mac, s->mac, 6);
+	else
+		net_default_mac(index, mac);
+	if (s->tap[0]) {
+		snprintf(name, sizeof(name), "tap %s", s->tap);
+		fd = open_tap(s->tap, err, errlen);
+		if (fd < 0)
+			return NULL;
+	} else {
+		fd = s->fd;
+		if (check_fd(fd, name, sizeof(name), err, errlen) < 0)
+			return NULL; /* not ours to close */
+	}
+	if (tap_setup(fd, name, err, errlen) < 0) {
+		close(fd);
+		return NULL;
+	}
+	return net_create(fd, true, name, mac, err, errlen);
+}
+
+int net_attach(struct net *n, const struct virtio_mmio_cfg *cfg, const struct bus_ops **ops,
+	       void **opaque)
+{
+	int rc = virtio_start(&n->vd, cfg);
+
+	if (rc < 0)
+		return rc;
+	*ops = &virtio_mmio_ops;
+	*opaque = &n->vd;
+	return 0;
+}
+
+void net_close(struct net *n)
+{
+	if (!n)
+		return;
+	virtio_stop(&n->vd);
+	close(n->fd);
+	free(n);
+}
+
+void net_get_stats(const struct net *n, struct net_stats *out)
+{
+	const uint64_t *in = (const uint64_t *)&n->stats;
+	uint64_t *o = (uint64_t *)out;
+	struct virtio_stats vs;
+
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+	virtio_get_stats(&n->vd, &vs);
+	out->bad_chains = vs.bad_chains;
+	out->ignored = vs.ignored;
+}
+
+void net_get_mac(const struct net *n, uint8_t mac[6])
+{
+	memcpy(mac, n->mac, 6);
+}
+
+const char *net_name(const struct net *n)
+{
+	return n->name;
+}
+
+struct virtio_dev *net_virtio(struct net *n)
+{
+	return &n->vd;
+}
+
+bool net_rx_polling(const struct net *n)
+{
+	return n->tap_poll && !n->tap_dead;
+}
+
+unsigned net_offloads(const struct net *n)
+{
+	return n->offload;
+}
+
+/* ---- TX ---- */
+
+/* May the driver send this header, given what it negotiated? (5.1.6.2) */
+static bool tx_hdr_ok(const struct virtio_net_hdr_v1 *h, uint64_t f)
+{
+	if (h->flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM)
+		return false;
+	if ((h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(f & F(VIRTIO_NET_F_CSUM)))
+		return false;
+	switch (h->gso_type) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		return true;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		return f & F(VIRTIO_NET_F_HOST_TSO4);
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		return f & F(VIRTIO_NET_F_HOST_TSO6);
+	default:
+		return false; /* UDP, ECN: not offered */
+	}
+}
+
+/*
+ * One TX chain: device-readable only, header + frame. The header is copied
+ * once and checked; the copy (not guest memory, which the guest may change
+ * meanwhile) goes out in front of the frame, which is written straight from
+ * guest memory. The used length is 0: nothing is written back.
+ */
+static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
+{
+	struct net *n = vd->opaque;
+	struct virtio_net_hdr_v1 h;
+	ssize_t r;
+	int k;
+
+	if (q != NET_TXQ || c->err || c->nw || c->rd_len < NET_HDR_LEN ||
+	    c->rd_len > NET_HDR_LEN + NET_MAX_FRAME)
+		goto bad;
+	virtq_iov_read(c->iov, c->nr, 0, &h, NET_HDR_LEN);
+	if (!tx_hdr_ok(&h, vd->drv_features))
+		goto bad;
+	k = virtq_iov_slice(c->iov, c->nr, NET_HDR_LEN, c->rd_len - NET_HDR_LEN, n->txv + 1,
+			    VIRTQ_MAX_SIZE);
+	if (k < 0)
+		goto bad;
+	n->txv[0].iov_base = &h;
+	n->txv[0].iov_len = NET_HDR_LEN;
+	do
+		r = writev(n->fd, n->txv, k + 1);
+	while (r < 0 && errno == EINTR);
+	if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+		add(&n->stats.tx_dropped, 1);
+	} else if (r != (ssize_t)c->rd_len) {
+		add(&n->stats.tx_errors, 1); /* tap down (EIO), header refused (EINVAL), short */
+	} else {
+		add(&n->stats.tx_frames, 1);
+		add(&n->stats.tx_bytes, c->rd_len - NET_HDR_LEN);
+	}
+	return 0;
+bad:
+	add(&n->stats.tx_errors, 1);
+	return 0;
+}
+
+/* ---- RX ---- */
+
+/*
+ * Make the header in buf fit what the driver negotiated (5.1.6.4): without
+ * GUEST_CSUM flags must be 0; GSO only of a negotiated kind. A frame that
+ * cannot be made to fit (partial checksum or GSO the guest cannot take:
+ * queued in the tap before TUNSETOFFLOAD changed) is refused.
+ */
+static bool rx_hdr_fix(struct virtio_net_hdr_v1 *h, uint64_t f)
+{
+	if (!(f & F(VIRTIO_NET_F_GUEST_CSUM))) {
+		if (h->flags & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+			return false;
+		h->flags = 0;
+	} else {
+		h->flags &= VIRTIO_NET_HDR_F_NEEDS_CSUM | VIRTIO_NET_HDR_F_DATA_VALID;
+	}
+	switch (h->gso_type) {
+	case VIRTIO_NET_HDR_GSO_NONE:
+		return true;
+	case VIRTIO_NET_HDR_GSO_TCPV4:
+		return f & F(VIRTIO_NET_F_GUEST_TSO4);
+	case VIRTIO_NET_HDR_GSO_TCPV6:
+		return f & F(VIRTIO_NET_F_GUEST_TSO6);
+	default:
+		return false;
+	}
+}
+
+/*
+ * Place the pending frame into the RX queue. Chains are taken one by one and
+ * the frame copied in as we go; their used elements are filled (after
+ * *filled, not yet published) only once the whole frame is in, with
+ * num_buffers patched into the first chain's header.
+ *   PLACED:  done.
+ *   DROPPED: counted; the frame is gone (chains it could not use are given
+ *            back untouched, or returned with length 0 if malformed).
+ *   WAIT:    not enough buffers yet; every chain taken was given back.
+ * A malformed chain (walk error, device-readable part, shorter than the
+ * header) is returned with length 0: on its own when it comes first, or
+ * with the frame's earlier chains (the frame is then dropped), since chains
+ * already filled cannot be given back.
+ */
+static int rx_place(struct net *n, uint64_t f, unsigned *filled)
+{
+	struct virtio_dev *vd = &n->vd;
+	struct virtq_chain *c = &n->chain;
+	struct virtio_net_hdr_v1 *h = (struct virtio_net_hdr_v1 *)n->buf;
+	bool mrg = f & F(VIRTIO_NET_F_MRG_RXBUF);
+	uint16_t heads[VIRTQ_MAX_SIZE];
+	uint32_t lens[VIRTQ_MAX_SIZE];
+	struct iovec nb[2]; /* where num_buffers lives in the first chain */
+	int nbn = 0;
+	unsigned k = 0;
+	size_t off = 0, len = n->pending;
+
+	if (!rx_hdr_fix(h, f)) {
+		add(&n->stats.rx_errors, 1);
+		return DROPPED;
+	}
+	while (off < len) {
+		int r = k < VIRTQ_MAX_SIZE ? virtq_pop(vd, NET_RXQ, c) : 0;
+
+		if (r < 0)
+			return WAIT; /* the queue stopped (reset, NEEDS_RESET): the caller sees it */
+		if (r == 0) {
+			virtq_unpop(vd, NET_RXQ, k);
+			/* A ring full of buffers that cannot hold it never will. */
+			if (k >= vd->q[NET_RXQ].num) {
+				add(&n->stats.rx_oversize, 1);
+				return DROPPED;
+			}
+			return WAIT;
+		}
+		if (c->err || c->nr || c->wr_len < NET_HDR_LEN) {
+			add(&n->stats.rx_errors, 1);
+			virtq_fill(vd, NET_RXQ, (*filled)++, c->head, 0);
+			if (k == 0)
+				continue;
+			for (unsigned i = 0; i < k; i++)
+				virtq_fill(vd, NET_RXQ, (*filled)++, heads[i], 0);
+			return DROPPED;
+		}
+		if (!mrg && c->wr_len < len) {
+			virtq_unpop(vd, NET_RXQ, 1);
+			add(&n->stats.rx_oversize, 1);
+			return DROPPED;
+		}
+		size_t take = c->wr_len < len - off ? (size_t)c->wr_len : len - off;
+
+		virtq_iov_write(c->iov + c->nr, c->nw, 0, n->buf + off, take);
+		if (k == 0)
+			nbn = virtq_iov_slice(c->iov + c->nr, c->nw,
+					      offsetof(struct virtio_net_hdr_v1, num_buffers), 2, nb, 2);
+		heads[k] = c->head;
+		lens[k] = (uint32_t)take;
+		k++;
+		off += take;
+	}
+	uint16_t num = htole16((uint16_t)k); /* 1 without MRG_RXBUF, as the spec wants */
+
+	if (nbn > 0)
+		virtq_iov_write(nb, (unsigned)nbn, 0, &num, 2);
+	for (unsigned i = 0; i < k; i++)
+		virtq_fill(vd, NET_RXQ, (*filled)++, heads[i], lens[i]);
+	add(&n->stats.rx_frames, 1);
+	add(&n->stats.rx_bytes, len - NET_HDR_LEN);
+	return PLACED;
+}
+
+/* Read one frame into buf. 1: a frame is pending; 0: try again; -1: nothing more to read now. */
+static int rx_read(struct net *n)
+{
+	ssize_t r = read(n->fd, n->buf, sizeof(n->buf));
+
+	if (r < 0) {
+		if (errno == EINTR)
+			return 0;
+		if (errno == EAGAIN)
+			return -1;
+		add(&n->stats.rx_errors, 1);
+		/* tap deleted or detached: it would report readable forever */
+		if (errno == EBADFD || errno == EBADF || errno == EIO || errno == ENXIO) {
+			n->tap_dead = true;
+			return -1;
+		}
+		return 0; /* a per-frame error: that frame is gone, go on */
+	}
+	if (r < NET_HDR_LEN) {
+		add(&n->stats.rx_errors, 1);
+		return 0;
+	}
+	if ((size_t)r > NET_HDR_LEN + NET_MAX_FRAME) {
+		add(&n->stats.rx_oversize, 1);
+		return 0;
+	}
+	n->pending = (size_t)r;
+	return 1;
+}
+
+/*
+ * Move frames from the fd into the RX queue until the fd is empty, the guest
+ * is out of buffers, or RX_BATCH frames went in; publish them with one
+ * used->idx store. Leaves tap_poll saying whether to poll the fd: not while
+ * the guest has no room (a pending frame waits in buf, the rest in the
+ * tap's queue) or the device is not running; the RX kick brings us back.
+ */
+static void rx_run(struct net *n)
+{
+	struct virtio_dev *vd = &n->vd;
+	unsigned filled = 0, frames = 0;
+
+	pthread_mutex_lock(&vd->lock);
+	uint64_t f = vd->drv_features;
+
+	n->tap_poll = false;
+	for (;;) {
+		int avail = virtq_pending(vd, NET_RXQ);
+
+		if (avail < 0)
+			break; /* not running: frames wait; DRIVER_OK kicks us */
+		if (avail == 0) {
+			/* Publish first: the driver refills from what we give back. */
+			virtq_flush(vd, NET_RXQ, filled);
+			filled = 0;
+			if (virtq_arm(vd, NET_RXQ, 0))
+				continue;
+			if (n->pending)
+				add(&n->stats.rx_nobuf, 1);
+			break;
+		}
+		if (!n->pending) {
+			if (n->tap_dead)
+				break;
+			if (frames == RX_BATCH) {
+				n->tap_poll = true; /* more next turn */
+				break;
+			}
+			int r = rx_read(n);
+
+			if (r < 0) {
+				n->tap_poll = !n->tap_dead;
+				break;
+			}
+			if (r == 0)
+				continue;
+			frames++;
+		}
+		int res = rx_place(n, f, &filled);
+
+		if (res != WAIT) {
+			n->pending = 0;
+			continue;
+		}
+		virtq_flush(vd, NET_RXQ, filled);
+		filled = 0;
+		int have = virtq_pending(vd, NET_RXQ);
+
+		if (have >= 0 && virtq_arm(vd, NET_RXQ, (unsigned)have))
+			continue;
+		if (have >= 0)
+			add(&n->stats.rx_nobuf, 1);
+		break;
+	}
+	virtq_flush(vd, NET_RXQ, filled);
+	pthread_mutex_unlock(&vd->lock);
+}
+
+/* ---- the I/O thread ---- */
+
+/* vCPU thread, lock held: wake the I/O thread to sync offloads (an eventfd write never blocks). */
+static void status_changed(struct virtio_dev *vd, uint32_t old, uint32_t now)
+{
+	uint64_t one = 1;
+
+	(void)old;
+	(void)now;
+	if (write(vd->kick_fd[NET_RXQ], &one, sizeof(one)) < 0) {
+		/* counter overflow only: the thread has a wake-up pending anyway */
+	}
+}
+
+/* Bring TUNSETOFFLOAD in step with the negotiated features: 0 until FEATURES_OK and after reset. */
+static void sync_offloads(struct net *n)
+{
+	pthread_mutex_lock(&n->vd.lock);
+	uint32_t s = __atomic_load_n(&n->vd.status, __ATOMIC_ACQUIRE);
+	unsigned want = (s & VIRTIO_CONFIG_S_FEATURES_OK) ? net_offload_flags(n->vd.drv_features)
+							   : 0;
+	pthread_mutex_unlock(&n->vd.lock);
+
+	if (want == n->offload)
+		return;
+	if (n->is_tap && ioctl(n->fd, TUNSETOFFLOAD, (unsigned long)want) < 0)
+		add(&n->stats.rx_errors, 1); /* the RX header check still protects the guest */
+	n->offload = want;
+}
+
+static void drain(int fd)
+{
+	uint64_t v;
+
+	if (read(fd, &v, sizeof(v)) < 0) {
+		/* EAGAIN: already drained */
+	}
+}
+
+int net_run_once(struct net *n, int timeout_ms)
+{
+	struct virtio_dev *vd = &n->vd;
+	struct pollfd p[4] = {
+		{ .fd = vd->kick_fd[NET_RXQ], .events = POLLIN },
+		{ .fd = vd->kick_fd[NET_TXQ], .events = POLLIN },
+		{ .fd = vd->stop_fd, .events = POLLIN },
+		{ .fd = net_rx_polling(n) ? n->fd : -1, .events = POLLIN },
+	};
+	int r = poll(p, 4, timeout_ms);
+
+	if (r < 0)
+		return errno == EINTR ? 0 : -1;
+	if (p[2].revents)
+		return -1;
+	if (r == 0)
+		return 0;
+	sync_offloads(n);
+	if (p[1].revents) {
+		/* Clear the count first: a kick after this read is not lost. */
+		drain(p[1].fd);
+		virtio_process(vd, NET_TXQ);
+	}
+	if (p[0].revents) {
+		drain(p[0].fd);
+		rx_run(n);
+	} else if (p[3].revents & POLLIN) {
+		rx_run(n);
+	} else if (p[3].revents) {
+		/* POLLERR/POLLHUP without data: the tap is gone */
+		n->tap_dead = true;
+		add(&n->stats.rx_errors, 1);
+	}
+	return r;
+}
+
+static void *io_loop(struct virtio_dev *vd)
+{
+	struct net *n = vd->opaque;
+
+	while (net_run_once(n, -1) >= 0) {
+	}
+	return NULL;
+}

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* virtio-net: a tap (or any datagram fd of vnet-header frames) behind a virtio-mmio window. */
+#ifndef KVMRUN_VIRTIO_NET_H
+#define KVMRUN_VIRTIO_NET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bus.h"
+#include "virtio.h"
+
+/*
+ * The device: queue 0 receives (tap -> guest), queue 1 transmits. Features
+ * offered: MAC, STATUS (link always up), MRG_RXBUF, CSUM, HOST_TSO4/6,
+ * GUEST_CSUM, GUEST_TSO4/6 (plus the transport's VERSION_1, INDIRECT_DESC,
+ * EVENT_IDX). Every frame on the fd carries the 12-byte virtio_net_hdr_v1
+ * (TUNSETVNETHDRSZ 12), so headers pass through unchanged; the tap's
+ * TUNSETOFFLOAD follows what the driver negotiated (net_offload_flags),
+ * and goes back to 0 on a device reset.
+ *
+ * RX: a frame read from the tap waits (in a 64 KiB bounce buffer) until the
+ * guest has room; meanwhile the tap is not polled, and the device sleeps
+ * until the driver notifies the RX queue. With MRG_RXBUF a frame spreads
+ * over as many chains as it needs (num_buffers says how many); without it
+ * one chain must hold it. Dropped and counted: frames longer than
+ * NET_MAX_FRAME, frames a chain cannot hold without MRG_RXBUF, frames larger
+ * than a ring full of the guest's buffers, frames carrying offloads the
+ * guest did not negotiate (queued in the tap before TUNSETOFFLOAD changed).
+ * TX: each chain is header + frame, checked (readable only, 12 bytes <=
+ * length <= 12 + NET_MAX_FRAME, offloads negotiated) and written with one
+ * writev straight from guest memory; a bad chain is counted and returned.
+ * Nothing the guest does ends kvmrun.
+ *
+ * Threads: net_attach starts one I/O thread per interface (through the
+ * transport, after cfg->thread_start) that polls the two queue eventfds,
+ * the stop eventfd and, while the guest has RX buffers, the tap.
+ *
+ * Startup order for vmm.c, per --net:
+ *   net_parse_spec() (option parsing) -> net_open(spec, index) (before
+ *   anything else, so a bad tap fails early) -> net_attach(dev, cfg, &ops,
+ *   &opaque) -> bus_add(cfg->base, VIRTIO_MMIO_SIZE, ops, opaque) -> append
+ *   "virtio_mmio.device=4K@0x<base>:<gsi>" to the command line.
+ * Shutdown, after the vCPU threads have stopped: net_close().
+ */
+
+#define NET_HDR_LEN 12       /* struct virtio_net_hdr_v1, with num_buffers */
+#define NET_MAX_FRAME 65550  /* largest frame (after the header) either way */
+#define NET_NAME_MAX 16      /* IFNAMSIZ */
+#define NET_RXQ 0
+#define NET_TXQ 1
+
+struct net_spec {
+	char tap[NET_NAME_MAX]; /* tap=NAME; "" with fd= */
+	int fd;                 /* fd=N; -1 with tap= */
+	bool has_mac;
+	uint8_t mac[6];
+};
+
+struct net_stats {
+	uint64_t rx_frames, rx_bytes; /* delivered to the guest (bytes after the header) */
+	uint64_t tx_frames, tx_bytes; /* written to the tap (bytes after the header) */
+	uint64_t rx_oversize; /* frames dropped: too long for NET_MAX_FRAME or for the buffers */
+	uint64_t rx_nobuf;    /* times a frame had to wait for the guest to add RX buffers */
+	uint64_t rx_errors;   /* bad RX chains, runt or unreadable frames, frames with
+				 offloads the guest did not negotiate, TUNSETOFFLOAD failures */
+	uint64_t tx_dropped;  /* the fd would block (EAGAIN/ENOBUFS): frame dropped */
+	uint64_t tx_errors;   /* bad TX chains (walk, direction, length, offloads), write errors */
+	uint64_t bad_chains;  /* chains that failed the walker (also in rx/tx_errors) */
+	uint64_t ignored;     /* register accesses of odd width or unknown offset */
+};
+
+struct net;
+
+/*
+ * Parse "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]". NAME: 1..15 characters, no
+ * '/', ',' or white space. N: a decimal fd number. MAC: six two-digit hex
+ * octets separated by ':' (or '-'), unicast and not all zero.
+ * 0, or -1 with a one-line message in err.
+ */
+int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errlen);
+
+/* Parse a MAC as above. 0 or -1. */
+int net_parse_mac(const char *s, uint8_t mac[6]);
+
+/*
+ * The MAC of interface `index` (0-based, in --net order) when none is given:
+ * 52:54:00:12:34:56 + index in the last octet (the QEMU convention: locally
+ * administered, unicast, stable across runs). Two VMs on one segment need
+ * mac= on at least one of them. index must be < 170 (the last octet stays
+ * below 0x100).
+ */
+void net_default_mac(unsigned index, uint8_t mac[6]);
+
+/*
+ * Open the backend. tap=NAME: open /dev/net/tun and TUNSETIFF NAME with
+ * IFF_TAP | IFF_NO_PI | IFF_VNET_HDR (the kernel creates a non-persistent
+ * tap when NAME does not exist and we may; it vanishes at exit).
+ * fd=N: check that N is open, is a tap (TUNGETIFF) and was attached with
+ * IFF_NO_PI and IFF_VNET_HDR (neither can be changed once attached); kvmrun
+ * takes the fd over and closes it in net_close. Either way: TUNSETVNETHDRSZ
+ * 12, TUNSETOFFLOAD 0, O_NONBLOCK and close-on-exec. Errors name the tap or
+ * fd: busy elsewhere (EBUSY), permission, not a tap, closed fd.
+ * Returns the device, or NULL with a one-line message in err.
+ */
+struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t errlen);
+
+/*
+ * The backend-independent part of net_open (also what unit tests use with a
+ * socketpair): take over `fd`, a non-blocking datagram fd on which every
+ * read and write is one frame preceded by a NET_HDR_LEN-byte
+ * virtio_net_hdr_v1. is_tap: issue TUNSETOFFLOAD on it as features change
+ * (otherwise only recorded; see net_offloads). `name` is for messages.
+ * On failure the fd is closed and err says why.
+ */
+struct net *net_create(int fd, bool is_tap, const char *name, const uint8_t mac[6], char *err,
+		       size_t errlen);
+
+/*
+ * Bind the device to the guest at cfg (see virtio_start): registers the two
+ * QueueNotify ioeventfds and the irqfd on cfg->gsi and starts the device's
+ * I/O thread. On success *ops and *opaque are what vmm.c passes to
+ * bus_add(cfg->base, VIRTIO_MMIO_SIZE, ...). With cfg->vmfd < 0 (unit tests)
+ * no eventfd is bound and no thread starts: call net_run_once. 0 or -errno.
+ */
+int net_attach(struct net *n, const struct virtio_mmio_cfg *cfg, const struct bus_ops **ops,
+	       void **opaque);
+
+/* Stop the I/O thread (if any), close the fd, free n. NULL is a no-op. */
+void net_close(struct net *n);
+
+/* Counters, safe to call from any thread. */
+void net_get_stats(const struct net *n, struct net_stats *out);
+
+/* The MAC the guest sees. */
+void net_get_mac(const struct net *n, uint8_t mac[6]);
+
+/* "tap NAME" or "fd N (tap NAME)": for messages. */
+const char *net_name(const struct net *n);
+
+/*
+ * The TUN_F_* offloads for negotiated virtio features: GUEST_CSUM -> CSUM and,
+ * only together with it, GUEST_TSO4/6 -> TSO4/6. Pure.
+ */
+unsigned net_offload_flags(uint64_t features);
+
+/* ---- for unit tests ---- */
+
+/* The transport under the interface. */
+struct virtio_dev *net_virtio(struct net *n);
+
+/*
+ * One turn of the I/O thread's loop: poll (up to timeout_ms; -1 waits)
+ * the RX and TX queue eventfds, the stop eventfd and, while the guest has
+ * RX buffers, the fd; then serve what is ready. Returns the number of ready
+ * fds served (0: nothing woke us), or -1 when the stop eventfd fired or
+ * poll failed.
+ */
+int net_run_once(struct net *n, int timeout_ms);
+
+/* Whether the fd is in the poll set now (false while the guest has no RX buffers). */
+bool net_rx_polling(const struct net *n);
+
+/* The TUN_F_* offloads last applied to the fd (or recorded, when not a tap). */
+unsigned net_offloads(const struct net *n);
+
+#endif
