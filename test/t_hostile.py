@@ -256,8 +256,28 @@ def i8042_poke():
            f"reset line {'PROBE i8042-poke.reset' in out}; error={f.get('error')}")
 
 
+def edge_cases():
+    # No disk: blk-chains cannot start (error line) and mmio-poke pokes an unclaimed window.
+    status, out, err = run(["--kernel", probe("pvh"), "--memory", MEMORY,
+                            "--cmdline", "probe.hostile=blk-chains"])
+    f = probe_facts(out)
+    result("hostile/blk-chains-nodisk", status == 0 and f.get("error") == "blk-negotiate",
+           f"status {status}; error={f.get('error')}; stderr {err.strip()[:200]!r}")
+    status, out, err = run(["--kernel", probe("pvh"), "--memory", MEMORY,
+                            "--cmdline", "probe.hostile=mmio-poke"])
+    f = probe_facts(out)
+    ok = status == 0 and "PROBE poke.done" in out and "blk.absent" in f and "error" not in f
+    result("hostile/mmio-poke-nodisk", ok,
+           f"status {status}; poke.done {'PROBE poke.done' in out}; stderr {err.strip()[:200]!r}")
+    status, out, err = run(["--kernel", probe("pvh"), "--cmdline", "probe.hostile=bogus"])
+    f = probe_facts(out)
+    result("hostile/unknown-mode", status == 0 and f.get("error") == "unknown-exit-mode",
+           f"status {status}; error={f.get('error')}")
+
+
 blk_chains(ro=False)
 blk_chains(ro=True)
 mmio_poke()
 serial_poke()
 i8042_poke()
+edge_cases()

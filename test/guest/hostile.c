@@ -29,7 +29,8 @@
  *   wz-past-end, discard-wrap, avail-jump, head-oob, data-over-{desc,avail,
  *   used}, after.
  *   Descriptors that must miss RAM use 0x40000000: run with --memory < 1G.
- * mmio-poke: sweeps the window, mis-programs queues and status, pokes
+ * mmio-poke: sweeps the window (also with no device behind it), mis-programs
+ *   queues and status (only with a device), pokes
  *   unclaimed MMIO and ports 0-0x3ff (minus PIC, PIT, i8042, COM1, 0xcf8),
  *   prints one `PROBE poke.<what> ...` line per step, `PROBE poke.done`, then
  *   one valid read (blk.read0 / blk.read0_fnv).
@@ -939,15 +940,9 @@ static void poke_ports(void)
 	con_putc('\n');
 }
 
-void hostile_mmio_poke(void)
+/* The device steps of mmio-poke: queues, notifications, rings, status, selectors. */
+static void poke_device(void)
 {
-	if (vr(R_MAGIC) != 0x74726976) {
-		con_puts("PROBE blk.absent\n");
-		return;
-	}
-	/* A live device first, so the sweep hits a running queue. */
-	blk_up();
-	poke_sweep();
 	poke_queue("queue-oob", QN, 0xfffff00000000000UL, USED);
 	poke_queue("queue-misaligned", QN, DESC + 8, USED);
 	poke_queue("queue-used-in-window", QN, DESC, VIO);
@@ -965,6 +960,18 @@ void hostile_mmio_poke(void)
 	poke_queue_sel(99);
 	poke_queue_sel(0xffffffff);
 	vw(R_STATUS, 0);
+}
+
+void hostile_mmio_poke(void)
+{
+	int present = vr(R_MAGIC) == 0x74726976;
+
+	/* With no device the window itself is unclaimed MMIO: sweep it anyway. */
+	if (present)
+		blk_up(); /* a live device first, so the sweep hits a running queue */
+	poke_sweep();
+	if (present)
+		poke_device();
 	poke_unmapped(0xd0008000UL);
 	poke_unmapped(0xd0001000UL);
 	poke_unmapped(0xe0000000UL);
