@@ -26,7 +26,7 @@ NR = 0x40           # DEVICE_NEEDS_RESET
 ERROR = {
     "past-end-data": 513, "past-end-hdr": 1, "hole-data": 513, "high-data": 513,
     "overflow": 0x2001, "huge-len": 0x100000000, "zero-len-hdr": 513, "hdr-writable": 529,
-    "write-wrong-dir": 513, "write-past-end": 1, "write-straddle-end": 1,
+    "write-wrong-dir": 513, "write-partial-oob": 1, "write-past-end": 1, "write-straddle-end": 1,
     "write-sector-wrap": 1, "write-sector-max": 1, "read-odd-len": 512, "read-past-end": 513,
     "wz-past-end": 1, "discard-wrap": 1,
 }
@@ -35,7 +35,7 @@ ERROR = {
 # table, 2.7.5.3): the byte must stay untouched; used_len 0, or no used element with NEEDS_RESET.
 NO_ANSWER = ["past-end-status", "self-loop", "long-chain", "status-readonly",
              "status-readonly-out", "zero-len-status", "zero-len-all", "indirect-nested",
-             "indirect-oob", "indirect-overflow", "indirect-len", "indirect-zero"]
+             "indirect-oob", "indirect-overflow", "indirect-len", "indirect-zero", "status-middle"]
 # The ring itself is corrupt (avail idx more than the queue size ahead, head >= queue size):
 # NEEDS_RESET, or ignored; never a request carried out.
 RING = ["avail-jump", "head-oob"]

@@ -19,13 +19,13 @@
  *     PROBE blk.done
  *   probe.blk_write_sector=W (decimal, default 8) is the only sector a valid
  *   request writes: 512 bytes b[i] = (i * 131 + W * 7 + 1) & 0xff. Hostile
- *   OUT requests aim at sectors 12, 16, 20, 24, 28, 32, 36 (never W) and at
+ *   OUT requests aim at sectors 12, 16, 20, 24, 28, 32, 36, 40, 44 (never W) and at
  *   or past the end, with data b[i] = 0x5a. Case names, in order: read0,
  *   write, readback, past-end-{data,hdr,status}, hole-data, high-data,
  *   overflow, huge-len, self-loop, long-chain, status-readonly[-out],
  *   zero-len-{status,data,hdr,all}, hdr-writable, indirect-{ok,nested,oob,
- *   overflow,len,zero,next}, write-{wrong-dir,past-end,straddle-end,
- *   sector-wrap,sector-max}, read-odd-len, read-past-end, unknown-type,
+ *   overflow,len,zero,next}, write-{wrong-dir,partial-oob}, status-middle,
+ *   write-{past-end,straddle-end,sector-wrap,sector-max}, read-odd-len, read-past-end, unknown-type,
  *   wz-past-end, discard-wrap, avail-jump, head-oob, data-over-{desc,avail,
  *   used}, after.
  *   Descriptors that must miss RAM use 0x40000000: run with --memory < 1G.
@@ -561,6 +561,23 @@ static void cases_requests(void)
 	set_hdr(T_OUT, 12);
 	chain3(DESC, HDR, 16, DATA, 512, F_WRITE, STAT, 1, F_WRITE);
 	run_case("write-wrong-dir", 0, 1, STAT);
+
+	/* OUT to sector 40 whose second data half is not RAM: nothing may be written. */
+	begin(0x5a);
+	set_hdr(T_OUT, 40);
+	set_desc(DESC, 0, HDR, 16, F_NEXT, 1);
+	set_desc(DESC, 1, DATA, 512, F_NEXT, 2);
+	set_desc(DESC, 2, OUTSIDE, 512, F_NEXT, 3);
+	set_desc(DESC, 3, STAT, 1, F_WRITE, 0);
+	run_case("write-partial-oob", 0, 1, STAT);
+
+	/* OUT to sector 44 with the status before the data: readable after writable. */
+	begin(0x5a);
+	set_hdr(T_OUT, 44);
+	set_desc(DESC, 0, HDR, 16, F_NEXT, 1);
+	set_desc(DESC, 1, STAT, 1, F_WRITE | F_NEXT, 2);
+	set_desc(DESC, 2, DATA, 512, 0, 0);
+	run_case("status-middle", 0, 1, STAT);
 
 	begin(0x5a);
 	request(DESC, T_OUT, capacity, 512);
