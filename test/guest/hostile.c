@@ -19,15 +19,16 @@
  *     PROBE blk.done
  *   probe.blk_write_sector=W (decimal, default 8) is the only sector a valid
  *   request writes: 512 bytes b[i] = (i * 131 + W * 7 + 1) & 0xff. Hostile
- *   OUT requests aim at sectors 12, 16, 20, 24, 28, 32, 36, 40, 44 (never W) and at
- *   or past the end, with data b[i] = 0x5a. Case names, in order: read0,
- *   write, readback, past-end-{data,hdr,status}, hole-data, high-data,
- *   overflow, huge-len, self-loop, long-chain, status-readonly[-out],
- *   zero-len-{status,data,hdr,all}, hdr-writable, indirect-{ok,nested,oob,
- *   overflow,len,zero,next}, write-{wrong-dir,partial-oob}, status-middle,
- *   write-{past-end,straddle-end,sector-wrap,sector-max}, read-odd-len, read-past-end, unknown-type,
- *   wz-past-end, discard-wrap, avail-jump, head-oob, data-over-{desc,avail,
- *   used}, after.
+ *   OUT requests aim at sectors 12, 16, 20, ..., 44 (never W) and at or past
+ *   the end, with data b[i] = 0x5a. Case names, in order: read0, write,
+ *   readback, past-end-{data,hdr,status}, hole-data, high-data, overflow,
+ *   huge-len, self-loop, long-chain, status-readonly[-out],
+ *   zero-len-{status,data,hdr,all}, hdr-writable,
+ *   indirect-{ok,nested,oob,overflow,len,zero,next},
+ *   write-{wrong-dir,partial-oob}, status-middle,
+ *   write-{past-end,straddle-end,sector-wrap,sector-max}, read-odd-len,
+ *   read-past-end, unknown-type, wz-past-end, discard-wrap, avail-jump,
+ *   head-oob, data-over-{desc,avail,used}, after.
  *   Descriptors that must miss RAM use 0x40000000: run with --memory < 1G.
  * mmio-poke: sweeps the window (also with no device behind it), mis-programs
  *   queues and status (only with a device), pokes
