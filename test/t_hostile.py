@@ -144,7 +144,8 @@ def blk_chains(ro):
     result(f"{name}/capacity", f.get("blk.capacity") == str(IMG_SECTORS),
            f"capacity {f.get('blk.capacity')} want {IMG_SECTORS}")
     cases = (["read0", "write", "readback", "indirect-ok", "indirect-next", "zero-len-data",
-              "unknown-type", "after", "data-over-desc", "data-over-avail", "data-over-used"] + list(ERROR) + NO_ANSWER + RING)
+              "unknown-type", "after", "data-over-desc", "data-over-avail", "data-over-used"]
+             + list(ERROR) + NO_ANSWER + RING)
     for case in cases:
         check_case(name, f, case, ro)
     s0 = fnv1a64(orig[:SECTOR])
@@ -170,7 +171,8 @@ def blk_chains(ro):
 
 def check_final_read(name, f, orig):
     v = f.get("blk.read0")
-    ok = isinstance(v, str) and v.split()[0] == "0" and f.get("blk.read0_fnv") == fnv1a64(orig[:SECTOR])
+    ok = (isinstance(v, str) and v.split()[0] == "0"
+          and f.get("blk.read0_fnv") == fnv1a64(orig[:SECTOR]))
     result(f"{name}/final-read", ok, f"blk.read0={v} fnv={f.get('blk.read0_fnv')}")
 
 
