@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Unit tests: virtio-net over a socketpair in place of the tap, good and hostile; a real tap as root. */
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
