@@ -65,7 +65,7 @@ int boot_e820(const struct guest_mem *m, struct e820_entry out[E820_MAX])
 	int n = 0;
 	out[n++] = (struct e820_entry){ 0, BOOT_EBDA, E820_RAM };
 	out[n++] = (struct e820_entry){ BOOT_EBDA, 0xa0000 - BOOT_EBDA, E820_RESERVED };
-	out[n++] = (struct e820_entry){ BOOT_BIOS, BOOT_KERNEL - BOOT_BIOS, E820_RESERVED };
+	out[n++] = (struct e820_entry){ BOOT_RESERVED, BOOT_KERNEL - BOOT_RESERVED, E820_RESERVED };
 	out[n++] = (struct e820_entry){ BOOT_KERNEL, m->low_size - BOOT_KERNEL, E820_RAM };
 	if (mem_high_size(m))
 		out[n++] = (struct e820_entry){ MEM_HIGH_START, mem_high_size(m), E820_RAM };
@@ -203,6 +203,7 @@ static int put_zero_page(struct loader *l, struct boot_params *bp, uint64_t cmdl
 	for (int i = 0; i < n; i++)
 		bp->e820_table[i] = (struct boot_e820_entry){ map[i].addr, map[i].size, map[i].type };
 	bp->e820_entries = (uint8_t)n;
+	bp->acpi_rsdp_addr = l->s->rsdp;
 	return 0;
 }
 
@@ -344,6 +345,7 @@ static int put_start_info(struct loader *l)
 	si->magic = PVH_MAGIC;
 	si->version = 1;
 	si->cmdline_paddr = BOOT_CMDLINE;
+	si->rsdp_paddr = l->s->rsdp;
 	if (rdsz) {
 		*mod = (struct hvm_modlist_entry){ .paddr = rd, .size = rdsz };
 		si->nr_modules = 1;

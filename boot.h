@@ -18,7 +18,8 @@
 #define BOOT_CMDLINE 0x20000ULL
 #define BOOT_CMDLINE_MAX 0x10000ULL
 #define BOOT_EBDA 0x9fc00ULL
-#define BOOT_BIOS 0xf0000ULL /* MP table lives here; reserved in the memory map */
+#define BOOT_BIOS 0xf0000ULL /* MP table lives here */
+#define BOOT_RESERVED 0xe0000ULL /* [0xe0000, 1 MiB) reserved: ACPI tables, MP table */
 #define BOOT_KERNEL 0x100000ULL
 
 /* GDT selectors kvmrun sets up (Linux's boot protocol wants 0x10/0x18). */
@@ -42,6 +43,7 @@ struct boot_spec {
 	const char *kernel;
 	const char *initrd;  /* NULL: none */
 	const char *cmdline; /* the complete command line */
+	uint64_t rsdp;       /* ACPI RSDP address for the guest, 0: none */
 };
 
 struct e820_entry {

@@ -126,13 +126,15 @@ libcjson() {
 WARN=(-Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wwrite-strings -Wmissing-prototypes
 	-Wstrict-prototypes -Wold-style-definition -Wformat=2 -Wundef -Wvla -Wimplicit-fallthrough
 	-Wno-unused-parameter)
-SRCS=(vmm.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c virtio.c virtio_blk.c seccomp.c jail.c)
+SRCS=(vmm.c config.c console.c log.c metrics.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c acpi.c virtio.c virtio_blk.c virtio_net.c seccomp.c jail.c)
 
 build_kvmrun() {
 	need musl-tools gperf linux-libc-dev make gcc file
 	local inc seccomp
 	inc=$(musl_includes)
 	seccomp=$(libseccomp)
+	local cjson
+	cjson=$(libcjson)
 	local werror=()
 	[ "${CI:-}" = true ] && werror=(-Werror)
 	mkdir -p "$BUILD"
@@ -141,9 +143,9 @@ build_kvmrun() {
 		-o "$BUILD/seccomp-gen" seccomp.c "$seccomp/lib/libseccomp.a"
 	"$BUILD/seccomp-gen" > "$BUILD/seccomp_bpf.h.tmp"
 	mv "$BUILD/seccomp_bpf.h.tmp" "$BUILD/seccomp_bpf.h"
-	musl-gcc -std=gnu11 -O2 -g0 -static -I"$inc" -I"$BUILD" "${WARN[@]}" "${werror[@]}" \
+	musl-gcc -std=gnu11 -O2 -g0 -static -I"$inc" -I"$BUILD" -isystem "$cjson" "${WARN[@]}" "${werror[@]}" \
 		-DKVMRUN_VERSION="\"$VERSION\"" -D_GNU_SOURCE -pthread \
-		-o "$BUILD/kvmrun" "${SRCS[@]}"
+		-o "$BUILD/kvmrun" "${SRCS[@]}" "$cjson/cJSON.o"
 	mv "$BUILD/kvmrun" "$TOP/kvmrun"
 	file "$TOP/kvmrun" | grep -q "statically linked" || die "kvmrun is not statically linked"
 	log "built $TOP/kvmrun ($(stat -c %s "$TOP/kvmrun") bytes, static)"

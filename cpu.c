@@ -235,10 +235,39 @@ static void port_io(struct cpu *c)
 		bus_access(c->env->pio, run->io.port, data, run->io.size, out);
 }
 
+const char *cpu_exit_name(enum cpu_exit_kind k)
+{
+	static const char *const names[CPU_EXIT_KINDS] = {
+		"io", "mmio", "intr", "shutdown", "system_event", "internal_error", "fail_entry",
+		"other",
+	};
+	return names[k];
+}
+
+static void count(struct cpu *c, enum cpu_exit_kind k)
+{
+	/* One writer per counter: a relaxed add is enough for readers that sample. */
+	atomic_fetch_add_explicit(&c->exits[k], 1, memory_order_relaxed);
+}
+
+static enum cpu_exit_kind exit_kind(uint32_t reason)
+{
+	switch (reason) {
+	case KVM_EXIT_IO: return CPU_EXIT_IO;
+	case KVM_EXIT_MMIO: return CPU_EXIT_MMIO;
+	case KVM_EXIT_SHUTDOWN: return CPU_EXIT_SHUTDOWN;
+	case KVM_EXIT_SYSTEM_EVENT: return CPU_EXIT_SYSTEM_EVENT;
+	case KVM_EXIT_INTERNAL_ERROR: return CPU_EXIT_INTERNAL_ERROR;
+	case KVM_EXIT_FAIL_ENTRY: return CPU_EXIT_FAIL_ENTRY;
+	default: return CPU_EXIT_OTHER;
+	}
+}
+
 /* Handle one exit; false when the VM ends. */
 static bool handle_exit(struct cpu *c)
 {
 	struct kvm_run *run = c->run;
+	count(c, exit_kind(run->exit_reason));
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
 		port_io(c);
@@ -296,8 +325,10 @@ static void *cpu_thread(void *arg)
 		}
 		if (ioctl(c->fd, KVM_RUN, 0) < 0) {
 			/* EINTR: kicked. EAGAIN: an AP not yet started by INIT/SIPI. */
-			if (errno == EINTR || errno == EAGAIN)
+			if (errno == EINTR || errno == EAGAIN) {
+				count(c, CPU_EXIT_INTR);
 				continue;
+			}
 			stop(c, CPU_STOP_INTERNAL, "KVM_RUN on vCPU %d: %s", c->id, strerror(errno));
 			break;
 		}

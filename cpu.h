@@ -42,8 +42,17 @@ struct cpu_env {
 	void (*first_run)(void *ctx);
 };
 
+/* Exit reasons counted per vCPU, for metrics. */
+enum cpu_exit_kind { CPU_EXIT_IO, CPU_EXIT_MMIO, CPU_EXIT_INTR, CPU_EXIT_SHUTDOWN,
+		     CPU_EXIT_SYSTEM_EVENT, CPU_EXIT_INTERNAL_ERROR, CPU_EXIT_FAIL_ENTRY,
+		     CPU_EXIT_OTHER, CPU_EXIT_KINDS };
+
+/* "io", "mmio", ... */
+const char *cpu_exit_name(enum cpu_exit_kind k);
+
 struct cpu {
 	int id;
+	_Atomic uint64_t exits[CPU_EXIT_KINDS]; /* written by the vCPU thread only */
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;

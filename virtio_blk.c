@@ -50,7 +50,7 @@
 struct blk {
 	struct virtio_dev vd; /* first: vd.opaque points back here anyway */
 	int fd;
-	bool ro, bdev;
+	bool ro, bdev, no_flush;
 	uint64_t sectors;
 	uint32_t blk_size;
 	char path[BLK_PATH_MAX];
@@ -90,6 +90,10 @@ int blk_parse_spec(const char *arg, struct blk_spec *out, char *err, size_t errl
 		olen = comma ? (size_t)(comma - opt) : strlen(opt);
 		if (olen == 2 && !strncmp(opt, "ro", 2)) {
 			out->ro = true;
+		} else if (olen == 12 && !strncmp(opt, "cache=unsafe", 12)) {
+			out->no_flush = true;
+		} else if (olen == 15 && !strncmp(opt, "cache=writeback", 15)) {
+			out->no_flush = false;
 		} else if (olen > 7 && !strncmp(opt, "serial=", 7)) {
 			size_t n = olen - 7;
 
@@ -108,7 +112,8 @@ int blk_parse_spec(const char *arg, struct blk_spec *out, char *err, size_t errl
 			memcpy(out->serial, opt + 7, n);
 			out->serial[n] = 0;
 		} else {
-			snprintf(err, errlen, "--disk %s: unknown option '%.*s' (want ro, serial=ID)",
+			snprintf(err, errlen, "--disk %s: unknown option '%.*s' (want ro, serial=ID, "
+				 "cache=unsafe|writeback)",
 				 out->path, (int)olen, opt);
 			return -1;
 		}
@@ -159,6 +164,7 @@ struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 	snprintf(b->path, sizeof(b->path), "%s", s->path);
 	memcpy(b->serial, s->serial, strnlen(s->serial, BLK_SERIAL_MAX));
 	b->ro = s->ro;
+	b->no_flush = s->no_flush;
 	/*
 	 * O_NONBLOCK only so that a FIFO cannot hang the open; cleared below.
 	 * O_EXCL (writable only) makes the kernel refuse a block device that is
@@ -214,8 +220,9 @@ struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 		b->sectors = (uint64_t)st.st_size / SECTOR; /* round down: see header */
 	}
 	fill_config(b);
-	features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE) |
-		   (1ULL << VIRTIO_BLK_F_FLUSH);
+	features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE);
+	if (!b->no_flush)
+		features |= 1ULL << VIRTIO_BLK_F_FLUSH;
 	if (b->ro)
 		features |= 1ULL << VIRTIO_BLK_F_RO;
 	else
@@ -457,6 +464,10 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 		status = VIRTIO_BLK_S_OK;
 		break;
 	case VIRTIO_BLK_T_FLUSH:
+		if (b->no_flush) {
+			status = VIRTIO_BLK_S_UNSUPP; /* not offered */
+			break;
+		}
 		if (rd_data || wr_data || fdatasync(b->fd) < 0)
 			goto out;
 		status = VIRTIO_BLK_S_OK;

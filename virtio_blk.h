@@ -31,6 +31,7 @@
 struct blk_spec {
 	char path[BLK_PATH_MAX];
 	bool ro;
+	bool no_flush; /* cache=unsafe: FLUSH is not offered (the host page cache decides) */
 	char serial[BLK_SERIAL_MAX + 1]; /* "" when not given */
 };
 
@@ -45,7 +46,7 @@ struct blk_stats {
 struct blk;
 
 /*
- * Parse "PATH[,ro][,serial=ID]" (ID: 1..20 printable ASCII characters, no
+ * Parse "PATH[,ro][,serial=ID][,cache=unsafe|writeback]" (ID: 1..20 printable ASCII characters, no
  * comma). PATH may not contain a comma. 0, or -1 with a message in err.
  */
 int blk_parse_spec(const char *arg, struct blk_spec *out, char *err, size_t errlen);

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-/* kvmrun: command line, VM lifecycle and the event loop. */
+/* kvmrun: VM lifecycle and the event loop. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
-#include <pthread.h>
-#include <limits.h>
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -20,59 +18,37 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/timerfd.h>
-#include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "acpi.h"
 #include "boot.h"
 #include "bus.h"
+#include "config.h"
+#include "console.h"
 #include "cpu.h"
 #include "i8042.h"
 #include "jail.h"
+#include "log.h"
 #include "mem.h"
+#include "metrics.h"
 #include "mptable.h"
 #include "seccomp.h"
 #include "serial.h"
 #include "virtio.h"
 #include "virtio_blk.h"
+#include "virtio_net.h"
 
-#ifndef KVMRUN_VERSION
-#define KVMRUN_VERSION "dev"
-#endif
-
-/* Exit statuses: documented in --help, README.md and kvmrun.1. */
-enum {
-	EXIT_GUEST_DONE = 0,  /* guest reset or powered off (also Ctrl-A x) */
-	EXIT_RUNTIME = 1,     /* kvmrun or host failure while setting up or running */
-	EXIT_USAGE = 2,       /* bad command line or input file */
-	EXIT_GUEST_FAULT = 3, /* KVM internal error / emulation failure / failed entry */
-	EXIT_SIGNAL = 128,    /* + signal number: ended by a fatal signal */
-};
-
-#define DEFAULT_MEM (128ULL << 20)
-#define MIN_MEM (4ULL << 20)
-#define DEFAULT_CMDLINE \
-	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
 #define TSS_ADDR 0xfffbd000
 #define IDENTITY_MAP_ADDR 0xfffbc000
-#define ESCAPE_CHAR 0x01 /* Ctrl-A */
-#define MAX_DISKS 16
+#define MAX_DEVICES (MAX_DISKS + MAX_NETS)
 #define VIRTIO_BASE 0xd0000000ULL /* virtio-mmio windows, 4 KiB apart, in the hole */
 #define VIRTIO_FIRST_GSI 5        /* after COM1's 4; one IOAPIC pin per device */
-
-enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE };
-
-struct options {
-	const char *kernel, *initrd, *cmdline, *console_path;
-	uint64_t memory;
-	int cpus;
-	enum console_kind console;
-	int shutdown_timeout;
-	struct blk_spec disks[MAX_DISKS];
-	int ndisks;
-	bool no_seccomp;
-	struct jail_cfg jail;
-};
+/*
+ * The boot timer (Firecracker's idea): a guest's init writes BOOT_TIMER_MAGIC
+ * to this byte, e.g. `devmem 0xd1000000 8 123`, and kvmrun records the time.
+ */
+#define BOOT_TIMER_ADDR 0xd1000000ULL
+#define BOOT_TIMER_MAGIC 123
 
 /* The one place with mutable process-wide state: the VM and its devices. */
 struct vm {
@@ -86,15 +62,16 @@ struct vm {
 	struct cpu *cpus;
 	struct serial *serial;
 	struct i8042 *kbd;
+	struct acpi_pm *pm;
 	struct blk *blks[MAX_DISKS];
-	int ndevices; /* virtio-mmio windows handed out */
-	char devices_cmdline[MAX_DISKS * 48];
+	struct net *nets[MAX_NETS];
+	int ndevices; /* virtio-mmio windows: disks first, then NICs */
+	char devices_cmdline[MAX_DEVICES * 48];
+	struct console con;
+	struct log log;
+	int metrics_fd;
 	int serial_fd; /* eventfd: console output ready / input room */
 	int stop_fd;   /* eventfd: a vCPU ended the VM */
-	int in_fd, out_fd;
-	bool escape_pending, tty_raw;
-	bool in_unpollable; /* stdin is a regular file or /dev/null: always readable */
-	struct termios saved_tty;
 	/* Start gate: every thread has its seccomp filter before the guest runs. */
 	pthread_mutex_t gate_lock;
 	pthread_cond_t gate_cond;
@@ -103,315 +80,42 @@ struct vm {
 	atomic_bool stopping;
 	atomic_int stop_why;
 	char stop_msg[256];
-	struct timespec t_main, t_first_run;
+	uint64_t t_main, t_first_run, t_init; /* CLOCK_MONOTONIC ns; 0: not yet */
 };
 
-/* Terminal state, reachable from a fatal-signal handler: restored on every exit path. */
+/* For the fatal-signal handler only: the terminal is restored on every exit path. */
 static struct vm *g_vm;
 
-__attribute__((format(printf, 2, 3), noreturn)) static void die(int status, const char *fmt, ...)
+__attribute__((format(printf, 3, 4), noreturn)) static void die(struct vm *vm, int status,
+								 const char *fmt, ...)
 {
+	char msg[512];
 	va_list ap;
-	fputs("kvmrun: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	if (vm) {
+		console_restore(&vm->con);
+		log_msg(&vm->log, LOG_ERROR, "%s", msg);
+	}
+	fprintf(stderr, "kvmrun: %s\n", msg);
 	exit(status);
-}
-
-/* ---- command line ---- */
-
-static const char usage_text[] =
-	"Usage: kvmrun --kernel FILE [options]\n"
-	"Boot a Linux (bzImage, PVH ELF or ELF vmlinux) guest on KVM with a serial console.\n"
-	"\n"
-	"  -k, --kernel FILE        kernel to boot (format detected from the file)\n"
-	"  -i, --initrd FILE        initial ramdisk\n"
-	"  -c, --cmdline STR        appended to the default kernel command line:\n"
-	"                           \"" DEFAULT_CMDLINE "\"\n"
-	"  -m, --memory SIZE        guest RAM, e.g. 512M, 2G (default 128M; no suffix means MiB)\n"
-	"  -n, --cpus N             vCPUs (default 1)\n"
-	"      --disk PATH[,ro][,serial=ID]\n"
-	"                           virtio-blk disk: raw image or block device (repeatable)\n"
-	"      --console KIND       stdio (default), none, or file=PATH\n"
-	"      --shutdown-timeout S seconds the guest gets to shut down after SIGTERM (default 10)\n"
-	"      --chroot DIR         after opening every file, chroot into DIR\n"
-	"      --uid N, --gid N     after opening every file, run as this user and group\n"
-	"                           (capabilities are always dropped before the guest runs)\n"
-	"      --no-seccomp         run without the seccomp filters (debugging only; unsafe)\n"
-	"  -h, --help               this text\n"
-	"  -V, --version            version\n"
-	"\n"
-	"Console: when stdin is a terminal it is put in raw mode; Ctrl-A x quits, Ctrl-A Ctrl-A\n"
-	"sends a Ctrl-A.\n"
-	"\n"
-	"Exit status:\n"
-	"  0    the guest reset or powered off (or Ctrl-A x)\n"
-	"  1    runtime failure in kvmrun or the host (e.g. /dev/kvm unusable)\n"
-	"  2    usage error: bad option, value or input file\n"
-	"  3    the guest faulted: KVM internal error, emulation failure or failed entry\n"
-	"  128+N  ended by signal N (SIGTERM: the guest did not shut down in time)\n";
-
-__attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const char *fmt, ...)
-{
-	va_list ap;
-	fputs("kvmrun: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputs(" (see kvmrun --help)\n", stderr);
-	exit(EXIT_USAGE);
-}
-
-/* "512M", "2G", "1048576K", "64" (MiB). 0 on a malformed value. */
-static uint64_t parse_size(const char *s)
-{
-	char *end;
-	errno = 0;
-	if (*s < '0' || *s > '9')
-		return 0;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno || end == s)
-		return 0;
-	unsigned shift = 20;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	case 0: break;
-	default: return 0;
-	}
-	if (*end == 'i' && end[-1] != 0)
-		end++;
-	if (*end == 'B')
-		end++;
-	if (*end || v > (UINT64_MAX >> shift))
-		return 0;
-	return (uint64_t)v << shift;
-}
-
-static int parse_int(const char *s, const char *flag, long lo, long hi)
-{
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end)
-		usage_error("%s %s: not a number", flag, s);
-	if (v < lo || v > hi)
-		usage_error("%s %s: must be between %ld and %ld", flag, s, lo, hi);
-	return (int)v;
-}
-
-static void parse_console(struct options *o, const char *v)
-{
-	if (strcmp(v, "stdio") == 0)
-		o->console = CONSOLE_STDIO;
-	else if (strcmp(v, "none") == 0)
-		o->console = CONSOLE_NONE;
-	else if (strncmp(v, "file=", 5) == 0 && v[5])
-		o->console = CONSOLE_FILE, o->console_path = v + 5;
-	else
-		usage_error("--console %s: expected stdio, none or file=PATH", v);
-}
-
-/*
- * --seccomp-selftest ROLE: install that role's filter, then make a call no
- * role allows. The kernel must kill us with SIGSYS; returning is a failure.
- */
-__attribute__((noreturn)) static void seccomp_selftest(const char *role)
-{
-	int r = seccomp_role_by_name(role);
-	if (r < 0)
-		usage_error("--seccomp-selftest %s: expected main, vcpu or io", role);
-	int rc = seccomp_enter((enum seccomp_role)r);
-	if (rc < 0)
-		die(EXIT_RUNTIME, "seccomp: %s", strerror(-rc));
-	syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
-	die(EXIT_RUNTIME, "seccomp self-test: socket() was not blocked in role %s", role);
-}
-
-static void parse_args(struct options *o, int argc, char **argv)
-{
-	enum { OPT_CONSOLE = 256, OPT_SHUTDOWN_TIMEOUT, OPT_DISK, OPT_NO_SECCOMP,
-	       OPT_SECCOMP_SELFTEST, OPT_CHROOT, OPT_UID, OPT_GID };
-	static const struct option longopts[] = {
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "cmdline", required_argument, NULL, 'c' },
-		{ "memory", required_argument, NULL, 'm' },
-		{ "cpus", required_argument, NULL, 'n' },
-		{ "console", required_argument, NULL, OPT_CONSOLE },
-		{ "disk", required_argument, NULL, OPT_DISK },
-		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
-		{ "chroot", required_argument, NULL, OPT_CHROOT },
-		{ "uid", required_argument, NULL, OPT_UID },
-		{ "gid", required_argument, NULL, OPT_GID },
-		{ "seccomp-selftest", required_argument, NULL, OPT_SECCOMP_SELFTEST },
-		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
-	};
-	const long phys = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-	const uint64_t host_ram = (uint64_t)phys * (uint64_t)page;
-	int c;
-
-	*o = (struct options){ .memory = DEFAULT_MEM, .cpus = 1, .shutdown_timeout = 10 };
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'k': o->kernel = optarg; break;
-		case 'i': o->initrd = optarg; break;
-		case 'c': o->cmdline = optarg; break;
-		case 'm':
-			o->memory = parse_size(optarg);
-			if (!o->memory)
-				usage_error("--memory %s: not a size (try 512M or 2G)", optarg);
-			if (o->memory < MIN_MEM)
-				usage_error("--memory %s: at least 4M is needed", optarg);
-			if (o->memory % 4096)
-				usage_error("--memory %s: not a multiple of 4 KiB", optarg);
-			if (phys > 0 && o->memory > host_ram)
-				usage_error("--memory %s: more than this host's %llu MiB of RAM", optarg,
-					    (unsigned long long)(host_ram >> 20));
-			break;
-		case 'n': o->cpus = parse_int(optarg, "--cpus", 1, MPTABLE_MAX_CPUS); break;
-		case OPT_CONSOLE: parse_console(o, optarg); break;
-		case OPT_DISK: {
-			char err[256];
-			if (o->ndisks == MAX_DISKS)
-				usage_error("--disk %s: at most %d disks", optarg, MAX_DISKS);
-			if (blk_parse_spec(optarg, &o->disks[o->ndisks], err, sizeof(err)) < 0)
-				usage_error("%s", err);
-			o->ndisks++;
-			break;
-		}
-		case OPT_SHUTDOWN_TIMEOUT:
-			o->shutdown_timeout = parse_int(optarg, "--shutdown-timeout", 0, 3600);
-			break;
-		case OPT_NO_SECCOMP: o->no_seccomp = true; break;
-		case OPT_CHROOT: o->jail.chroot_dir = optarg; break;
-		case OPT_UID:
-			o->jail.uid = (uid_t)parse_int(optarg, "--uid", 0, INT_MAX);
-			o->jail.set_uid = true;
-			break;
-		case OPT_GID:
-			o->jail.gid = (gid_t)parse_int(optarg, "--gid", 0, INT_MAX);
-			o->jail.set_gid = true;
-			break;
-		case OPT_SECCOMP_SELFTEST: seccomp_selftest(optarg);
-		case 'h': fputs(usage_text, stdout); exit(0);
-		case 'V': printf("kvmrun %s\n", KVMRUN_VERSION); exit(0);
-		case ':': usage_error("%s needs a value", argv[optind - 1]);
-		default:
-			if (optopt)
-				usage_error("unknown option -%c", optopt);
-			usage_error("unknown option %s", argv[optind - 1]);
-		}
-	}
-	if (optind < argc)
-		usage_error("unexpected argument %s", argv[optind]);
-	if (!o->kernel)
-		usage_error("--kernel FILE is required");
-}
-
-/* ---- the console: terminal mode, input escape, output draining ---- */
-
-static void restore_tty(void)
-{
-	if (g_vm && g_vm->tty_raw) {
-		tcsetattr(g_vm->in_fd, TCSAFLUSH, &g_vm->saved_tty);
-		g_vm->tty_raw = false;
-	}
 }
 
 static void on_fatal_signal(int sig)
 {
-	restore_tty();
+	if (g_vm)
+		console_restore(&g_vm->con);
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
 
-static void setup_console(struct vm *vm)
+static uint64_t since_main_us(const struct vm *vm, uint64_t t)
 {
-	vm->in_fd = vm->out_fd = -1;
-	if (vm->opt.console == CONSOLE_STDIO) {
-		vm->in_fd = STDIN_FILENO;
-		vm->out_fd = STDOUT_FILENO;
-	} else if (vm->opt.console == CONSOLE_FILE) {
-		vm->out_fd = open(vm->opt.console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (vm->out_fd < 0)
-			die(EXIT_USAGE, "--console file=%s: %s", vm->opt.console_path, strerror(errno));
-	}
-	if (vm->in_fd >= 0 && isatty(vm->in_fd) && tcgetattr(vm->in_fd, &vm->saved_tty) == 0) {
-		struct termios raw = vm->saved_tty;
-		cfmakeraw(&raw);
-		raw.c_oflag |= OPOST | ONLCR; /* keep the host terminal's line handling */
-		if (tcsetattr(vm->in_fd, TCSAFLUSH, &raw) == 0)
-			vm->tty_raw = true;
-	}
-	atexit(restore_tty);
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
-	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		signal(fatal[i], on_fatal_signal);
+	return t ? (t - vm->t_main) / 1000 : 0;
 }
 
-static void write_all(struct vm *vm, const uint8_t *buf, size_t len)
-{
-	while (len && vm->out_fd >= 0) {
-		ssize_t w = write(vm->out_fd, buf, len);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) { /* console gone (EPIPE, EIO): the guest runs on without it */
-			vm->out_fd = -1;
-			return;
-		}
-		buf += w, len -= (size_t)w;
-	}
-}
-
-static void drain_output(struct vm *vm)
-{
-	uint8_t buf[4096];
-	size_t n;
-	while ((n = serial_take_output(vm->serial, buf, sizeof(buf))) > 0)
-		write_all(vm, buf, n);
-}
-
-/* Returns false when the user asked to quit with Ctrl-A x. */
-static bool console_input(struct vm *vm)
-{
-	uint8_t in[512], out[1024];
-	size_t room = serial_input_room(vm->serial), n = 0;
-	if (room == 0)
-		return true; /* resumes when the guest reads: serial_fd fires */
-	ssize_t r = read(vm->in_fd, in, room < sizeof(in) ? room : sizeof(in));
-	if (r <= 0) {
-		if (r == 0 || (errno != EINTR && errno != EAGAIN))
-			vm->in_fd = -1; /* EOF: the guest keeps running without input */
-		return true;
-	}
-	for (ssize_t i = 0; i < r; i++) {
-		uint8_t ch = in[i];
-		if (vm->tty_raw && vm->escape_pending) {
-			vm->escape_pending = false;
-			if (ch == 'x' || ch == 'X')
-				return false;
-			if (ch != ESCAPE_CHAR)
-				out[n++] = ESCAPE_CHAR;
-		} else if (vm->tty_raw && ch == ESCAPE_CHAR) {
-			vm->escape_pending = true;
-			continue;
-		}
-		out[n++] = ch;
-	}
-	serial_input(vm->serial, out, n);
-	return true;
-}
-
-/* ---- KVM ---- */
+/* ---- events from vCPU threads ---- */
 
 static void set_irq(void *ctx, uint32_t gsi, int level)
 {
@@ -438,10 +142,47 @@ static void guest_reset(void *ctx)
 	vm_stop(ctx, CPU_STOP_RESET, "guest reset (i8042)");
 }
 
+static void acpi_event(void *ctx, int kind)
+{
+	vm_stop(ctx, CPU_STOP_RESET, kind == ACPI_EVENT_POWEROFF ? "guest powered off (ACPI)"
+								 : "guest reset (ACPI)");
+}
+
+static void ready_line(struct vm *vm, const char *what, uint64_t t)
+{
+	char line[64];
+	int n = snprintf(line, sizeof(line), "%s %llu\n", what,
+			 (unsigned long long)since_main_us(vm, t));
+	if (vm->opt.ready_fd >= 0 && write(vm->opt.ready_fd, line, (size_t)n) < 0)
+		log_msg(&vm->log, LOG_WARN, "--ready-fd: %s", strerror(errno));
+}
+
 static void first_run(void *ctx)
 {
-	clock_gettime(CLOCK_MONOTONIC, &((struct vm *)ctx)->t_first_run);
+	struct vm *vm = ctx;
+	vm->t_first_run = log_now_ns();
+	ready_line(vm, "running", vm->t_first_run);
+	log_msg(&vm->log, LOG_INFO, "guest running (first KVM_RUN %llu us after start)",
+		(unsigned long long)since_main_us(vm, vm->t_first_run));
 }
+
+static void boot_timer_read(void *opaque, uint64_t off, uint8_t *d, uint32_t len)
+{
+	memset(d, 0, len);
+}
+
+static void boot_timer_write(void *opaque, uint64_t off, const uint8_t *d, uint32_t len)
+{
+	struct vm *vm = opaque;
+	if (off != 0 || d[0] != BOOT_TIMER_MAGIC || vm->t_init)
+		return; /* only the first signal counts */
+	vm->t_init = log_now_ns();
+	ready_line(vm, "init", vm->t_init);
+	log_msg(&vm->log, LOG_INFO, "guest init signalled (%llu us after start)",
+		(unsigned long long)since_main_us(vm, vm->t_init));
+}
+
+static const struct bus_ops boot_timer_ops = { boot_timer_read, boot_timer_write };
 
 /* ---- seccomp on every thread, and the gate that holds the guest until then ---- */
 
@@ -501,29 +242,50 @@ static void open_gate(struct vm *vm, int n)
 		atomic_store(&vm->stopping, true); /* the stop event ends the loop */
 }
 
-static int kvm_ioctl_checked(int fd, unsigned long req, unsigned long arg, const char *what)
+/*
+ * --seccomp-selftest ROLE: install that role's filter, then make a call no
+ * role allows. The kernel must kill us with SIGSYS; returning is a failure.
+ */
+__attribute__((noreturn)) static void seccomp_selftest(const char *role)
+{
+	int r = seccomp_role_by_name(role);
+	if (r < 0) {
+		fprintf(stderr, "kvmrun: --seccomp-selftest %s: expected main, vcpu or io\n", role);
+		exit(EXIT_USAGE);
+	}
+	int rc = seccomp_enter((enum seccomp_role)r);
+	if (rc < 0)
+		die(NULL, EXIT_RUNTIME, "seccomp: %s", strerror(-rc));
+	syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+	die(NULL, EXIT_RUNTIME, "seccomp self-test: socket() was not blocked in role %s", role);
+}
+
+/* ---- setup ---- */
+
+static int kvm_ioctl_checked(struct vm *vm, int fd, unsigned long req, unsigned long arg,
+			     const char *what)
 {
 	int rc;
 	do
 		rc = ioctl(fd, req, arg);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
-		die(EXIT_RUNTIME, "KVM: %s: %s", what, strerror(errno));
+		die(vm, EXIT_RUNTIME, "KVM: %s: %s", what, strerror(errno));
 	return rc;
 }
 
-static struct kvm_cpuid2 *supported_cpuid(int kvmfd)
+static struct kvm_cpuid2 *supported_cpuid(struct vm *vm)
 {
 	for (uint32_t n = 64;; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
 		if (!c)
-			die(EXIT_RUNTIME, "out of memory");
+			die(vm, EXIT_RUNTIME, "out of memory");
 		c->nent = n;
-		if (ioctl(kvmfd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+		if (ioctl(vm->kvmfd, KVM_GET_SUPPORTED_CPUID, c) == 0)
 			return c;
 		free(c);
 		if (errno != E2BIG || n > 4096)
-			die(EXIT_RUNTIME, "KVM: KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+			die(vm, EXIT_RUNTIME, "KVM: KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 	}
 }
 
@@ -531,48 +293,54 @@ static void open_kvm(struct vm *vm)
 {
 	vm->kvmfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvmfd < 0)
-		die(EXIT_RUNTIME, "/dev/kvm: %s%s", strerror(errno),
+		die(vm, EXIT_RUNTIME, "/dev/kvm: %s%s", strerror(errno),
 		    errno == ENOENT ? " (is the kvm module loaded?)" : "");
 	if (ioctl(vm->kvmfd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
-		die(EXIT_RUNTIME, "/dev/kvm: unsupported KVM API version");
+		die(vm, EXIT_RUNTIME, "/dev/kvm: unsupported KVM API version");
 	int max = ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max > 0 && vm->opt.cpus > max)
-		usage_error("--cpus %d: this host's KVM allows at most %d", vm->opt.cpus, max);
+		die(vm, EXIT_USAGE, "--cpus %d: this host's KVM allows at most %d", vm->opt.cpus, max);
 	if (ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0)
-		die(EXIT_RUNTIME, "KVM: KVM_CAP_IMMEDIATE_EXIT is missing (Linux 4.11 or newer needed)");
-	vm->vmfd = kvm_ioctl_checked(vm->kvmfd, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
-	kvm_ioctl_checked(vm->vmfd, KVM_SET_TSS_ADDR, TSS_ADDR, "KVM_SET_TSS_ADDR");
+		die(vm, EXIT_RUNTIME, "KVM: KVM_CAP_IMMEDIATE_EXIT is missing (Linux 4.11+ needed)");
+	vm->vmfd = kvm_ioctl_checked(vm, vm->kvmfd, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
+	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_TSS_ADDR, TSS_ADDR, "KVM_SET_TSS_ADDR");
 	uint64_t idmap = IDENTITY_MAP_ADDR;
-	kvm_ioctl_checked(vm->vmfd, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&idmap,
+	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&idmap,
 			  "KVM_SET_IDENTITY_MAP_ADDR");
-	kvm_ioctl_checked(vm->vmfd, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
+	kvm_ioctl_checked(vm, vm->vmfd, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-	kvm_ioctl_checked(vm->vmfd, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
-	vm->env.run_size = kvm_ioctl_checked(vm->kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0,
+	kvm_ioctl_checked(vm, vm->vmfd, KVM_CREATE_PIT2, (unsigned long)&pit, "KVM_CREATE_PIT2");
+	vm->env.run_size = kvm_ioctl_checked(vm, vm->kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0,
 					     "KVM_GET_VCPU_MMAP_SIZE");
-	vm->cpuid = supported_cpuid(vm->kvmfd);
+	vm->cpuid = supported_cpuid(vm);
 }
 
 static void setup_memory(struct vm *vm)
 {
 	int rc = mem_init(&vm->mem, vm->opt.memory);
 	if (rc < 0)
-		die(EXIT_RUNTIME, "--memory: cannot map %llu MiB: %s",
+		die(vm, EXIT_RUNTIME, "--memory: cannot map %llu MiB: %s",
 		    (unsigned long long)(vm->opt.memory >> 20), strerror(-rc));
 	rc = mem_register(&vm->mem, vm->vmfd);
 	if (rc < 0)
-		die(EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION: %s", strerror(-rc));
+		die(vm, EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION: %s", strerror(-rc));
 }
 
-/* Open (and lock) every disk first: a bad --disk fails before anything else happens. */
-static void open_disks(struct vm *vm)
+/* Open (and lock) every disk and tap first: a bad one fails before anything else. */
+static void open_devices(struct vm *vm)
 {
 	char err[512];
 	for (int i = 0; i < vm->opt.ndisks; i++) {
 		vm->blks[i] = blk_open(&vm->opt.disks[i], err, sizeof(err));
 		if (!vm->blks[i])
-			die(EXIT_USAGE, "--disk %s", err);
+			die(vm, EXIT_USAGE, "--disk %s", err);
 	}
+	for (int i = 0; i < vm->opt.nnets; i++) {
+		vm->nets[i] = net_open(&vm->opt.nets[i], (unsigned)i, err, sizeof(err));
+		if (!vm->nets[i])
+			die(vm, EXIT_USAGE, "--net %s", err);
+	}
+	vm->ndevices = vm->opt.ndisks + vm->opt.nnets;
 }
 
 /* Where virtio device `i` lives: its 4 KiB window and its IRQ. */
@@ -586,10 +354,9 @@ static struct virtio_mmio_cfg virtio_cfg(struct vm *vm, int i)
 	};
 }
 
-/* Announce every virtio device on the kernel command line (disks first). */
+/* Kernels without ACPI find the devices on the command line. */
 static void announce_devices(struct vm *vm)
 {
-	vm->ndevices = vm->opt.ndisks;
 	for (int i = 0; i < vm->ndevices; i++) {
 		struct virtio_mmio_cfg cfg = virtio_cfg(vm, i);
 		size_t used = strlen(vm->devices_cmdline);
@@ -598,31 +365,101 @@ static void announce_devices(struct vm *vm)
 	}
 }
 
-static void attach(struct vm *vm, int i, int (*fn)(void *dev, const struct virtio_mmio_cfg *,
-						   const struct bus_ops **, void **),
-		   void *dev, const char *what)
+static struct acpi_config acpi_plan(struct vm *vm, struct acpi_dev devs[MAX_DEVICES])
 {
-	struct virtio_mmio_cfg cfg = virtio_cfg(vm, i);
-	const struct bus_ops *ops;
-	void *opaque;
-	int rc = fn(dev, &cfg, &ops, &opaque);
+	for (int i = 0; i < vm->ndevices; i++) {
+		struct virtio_mmio_cfg cfg = virtio_cfg(vm, i);
+		devs[i] = (struct acpi_dev){ cfg.base, VIRTIO_MMIO_SIZE, cfg.gsi };
+	}
+	return (struct acpi_config){ vm->opt.cpus, devs, vm->ndevices };
+}
+
+/* --dump-acpi DIR: the tables this machine would get, as files, then exit. */
+__attribute__((noreturn)) static void dump_acpi(struct vm *vm)
+{
+	struct acpi_dev devs[MAX_DEVICES];
+	char err[256];
+	vm->ndevices = vm->opt.ndisks + vm->opt.nnets;
+	struct acpi_config cfg = acpi_plan(vm, devs);
+	if (acpi_dump(&cfg, vm->opt.dump_acpi, err, sizeof(err)) < 0)
+		die(vm, EXIT_USAGE, "--dump-acpi %s", err);
+	exit(0);
+}
+
+static void load_guest(struct vm *vm)
+{
+	char cmdline[BOOT_CMDLINE_MAX + sizeof(vm->devices_cmdline) + 256], err[512];
+	struct acpi_dev devs[MAX_DEVICES];
+	const char *user = vm->opt.cmdline ? vm->opt.cmdline : "";
+	int usage = 0;
+	int n = snprintf(cmdline, sizeof(cmdline), "%s%s%s%s%s%s", DEFAULT_CMDLINE,
+			 vm->devices_cmdline, vm->opt.extra_cmdline[0] ? " " : "",
+			 vm->opt.extra_cmdline, *user ? " " : "", user);
+	if (n < 0 || (size_t)n >= sizeof(cmdline))
+		die(vm, EXIT_USAGE, "--cmdline: longer than %llu bytes", BOOT_CMDLINE_MAX - 1);
+	struct boot_spec spec = { vm->opt.kernel, vm->opt.initrd, cmdline, 0 };
+	if (!vm->opt.no_acpi) {
+		struct acpi_config cfg = acpi_plan(vm, devs);
+		spec.rsdp = acpi_write(&vm->mem, ACPI_BASE, ACPI_SIZE, &cfg);
+		if (!spec.rsdp)
+			die(vm, EXIT_RUNTIME, "cannot build the ACPI tables");
+	}
+	if (boot_load(&vm->mem, &spec, &vm->entry, err, sizeof(err), &usage) < 0)
+		die(vm, usage ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
+	if (mptable_write(&vm->mem, BOOT_BIOS, vm->opt.cpus) < 0)
+		die(vm, EXIT_RUNTIME, "cannot write the MP table for %d vCPUs", vm->opt.cpus);
+	log_msg(&vm->log, LOG_INFO, "loaded %s (%s), %d vCPUs, %llu MiB, %d disks, %d NICs",
+		vm->opt.kernel, boot_format_name(vm->entry.format), vm->opt.cpus,
+		(unsigned long long)(vm->opt.memory >> 20), vm->opt.ndisks, vm->opt.nnets);
+	log_msg(&vm->log, LOG_DEBUG, "command line: %s", cmdline);
+}
+
+static int new_eventfd(struct vm *vm)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		die(vm, EXIT_RUNTIME, "eventfd: %s", strerror(errno));
+	return fd;
+}
+
+static void setup_platform_devices(struct vm *vm)
+{
+	vm->serial_fd = new_eventfd(vm);
+	vm->stop_fd = new_eventfd(vm);
+	struct irq_line com1 = { set_irq, vm, SERIAL_COM1_IRQ };
+	struct irq_line kbd = { set_irq, vm, I8042_IRQ };
+	vm->serial = serial_create(&com1, vm->serial_fd);
+	vm->kbd = i8042_create(&kbd, guest_reset, vm);
+	vm->pm = acpi_pm_create(acpi_event, vm);
+	if (!vm->serial || !vm->kbd || !vm->pm)
+		die(vm, EXIT_RUNTIME, "out of memory");
+	if (bus_add(&vm->pio, SERIAL_COM1_BASE, 8, &serial_bus_ops, vm->serial) < 0 ||
+	    bus_add(&vm->pio, I8042_DATA_PORT, 5, &i8042_bus_ops, vm->kbd) < 0 ||
+	    bus_add(&vm->pio, ACPI_PM_PORT, ACPI_PM_PORT_LEN, &acpi_pm_bus_ops, vm->pm) < 0 ||
+	    bus_add(&vm->mmio, BOOT_TIMER_ADDR, 0x1000, &boot_timer_ops, vm) < 0)
+		die(vm, EXIT_RUNTIME, "device address conflict");
+}
+
+/* Files the VM writes to: opened before the jail, like everything else. */
+static void open_outputs(struct vm *vm)
+{
+	char err[512];
+	int rc = log_open(&vm->log, vm->opt.log_path, vm->opt.log_level, vm->t_main);
 	if (rc < 0)
-		die(EXIT_RUNTIME, "%s: cannot attach: %s", what, strerror(-rc));
-	if (bus_add(&vm->mmio, cfg.base, VIRTIO_MMIO_SIZE, ops, opaque) < 0)
-		die(EXIT_RUNTIME, "device address conflict at 0x%llx", (unsigned long long)cfg.base);
-}
-
-static int blk_attach_any(void *dev, const struct virtio_mmio_cfg *cfg,
-			  const struct bus_ops **ops, void **opaque)
-{
-	return blk_attach(dev, cfg, ops, opaque);
-}
-
-/* Bind the devices to KVM and start their I/O threads (after the jail). */
-static void attach_devices(struct vm *vm)
-{
-	for (int i = 0; i < vm->opt.ndisks; i++)
-		attach(vm, i, blk_attach_any, vm->blks[i], vm->opt.disks[i].path);
+		die(vm, EXIT_USAGE, "--log %s: %s", vm->opt.log_path, strerror(-rc));
+	vm->metrics_fd = -1;
+	if (vm->opt.metrics_path) {
+		vm->metrics_fd = metrics_open(vm->opt.metrics_path);
+		if (vm->metrics_fd < 0)
+			die(vm, EXIT_USAGE, "--metrics %s: %s%s", vm->opt.metrics_path,
+			    strerror(-vm->metrics_fd),
+			    vm->metrics_fd == -ENXIO ? " (a FIFO needs a reader first)" : "");
+	}
+	if (console_open(&vm->con, &vm->opt, err, sizeof(err)) < 0)
+		die(vm, EXIT_USAGE, "%s", err);
+	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+		signal(fatal[i], on_fatal_signal);
 }
 
 /* Everything is open: from here on kvmrun runs with only what it holds. */
@@ -631,46 +468,22 @@ static void enter_jail(struct vm *vm)
 	char err[256];
 	int usage;
 	if (jail_enter(&vm->opt.jail, err, sizeof(err), &usage) < 0)
-		die(usage ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
+		die(vm, usage ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
 }
 
-static void load_guest(struct vm *vm)
+static void attach_device(struct vm *vm, int i)
 {
-	char cmdline[BOOT_CMDLINE_MAX + sizeof(vm->devices_cmdline) + 256], err[512];
-	int usage = 0;
-	int n = snprintf(cmdline, sizeof(cmdline), "%s%s%s%s", DEFAULT_CMDLINE,
-			 vm->devices_cmdline, vm->opt.cmdline ? " " : "",
-			 vm->opt.cmdline ? vm->opt.cmdline : "");
-	if (n < 0 || (size_t)n >= sizeof(cmdline))
-		usage_error("--cmdline: longer than %llu bytes", BOOT_CMDLINE_MAX - 1);
-	struct boot_spec spec = { vm->opt.kernel, vm->opt.initrd, cmdline };
-	if (boot_load(&vm->mem, &spec, &vm->entry, err, sizeof(err), &usage) < 0)
-		die(usage ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
-	if (mptable_write(&vm->mem, BOOT_BIOS, vm->opt.cpus) < 0)
-		die(EXIT_RUNTIME, "cannot write the MP table for %d vCPUs", vm->opt.cpus);
-}
-
-static int new_eventfd(void)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0)
-		die(EXIT_RUNTIME, "eventfd: %s", strerror(errno));
-	return fd;
-}
-
-static void setup_devices(struct vm *vm)
-{
-	vm->serial_fd = new_eventfd();
-	vm->stop_fd = new_eventfd();
-	struct irq_line com1 = { set_irq, vm, SERIAL_COM1_IRQ };
-	struct irq_line kbd = { set_irq, vm, I8042_IRQ };
-	vm->serial = serial_create(&com1, vm->serial_fd);
-	vm->kbd = i8042_create(&kbd, guest_reset, vm);
-	if (!vm->serial || !vm->kbd)
-		die(EXIT_RUNTIME, "out of memory");
-	if (bus_add(&vm->pio, SERIAL_COM1_BASE, 8, &serial_bus_ops, vm->serial) < 0 ||
-	    bus_add(&vm->pio, I8042_DATA_PORT, 5, &i8042_bus_ops, vm->kbd) < 0)
-		die(EXIT_RUNTIME, "device address conflict");
+	struct virtio_mmio_cfg cfg = virtio_cfg(vm, i);
+	const struct bus_ops *ops;
+	void *opaque;
+	int nd = vm->opt.ndisks;
+	int rc = i < nd ? blk_attach(vm->blks[i], &cfg, &ops, &opaque)
+			: net_attach(vm->nets[i - nd], &cfg, &ops, &opaque);
+	if (rc < 0)
+		die(vm, EXIT_RUNTIME, "%s %s: cannot attach: %s", i < nd ? "--disk" : "--net",
+		    i < nd ? vm->opt.disks[i].path : net_name(vm->nets[i - nd]), strerror(-rc));
+	if (bus_add(&vm->mmio, cfg.base, VIRTIO_MMIO_SIZE, ops, opaque) < 0)
+		die(vm, EXIT_RUNTIME, "device address conflict at 0x%llx", (unsigned long long)cfg.base);
 }
 
 static void setup_cpus(struct vm *vm)
@@ -685,15 +498,92 @@ static void setup_cpus(struct vm *vm)
 	};
 	vm->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->cpus));
 	if (!vm->cpus || cpu_init_signals() < 0)
-		die(EXIT_RUNTIME, "cannot set up vCPUs: %s", strerror(errno));
+		die(vm, EXIT_RUNTIME, "cannot set up vCPUs: %s", strerror(errno));
 	for (int i = 0; i < vm->opt.cpus; i++)
 		if (cpu_create(&vm->cpus[i], &vm->env, i, err, sizeof(err)) < 0)
-			die(EXIT_RUNTIME, "KVM: %s", err);
+			die(vm, EXIT_RUNTIME, "KVM: %s", err);
+}
+
+/* ---- metrics ---- */
+
+static void put_devices(struct vm *vm, struct jline *j)
+{
+	char name[16];
+	j_obj(j, "disks");
+	for (int i = 0; i < vm->opt.ndisks; i++) {
+		struct blk_stats s;
+		blk_get_stats(vm->blks[i], &s);
+		snprintf(name, sizeof(name), "vd%c", 'a' + i);
+		j_obj(j, name);
+		j_u64(j, "requests", s.requests);
+		j_u64(j, "bytes_read", s.bytes_read);
+		j_u64(j, "bytes_written", s.bytes_written);
+		j_u64(j, "errors", s.errors);
+		j_u64(j, "ignored_accesses", s.ignored);
+		j_end(j);
+	}
+	j_end(j);
+	j_obj(j, "nets");
+	for (int i = 0; i < vm->opt.nnets; i++) {
+		struct net_stats s;
+		net_get_stats(vm->nets[i], &s);
+		snprintf(name, sizeof(name), "eth%d", i);
+		j_obj(j, name);
+		j_u64(j, "rx_frames", s.rx_frames);
+		j_u64(j, "rx_bytes", s.rx_bytes);
+		j_u64(j, "tx_frames", s.tx_frames);
+		j_u64(j, "tx_bytes", s.tx_bytes);
+		j_u64(j, "rx_dropped", s.rx_oversize);
+		j_u64(j, "tx_dropped", s.tx_dropped);
+		j_u64(j, "errors", s.rx_errors + s.tx_errors);
+		j_u64(j, "ignored_accesses", s.ignored);
+		j_end(j);
+	}
+	j_end(j);
+}
+
+static void emit_metrics(struct vm *vm, const char *event, int status)
+{
+	struct jline j;
+	if (vm->metrics_fd < 0)
+		return;
+	j_begin(&j);
+	j_u64(&j, "ts_us", since_main_us(vm, log_now_ns()));
+	j_str(&j, "event", event);
+	if (status >= 0) {
+		j_u64(&j, "status", (uint64_t)status);
+		j_str(&j, "reason", vm->stop_msg);
+	}
+	j_obj(&j, "boot");
+	j_u64(&j, "first_run_us", since_main_us(vm, vm->t_first_run));
+	j_u64(&j, "init_us", since_main_us(vm, vm->t_init));
+	j_end(&j);
+	j_obj(&j, "exits");
+	for (int k = 0; k < CPU_EXIT_KINDS; k++) {
+		uint64_t sum = 0;
+		for (int i = 0; i < vm->opt.cpus; i++)
+			sum += atomic_load_explicit(&vm->cpus[i].exits[k], memory_order_relaxed);
+		j_u64(&j, cpu_exit_name((enum cpu_exit_kind)k), sum);
+	}
+	j_end(&j);
+	put_devices(vm, &j);
+	j_obj(&j, "serial");
+	j_u64(&j, "dropped_bytes", serial_dropped(vm->serial));
+	j_end(&j);
+	j_obj(&j, "seccomp");
+	j_bool(&j, "enabled", !vm->opt.no_seccomp);
+	j_u64(&j, "vcpu_syscalls", (uint64_t)seccomp_count(SECCOMP_VCPU, NULL));
+	j_end(&j);
+	j_obj(&j, "errors");
+	j_u64(&j, "acpi_ignored_writes", acpi_pm_ignored(vm->pm));
+	j_end(&j);
+	if (metrics_emit(vm->metrics_fd, &j) < 0)
+		log_msg(&vm->log, LOG_WARN, "--metrics: a line was lost");
 }
 
 /* ---- the event loop ---- */
 
-static int block_signals(void)
+static int block_signals(struct vm *vm)
 {
 	sigset_t set;
 	sigemptyset(&set);
@@ -701,24 +591,25 @@ static int block_signals(void)
 	sigaddset(&set, SIGINT);
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
 	/* Blocked before any thread starts, so only the loop's signalfd sees them. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (fd < 0)
-		die(EXIT_RUNTIME, "signalfd: %s", strerror(errno));
+		die(vm, EXIT_RUNTIME, "signalfd: %s", strerror(errno));
 	return fd;
 }
 
 /* 0, or -1 when fd is a file epoll cannot watch (always readable). */
-static int epoll_add(int ep, int fd, uint32_t tag)
+static int epoll_add(struct vm *vm, int ep, int fd, uint32_t tag)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
 	if (fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0)
 		return 0;
 	if (errno == EPERM)
 		return -1;
-	die(EXIT_RUNTIME, "epoll_ctl: %s", strerror(errno));
+	die(vm, EXIT_RUNTIME, "epoll_ctl: %s", strerror(errno));
 }
 
 static void drain_eventfd(int fd)
@@ -729,27 +620,27 @@ static void drain_eventfd(int fd)
 	}
 }
 
-static void print_boot_trace(const struct vm *vm)
-{
-	if (!getenv("KVMRUN_TRACE_BOOT"))
-		return;
-	fprintf(stderr, "kvmrun: trace: main %lld.%09ld first_run %lld.%09ld\n",
-		(long long)vm->t_main.tv_sec, vm->t_main.tv_nsec,
-		(long long)vm->t_first_run.tv_sec, vm->t_first_run.tv_nsec);
-}
-
-/* Stop every vCPU, flush the console, and leave with `status`. */
+/* Stop every vCPU, flush the console, report, and leave with `status`. */
 __attribute__((noreturn)) static void finish(struct vm *vm, int status, const char *msg)
 {
 	atomic_store(&vm->stopping, true);
 	for (int i = 0; i < vm->opt.cpus; i++)
 		cpu_kick(&vm->cpus[i]);
-	drain_output(vm);
-	restore_tty();
-	if (msg)
-		fprintf(stderr, "%skvmrun: %s\n", vm->opt.console == CONSOLE_STDIO ? "\r\n" : "", msg);
-	print_boot_trace(vm);
-	fflush(NULL);
+	console_drain(&vm->con, vm->serial);
+	bool was_raw = vm->con.tty_raw;
+	console_restore(&vm->con);
+	if (msg && msg != vm->stop_msg)
+		snprintf(vm->stop_msg, sizeof(vm->stop_msg), "%s", msg);
+	log_msg(&vm->log, status ? LOG_ERROR : LOG_INFO, "exit %d: %s", status, vm->stop_msg);
+	emit_metrics(vm, "exit", status);
+	if (status && msg)
+		fprintf(stderr, "%skvmrun: %s\n", was_raw ? "\r\n" : "", msg);
+	if (getenv("KVMRUN_TRACE_BOOT"))
+		fprintf(stderr, "kvmrun: trace: main %llu.%09llu first_run %llu.%09llu\n",
+			(unsigned long long)(vm->t_main / 1000000000u),
+			(unsigned long long)(vm->t_main % 1000000000u),
+			(unsigned long long)(vm->t_first_run / 1000000000u),
+			(unsigned long long)(vm->t_first_run % 1000000000u));
 	/* No joins: vCPU threads may sit in KVM; process exit reclaims everything. */
 	_exit(status);
 }
@@ -765,72 +656,75 @@ static int stop_status(struct vm *vm)
 
 enum { EV_SIGNAL, EV_STDIN, EV_SERIAL, EV_STOP, EV_GRACE };
 
-static void on_signal(struct vm *vm, int sfd, int tfd)
+static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
 {
 	struct signalfd_siginfo si;
-	char msg[64];
 	if (read(sfd, &si, sizeof(si)) != sizeof(si))
 		return;
 	int sig = (int)si.ssi_signo;
-	if (sig == SIGTERM && !atomic_load(&vm->stopping)) {
+	if (sig == SIGUSR1) {
+		emit_metrics(vm, "sigusr1", -1);
+		return;
+	}
+	if (sig == SIGTERM && !*asked) { /* the first SIGTERM asks; a second one ends it now */
 		struct itimerspec grace = { .it_value.tv_sec = vm->opt.shutdown_timeout };
 		if (grace.it_value.tv_sec == 0)
 			grace.it_value.tv_nsec = 1;
-		static bool asked;
-		if (!asked) { /* the first SIGTERM asks; a second one ends it now */
-			asked = true;
-			i8042_ctrl_alt_del(vm->kbd);
-			timerfd_settime(tfd, 0, &grace, NULL);
-			return;
-		}
+		*asked = true;
+		log_msg(&vm->log, LOG_INFO, "SIGTERM: asking the guest to shut down (Ctrl-Alt-Del)");
+		i8042_ctrl_alt_del(vm->kbd);
+		timerfd_settime(tfd, 0, &grace, NULL);
+		return;
 	}
-	snprintf(msg, sizeof(msg), "terminated by %s", sig == SIGINT ? "SIGINT" :
-		 sig == SIGHUP ? "SIGHUP" : sig == SIGQUIT ? "SIGQUIT" : "SIGTERM");
-	finish(vm, EXIT_SIGNAL + sig, msg);
+	finish(vm, EXIT_SIGNAL + sig, sig == SIGINT ? "terminated by SIGINT" :
+				      sig == SIGHUP ? "terminated by SIGHUP" :
+				      sig == SIGQUIT ? "terminated by SIGQUIT" : "terminated by SIGTERM");
 }
 
 static void event_loop(struct vm *vm)
 {
 	int ep = epoll_create1(EPOLL_CLOEXEC);
-	int sfd = block_signals();
+	int sfd = block_signals(vm);
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	bool asked = false;
 	if (ep < 0 || tfd < 0)
-		die(EXIT_RUNTIME, "epoll/timerfd: %s", strerror(errno));
-	epoll_add(ep, sfd, EV_SIGNAL);
-	vm->in_unpollable = epoll_add(ep, vm->in_fd, EV_STDIN) < 0;
-	epoll_add(ep, vm->serial_fd, EV_SERIAL);
-	epoll_add(ep, vm->stop_fd, EV_STOP);
-	epoll_add(ep, tfd, EV_GRACE);
+		die(vm, EXIT_RUNTIME, "epoll/timerfd: %s", strerror(errno));
+	epoll_add(vm, ep, sfd, EV_SIGNAL);
+	vm->con.in_unpollable = epoll_add(vm, ep, vm->con.in_fd, EV_STDIN) < 0;
+	epoll_add(vm, ep, vm->serial_fd, EV_SERIAL);
+	epoll_add(vm, ep, vm->stop_fd, EV_STOP);
+	epoll_add(vm, ep, tfd, EV_GRACE);
 
 	for (int i = 0; i < vm->opt.cpus; i++)
 		if (cpu_start(&vm->cpus[i]) < 0)
-			die(EXIT_RUNTIME, "cannot start vCPU %d thread", i);
+			die(vm, EXIT_RUNTIME, "cannot start vCPU %d thread", i);
 	/* One I/O thread per virtio device, plus the vCPUs. */
 	open_gate(vm, vm->opt.cpus + vm->ndevices);
 
 	for (;;) {
 		struct epoll_event evs[8];
 		/* A file on stdin is read as the guest makes room, without epoll. */
-		bool poll_file = vm->in_unpollable && vm->in_fd >= 0;
-		if (poll_file && !console_input(vm))
+		int in_fd = vm->con.in_fd;
+		bool poll_file = vm->con.in_unpollable && in_fd >= 0;
+		if (poll_file && !console_input(&vm->con, vm->serial))
 			finish(vm, EXIT_GUEST_DONE, "Ctrl-A x: quit");
 		int n = epoll_wait(ep, evs, 8, poll_file ? 10 : -1);
 		if (n < 0 && errno != EINTR)
-			die(EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
+			die(vm, EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
 		for (int i = 0; i < n; i++) {
 			switch (evs[i].data.u32) {
 			case EV_SIGNAL:
-				on_signal(vm, sfd, tfd);
+				on_signal(vm, sfd, tfd, &asked);
 				break;
 			case EV_STDIN:
-				if (!console_input(vm))
+				if (!console_input(&vm->con, vm->serial))
 					finish(vm, EXIT_GUEST_DONE, "Ctrl-A x: quit");
-				if (vm->in_fd < 0 && !vm->in_unpollable)
-					epoll_ctl(ep, EPOLL_CTL_DEL, STDIN_FILENO, NULL);
+				if (vm->con.in_fd < 0 && !vm->con.in_unpollable)
+					epoll_ctl(ep, EPOLL_CTL_DEL, in_fd, NULL);
 				break;
 			case EV_SERIAL:
 				drain_eventfd(vm->serial_fd);
-				drain_output(vm);
+				console_drain(&vm->con, vm->serial);
 				break;
 			case EV_STOP: {
 				int status = stop_status(vm);
@@ -849,19 +743,27 @@ int main(int argc, char **argv)
 	static struct vm vm = {
 		.gate_lock = PTHREAD_MUTEX_INITIALIZER,
 		.gate_cond = PTHREAD_COND_INITIALIZER,
+		.log = { .fd = -1 },
+		.con = { .in_fd = -1, .out_fd = -1 },
+		.metrics_fd = -1,
 	};
 	g_vm = &vm;
-	clock_gettime(CLOCK_MONOTONIC, &vm.t_main);
-	parse_args(&vm.opt, argc, argv);
-	open_disks(&vm);
+	vm.t_main = log_now_ns();
+	config_parse(&vm.opt, argc, argv);
+	if (vm.opt.seccomp_selftest)
+		seccomp_selftest(vm.opt.seccomp_selftest);
+	if (vm.opt.dump_acpi)
+		dump_acpi(&vm);
+	open_devices(&vm);
 	open_kvm(&vm);
 	setup_memory(&vm);
 	announce_devices(&vm);
+	open_outputs(&vm);
 	load_guest(&vm);
-	setup_devices(&vm);
-	setup_console(&vm);
+	setup_platform_devices(&vm);
 	enter_jail(&vm);
-	attach_devices(&vm);
+	for (int i = 0; i < vm.ndevices; i++)
+		attach_device(&vm, i);
 	setup_cpus(&vm);
 	if (vm.opt.no_seccomp)
 		fputs("kvmrun: WARNING: --no-seccomp: the monitor is not confined; a hostile guest "

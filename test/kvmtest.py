@@ -66,7 +66,7 @@ def fnv1a64(data):
 
 def expected_e820(mem):
     low = min(mem, 0xC0000000)
-    m = [(0, 0x9fc00, 1), (0x9fc00, 0xa0000, 2), (0xf0000, 0x100000, 2), (0x100000, low, 1)]
+    m = [(0, 0x9fc00, 1), (0x9fc00, 0xa0000, 2), (0xe0000, 0x100000, 2), (0x100000, low, 1)]
     if mem > low:
         m.append((1 << 32, (1 << 32) + mem - low, 1))
     return m

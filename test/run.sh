@@ -21,7 +21,7 @@ if [ -n "${KVMRUN_TESTS:-}" ]; then
 	for t in $KVMRUN_TESTS; do scripts+=("$(ls test/"$t".* 2>/dev/null | head -n1)"); done
 else
 	[ -f test/unit/run.sh ] && scripts+=(test/unit/run.sh)
-	scripts+=(test/unit/core.sh)
+	scripts+=(test/unit/core.sh test/unit/acpi.sh)
 	for t in test/t_*.sh test/t_*.py; do [ -f "$t" ] && scripts+=("$t"); done
 	[ -z "${KVMRUN_SKIP_LAB:-}" ] && [ -f test/lab/run.sh ] && scripts+=(test/lab/run.sh)
 fi

@@ -69,7 +69,7 @@ static long file_diff(struct ctx *x, const uint8_t *want, size_t len)
 
 static int setup(struct t *t, struct ctx *x, const char *spec_text)
 {
-	struct blk_spec s;
+	struct blk_spec s = { 0 };
 	char err[256];
 	char spec[256];
 	const struct bus_ops *ops;
@@ -139,7 +139,7 @@ static int req(struct t *t, uint32_t type, uint64_t sector, const struct seg *s,
 
 static void t_parse_spec(struct t *t)
 {
-	struct blk_spec s;
+	struct blk_spec s = { 0 };
 	char err[256];
 
 	CHECK(t, blk_parse_spec("/a/b.img", &s, err, sizeof(err)) == 0, "plain");
@@ -160,7 +160,7 @@ static void t_parse_spec(struct t *t)
 
 static void t_open_errors(struct t *t, struct ctx *x)
 {
-	struct blk_spec s;
+	struct blk_spec s = { 0 };
 	char err[256];
 
 	CHECK(t, make_image(x) == 0, "image");
@@ -617,7 +617,7 @@ static void t_reset_mid_use(struct t *t, struct ctx *x)
 static void t_block_device(struct t *t, struct ctx *x)
 {
 	const char *dev = getenv("BLK_TEST_DEV");
-	struct blk_spec s;
+	struct blk_spec s = { 0 };
 	char err[256];
 	const struct bus_ops *ops;
 	void *opaque;

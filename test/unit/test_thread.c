@@ -38,7 +38,7 @@ static bool wait_used(struct t *t, uint16_t want)
 
 static void t_io_thread(struct t *t, int vmfd, const char *path)
 {
-	struct blk_spec s;
+	struct blk_spec s = { 0 };
 	char err[256];
 	const struct bus_ops *ops;
 	void *opaque;

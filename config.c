@@ -1,0 +1,548 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Command-line flags and the Firecracker-style --config JSON file, turned
+ * into one validated struct options. Every bad input ends the process here
+ * with one line naming the flag, file or field, and status 2.
+ */
+#include "config.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "mptable.h"
+
+#ifndef KVMRUN_VERSION
+#define KVMRUN_VERSION "dev"
+#endif
+
+#define DEFAULT_MEM (128ULL << 20)
+#define MIN_MEM (4ULL << 20)
+#define MAX_CONFIG (1 << 20)
+
+static const char usage_text[] =
+	"Usage: kvmrun --kernel FILE [options]\n"
+	"       kvmrun --config FILE [options]\n"
+	"Boot a Linux (bzImage, PVH ELF or ELF vmlinux) guest on KVM with a serial console.\n"
+	"\n"
+	"  -k, --kernel FILE        kernel to boot (format detected from the file)\n"
+	"  -i, --initrd FILE        initial ramdisk\n"
+	"  -c, --cmdline STR        appended to the default kernel command line:\n"
+	"                           \"" DEFAULT_CMDLINE "\"\n"
+	"  -m, --memory SIZE        guest RAM, e.g. 512M, 2G (default 128M; no suffix means MiB)\n"
+	"  -n, --cpus N             vCPUs (default 1)\n"
+	"      --disk PATH[,ro][,serial=ID][,cache=unsafe|writeback]\n"
+	"                           virtio-blk disk: raw image or block device (repeatable)\n"
+	"      --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC]\n"
+	"                           virtio-net interface on a tap device (repeatable)\n"
+	"      --console KIND       stdio (default), none, file=PATH or fd=N\n"
+	"      --config FILE        Firecracker-style JSON machine description; flags override it\n"
+	"      --ready-fd N         write \"running US\" and \"init US\" lines to fd N\n"
+	"      --metrics PATH       JSON-lines metrics (file or FIFO), at exit and on SIGUSR1\n"
+	"      --log PATH           event log with monotonic timestamps\n"
+	"      --log-level LEVEL    error, warn, info (default) or debug\n"
+	"      --shutdown-timeout S seconds the guest gets to shut down after SIGTERM (default 10)\n"
+	"      --no-acpi            no ACPI tables (devices stay on the command line)\n"
+	"      --dump-acpi DIR      write the ACPI tables for this machine to DIR and exit\n"
+	"      --chroot DIR         after opening every file, chroot into DIR\n"
+	"      --uid N, --gid N     after opening every file, run as this user and group\n"
+	"                           (capabilities are always dropped before the guest runs)\n"
+	"      --no-seccomp         run without the seccomp filters (debugging only; unsafe)\n"
+	"  -h, --help               this text\n"
+	"  -V, --version            version\n"
+	"\n"
+	"Console: when stdin is a terminal it is put in raw mode; Ctrl-A x quits, Ctrl-A Ctrl-A\n"
+	"sends a Ctrl-A.\n"
+	"\n"
+	"Exit status:\n"
+	"  0    the guest reset or powered off (or Ctrl-A x)\n"
+	"  1    runtime failure in kvmrun or the host (e.g. /dev/kvm unusable)\n"
+	"  2    usage error: bad option, value, config file or input file\n"
+	"  3    the guest faulted: KVM internal error, emulation failure or failed entry\n"
+	"  128+N  ended by signal N (SIGTERM: the guest did not shut down in time)\n";
+
+__attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const char *fmt, ...)
+{
+	va_list ap;
+	fputs("kvmrun: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" (see kvmrun --help)\n", stderr);
+	exit(EXIT_USAGE);
+}
+
+uint64_t config_parse_size(const char *s)
+{
+	char *end;
+	errno = 0;
+	if (*s < '0' || *s > '9')
+		return 0;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return 0;
+	unsigned shift = 20;
+	bool unit = true;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	case 0: unit = false; break;
+	default: return 0;
+	}
+	if (unit && *end == 'i') /* 2GiB, 2GB, 2G */
+		end++;
+	if (unit && *end == 'B')
+		end++;
+	if (*end || v > (UINT64_MAX >> shift))
+		return 0;
+	return (uint64_t)v << shift;
+}
+
+static int parse_int(const char *s, const char *flag, long lo, long hi)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end)
+		usage_error("%s %s: not a number", flag, s);
+	if (v < lo || v > hi)
+		usage_error("%s %s: must be between %ld and %ld", flag, s, lo, hi);
+	return (int)v;
+}
+
+static void check_memory(uint64_t bytes, const char *what)
+{
+	const long phys = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	const uint64_t host_ram = (uint64_t)phys * (uint64_t)page;
+	if (bytes < MIN_MEM)
+		usage_error("%s: at least 4M is needed", what);
+	if (bytes % 4096)
+		usage_error("%s: not a multiple of 4 KiB", what);
+	if (phys > 0 && bytes > host_ram)
+		usage_error("%s: more than this host's %llu MiB of RAM", what,
+			    (unsigned long long)(host_ram >> 20));
+}
+
+/* An fd handed in by the launcher must be open now. */
+static int parse_fd(const char *s, const char *flag)
+{
+	int fd = parse_int(s, flag, 0, INT_MAX);
+	if (fcntl(fd, F_GETFD) < 0)
+		usage_error("%s %s: fd %d is not open", flag, s, fd);
+	return fd;
+}
+
+static void parse_console(struct options *o, const char *v)
+{
+	if (strcmp(v, "stdio") == 0)
+		o->console = CONSOLE_STDIO;
+	else if (strcmp(v, "none") == 0)
+		o->console = CONSOLE_NONE;
+	else if (strncmp(v, "file=", 5) == 0 && v[5])
+		o->console = CONSOLE_FILE, o->console_path = v + 5;
+	else if (strncmp(v, "fd=", 3) == 0 && v[3])
+		o->console = CONSOLE_FD, o->console_fd = parse_fd(v + 3, "--console fd=");
+	else
+		usage_error("--console %s: expected stdio, none, file=PATH or fd=N", v);
+}
+
+static void parse_log_level(struct options *o, const char *v, const char *what)
+{
+	static const char *const names[] = { "error", "warn", "info", "debug" };
+	for (int i = 0; i < 4; i++)
+		if (strcasecmp(v, names[i]) == 0 || (i == 1 && strcasecmp(v, "warning") == 0) ||
+		    (i == 3 && strcasecmp(v, "trace") == 0)) {
+			o->log_level = (enum log_level)i;
+			return;
+		}
+	usage_error("%s %s: expected error, warn, info or debug", what, v);
+}
+
+/* ---- the --config file: Firecracker's --config-file schema, the parts kvmrun has ---- */
+
+struct cfile {
+	const char *path;
+	char field[160]; /* the JSON path being read, for messages */
+};
+
+__attribute__((format(printf, 2, 3), noreturn)) static void cfg_error(const struct cfile *f,
+								       const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "kvmrun: --config %s: ", f->path);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(EXIT_USAGE);
+}
+
+/* Reject any member of obj not named in `known` (NULL-terminated). */
+static void only_known(const struct cfile *f, const cJSON *obj, const char *path,
+		       const char *const *known)
+{
+	const cJSON *m;
+	cJSON_ArrayForEach(m, obj)
+	{
+		const char *const *k = known;
+		while (*k && strcmp(*k, m->string) != 0)
+			k++;
+		if (!*k)
+			cfg_error(f, "%s%s%s: not supported by kvmrun", path, *path ? "." : "",
+				  m->string);
+	}
+}
+
+enum jtype { J_STR, J_INT, J_BOOL, J_OBJ, J_ARR };
+
+/* Member `name` of obj checked for type; NULL when absent (an error if required). */
+static const cJSON *member(const struct cfile *f, const cJSON *obj, const char *path,
+			   const char *name, enum jtype t, bool required)
+{
+	static const char *const tname[] = { "a string", "an integer", "true or false",
+					     "an object", "an array" };
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, name);
+	if (!m || cJSON_IsNull(m)) {
+		if (required)
+			cfg_error(f, "%s.%s: required", path, name);
+		return NULL;
+	}
+	bool ok = (t == J_STR && cJSON_IsString(m)) || (t == J_BOOL && cJSON_IsBool(m)) ||
+		  (t == J_OBJ && cJSON_IsObject(m)) || (t == J_ARR && cJSON_IsArray(m)) ||
+		  (t == J_INT && cJSON_IsNumber(m) && m->valuedouble == (double)(long long)m->valuedouble);
+	if (!ok)
+		cfg_error(f, "%s.%s: expected %s", path, name, tname[t]);
+	return m;
+}
+
+static const char *str_member(const struct cfile *f, const cJSON *o, const char *path,
+			      const char *name, bool required)
+{
+	const cJSON *m = member(f, o, path, name, J_STR, required);
+	return m ? strdup(m->valuestring) : NULL;
+}
+
+static void boot_source(const struct cfile *f, const cJSON *b, struct options *o)
+{
+	static const char *const known[] = { "kernel_image_path", "initrd_path", "boot_args", NULL };
+	only_known(f, b, "boot-source", known);
+	o->kernel = str_member(f, b, "boot-source", "kernel_image_path", true);
+	o->initrd = str_member(f, b, "boot-source", "initrd_path", false);
+	o->cmdline = str_member(f, b, "boot-source", "boot_args", false);
+}
+
+static void machine_config(const struct cfile *f, const cJSON *m, struct options *o)
+{
+	static const char *const known[] = { "vcpu_count", "mem_size_mib", "smt",
+					     "track_dirty_pages", "cpu_template", "huge_pages", NULL };
+	const char *p = "machine-config";
+	only_known(f, m, p, known);
+	double cpus = member(f, m, p, "vcpu_count", J_INT, true)->valuedouble;
+	double mib = member(f, m, p, "mem_size_mib", J_INT, true)->valuedouble;
+	if (cpus < 1 || cpus > MPTABLE_MAX_CPUS)
+		cfg_error(f, "machine-config.vcpu_count: must be between 1 and %d", MPTABLE_MAX_CPUS);
+	if (mib < 1 || mib > (double)(1 << 30))
+		cfg_error(f, "machine-config.mem_size_mib: out of range");
+	o->cpus = (int)cpus;
+	o->memory = (uint64_t)mib << 20;
+	const cJSON *smt = member(f, m, p, "smt", J_BOOL, false);
+	if (smt && cJSON_IsTrue(smt))
+		cfg_error(f, "machine-config.smt: true is not supported (each vCPU is its own core)");
+	const cJSON *dirty = member(f, m, p, "track_dirty_pages", J_BOOL, false);
+	if (dirty && cJSON_IsTrue(dirty))
+		cfg_error(f, "machine-config.track_dirty_pages: true is not supported");
+	const cJSON *tmpl = member(f, m, p, "cpu_template", J_STR, false);
+	if (tmpl && strcmp(tmpl->valuestring, "None") != 0)
+		cfg_error(f, "machine-config.cpu_template: \"%s\" is not supported (only \"None\")",
+			  tmpl->valuestring);
+	const cJSON *huge = member(f, m, p, "huge_pages", J_STR, false);
+	if (huge && strcmp(huge->valuestring, "None") != 0)
+		cfg_error(f, "machine-config.huge_pages: \"%s\" is not supported (only \"None\")",
+			  huge->valuestring);
+}
+
+static void drives(struct cfile *f, const cJSON *arr, struct options *o)
+{
+	static const char *const known[] = { "drive_id", "path_on_host", "is_root_device",
+					     "is_read_only", "cache_type", "io_engine", NULL };
+	const cJSON *d;
+	int root = -1;
+	cJSON_ArrayForEach(d, arr)
+	{
+		char p[32];
+		snprintf(p, sizeof(p), "drives[%d]", o->ndisks);
+		if (!cJSON_IsObject(d))
+			cfg_error(f, "%s: expected an object", p);
+		if (o->ndisks == MAX_DISKS)
+			cfg_error(f, "%s: at most %d drives", p, MAX_DISKS);
+		only_known(f, d, p, known);
+		struct blk_spec *s = &o->disks[o->ndisks];
+		memset(s, 0, sizeof(*s));
+		member(f, d, p, "drive_id", J_STR, true);
+		const char *path = member(f, d, p, "path_on_host", J_STR, true)->valuestring;
+		if (strlen(path) >= sizeof(s->path) || strchr(path, ','))
+			cfg_error(f, "%s.path_on_host: too long or contains a comma", p);
+		strcpy(s->path, path);
+		bool is_root = cJSON_IsTrue(member(f, d, p, "is_root_device", J_BOOL, true));
+		const cJSON *ro = member(f, d, p, "is_read_only", J_BOOL, false);
+		s->ro = ro && cJSON_IsTrue(ro);
+		/* Firecracker's default is Unsafe: no FLUSH offered to the guest. */
+		const cJSON *cache = member(f, d, p, "cache_type", J_STR, false);
+		s->no_flush = true;
+		if (cache && strcmp(cache->valuestring, "Writeback") == 0)
+			s->no_flush = false;
+		else if (cache && strcmp(cache->valuestring, "Unsafe") != 0)
+			cfg_error(f, "%s.cache_type: expected \"Unsafe\" or \"Writeback\"", p);
+		const cJSON *eng = member(f, d, p, "io_engine", J_STR, false);
+		if (eng && strcmp(eng->valuestring, "Sync") != 0)
+			cfg_error(f, "%s.io_engine: \"%s\" is not supported (only \"Sync\")", p,
+				  eng->valuestring);
+		if (is_root) {
+			if (root >= 0)
+				cfg_error(f, "%s.is_root_device: drives[%d] is the root device already",
+					  p, root);
+			root = o->ndisks;
+		}
+		o->ndisks++;
+	}
+	/* Like Firecracker: the root drive becomes /dev/vda and the command line says so. */
+	if (root > 0) {
+		struct blk_spec r = o->disks[root];
+		memmove(&o->disks[1], &o->disks[0], (size_t)root * sizeof(r));
+		o->disks[0] = r;
+	}
+	if (root >= 0)
+		snprintf(o->extra_cmdline, sizeof(o->extra_cmdline), "root=/dev/vda %s",
+			 o->disks[0].ro ? "ro" : "rw");
+}
+
+static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
+{
+	static const char *const known[] = { "iface_id", "host_dev_name", "guest_mac", NULL };
+	const cJSON *n;
+	cJSON_ArrayForEach(n, arr)
+	{
+		char p[40], spec[96], err[256];
+		snprintf(p, sizeof(p), "network-interfaces[%d]", o->nnets);
+		if (!cJSON_IsObject(n))
+			cfg_error(f, "%s: expected an object", p);
+		if (o->nnets == MAX_NETS)
+			cfg_error(f, "%s: at most %d interfaces", p, MAX_NETS);
+		only_known(f, n, p, known);
+		member(f, n, p, "iface_id", J_STR, true);
+		const char *dev = member(f, n, p, "host_dev_name", J_STR, true)->valuestring;
+		const cJSON *mac = member(f, n, p, "guest_mac", J_STR, false);
+		snprintf(spec, sizeof(spec), "tap=%s%s%s", dev, mac ? ",mac=" : "",
+			 mac ? mac->valuestring : "");
+		if (net_parse_spec(spec, &o->nets[o->nnets], err, sizeof(err)) < 0)
+			cfg_error(f, "%s: %s", p, err);
+		o->nnets++;
+	}
+}
+
+static char *read_config(const char *path, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0)
+		usage_error("--config %s: %s", path, strerror(errno));
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG)
+		usage_error("--config %s: not a regular file of at most 1 MiB", path);
+	char *buf = malloc((size_t)st.st_size + 1);
+	ssize_t r = buf ? read(fd, buf, (size_t)st.st_size) : -1;
+	if (r != st.st_size)
+		usage_error("--config %s: cannot read it", path);
+	buf[r] = 0;
+	*len = (size_t)r;
+	close(fd);
+	return buf;
+}
+
+static void load_config(const char *path, struct options *o)
+{
+	static const char *const known[] = { "boot-source", "drives", "network-interfaces",
+					     "machine-config", "logger", "metrics", NULL };
+	struct cfile f = { .path = path };
+	size_t len;
+	char *text = read_config(path, &len);
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
+	if (!root) {
+		size_t at = end ? (size_t)(end - text) : len, line = 1, col = 1;
+		for (size_t i = 0; i < at && i < len; i++, col++)
+			if (text[i] == '\n')
+				line++, col = 0;
+		cfg_error(&f, "malformed JSON at line %zu, column %zu", line, col);
+	}
+	if (!cJSON_IsObject(root))
+		cfg_error(&f, "expected a JSON object at the top");
+	only_known(&f, root, "", known);
+	boot_source(&f, member(&f, root, "", "boot-source", J_OBJ, true), o);
+	const cJSON *m = member(&f, root, "", "machine-config", J_OBJ, false);
+	if (m)
+		machine_config(&f, m, o);
+	const cJSON *d = member(&f, root, "", "drives", J_ARR, false);
+	if (d)
+		drives(&f, d, o);
+	const cJSON *n = member(&f, root, "", "network-interfaces", J_ARR, false);
+	if (n)
+		net_ifaces(&f, n, o);
+	const cJSON *lg = member(&f, root, "", "logger", J_OBJ, false);
+	if (lg) {
+		static const char *const lk[] = { "log_path", "level", "show_level",
+						   "show_log_origin", NULL };
+		only_known(&f, lg, "logger", lk);
+		o->log_path = str_member(&f, lg, "logger", "log_path", true);
+		const cJSON *lvl = member(&f, lg, "logger", "level", J_STR, false);
+		if (lvl)
+			parse_log_level(o, lvl->valuestring, "logger.level");
+		member(&f, lg, "logger", "show_level", J_BOOL, false); /* levels are always shown */
+		const cJSON *origin = member(&f, lg, "logger", "show_log_origin", J_BOOL, false);
+		if (origin && cJSON_IsTrue(origin))
+			cfg_error(&f, "logger.show_log_origin: true is not supported");
+	}
+	const cJSON *mt = member(&f, root, "", "metrics", J_OBJ, false);
+	if (mt) {
+		static const char *const mk[] = { "metrics_path", NULL };
+		only_known(&f, mt, "metrics", mk);
+		o->metrics_path = str_member(&f, mt, "metrics", "metrics_path", true);
+	}
+	cJSON_Delete(root);
+	free(text);
+}
+
+/* --config is read before the other flags, so that they override it. */
+static const char *find_config(int argc, char **argv)
+{
+	const char *path = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
+		if (strcmp(argv[i], "--config") == 0) {
+			if (i + 1 == argc)
+				usage_error("--config needs a value");
+			path = argv[++i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			path = argv[i] + 9;
+		}
+	}
+	return path;
+}
+
+void config_parse(struct options *o, int argc, char **argv)
+{
+	enum { OPT_CONSOLE = 256, OPT_SHUTDOWN_TIMEOUT, OPT_DISK, OPT_NET, OPT_NO_SECCOMP,
+	       OPT_SECCOMP_SELFTEST, OPT_CHROOT, OPT_UID, OPT_GID, OPT_CONFIG, OPT_READY_FD,
+	       OPT_METRICS, OPT_LOG, OPT_LOG_LEVEL, OPT_NO_ACPI, OPT_DUMP_ACPI };
+	static const struct option longopts[] = {
+		{ "kernel", required_argument, NULL, 'k' },
+		{ "initrd", required_argument, NULL, 'i' },
+		{ "cmdline", required_argument, NULL, 'c' },
+		{ "memory", required_argument, NULL, 'm' },
+		{ "cpus", required_argument, NULL, 'n' },
+		{ "console", required_argument, NULL, OPT_CONSOLE },
+		{ "disk", required_argument, NULL, OPT_DISK },
+		{ "net", required_argument, NULL, OPT_NET },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "ready-fd", required_argument, NULL, OPT_READY_FD },
+		{ "metrics", required_argument, NULL, OPT_METRICS },
+		{ "log", required_argument, NULL, OPT_LOG },
+		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+		{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
+		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
+		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+		{ "seccomp-selftest", required_argument, NULL, OPT_SECCOMP_SELFTEST },
+		{ "chroot", required_argument, NULL, OPT_CHROOT },
+		{ "uid", required_argument, NULL, OPT_UID },
+		{ "gid", required_argument, NULL, OPT_GID },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ 0 },
+	};
+	bool flag_disks = false, flag_nets = false;
+	char err[256];
+	int c;
+
+	*o = (struct options){ .memory = DEFAULT_MEM, .cpus = 1, .shutdown_timeout = 10,
+			       .ready_fd = -1, .console_fd = -1, .log_level = LOG_INFO };
+	const char *cfg = find_config(argc, argv);
+	if (cfg)
+		load_config(cfg, o);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'k': o->kernel = optarg; break;
+		case 'i': o->initrd = optarg; break;
+		case 'c': o->cmdline = optarg; break;
+		case 'm':
+			o->memory = config_parse_size(optarg);
+			if (!o->memory)
+				usage_error("--memory %s: not a size (try 512M or 2G)", optarg);
+			break;
+		case 'n': o->cpus = parse_int(optarg, "--cpus", 1, MPTABLE_MAX_CPUS); break;
+		case OPT_CONSOLE: parse_console(o, optarg); break;
+		case OPT_DISK:
+			if (!flag_disks) /* flags replace the config file's drives */
+				o->ndisks = 0, o->extra_cmdline[0] = 0, flag_disks = true;
+			if (o->ndisks == MAX_DISKS)
+				usage_error("--disk %s: at most %d disks", optarg, MAX_DISKS);
+			if (blk_parse_spec(optarg, &o->disks[o->ndisks], err, sizeof(err)) < 0)
+				usage_error("%s", err);
+			o->ndisks++;
+			break;
+		case OPT_NET:
+			if (!flag_nets)
+				o->nnets = 0, flag_nets = true;
+			if (o->nnets == MAX_NETS)
+				usage_error("--net %s: at most %d interfaces", optarg, MAX_NETS);
+			if (net_parse_spec(optarg, &o->nets[o->nnets], err, sizeof(err)) < 0)
+				usage_error("--net %s: %s", optarg, err);
+			o->nnets++;
+			break;
+		case OPT_CONFIG: break; /* read first, above */
+		case OPT_READY_FD: o->ready_fd = parse_fd(optarg, "--ready-fd"); break;
+		case OPT_METRICS: o->metrics_path = optarg; break;
+		case OPT_LOG: o->log_path = optarg; break;
+		case OPT_LOG_LEVEL: parse_log_level(o, optarg, "--log-level"); break;
+		case OPT_SHUTDOWN_TIMEOUT:
+			o->shutdown_timeout = parse_int(optarg, "--shutdown-timeout", 0, 3600);
+			break;
+		case OPT_NO_ACPI: o->no_acpi = true; break;
+		case OPT_DUMP_ACPI: o->dump_acpi = optarg; break;
+		case OPT_NO_SECCOMP: o->no_seccomp = true; break;
+		case OPT_SECCOMP_SELFTEST: o->seccomp_selftest = optarg; return;
+		case OPT_CHROOT: o->jail.chroot_dir = optarg; break;
+		case OPT_UID:
+			o->jail.uid = (uid_t)parse_int(optarg, "--uid", 0, INT_MAX);
+			o->jail.set_uid = true;
+			break;
+		case OPT_GID:
+			o->jail.gid = (gid_t)parse_int(optarg, "--gid", 0, INT_MAX);
+			o->jail.set_gid = true;
+			break;
+		case 'h': fputs(usage_text, stdout); exit(0);
+		case 'V': printf("kvmrun %s\n", KVMRUN_VERSION); exit(0);
+		case ':': usage_error("%s needs a value", argv[optind - 1]);
+		default:
+			if (optopt)
+				usage_error("unknown option -%c", optopt);
+			usage_error("unknown option %s", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		usage_error("unexpected argument %s", argv[optind]);
+	if (!o->kernel && !o->dump_acpi)
+		usage_error("--kernel FILE is required");
+	check_memory(o->memory, "--memory");
+}

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* What the user asked for: command-line flags and the --config file, as one struct. */
+#ifndef KVMRUN_CONFIG_H
+#define KVMRUN_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "jail.h"
+#include "virtio_blk.h"
+#include "virtio_net.h"
+
+#define MAX_DISKS 16
+#define MAX_NETS 8
+
+/* Exit statuses: documented in --help, README.md and kvmrun.1. */
+enum {
+	EXIT_GUEST_DONE = 0,  /* guest reset or powered off (also Ctrl-A x) */
+	EXIT_RUNTIME = 1,     /* kvmrun or host failure while setting up or running */
+	EXIT_USAGE = 2,       /* bad command line, config file or input file */
+	EXIT_GUEST_FAULT = 3, /* KVM internal error / emulation failure / failed entry */
+	EXIT_SIGNAL = 128,    /* + signal number: ended by a fatal signal */
+};
+
+#define DEFAULT_CMDLINE \
+	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd"
+
+enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE, CONSOLE_FD };
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+
+struct options {
+	const char *kernel, *initrd, *cmdline;
+	char extra_cmdline[64]; /* from the config file: root=/dev/vda rw */
+	uint64_t memory;
+	int cpus;
+	enum console_kind console;
+	const char *console_path;
+	int console_fd;
+	int shutdown_timeout;
+	struct blk_spec disks[MAX_DISKS];
+	int ndisks;
+	struct net_spec nets[MAX_NETS];
+	int nnets;
+	bool no_seccomp;
+	struct jail_cfg jail;
+	int ready_fd; /* -1: none */
+	const char *metrics_path, *log_path;
+	enum log_level log_level;
+	bool no_acpi;
+	const char *dump_acpi;
+	const char *seccomp_selftest; /* test hook: install that role's filter and misbehave */
+};
+
+/*
+ * Fill `o` from the --config file (if any) and then the flags, which
+ * override it. Every bad value ends the process with one line on stderr
+ * naming the flag, file or field, and status 2; --help and --version end it
+ * with 0.
+ */
+void config_parse(struct options *o, int argc, char **argv);
+
+/* "512M", "2G", "64" (MiB). 0 on a malformed value. */
+uint64_t config_parse_size(const char *s);
+
+#endif

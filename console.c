@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The host side of the serial console: raw terminal, Ctrl-A escapes, output draining. */
+#include "console.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define ESCAPE_CHAR 0x01 /* Ctrl-A */
+
+int console_open(struct console *c, const struct options *o, char *err, size_t errlen)
+{
+	c->in_fd = c->out_fd = -1;
+	switch (o->console) {
+	case CONSOLE_STDIO:
+		c->in_fd = STDIN_FILENO;
+		c->out_fd = STDOUT_FILENO;
+		break;
+	case CONSOLE_FILE:
+		c->out_fd = open(o->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (c->out_fd < 0) {
+			snprintf(err, errlen, "--console file=%s: %s", o->console_path, strerror(errno));
+			return -1;
+		}
+		break;
+	case CONSOLE_FD: {
+		int acc = fcntl(o->console_fd, F_GETFL) & O_ACCMODE;
+		c->out_fd = o->console_fd;
+		if (acc == O_RDWR)
+			c->in_fd = o->console_fd;
+		if (acc == O_RDONLY) {
+			snprintf(err, errlen, "--console fd=%d: not open for writing", o->console_fd);
+			return -1;
+		}
+		break;
+	}
+	case CONSOLE_NONE:
+		break;
+	}
+	if (c->in_fd >= 0 && isatty(c->in_fd) && tcgetattr(c->in_fd, &c->saved) == 0) {
+		struct termios raw = c->saved;
+		cfmakeraw(&raw);
+		raw.c_oflag |= OPOST | ONLCR; /* keep the host terminal's line handling */
+		if (tcsetattr(c->in_fd, TCSAFLUSH, &raw) == 0)
+			c->tty_raw = true;
+	}
+	return 0;
+}
+
+void console_restore(struct console *c)
+{
+	if (c->tty_raw) {
+		c->tty_raw = false;
+		tcsetattr(c->in_fd, TCSAFLUSH, &c->saved);
+	}
+}
+
+static void write_all(struct console *c, const uint8_t *buf, size_t len)
+{
+	while (len && c->out_fd >= 0) {
+		ssize_t w = write(c->out_fd, buf, len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) { /* console gone (EPIPE, EIO): the guest runs on without it */
+			c->out_fd = -1;
+			return;
+		}
+		buf += w, len -= (size_t)w;
+	}
+}
+
+void console_drain(struct console *c, struct serial *s)
+{
+	uint8_t buf[4096];
+	size_t n;
+	while ((n = serial_take_output(s, buf, sizeof(buf))) > 0)
+		write_all(c, buf, n);
+}
+
+bool console_input(struct console *c, struct serial *s)
+{
+	uint8_t in[512], out[1024];
+	size_t room = serial_input_room(s), n = 0;
+	if (room == 0 || c->in_fd < 0)
+		return true; /* resumes when the guest reads: the serial eventfd fires */
+	ssize_t r = read(c->in_fd, in, room < sizeof(in) ? room : sizeof(in));
+	if (r <= 0) {
+		if (r == 0 || (errno != EINTR && errno != EAGAIN))
+			c->in_fd = -1; /* EOF: the guest keeps running without input */
+		return true;
+	}
+	for (ssize_t i = 0; i < r; i++) {
+		uint8_t ch = in[i];
+		/* Escapes only on a terminal: on a pipe or socket every byte is data. */
+		if (c->tty_raw && c->escape_pending) {
+			c->escape_pending = false;
+			if (ch == 'x' || ch == 'X')
+				return false;
+			if (ch != ESCAPE_CHAR)
+				out[n++] = ESCAPE_CHAR;
+		} else if (c->tty_raw && ch == ESCAPE_CHAR) {
+			c->escape_pending = true;
+			continue;
+		}
+		out[n++] = ch;
+	}
+	serial_input(s, out, n);
+	return true;
+}
