@@ -133,12 +133,17 @@ static void check_memory(uint64_t bytes, const char *what)
 			    (unsigned long long)(host_ram >> 20));
 }
 
-/* An fd handed in by the launcher must be open now. */
+/* An fd handed in by the launcher must be open now. `flag` is printed before the value. */
 static int parse_fd(const char *s, const char *flag)
 {
-	int fd = parse_int(s, flag, 0, INT_MAX);
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || end == s || *end || v < 0 || v > INT_MAX)
+		usage_error("%s%s: not an fd number", flag, s);
+	int fd = (int)v;
 	if (fcntl(fd, F_GETFD) < 0)
-		usage_error("%s %s: fd %d is not open", flag, s, fd);
+		usage_error("%s%s: fd %d is not open", flag, s, fd);
 	return fd;
 }
 
@@ -214,14 +219,14 @@ static const cJSON *member(const struct cfile *f, const cJSON *obj, const char *
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, name);
 	if (!m || cJSON_IsNull(m)) {
 		if (required)
-			cfg_error(f, "%s.%s: required", path, name);
+			cfg_error(f, "%s%s%s: required", path, *path ? "." : "", name);
 		return NULL;
 	}
 	bool ok = (t == J_STR && cJSON_IsString(m)) || (t == J_BOOL && cJSON_IsBool(m)) ||
 		  (t == J_OBJ && cJSON_IsObject(m)) || (t == J_ARR && cJSON_IsArray(m)) ||
 		  (t == J_INT && cJSON_IsNumber(m) && m->valuedouble == (double)(long long)m->valuedouble);
 	if (!ok)
-		cfg_error(f, "%s.%s: expected %s", path, name, tname[t]);
+		cfg_error(f, "%s%s%s: expected %s", path, *path ? "." : "", name, tname[t]);
 	return m;
 }
 
@@ -511,7 +516,7 @@ void config_parse(struct options *o, int argc, char **argv)
 			o->nnets++;
 			break;
 		case OPT_CONFIG: break; /* read first, above */
-		case OPT_READY_FD: o->ready_fd = parse_fd(optarg, "--ready-fd"); break;
+		case OPT_READY_FD: o->ready_fd = parse_fd(optarg, "--ready-fd "); break;
 		case OPT_METRICS: o->metrics_path = optarg; break;
 		case OPT_LOG: o->log_path = optarg; break;
 		case OPT_LOG_LEVEL: parse_log_level(o, optarg, "--log-level"); break;

@@ -572,7 +572,9 @@ static void emit_metrics(struct vm *vm, const char *event, int status)
 	j_end(&j);
 	j_obj(&j, "seccomp");
 	j_bool(&j, "enabled", !vm->opt.no_seccomp);
-	j_u64(&j, "vcpu_syscalls", (uint64_t)seccomp_count(SECCOMP_VCPU, NULL));
+	j_u64(&j, "main_rules", (uint64_t)seccomp_count(SECCOMP_MAIN, NULL));
+	j_u64(&j, "vcpu_rules", (uint64_t)seccomp_count(SECCOMP_VCPU, NULL));
+	j_u64(&j, "io_rules", (uint64_t)seccomp_count(SECCOMP_IO, NULL));
 	j_end(&j);
 	j_obj(&j, "errors");
 	j_u64(&j, "acpi_ignored_writes", acpi_pm_ignored(vm->pm));

@@ -271,6 +271,11 @@ void probe_main(int kind, uint64_t info)
 	report_hypervisor();
 	mp_report();
 	smp_report(&bi);
+	/* kvmrun's boot timer: the byte an init writes to say it has started. */
+	if (cmdline_find(bi.cmdline, "probe.boot_timer", 0)) {
+		*(volatile uint8_t *)0xd1000000ULL = 123;
+		con_puts("PROBE boot_timer=signalled\n");
+	}
 	con_puts("PROBE done\n");
 	mode_run(bi.cmdline);
 }

@@ -49,7 +49,8 @@ if ! cache_done "$out"; then
 	rm -rf "$root"
 	cache_commit "$out"
 	# Keep the newest few assemblies only: each holds every kernel.
-	ls -dt "$LAB_CACHE"/l1-* 2>/dev/null | grep -v '\.tmp$' | tail -n +4 | xargs -r rm -rf
+	find "$LAB_CACHE" -maxdepth 1 -name 'l1-*' ! -name '*.tmp' -printf '%T@ %p\n' |
+		sort -rn | tail -n +4 | cut -d' ' -f2- | xargs -r rm -rf
 fi
 echo "$dk/vmlinuz"
 echo "$out/initramfs.cpio.lz4"

@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Host-side helpers shared by the lab's build scripts, run.sh and demo.sh.
 # Source it; it sets LAB (this folder), TOP (the checkout) and LAB_CACHE.
+# shellcheck disable=SC2034 # TOP is for the scripts that source this
 LAB=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 TOP=$(cd "$LAB/../.." && pwd)
 # Everything built lives outside the checkout, keyed by its inputs.

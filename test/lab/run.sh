@@ -24,6 +24,7 @@ RESULTS=${LAB_RESULTS:-$LAB_CACHE/lab-results}
 rm -rf "$RESULTS"
 mkdir -p "$RESULTS"
 qemu_pid=
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
 	[ -n "$qemu_pid" ] && kill "$qemu_pid" 2>/dev/null
 	rm -rf "$TMP"
@@ -47,6 +48,7 @@ done
 # lab_drive ID IMAGE: attach IMAGE (raw) as a virtio disk that L1 finds
 # with `lab_disk ID` (its serial); for use in scenarios/*.host files.
 drives=()
+# shellcheck disable=SC2317 # called by scenarios/*.host
 lab_drive() {
 	drives+=(-drive "file=$2,if=none,id=$1,format=raw,cache=unsafe"
 		-device "virtio-blk-pci,drive=$1,serial=$1")
@@ -58,6 +60,7 @@ mapfile -t l1 < <("$LAB/build-l1.sh")
 log "L1 ready in $(($(date +%s) - t))s: ${l1[1]}"
 for s in "${want[@]}"; do
 	for h in "$LAB"/scenarios/[0-9][0-9]-"$s".host "$LAB"/scenarios/"$s".host; do
+		# shellcheck disable=SC1090
 		[ -f "$h" ] && LAB_TMP=$TMP SCENARIO=$s . "$h"
 	done
 done
@@ -147,7 +150,7 @@ report() {
 
 boot_l1 1 "${want[@]}" && ok=1 || ok=0
 report 1 "${want[@]}"
-if [ $ok = 0 ]; then
+if [ "$ok" = 0 ]; then
 	log "LAB FAILURE (not a test failure): L1 died: $dead_reason; console: $RESULTS/console-1.txt"
 	tail -n 15 "$RESULTS/console-1.txt" | sed 's/^/lab:   | /' >&2
 	log "booting L1 again once for: ${unfinished[*]:-(nothing left)}"
@@ -155,7 +158,7 @@ if [ $ok = 0 ]; then
 		retry=("${unfinished[@]}")
 		boot_l1 2 "${retry[@]}" && ok=1 || ok=0
 		report 2 "${retry[@]}"
-		if [ $ok = 0 ]; then
+		if [ "$ok" = 0 ]; then
 			log "LAB FAILURE again: L1 died: $dead_reason; console: $RESULTS/console-2.txt"
 			tail -n 15 "$RESULTS/console-2.txt" | sed 's/^/lab:   | /' >&2
 			for s in "${unfinished[@]}"; do

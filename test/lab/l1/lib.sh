@@ -1,4 +1,4 @@
-# shellcheck shell=sh
+# shellcheck shell=sh disable=SC2034 # the variables are for the scenarios
 # Helpers for lab scenarios; they run inside L1 under busybox sh, sourced by
 # /init in a subshell with SCENARIO, LAB_TMP (a scratch folder, the cwd) and
 # LAB_OUT (files here come back to the host) set.
