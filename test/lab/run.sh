@@ -6,18 +6,22 @@
 #   test/lab/run.sh boot cpus       just these (names without the NN- prefix)
 # Environment: KVMRUN (the static binary under test, default ./kvmrun),
 # LAB_VERBOSE=1 (copy L1's console to stderr), LAB_MEM (L1 MiB, 3072),
-# LAB_IDLE (seconds without console output before L1 counts as dead, 300),
+# LAB_IDLE (seconds without console output before L1 counts as dead:
+# LAB_L2_TIMEOUT + 60, since a hung kvmrun is killed and reported before),
 # LAB_TIMEOUT (seconds for one L1 boot, 3600), LAB_L2_TIMEOUT (seconds one
 # kvmrun run may take in L1, 120), LAB_RESULTS (folder that gets the consoles
 # and the files scenarios left in LAB_OUT; default lab-results in the cache,
 # emptied at the start of each run).
 # Exit status: 0 if every check passed, 1 if any failed, 2 if L1 died twice.
 set -euo pipefail
+# The body is one compound command, read whole before it runs: editing this
+# file during a (long) run cannot change what the run does.
+{
 . "$(dirname "$0")/common.sh"
 
 need_pkgs qemu-system-x86 tar
 LAB_MEM=${LAB_MEM:-3072}
-LAB_IDLE=${LAB_IDLE:-300}
+LAB_IDLE=${LAB_IDLE:-$((${LAB_L2_TIMEOUT:-120} + 60))}
 LAB_TIMEOUT=${LAB_TIMEOUT:-3600}
 TMP=$(mktemp -d /tmp/kvmrun-lab.XXXXXX)
 RESULTS=${LAB_RESULTS:-$LAB_CACHE/lab-results}
@@ -65,6 +69,15 @@ for s in "${want[@]}"; do
 	done
 done
 
+# dump_l1 FILE: the vCPU registers of the running L1, for a post-mortem.
+dump_l1() {
+	exec 5<>"$TMP/mon.out"
+	echo "info registers -a" >"$TMP/mon.in"
+	timeout 5 cat <&5 >"$1" || true
+	exec 5<&-
+	log "L1's registers at the hang: $1"
+}
+
 # boot_l1 N SCENARIO...: one L1 boot running the scenarios; its console goes
 # to $TMP/console-N. Returns 0 if L1's init reached its end marker.
 boot_l1() {
@@ -77,8 +90,11 @@ boot_l1() {
 	local con=$TMP/console-$n out=$TMP/out-$n.img
 	truncate -s 256M "$out"
 	: >"$con"
+	# QEMU's monitor on a pair of fifos, to dump a hung L1's registers.
+	rm -f "$TMP/mon.in" "$TMP/mon.out"
+	mkfifo "$TMP/mon.in" "$TMP/mon.out"
 	qemu-system-x86_64 -M q35,accel=tcg -cpu EPYC,+svm,+npt -m "$LAB_MEM" -smp 2 \
-		-nodefaults -no-user-config -display none -monitor none -no-reboot \
+		-nodefaults -no-user-config -display none -monitor "pipe:$TMP/mon" -no-reboot \
 		-serial "file:$con" -kernel "${l1[0]}" -initrd "${l1[1]}" \
 		-append "console=ttyS0 reboot=t panic=-1 quiet lab.mode=test lab.scenarios=$scen lab.l2_timeout=${LAB_L2_TIMEOUT:-120}" \
 		-drive "file=$out,if=none,id=lab-out,format=raw,cache=unsafe" \
@@ -101,7 +117,8 @@ boot_l1() {
 			last_size=$size
 			idle_since=$(date +%s)
 		elif [ $(($(date +%s) - idle_since)) -ge "$LAB_IDLE" ]; then
-			dead_reason="no console output for ${LAB_IDLE}s (soft lockup?)"
+			dead_reason="no console output for ${LAB_IDLE}s (L1 hung)"
+			dump_l1 "$RESULTS/l1-hang-$n.txt"
 			kill "$qemu_pid"
 			break
 		fi
@@ -170,3 +187,4 @@ if [ "$ok" = 0 ]; then
 fi
 log "consoles and scenario files in $RESULTS"
 exit $failed
+}
