@@ -315,7 +315,8 @@ static bool runnable(const struct virtio_dev *vd, const struct virtq *vq)
 {
 	uint32_t s = status_get(vd);
 
-	return vq->ready && (s & VIRTIO_CONFIG_S_DRIVER_OK) &&
+	/* FEATURES_OK too: a driver that skipped negotiation is legacy, and we are modern only. */
+	return vq->ready && (s & VIRTIO_CONFIG_S_DRIVER_OK) && (s & VIRTIO_CONFIG_S_FEATURES_OK) &&
 	       !(s & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
