@@ -33,6 +33,9 @@ if need_kvmrun sigterm; then
 			echo "LAB: kvmrun ended $(elapsed "$t0")s after SIGTERM with status $rc"
 			if ! has term.log '^L2: ctrl-alt-del'; then
 				why="the guest saw no Ctrl-Alt-Del"
+				# The usual cause: the guest found no working i8042.
+				has term.log 'i8042.*(failed|No controller)' &&
+					why="$why ($(grep -E -m1 'i8042.*(failed|No controller)' term.log | tr -d '\r'))"
 			elif ! has term.log '^L2: shutting down'; then
 				why="the guest did not shut down through init"
 			elif [ "$rc" != 0 ]; then
