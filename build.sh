@@ -5,6 +5,8 @@
 #   ./build.sh demo       build, then boot the demo guest to a shell
 #   ./build.sh test       build, then run the whole test suite
 #   ./build.sh bench      build, then run the benchmarks under bench/
+#   ./build.sh asan       also build ./kvmrun-asan (ASan+UBSan, dynamic)
+#   ./build.sh fuzz [S]   run every fuzz target for S seconds (fuzz/run.sh)
 #   ./build.sh install    install kvmrun and its man page under PREFIX (default /usr/local)
 #   ./build.sh clean      remove build outputs from the checkout
 # Everything external comes from Debian packages; libraries are built from
@@ -151,6 +153,19 @@ build_kvmrun() {
 	log "built $TOP/kvmrun ($(stat -c %s "$TOP/kvmrun") bytes, static)"
 }
 
+# The same sources with ASan and UBSan (dynamic, glibc): the integration suite
+# runs once against it. Seccomp filters come from the static build's header.
+build_asan() {
+	need gcc
+	local cjson
+	cjson=$(libcjson)
+	gcc -std=gnu11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+		-fno-omit-frame-pointer -I"$BUILD" -isystem "$cjson" "${WARN[@]}" \
+		-DKVMRUN_VERSION="\"$VERSION-asan\"" -D_GNU_SOURCE -pthread \
+		-o "$TOP/kvmrun-asan" "${SRCS[@]}" "$(debsrc cjson)/cJSON.c"
+	log "built $TOP/kvmrun-asan (ASan+UBSan)"
+}
+
 build_guest() {
 	need gcc binutils python3
 	bash test/guest/build.sh "$TOP/test/guest/out" >&2
@@ -161,7 +176,7 @@ cmd=${1:-build}
 case $cmd in
 build) build_kvmrun; build_guest ;;
 demo) build_kvmrun; build_guest; exec bash test/demo.sh "$@" ;;
-test) build_kvmrun; build_guest; exec bash test/run.sh "$@" ;;
+test) build_kvmrun; build_asan; build_guest; exec bash test/run.sh "$@" ;;
 bench) build_kvmrun; build_guest; for b in bench/*.sh; do bash "$b"; done ;;
 install)
 	build_kvmrun
@@ -169,6 +184,8 @@ install)
 	install -D -m 0755 kvmrun "$DESTDIR$PREFIX/bin/kvmrun"
 	install -D -m 0644 kvmrun.1 "$DESTDIR$PREFIX/share/man/man1/kvmrun.1"
 	log "installed into $DESTDIR$PREFIX" ;;
-clean) rm -rf "$BUILD" kvmrun test/guest/out ;;
+asan) build_kvmrun; build_asan ;;
+fuzz) build_kvmrun; exec bash fuzz/run.sh "$@" ;;
+clean) rm -rf "$BUILD" kvmrun kvmrun-asan test/guest/out ;;
 *) echo "usage: $0 [build|demo|test|bench|install|clean]" >&2; exit 2 ;;
 esac

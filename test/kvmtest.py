@@ -19,8 +19,12 @@ def probe(fmt):
     return os.path.join(GUEST, FORMATS[fmt])
 
 
+PREFIX = os.environ.get("KVMRUN_TEST_PREFIX", "")
+
+
 def result(name, ok, why=""):
     global failures
+    name = PREFIX + name
     if ok:
         print(f"PASS {name}", flush=True)
     else:

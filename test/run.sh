@@ -23,7 +23,6 @@ else
 	[ -f test/unit/run.sh ] && scripts+=(test/unit/run.sh)
 	scripts+=(test/unit/core.sh test/unit/acpi.sh)
 	for t in test/t_*.sh test/t_*.py; do [ -f "$t" ] && scripts+=("$t"); done
-	[ -z "${KVMRUN_SKIP_LAB:-}" ] && [ -f test/lab/run.sh ] && scripts+=(test/lab/run.sh)
 fi
 for s in "${scripts[@]}"; do
 	case $s in
@@ -31,6 +30,18 @@ for s in "${scripts[@]}"; do
 	*) run bash "$s" ;;
 	esac
 done
+# The integration tests once more against the ASan+UBSan build: any report
+# changes an exit status or adds output, and fails the test.
+if [ -z "${KVMRUN_TESTS:-}" ] && [ -x kvmrun-asan ]; then
+	for s in test/t_probe.py test/t_console.py test/t_hostile.py test/t_orchestrator.py; do
+		[ -f "$s" ] && KVMRUN=$TOP/kvmrun-asan KVMRUN_TEST_PREFIX=asan/ \
+			ASAN_OPTIONS=detect_leaks=0:exitcode=99 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+			run python3 "$s"
+	done
+fi
+if [ -z "${KVMRUN_TESTS:-}" ] && [ -z "${KVMRUN_SKIP_LAB:-}" ] && [ -f test/lab/run.sh ]; then
+	run bash test/lab/run.sh
+fi
 
 passed=$(grep -c '^PASS ' "$LOG")
 failed=$(grep -c '^FAIL ' "$LOG")
