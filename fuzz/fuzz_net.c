@@ -1,0 +1,128 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Fuzz target: virtio-net RX (merged buffers, header fix-up) and TX over a socketpair "tap". */
+#include <linux/virtio_net.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../virtio_net.h"
+#include "fuzz_common.h"
+
+/*
+ * The tap is one end of an AF_UNIX datagram socketpair; the harness holds the
+ * other. The script may send frames in (any header, any length up to past
+ * NET_MAX_FRAME) and lets the device run its I/O loop without blocking.
+ * Every frame the device transmits must be one the driver was allowed to
+ * send: at least the header, at most NET_MAX_FRAME after it, and a header
+ * within what was negotiated.
+ */
+static struct guest_mem mem;
+static uint8_t frame[NET_HDR_LEN + NET_MAX_FRAME + 64];
+
+static void check_tx(int peer, uint64_t f)
+{
+	for (;;) {
+		ssize_t r = recv(peer, frame, sizeof(frame), MSG_DONTWAIT);
+
+		if (r < 0)
+			return;
+		FZ_ASSERT(r >= NET_HDR_LEN && r <= NET_HDR_LEN + NET_MAX_FRAME,
+			  "sent a %zd-byte frame", r);
+		struct virtio_net_hdr_v1 h;
+
+		memcpy(&h, frame, sizeof(h));
+		FZ_ASSERT(!(h.flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM), "sent header flags %#x", h.flags);
+		FZ_ASSERT(!(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || (f & (1ULL << VIRTIO_NET_F_CSUM)),
+			  "sent NEEDS_CSUM without CSUM negotiated");
+		FZ_ASSERT(h.gso_type == VIRTIO_NET_HDR_GSO_NONE ||
+				  (h.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 &&
+				   (f & (1ULL << VIRTIO_NET_F_HOST_TSO4))) ||
+				  (h.gso_type == VIRTIO_NET_HDR_GSO_TCPV6 &&
+				   (f & (1ULL << VIRTIO_NET_F_HOST_TSO6))),
+			  "sent gso_type %u not negotiated", h.gso_type);
+	}
+}
+
+/* Let the I/O thread's loop body run until nothing is ready (bounded: a busy loop is a bug). */
+static void run(struct net *n, int peer)
+{
+	int turns = 0;
+
+	while (net_run_once(n, 0) > 0)
+		FZ_ASSERT(++turns < 200, "the I/O loop never settles");
+	check_tx(peer, net_virtio(n)->drv_features);
+}
+
+static void send_frame(int peer, struct fz_in *in)
+{
+	uint8_t mode = fz_u8(in);
+	size_t len;
+
+	if (mode & 1) { /* explicit bytes: runts, odd headers */
+		len = fz_u8(in);
+		if (len > in->n)
+			len = in->n;
+		memcpy(frame, in->p, len);
+		in->p += len;
+		in->n -= len;
+	} else { /* a header from the input, then a patterned body of any length */
+		for (int i = 0; i < NET_HDR_LEN; i++)
+			frame[i] = fz_u8(in);
+		len = NET_HDR_LEN + fz_u32(in) % (NET_MAX_FRAME + 16);
+		for (size_t i = NET_HDR_LEN; i < len; i++)
+			frame[i] = (uint8_t)i;
+	}
+	if (send(peer, frame, len, MSG_DONTWAIT) < 0) {
+		/* the socket is full: the tap would drop it too */
+	}
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct fz_in in = { data, size };
+	const struct bus_ops *ops;
+	void *opaque;
+	char err[256];
+	int sv[2], sz = 1 << 20;
+
+	fz_mem(&mem);
+	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+		abort();
+	for (int i = 0; i < 2; i++) {
+		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	}
+	struct net *n = net_create(sv[0], false, "fuzz", mac, err, sizeof(err));
+
+	if (!n) {
+		fprintf(stderr, "%s\n", err);
+		abort();
+	}
+	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &mem, .base = 0xd0000000, .gsi = 5 };
+
+	if (net_attach(n, &cfg, &ops, &opaque) < 0)
+		abort();
+	struct virtio_dev *vd = net_virtio(n);
+
+	for (unsigned k = 0; in.n && k < FZ_MAX_OPS; k++) {
+		unsigned op = fz_u8(&in) % OP_COUNT;
+
+		if (fz_common_op(vd, &mem, op, &in))
+			continue;
+		if (op == OP_KICK) {
+			uint8_t q = fz_u8(&in);
+
+			fz_u32(&in);
+			fz_w32(vd, VIRTIO_MMIO_NOTIFY, q);
+		} else {
+			send_frame(sv[1], &in);
+		}
+		run(n, sv[1]);
+	}
+	run(n, sv[1]);
+	net_close(n);
+	close(sv[1]);
+	return 0;
+}
