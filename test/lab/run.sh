@@ -23,6 +23,7 @@ need_pkgs qemu-system-x86 tar
 LAB_MEM=${LAB_MEM:-3072}
 LAB_IDLE=${LAB_IDLE:-$((${LAB_L2_TIMEOUT:-120} + 60))}
 LAB_TIMEOUT=${LAB_TIMEOUT:-3600}
+LAB_TCG_THREAD=${LAB_TCG_THREAD:-multi}
 TMP=$(mktemp -d /tmp/kvmrun-lab.XXXXXX)
 RESULTS=${LAB_RESULTS:-$LAB_CACHE/lab-results}
 rm -rf "$RESULTS"
@@ -93,10 +94,11 @@ boot_l1() {
 	# QEMU's monitor on a pair of fifos, to dump a hung L1's registers.
 	rm -f "$TMP/mon.in" "$TMP/mon.out"
 	mkfifo "$TMP/mon.in" "$TMP/mon.out"
-	qemu-system-x86_64 -M q35,accel=tcg -cpu EPYC,+svm,+npt -m "$LAB_MEM" -smp 2 \
+	qemu-system-x86_64 -M q35 -accel "tcg,thread=$LAB_TCG_THREAD" -cpu EPYC,+svm,+npt \
+		-m "$LAB_MEM" -smp 2 \
 		-nodefaults -no-user-config -display none -monitor "pipe:$TMP/mon" -no-reboot \
 		-serial "file:$con" -kernel "${l1[0]}" -initrd "${l1[1]}" \
-		-append "console=ttyS0 reboot=t panic=-1 quiet lab.mode=test lab.scenarios=$scen lab.l2_timeout=${LAB_L2_TIMEOUT:-120}" \
+		-append "console=ttyS0 reboot=t panic=-1 quiet loglevel=5 lab.mode=test lab.scenarios=$scen lab.l2_timeout=${LAB_L2_TIMEOUT:-120}" \
 		-drive "file=$out,if=none,id=lab-out,format=raw,cache=unsafe" \
 		-device virtio-blk-pci,drive=lab-out,serial=lab-out \
 		"${drives[@]}" </dev/null >"$TMP/qemu-$n.log" 2>&1 &
@@ -118,6 +120,14 @@ boot_l1() {
 			idle_since=$(date +%s)
 		elif [ $(($(date +%s) - idle_since)) -ge "$LAB_IDLE" ]; then
 			dead_reason="no console output for ${LAB_IDLE}s (L1 hung)"
+			dump_l1 "$RESULTS/l1-hang-$n.txt"
+			kill "$qemu_pid"
+			break
+		fi
+		# A soft lockup of a minute does not heal: both of L1's vCPUs were
+		# seen stuck for good after the first one, still printing warnings.
+		if grep -aEq 'soft lockup - CPU#[0-9]+ stuck for ([6-9][0-9]|[0-9]{3,})s' "$con"; then
+			dead_reason="L1 soft lockup: $(grep -aEo 'CPU#[0-9]+ stuck for [0-9]+s! \[[^]]*\]' "$con" | head -2 | tr '\n' ' ')"
 			dump_l1 "$RESULTS/l1-hang-$n.txt"
 			kill "$qemu_pid"
 			break
