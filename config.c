@@ -210,6 +210,15 @@ static void only_known(const struct cfile *f, const cJSON *obj, const char *path
 
 enum jtype { J_STR, J_INT, J_BOOL, J_OBJ, J_ARR };
 
+/*
+ * A whole number that fits a long long. The range test comes first: casting
+ * a double outside it (1e300, or inf from 1e999) to an integer is undefined.
+ */
+static bool is_integer(double v)
+{
+	return v >= -9223372036854775808.0 && v < 9223372036854775808.0 && v == (double)(long long)v;
+}
+
 /* Member `name` of obj checked for type; NULL when absent (an error if required). */
 static const cJSON *member(const struct cfile *f, const cJSON *obj, const char *path,
 			   const char *name, enum jtype t, bool required)
@@ -224,7 +233,7 @@ static const cJSON *member(const struct cfile *f, const cJSON *obj, const char *
 	}
 	bool ok = (t == J_STR && cJSON_IsString(m)) || (t == J_BOOL && cJSON_IsBool(m)) ||
 		  (t == J_OBJ && cJSON_IsObject(m)) || (t == J_ARR && cJSON_IsArray(m)) ||
-		  (t == J_INT && cJSON_IsNumber(m) && m->valuedouble == (double)(long long)m->valuedouble);
+		  (t == J_INT && cJSON_IsNumber(m) && is_integer(m->valuedouble));
 	if (!ok)
 		cfg_error(f, "%s%s%s: expected %s", path, *path ? "." : "", name, tname[t]);
 	return m;
