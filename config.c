@@ -51,6 +51,8 @@ static const char usage_text[] =
 	"      --log-level LEVEL    error, warn, info (default) or debug\n"
 	"      --shutdown-timeout S seconds the guest gets to shut down after SIGTERM (default 10)\n"
 	"      --no-acpi            no ACPI tables (devices stay on the command line)\n"
+	"      --no-pit             no i8254 PIT (faster exit; for guests that need no PIT:\n"
+	"                           Linux checks its timer through it, use no_timer_check)\n"
 	"      --dump-acpi DIR      write the ACPI tables for this machine to DIR and exit\n"
 	"      --chroot DIR         after opening every file, chroot into DIR\n"
 	"      --uid N, --gid N     after opening every file, run as this user and group\n"
@@ -457,7 +459,7 @@ void config_parse(struct options *o, int argc, char **argv)
 {
 	enum { OPT_CONSOLE = 256, OPT_SHUTDOWN_TIMEOUT, OPT_DISK, OPT_NET, OPT_NO_SECCOMP,
 	       OPT_SECCOMP_SELFTEST, OPT_CHROOT, OPT_UID, OPT_GID, OPT_CONFIG, OPT_READY_FD,
-	       OPT_METRICS, OPT_LOG, OPT_LOG_LEVEL, OPT_NO_ACPI, OPT_DUMP_ACPI };
+	       OPT_METRICS, OPT_LOG, OPT_LOG_LEVEL, OPT_NO_ACPI, OPT_DUMP_ACPI, OPT_NO_PIT };
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -474,6 +476,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
 		{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
+		{ "no-pit", no_argument, NULL, OPT_NO_PIT },
 		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "seccomp-selftest", required_argument, NULL, OPT_SECCOMP_SELFTEST },
@@ -533,6 +536,7 @@ void config_parse(struct options *o, int argc, char **argv)
 			o->shutdown_timeout = parse_int(optarg, "--shutdown-timeout", 0, 3600);
 			break;
 		case OPT_NO_ACPI: o->no_acpi = true; break;
+		case OPT_NO_PIT: o->no_pit = true; break;
 		case OPT_DUMP_ACPI: o->dump_acpi = optarg; break;
 		case OPT_NO_SECCOMP: o->no_seccomp = true; break;
 		case OPT_SECCOMP_SELFTEST: o->seccomp_selftest = optarg; return;

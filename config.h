@@ -47,6 +47,7 @@ struct options {
 	const char *metrics_path, *log_path;
 	enum log_level log_level;
 	bool no_acpi;
+	bool no_pit;
 	const char *dump_acpi;
 	const char *seccomp_selftest; /* test hook: install that role's filter and misbehave */
 };
