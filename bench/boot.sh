@@ -72,6 +72,8 @@ measure() {
 
 kvm_pvh() { measure kvmrun-pvh -t -e "PROBE hello" -- "${KVMRUN[@]}" "$WORK/probe.pvh"; }
 qemu_pvh() { measure qemu-pvh -e "PROBE hello" -- "${QEMU_ARGS[@]}"; }
+# The same with --no-pit: QEMU runs with pit=off, so this row is like for like.
+kvm_nopit() { measure kvmrun-pvh-nopit -t -e "PROBE hello" -- "${KVMRUN[@]:0:${#KVMRUN[@]}-1}" --no-pit --kernel "$WORK/probe.pvh"; }
 kvm_bz() { measure kvmrun-bzImage -t -e "PROBE hello" -- "${KVMRUN[@]}" "$WORK/probe.bzImage"; }
 kvm_elf() { measure kvmrun-elf -t -e "PROBE hello" -- "${KVMRUN[@]}" "$WORK/probe.elf"; }
 
@@ -80,7 +82,7 @@ log "warming up (1 unmeasured run each)"
 "$WORK/launch" -e x -- "${QEMU_ARGS[@]}" >/dev/null
 log "$RUNS rounds: kvmrun and QEMU alternating, then the bzImage and ELF forms"
 for ((i = 0; i < RUNS; i++)); do
-	if ((i % 2 == 0)); then kvm_pvh; qemu_pvh; else qemu_pvh; kvm_pvh; fi
+	if ((i % 2 == 0)); then kvm_pvh; qemu_pvh; kvm_nopit; else kvm_nopit; qemu_pvh; kvm_pvh; fi
 	kvm_bz
 	kvm_elf
 done
@@ -125,7 +127,7 @@ dash() { printf -- '-%.0s' $(seq "$1"); }
 echo "|$(dash 17)|$(dash 9)|$(dash 24)|$(dash 24)|$(dash 27)|$(dash 24)|$(dash 24)|$(dash 24)|"
 fmt() { read -r a b c; [ "$a" = - ] && echo "-" || echo "$a / $b / $c"; }
 status=0
-for row in kvmrun-pvh qemu-pvh kvmrun-bzImage kvmrun-elf; do
+for row in kvmrun-pvh kvmrun-pvh-nopit qemu-pvh kvmrun-bzImage kvmrun-elf; do
 	ok=$(count $row)
 	[ "$ok" -gt 0 ] || { log "every run of $row failed"; status=1; }
 	printf "$ROWFMT" "$row" "$ok/$(nfail $row)" \
@@ -153,6 +155,10 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { print (v <= lim) ? "met" : "NOT met" }'; }
 echo
 echo "Ratios kvmrun/QEMU (medians, PVH): wall $(ratio "$kw" "$qw")x, CPU $(ratio "$kc" "$qc")x, peak RSS $(ratio "$kr" "$qr")x"
+if [ "$(count kvmrun-pvh-nopit)" -gt 0 ]; then
+	knw=$(med kvmrun-pvh-nopit wall_ns 1e6)
+	echo "Like for like (kvmrun --no-pit vs QEMU pit=off): wall $knw ms, $(ratio "$knw" "$qw")x"
+fi
 echo
 echo "Targets (kvmrun, PVH, medians):"
 printf '  %-40s %-28s %s\n' "launch-to-exit <= 4 ms" "$kw ms" "$(verdict "$kw" 4)"
