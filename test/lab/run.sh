@@ -175,10 +175,18 @@ report() {
 	return 0
 }
 
+# in_scenario N: " in scenario X" when boot N died inside one.
+in_scenario() {
+	local s
+	s=$(sed -n 's/^LAB: BEGIN //p' "$RESULTS/console-$1.txt" | tail -1)
+	[ -n "$s" ] && ! grep -q "^LAB: END $s\( \|\$\)" "$RESULTS/console-$1.txt" && echo " in scenario $s"
+	return 0
+}
+
 boot_l1 1 "${want[@]}" && ok=1 || ok=0
 report 1 "${want[@]}"
 if [ "$ok" = 0 ]; then
-	log "LAB FAILURE (not a test failure): L1 died: $dead_reason; console: $RESULTS/console-1.txt"
+	log "LAB FAILURE (not a test failure): L1 died$(in_scenario 1): $dead_reason; console: $RESULTS/console-1.txt"
 	tail -n 15 "$RESULTS/console-1.txt" | sed 's/^/lab:   | /' >&2
 	log "booting L1 again once for: ${unfinished[*]:-(nothing left)}"
 	if [ ${#unfinished[@]} -gt 0 ]; then
@@ -186,7 +194,7 @@ if [ "$ok" = 0 ]; then
 		boot_l1 2 "${retry[@]}" && ok=1 || ok=0
 		report 2 "${retry[@]}"
 		if [ "$ok" = 0 ]; then
-			log "LAB FAILURE again: L1 died: $dead_reason; console: $RESULTS/console-2.txt"
+			log "LAB FAILURE again: L1 died$(in_scenario 2): $dead_reason; console: $RESULTS/console-2.txt"
 			tail -n 15 "$RESULTS/console-2.txt" | sed 's/^/lab:   | /' >&2
 			for s in "${unfinished[@]}"; do
 				echo "FAIL lab/$s: lab failure: L1 died twice before the scenario finished"

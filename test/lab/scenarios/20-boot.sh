@@ -41,6 +41,16 @@ if need_kvmrun boot-bzimage; then
 	# memmap's types read "System RAM"/"Reserved"; compare the ranges only.
 	[ -z "$why" ] && [ "$(ranges <e820)" != "$(ranges <memmap)" ] &&
 		why="/sys/firmware/memmap differs from the boot map"
+	# Every "System RAM" range in /proc/iomem lies inside a usable entry.
+	tr -d '\r' <bz.log | sed -n 's/^L2 iomem \([0-9a-f]*\)-\([0-9a-f]*\) : System RAM$/0x\1 0x\2/p' >ram
+	[ -z "$why" ] && [ ! -s ram ] && why="no System RAM in /proc/iomem"
+	while read -r a b; do
+		inside=
+		while read -r s e type; do
+			[ "$type" = usable ] && [ $((s)) -le $((a)) ] && [ $((b)) -le $((e)) ] && inside=1
+		done <e820
+		[ -z "$why" ] && [ -z "$inside" ] && why="/proc/iomem System RAM $a-$b is not usable in the e820 map"
+	done <ram
 	if [ -z "$why" ]; then
 		pass boot-e820
 	else
