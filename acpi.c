@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "mptable.h"
+#include "i8042.h"
 #include "serial.h"
 
 /* ---- table layouts (ACPI 6.x, chapter 5.2) ---- */
@@ -499,6 +500,7 @@ static void seg_name(char out[5], char prefix, unsigned i)
  *   \_S5_          Package { SLP_TYPa for S5, 0, 0, 0 }
  *   \_SB_.Cnnn     one per vCPU: _HID "ACPI0007", _UID = MADT processor UID
  *   \_SB_.COM1     _HID PNP0501, IO 0x3f8-0x3ff, IRQ 4 edge
+ *   \_SB_.KBD_     _HID PNP0303, IO 0x60 and 0x64, IRQ 1 edge
  *   \_SB_.Vnnn     one per virtio-mmio window: _HID "LNRO0005", memory, GSI edge
  */
 static void dsdt_body(struct aml *a, const struct acpi_config *c)
@@ -536,6 +538,25 @@ static void dsdt_body(struct aml *a, const struct acpi_config *c)
 	res_end(a);
 	aml_buffer_end(a, buf);
 	aml_end(a, com);
+
+	/*
+	 * The keyboard controller. Hardware-reduced ACPI has no legacy PIC, so
+	 * Linux maps ISA IRQs only as the namespace names them: without this
+	 * device the i8042 (reset, Ctrl-Alt-Del on SIGTERM) gets no IRQ 1.
+	 */
+	size_t kbd = aml_device(a, "KBD_");
+	aml_name(a, "_HID");
+	aml_integer(a, eisa_id("PNP0303"));
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_CRS");
+	buf = aml_buffer(a);
+	res_io(a, I8042_DATA_PORT, 1);
+	res_io(a, I8042_CMD_PORT, 1);
+	res_irq_edge(a, I8042_IRQ);
+	res_end(a);
+	aml_buffer_end(a, buf);
+	aml_end(a, kbd);
 
 	for (int i = 0; i < c->nvirtio; i++) {
 		const struct acpi_dev *d = &c->virtio[i];

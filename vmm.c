@@ -399,7 +399,12 @@ static void load_guest(struct vm *vm)
 	struct acpi_dev devs[MAX_DEVICES];
 	const char *user = vm->opt.cmdline ? vm->opt.cmdline : "";
 	int usage = 0;
-	int n = snprintf(cmdline, sizeof(cmdline), "%s%s%s%s%s%s", DEFAULT_CMDLINE,
+	/*
+	 * With ACPI the i8042 is found (and gets its IRQ) through the DSDT;
+	 * without it, Linux must probe the legacy ports instead.
+	 */
+	int n = snprintf(cmdline, sizeof(cmdline), "%s%s%s%s%s%s%s", DEFAULT_CMDLINE,
+			 vm->opt.no_acpi ? " i8042.nopnp" : "",
 			 vm->devices_cmdline, vm->opt.extra_cmdline[0] ? " " : "",
 			 vm->opt.extra_cmdline, *user ? " " : "", user);
 	if (n < 0 || (size_t)n >= sizeof(cmdline))

@@ -9,7 +9,7 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KVMRUN = os.environ.get("KVMRUN", os.path.join(TOP, "kvmrun"))
 GUEST = os.environ.get("GUEST_OUT", os.path.join(TOP, "test", "guest", "out"))
 DEFAULT_CMDLINE = ("console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux "
-                   "i8042.nopnp i8042.dumbkbd")
+                   "i8042.dumbkbd")
 FORMATS = {"pvh": "probe.pvh", "bzimage": "probe.bzImage", "elf": "probe.elf"}
 TMP = tempfile.mkdtemp(prefix="kvmrun-test.")
 failures = 0

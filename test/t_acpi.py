@@ -147,6 +147,9 @@ def check_contents(dsl, cpus, nvirtio):
                      r'0x03F8,.*?0x08,\s*// Length.*?IRQ \(Edge, ActiveHigh, Exclusive, \)\s*\{4\}',
                      d, re.S):
         problems.append("DSDT: no COM1 (PNP0501, IO 0x3F8/8, IRQ 4 edge)")
+    if not re.search(r'EisaId \("PNP0303"\).*?0x0060,.*?0x0064,.*?IRQ \(Edge, ActiveHigh, Exclusive, \)\s*\{1\}',
+                     d, re.S):
+        problems.append("DSDT: no i8042 (PNP0303, IO 0x60 and 0x64, IRQ 1 edge)")
     if not re.search(r"Name \(\\_S5, Package \(0x04\)\s*// _S5_.*?\{\s*0x05,", d, re.S):
         problems.append("DSDT: no _S5_ package with SLP_TYP 5")
     ids = [int(x, 16) for x in re.findall(r"Local Apic ID : ([0-9A-F]+)", a)]

@@ -81,7 +81,7 @@ static bool table_at(const struct guest_mem *m, uint64_t gpa, const char *sig, s
 /* ---- an AML reader, independent of the generator: structure and device census ---- */
 
 struct census {
-	int lnro, cpus, com1, s5, bad;
+	int lnro, cpus, com1, kbd, s5, bad;
 	uint32_t gsis[64];
 	uint64_t bases[64];
 	char why[200];
@@ -170,6 +170,8 @@ static bool term_list(const uint8_t *p, size_t i, size_t end, struct census *c, 
 		c->cpus++;
 	else if (is_device && hid_int == 0x0105d041 && uid == 0)
 		c->com1++;
+	else if (is_device && hid_int == 0x0303d041 && uid == 0) /* PNP0303, the i8042 */
+		c->kbd++;
 	else if (is_device)
 		return aml_bad(c, "device without a known _HID/_UID", i);
 	return true;
@@ -358,12 +360,12 @@ static void check_config(int ncpus, int nvirtio)
 			break;
 	}
 	bool devs_ok = !cs.bad && i == dsdt.len && cs.lnro == nvirtio && cs.cpus == ncpus &&
-		       cs.com1 == 1 && cs.s5 == 1;
+		       cs.com1 == 1 && cs.kbd == 1 && cs.s5 == 1;
 	for (int k = 0; devs_ok && k < nvirtio; k++)
 		devs_ok = cs.bases[k] == devs[k].base && cs.gsis[k] == devs[k].gsi;
 	snprintf(name, sizeof(name), "dsdt-%dcpu-%ddev", ncpus, nvirtio);
-	check(devs_ok, name, "%s; %d LNRO0005, %d CPUs, %d COM1, %d _S5_ (%u bytes)",
-	      cs.bad ? cs.why : "census", cs.lnro, cs.cpus, cs.com1, cs.s5, dsdt.len);
+	check(devs_ok, name, "%s; %d LNRO0005, %d CPUs, %d COM1, %d KBD, %d _S5_ (%u bytes)",
+	      cs.bad ? cs.why : "census", cs.lnro, cs.cpus, cs.com1, cs.kbd, cs.s5, dsdt.len);
 out:
 	free(m.host);
 }
