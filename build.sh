@@ -176,7 +176,11 @@ cmd=${1:-build}
 case $cmd in
 build) build_kvmrun; build_guest ;;
 demo) build_kvmrun; build_guest; exec bash test/demo.sh "$@" ;;
-test) build_kvmrun; build_asan; build_guest; exec bash test/run.sh "$@" ;;
+test)
+	build_kvmrun; build_asan; build_guest
+	# What the tests drive: taps in namespaces, ext4 images, ACPI disassembly.
+	need python3 iproute2 e2fsprogs acpica-tools procps
+	exec bash test/run.sh "$@" ;;
 bench) build_kvmrun; build_guest; for b in bench/*.sh; do bash "$b"; done ;;
 install)
 	build_kvmrun
