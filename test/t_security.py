@@ -95,6 +95,29 @@ def jail():
     result("jail/no-new-privs-and-seccomp", st.get("NoNewPrivs") == "1" and st.get("Seccomp") == "2",
            st.get("NoNewPrivs"))
     result("jail/guest-boots", b"PROBE done" in seen and b"PROBE error" not in seen, seen[-200:])
+    # The disk works from inside the jail: the probe's valid read and write succeed and
+    # the write lands in the image.
+    with open(img, "wb") as fh:
+        fh.write(bytes(range(256)) * 4096)
+    r = subprocess.run([KVMRUN, "-k", probe("pvh"), "--chroot", root, "--uid", "65534", "--gid", "65534",
+                        "--disk", img, "--cmdline", "probe.hostile=blk-chains probe.blk_write_sector=8"],
+                       capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+    out = r.stdout.decode()
+    data = open(img, "rb").read()
+    pattern = bytes(((i * 131 + 8 * 7 + 1) & 0xff) for i in range(512))
+    result("jail/disk-io", r.returncode == 0 and "PROBE blk.read0=0 " in out and "PROBE blk.write=0 " in out
+           and data[8 * 512:9 * 512] == pattern, f"status {r.returncode} {r.stderr[-200:]!r}")
+    # A tap opened before the jail keeps working after it (the device attaches, the guest runs).
+    ns = f"kvmrun-j{os.getpid()}"
+    if subprocess.run(["ip", "netns", "add", ns]).returncode == 0:
+        try:
+            r = subprocess.run(["ip", "netns", "exec", ns, KVMRUN, "-k", probe("pvh"), "--chroot", root,
+                                "--uid", "65534", "--gid", "65534", "--net", "tap=kvj0"],
+                               capture_output=True, timeout=60, stdin=subprocess.DEVNULL)
+            result("jail/net-attaches", r.returncode == 0 and b"PROBE done" in r.stdout,
+                   f"status {r.returncode} {r.stderr!r}")
+        finally:
+            subprocess.run(["ip", "netns", "del", ns])
     for name, args, needle in (("missing-dir", ["--chroot", "/nonexistent/jail"], "--chroot"),
                                ("file-not-dir", ["--chroot", img], "--chroot"),
                                ("bad-uid", ["--uid", "nobody"], "--uid")):
