@@ -358,6 +358,11 @@ static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 		member(f, n, p, "iface_id", J_STR, true);
 		const char *dev = member(f, n, p, "host_dev_name", J_STR, true)->valuestring;
 		const cJSON *mac = member(f, n, p, "guest_mac", J_STR, false);
+		/* Both go into one --net spec below: a comma would smuggle in an option. */
+		if (strchr(dev, ','))
+			cfg_error(f, "%s.host_dev_name: contains a comma", p);
+		if (mac && strchr(mac->valuestring, ','))
+			cfg_error(f, "%s.guest_mac: contains a comma", p);
 		snprintf(spec, sizeof(spec), "tap=%s%s%s", dev, mac ? ",mac=" : "",
 			 mac ? mac->valuestring : "");
 		if (net_parse_spec(spec, &o->nets[o->nnets], err, sizeof(err)) < 0)
