@@ -150,6 +150,37 @@ static void check(const struct options *o)
 		  o->shutdown_timeout);
 }
 
+/*
+ * When the interfaces come from the config file (no --net flag), each one is
+ * the tap its host_dev_name names, and has its guest_mac if one is given.
+ */
+static void check_nets(const struct options *o, const char *json, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (!strncmp(argv[i], "--net", 5) || !strncmp(argv[i], "--seccomp-selftest", 18))
+			return;
+	cJSON *root = cJSON_Parse(json);
+	const cJSON *arr = cJSON_GetObjectItemCaseSensitive(root, "network-interfaces"), *n;
+	int i = 0;
+
+	if (!cJSON_IsArray(arr))
+		arr = NULL;
+	cJSON_ArrayForEach(n, arr)
+	{
+		const cJSON *dev = cJSON_GetObjectItemCaseSensitive(n, "host_dev_name");
+		const cJSON *mac = cJSON_GetObjectItemCaseSensitive(n, "guest_mac");
+
+		FZ_ASSERT(i < o->nnets, "network-interfaces[%d] was dropped", i);
+		FZ_ASSERT(cJSON_IsString(dev) && !strcmp(o->nets[i].tap, dev->valuestring),
+			  "network-interfaces[%d]: host_dev_name \"%s\" became tap \"%s\"", i,
+			  cJSON_IsString(dev) ? dev->valuestring : "?", o->nets[i].tap);
+		FZ_ASSERT(o->nets[i].has_mac == cJSON_IsString(mac),
+			  "network-interfaces[%d]: a MAC from nowhere", i);
+		i++;
+	}
+	cJSON_Delete(root);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static struct options o;
@@ -194,6 +225,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (setjmp(exit_jmp) == 0) {
 		config_parse(&o, argc, argv);
 		check(&o);
+		if (json)
+			check_nets(&o, json, argc, argv);
 	}
 	fz_free_all();
 	return 0;

@@ -266,6 +266,8 @@ def net():
     s = net_setup(1 << N_MRG).desc(0, 0, 0x40000, 8, WRITE).offer(0, 0)
     s.desc(0, 1, 0x41000, 2048, 0).offer(0, 1).kick(0).extra(frame_in(vhdr(), 100))
     write(t, "rx-bad-chains", s.b)
+    s = rx_bufs(net_setup(F_EVENT_IDX, 128), 100, 128).extra(b"\x02\x63")
+    write(t, "rx-burst-100", s.b)
 
 
 # ---- boot: tiny kernels ----
