@@ -203,6 +203,24 @@ if [ "$ok" = 0 ]; then
 		fi
 	fi
 fi
+# scenarios/NN-name.after (optional, bash): host-side checks once L1 is
+# done, e.g. reading back the disk images its .host file attached (still in
+# $LAB_TMP); it reports with pass CHECK / fail CHECK REASON like a scenario.
+for s in "${want[@]}"; do
+	for a in "$LAB"/scenarios/[0-9][0-9]-"$s".after; do
+		[ -f "$a" ] || continue
+		# shellcheck disable=SC1090
+		(
+			set +e
+			pass() { echo "PASS lab/$1"; }
+			fail() { echo "FAIL lab/$1: $2"; }
+			LAB_TMP=$TMP SCENARIO=$s LAB_OUT=$RESULTS/out/$s
+			. "$a"
+		) >"$TMP/r" 2>&1 || echo "FAIL lab/$s-host: $a ended with status $?" >>"$TMP/r"
+		cat "$TMP/r"
+		grep -q '^FAIL' "$TMP/r" && failed=1
+	done
+done
 log "consoles and scenario files in $RESULTS"
 exit $failed
 }
