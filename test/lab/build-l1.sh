@@ -13,6 +13,7 @@ dk=$("$LAB/build-debian-kernel.sh")
 l2k=$("$LAB/build-l2-kernel.sh")
 l2i=$("$LAB/build-l2-initramfs.sh" plain)
 l2d=$("$LAB/build-l2-initramfs.sh" debian)
+nettool=$("$LAB/build-nettool.sh") # UDP checker and tap-fd launcher (network scenarios)
 kvmrun=${KVMRUN:-$TOP/kvmrun}
 if [ -f "$kvmrun" ]; then
 	# L1 has no C library: only a static binary runs there.
@@ -26,6 +27,7 @@ fi
 
 inputs=("$LAB/build-l1.sh" "$LAB/common.sh" "$LAB/l1/init" "$LAB/l1/lib.sh"
 	"$l2k/bzImage" "$l2k/vmlinux" "$l2i" "$l2d" "$dk/vmlinuz" "$LAB"/scenarios/*.sh)
+inputs+=("$nettool")
 [ -n "$kvmrun" ] && inputs+=("$kvmrun")
 key=$(key_of "${inputs[@]}" -s "$(pkg_version busybox-static)" -s "$dk")
 out=$LAB_CACHE/l1-$key
@@ -41,6 +43,7 @@ if ! cache_done "$out"; then
 	cp "$dk/vmlinuz" "$root/lab/debian/vmlinuz"
 	cp "$l2d" "$root/lab/debian/initramfs.cpio.lz4"
 	[ -n "$kvmrun" ] && install -m 755 "$kvmrun" "$root/lab/kvmrun"
+	install -m 755 "$nettool" "$root/lab/nettool"
 	# kvm-amd gives L1 its /dev/kvm; virtio_pci + virtio_blk take the
 	# host's extra drives; tun and bridge are for the networking scenarios.
 	stage_modules "$dk/lib/modules/$(cat "$dk/release")" "$root/lib/modules" \

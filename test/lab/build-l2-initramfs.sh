@@ -8,6 +8,8 @@ set -euo pipefail
 variant=${1:-plain}
 need_pkgs busybox-static cpio lz4 kmod
 inputs=("$LAB/build-l2-initramfs.sh" "$LAB/common.sh" "$LAB/l2/init" "$LAB/l2/ctrlaltdel" "$LAB/l2/profile")
+nettool=$("$LAB/build-nettool.sh") # the UDP echo for the network scenarios
+inputs+=("$nettool")
 extra=()
 case $variant in
 plain) ;;
@@ -30,6 +32,7 @@ install -m 755 "$LAB/l2/init" "$root/init"
 mkdir -p "$root/lab"
 install -m 755 "$LAB/l2/ctrlaltdel" "$root/lab/ctrlaltdel"
 install -m 644 "$LAB/l2/profile" "$root/etc/profile"
+install -m 755 "$nettool" "$root/lab/nettool"
 if [ "$variant" = debian ]; then
 	# Order matters: virtio_ring, virtio, then the transports and drivers.
 	stage_modules "$dk/lib/modules/$(cat "$dk/release")" "$root/lib/modules" \

@@ -86,3 +86,39 @@ wait_for() {
 	done
 	return 1
 }
+
+# l2_bg NAME SECS CMD ARGS...: start CMD (kvmrun, or a launcher that execs
+# it) in the background, killed after SECS, with its console in NAME.log and
+# its input from the fifo NAME.in (held open, so it never sees EOF); NAME.rc
+# gets its exit status. Type into the guest with l2_type, end with l2_end.
+l2_bg() {
+	_n=$1 _s=$2
+	shift 2
+	rm -f "$_n.in" "$_n.rc"
+	mkfifo "$_n.in"
+	sleep 100000 <>"$_n.in" &
+	echo $! >"$_n.hold"
+	echo "+ $*" >"$_n.log.cmd"
+	(
+		timeout -s KILL "$_s" "$@" <"$_n.in" >"$_n.log" 2>&1 &
+		echo $! >"$_n.pid"
+		wait $!
+		echo $? >"$_n.rc"
+	) &
+}
+
+# l2_type NAME LINE: type LINE (and Enter) into the guest's console.
+l2_type() { echo "$2" >"$1.in"; }
+
+# l2_end NAME: `reboot -f` into the guest's shell; wait up to 60 s for
+# kvmrun to end (then kill it). Sets L2_RC (137: killed) and copies the log
+# to LAB_OUT.
+l2_end() {
+	[ -f "$1.rc" ] || l2_type "$1" "reboot -f"
+	wait_for "$1.rc" . 60 || kill -KILL "$(cat "$1.pid")" 2>/dev/null
+	wait_for "$1.rc" . 10
+	L2_RC=$(cat "$1.rc" 2>/dev/null)
+	kill "$(cat "$1.hold")" 2>/dev/null
+	echo "LAB: $(cat "$1.log.cmd") -> status $L2_RC"
+	cp "$1.log" "$LAB_OUT/" 2>/dev/null
+}

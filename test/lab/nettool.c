@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * nettool: the lab's small network helper, built static on the host and
+ * carried into L1 and the L2 initramfs (busybox has no UDP echo and cannot
+ * hand a tap fd to a child).
+ *
+ *   nettool udpecho PORT
+ *       echo every UDP datagram on 0.0.0.0:PORT back to its sender, forever.
+ *   nettool udpcheck IPV4 PORT MIN MAX
+ *       send one datagram of each size MIN..MAX (a pattern that differs by
+ *       size and attempt), wait for it to come back (1 s, up to 5 attempts)
+ *       and compare length and bytes. Prints one summary line; exit 0 when
+ *       every size came back intact, 1 otherwise.
+ *   nettool tapfd NAME FD CMD ARG...
+ *       open /dev/net/tun, TUNSETIFF NAME with IFF_TAP | IFF_NO_PI |
+ *       IFF_VNET_HDR, put it on fd FD (inherited) and exec CMD.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAXDGRAM 65507
+#define ATTEMPTS 5
+
+static int port_arg(const char *s)
+{
+	char *end;
+	long p = strtol(s, &end, 10);
+	if (*s == '\0' || *end != '\0' || p < 1 || p > 65535) {
+		fprintf(stderr, "nettool: bad port '%s'\n", s);
+		exit(2);
+	}
+	return (int)p;
+}
+
+static int udpecho(int port)
+{
+	static unsigned char buf[MAXDGRAM];
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	if (s < 0 || bind(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		perror("nettool udpecho: socket/bind");
+		return 1;
+	}
+	for (;;) {
+		struct sockaddr_in from;
+		socklen_t fl = sizeof(from);
+		ssize_t n = recvfrom(s, buf, sizeof(buf), 0, (struct sockaddr *)&from, &fl);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("nettool udpecho: recvfrom");
+			return 1;
+		}
+		if (sendto(s, buf, (size_t)n, 0, (struct sockaddr *)&from, fl) < 0)
+			perror("nettool udpecho: sendto");
+	}
+}
+
+/* The bytes of the datagram of `size` bytes sent in attempt `att`. */
+static void pattern(unsigned char *p, size_t size, unsigned att)
+{
+	unsigned x = (unsigned)size * 2654435761u + att * 40503u + 1;
+	for (size_t i = 0; i < size; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		p[i] = (unsigned char)(x >> 7);
+	}
+}
+
+static int udpcheck(const char *host, int port, long min, long max)
+{
+	static unsigned char out[MAXDGRAM], in[MAXDGRAM + 1], want[MAXDGRAM];
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+	if (inet_pton(AF_INET, host, &a.sin_addr) != 1 || min < 1 || max > MAXDGRAM || min > max) {
+		fprintf(stderr, "nettool udpcheck: bad address or sizes\n");
+		return 2;
+	}
+	int s = socket(AF_INET, SOCK_DGRAM, 0);
+	if (s < 0 || connect(s, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		perror("nettool udpcheck: socket/connect");
+		return 1;
+	}
+	long ok = 0, retries = 0, stale = 0, corrupt = 0, lost = 0;
+	char bad[256] = "";
+	for (long size = min; size <= max; size++) {
+		int good = 0;
+		for (unsigned att = 0; att < ATTEMPTS && !good; att++) {
+			if (att)
+				retries++;
+			pattern(out, (size_t)size, att);
+			if (send(s, out, (size_t)size, 0) != size) {
+				usleep(200000); /* e.g. ECONNREFUSED from an earlier ICMP */
+				continue;
+			}
+			struct pollfd pfd = {.fd = s, .events = POLLIN};
+			while (!good && poll(&pfd, 1, 1000) == 1) {
+				ssize_t n = recv(s, in, sizeof(in), 0);
+				if (n < 0)
+					break;
+				if (n != size) {
+					stale++; /* a late answer to another size */
+					continue;
+				}
+				int match = 0;
+				for (unsigned k = 0; k <= att && !match; k++) {
+					pattern(want, (size_t)size, k);
+					match = memcmp(in, want, (size_t)size) == 0;
+				}
+				if (match) {
+					good = 1;
+				} else {
+					size_t off = 0;
+					pattern(want, (size_t)size, att);
+					while (off < (size_t)size && in[off] == want[off])
+						off++;
+					if (corrupt++ < 5) {
+						size_t l = strlen(bad);
+						snprintf(bad + l, sizeof(bad) - l, " size %ld differs at byte %zu;",
+							 size, off);
+					}
+				}
+			}
+		}
+		if (good) {
+			ok++;
+		} else {
+			lost++;
+			if (lost <= 5) {
+				size_t l = strlen(bad);
+				snprintf(bad + l, sizeof(bad) - l, " size %ld never came back;", size);
+			}
+		}
+	}
+	printf("udpcheck %s:%d sizes %ld..%ld: %ld intact, %ld lost, %ld corrupt, %ld retries, %ld stale%s%s\n",
+	       host, port, min, max, ok, lost, corrupt, retries, stale, *bad ? ":" : "", bad);
+	return (ok == max - min + 1 && corrupt == 0) ? 0 : 1;
+}
+
+static int tapfd(const char *name, const char *fdarg, char **argv)
+{
+	char *end;
+	long fd = strtol(fdarg, &end, 10);
+	if (*fdarg == '\0' || *end != '\0' || fd < 3 || fd > 1000 || strlen(name) >= IFNAMSIZ) {
+		fprintf(stderr, "nettool tapfd: bad name or fd\n");
+		return 2;
+	}
+	int t = open("/dev/net/tun", O_RDWR);
+	if (t < 0) {
+		perror("nettool tapfd: /dev/net/tun");
+		return 1;
+	}
+	struct ifreq ifr;
+	memset(&ifr, 0, sizeof(ifr));
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(t, TUNSETIFF, &ifr) < 0) {
+		fprintf(stderr, "nettool tapfd: TUNSETIFF %s: %s\n", name, strerror(errno));
+		return 1;
+	}
+	if (t != fd) {
+		if (dup2(t, (int)fd) < 0) {
+			perror("nettool tapfd: dup2");
+			return 1;
+		}
+		close(t);
+	}
+	execvp(argv[0], argv);
+	fprintf(stderr, "nettool tapfd: exec %s: %s\n", argv[0], strerror(errno));
+	return 127;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "udpecho") == 0)
+		return udpecho(port_arg(argv[2]));
+	if (argc == 6 && strcmp(argv[1], "udpcheck") == 0)
+		return udpcheck(argv[2], port_arg(argv[3]), atol(argv[4]), atol(argv[5]));
+	if (argc >= 5 && strcmp(argv[1], "tapfd") == 0)
+		return tapfd(argv[2], argv[3], argv + 4);
+	fprintf(stderr, "usage: nettool udpecho PORT | udpcheck IPV4 PORT MIN MAX | "
+			"tapfd NAME FD CMD ARG...\n");
+	return 2;
+}
