@@ -21,7 +21,7 @@ LDFLAGS=(-no-pie -Wl,--build-id=none
 	-Wl,-z,max-page-size=4096 -Wl,--no-warn-rwx-segments)
 
 objs=()
-for src in head.S pagetables.S lib.c probe.c mp.c modes.c hostile.c acpi_check.c; do
+for src in head.S pagetables.S lib.c probe.c mp.c modes.c hostile.c hostile_net.c acpi_check.c; do
 	obj=$B/${src%.*}.o
 	$CC "${CFLAGS[@]}" -c "$HERE/$src" -o "$obj"
 	objs+=("$obj")

@@ -2,6 +2,7 @@
 /* probe guest: how the probe ends, chosen by probe.exit= on the command line. */
 #include "acpi_check.h"
 #include "hostile.h"
+#include "hostile_net.h"
 #include "probe.h"
 
 #define COM1 0x3f8
@@ -164,6 +165,7 @@ static const struct mode modes[] = {
 	/* hostile.c, usually chosen as probe.hostile=NAME */
 	{"blk-chains", hostile_blk_chains},	{"mmio-poke", hostile_mmio_poke},
 	{"serial-poke", hostile_serial_poke},	{"i8042-poke", hostile_i8042_poke},
+	{"net-chains", hostile_net_chains}, /* hostile_net.c */
 };
 
 static const struct mode *mode_find(const char *cmdline)
