@@ -46,7 +46,7 @@
  * [14, 46) the case name ("tx-<case>", NUL padded), byte i >= 46 =
  * (i * 13 + 5) & 0xff. Valid (in A unless named txb-): 60, 1514, one-desc
  * (100), scatter (1000), indirect (200), after (60); B: txb-60, txb-csum
- * (100, NEEDS_CSUM 14/16), txb-1514. tx-max (65550) may arrive or not. All
+ * (100, NEEDS_CSUM start 34 offset 16), txb-1514. tx-max (65550) may arrive or not. All
  * others must not reach the tap: short, hdr-only, runt, too-long, huge,
  * past-end, partial-oob, hdr-oob, overflow, huge-len, writable,
  * all-writable, order, self-loop, long-chain, next-oob, ind-nested, ind-oob,
@@ -613,7 +613,9 @@ static void tx_cases_b(void)
 	tx_chain2(100);
 	tx_run("txb-gso-tcp6", 0, 1);
 
-	tx_hdr(1, 0, 0, 0, 14, 16); /* CSUM negotiated: a valid partial checksum */
+	/* CSUM negotiated: a valid partial checksum where TCP over IPv4 would have it (Linux
+	 * refuses csum_start below 20, i.e. inside the first IPv4 header bytes) */
+	tx_hdr(1, 0, 0, 0, 34, 16);
 	tx_frame("txb-csum");
 	tx_chain2(100);
 	tx_run("txb-csum", 0, 1);
