@@ -6,8 +6,9 @@ set -euo pipefail
 . "$(dirname "$0")/common.sh"
 
 variant=${1:-plain}
-need_pkgs busybox-static cpio lz4 kmod
-inputs=("$LAB/build-l2-initramfs.sh" "$LAB/common.sh" "$LAB/l2/init" "$LAB/l2/ctrlaltdel" "$LAB/l2/profile")
+need_pkgs busybox-static cpio lz4 kmod gcc libc6-dev
+inputs=("$LAB/build-l2-initramfs.sh" "$LAB/common.sh" "$LAB/l2/init" "$LAB/l2/ctrlaltdel" "$LAB/l2/profile"
+	"$LAB/l2/blkpat.c")
 nettool=$("$LAB/build-nettool.sh") # the UDP echo for the network scenarios
 inputs+=("$nettool")
 extra=()
@@ -32,6 +33,8 @@ install -m 755 "$LAB/l2/init" "$root/init"
 mkdir -p "$root/lab"
 install -m 755 "$LAB/l2/ctrlaltdel" "$root/lab/ctrlaltdel"
 install -m 644 "$LAB/l2/profile" "$root/etc/profile"
+# blkpat: the disk pattern writer/checker of the virtio-blk scenarios.
+gcc -static -O2 -s -o "$root/bin/blkpat" "$LAB/l2/blkpat.c"
 install -m 755 "$nettool" "$root/lab/nettool"
 if [ "$variant" = debian ]; then
 	# Order matters: virtio_ring, virtio, then the transports and drivers.
