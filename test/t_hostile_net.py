@@ -115,7 +115,10 @@ class Capture(threading.Thread):
             except socket.timeout:
                 continue
             except OSError:
-                return
+                # e.g. ENETDOWN once, when the tap loses its carrier: frames still queued
+                # are read on the next call
+                time.sleep(0.01)
+                continue
             if addr[2] != PACKET_OUTGOING and data[12:14] == ETYPE:
                 self.frames.append(data)
 
@@ -130,12 +133,19 @@ def drive():
     """Run the probe and play the host. Returns (status, stdout, stderr, frames, sent, why)."""
     cmd = ["ip", "netns", "exec", NS, KVMRUN, "--kernel", probe("pvh"), "--memory", "128M",
            "--net", f"tap={TAP},mac={MAC}", "--metrics", METRICS, "--cmdline", "probe.hostile=net-chains"]
+    # The tap outlives kvmrun (persistent), so frames written just before the exit are not
+    # lost with the device; MTU 9000 for the 9000-byte frames the host sends.
+    ip("-n", NS, "tuntap", "add", "dev", TAP, "mode", "tap", "vnet_hdr")
+    ip("-n", NS, "link", "set", TAP, "mtu", "9000", "up")
+    sock = packet_socket()
+    cap = Capture(sock)
+    cap.start()
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     lines, errs = queue.Queue(), queue.Queue()
     threading.Thread(target=reader, args=(p.stdout, lines), daemon=True).start()
     threading.Thread(target=reader, args=(p.stderr, errs), daemon=True).start()
-    out, sock, cap, sent, why = [], None, None, [], ""
+    out, sent, why = [], [], ""
     end = time.monotonic() + DEADLINE
     try:
         while True:
@@ -150,12 +160,6 @@ def drive():
             if not line.startswith("PROBE net.rx-ready="):
                 continue
             phase = line.strip().split("=", 1)[1]
-            if sock is None:
-                # kvmrun made the tap at startup; up it (MTU for the 9000-byte frames) and listen.
-                ip("-n", NS, "link", "set", TAP, "mtu", "9000", "up")
-                sock = packet_socket()
-                cap = Capture(sock)
-                cap.start()
             frames = PHASES.get(phase, [])
             for i, (length, seed) in enumerate(frames):
                 # rxo's frame finds a broken ring: it carries no end marker, as it may turn
@@ -174,12 +178,10 @@ def drive():
         if p.poll() is None:
             p.kill()
             p.wait(timeout=10)
-        if cap:
-            time.sleep(0.5)  # frames written just before the exit are already queued
-            cap.stop.set()
-            cap.join(timeout=2)
-        if sock:
-            sock.close()
+        time.sleep(0.5)  # let the capture thread read what is queued
+        cap.stop.set()
+        cap.join(timeout=2)
+        sock.close()
     while True:  # the rest of stdout after the exit
         try:
             line = lines.get(timeout=2)
@@ -193,7 +195,7 @@ def drive():
         e = errs.get()
         if e is not None:
             err.append(e)
-    return status, "".join(out), "".join(err), cap.frames if cap else [], sent, why
+    return status, "".join(out), "".join(err), cap.frames, sent, why
 
 
 def kv(val):
@@ -347,7 +349,10 @@ def main():
         check_rx(f)
         check_tx(f, frames)
         check_metrics(frames)
+    except Exception as e:  # noqa: BLE001 - setup trouble is one failure line, not a crash
+        result(f"{NAME}/host-side", False, f"{type(e).__name__}: {e}")
     finally:
+        ip("-n", NS, "link", "del", TAP, check=False)
         ip("netns", "del", NS, check=False)
 
 
