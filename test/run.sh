@@ -39,6 +39,11 @@ if [ -z "${KVMRUN_TESTS:-}" ] && [ -x kvmrun-asan ]; then
 			run python3 "$s"
 	done
 fi
+# Every committed fuzz input (crashes found earlier included) as a regression
+# test, plus a few seconds of fuzzing per target.
+if [ -z "${KVMRUN_TESTS:-}" ] && [ -f fuzz/run.sh ]; then
+	run bash fuzz/run.sh "${KVMRUN_FUZZ_SECONDS:-5}"
+fi
 if [ -z "${KVMRUN_TESTS:-}" ] && [ -z "${KVMRUN_SKIP_LAB:-}" ] && [ -f test/lab/run.sh ]; then
 	run bash test/lab/run.sh
 fi
