@@ -145,7 +145,7 @@ build_kvmrun() {
 		-o "$BUILD/seccomp-gen" seccomp.c "$seccomp/lib/libseccomp.a"
 	"$BUILD/seccomp-gen" > "$BUILD/seccomp_bpf.h.tmp"
 	mv "$BUILD/seccomp_bpf.h.tmp" "$BUILD/seccomp_bpf.h"
-	musl-gcc -std=gnu11 -O2 -g0 -static -I"$inc" -I"$BUILD" -isystem "$cjson" "${WARN[@]}" "${werror[@]}" \
+	musl-gcc -std=gnu11 -O2 -g0 -s -static -I"$inc" -I"$BUILD" -isystem "$cjson" "${WARN[@]}" "${werror[@]}" \
 		-DKVMRUN_VERSION="\"$VERSION\"" -D_GNU_SOURCE -pthread \
 		-o "$BUILD/kvmrun" "${SRCS[@]}" "$cjson/cJSON.o"
 	mv "$BUILD/kvmrun" "$TOP/kvmrun"
