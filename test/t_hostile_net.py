@@ -20,7 +20,7 @@ import subprocess
 import threading
 import time
 
-from kvmtest import KVMRUN, TMP, fnv1a64, probe, probe_facts, result
+from kvmtest import KVMRUN, TMP, fnv1a64, probe, probe_facts, result, run
 
 NAME = "hostile/net-chains"
 NS = f"kvmrun-hn{os.getpid()}"
@@ -129,9 +129,9 @@ def reader(stream, q):
     q.put(None)
 
 
-def drive():
+def drive(extra):
     """Run the probe and play the host. Returns (status, stdout, stderr, frames, sent, why)."""
-    cmd = ["ip", "netns", "exec", NS, KVMRUN, "--kernel", probe("pvh"), "--memory", "128M",
+    cmd = ["ip", "netns", "exec", NS, KVMRUN, "--kernel", probe("pvh"), "--memory", "128M", *extra,
            "--net", f"tap={TAP},mac={MAC}", "--metrics", METRICS, "--cmdline", "probe.hostile=net-chains"]
     # The tap outlives kvmrun (persistent), so frames written just before the exit are not
     # lost with the device; MTU 9000 for the 9000-byte frames the host sends.
@@ -318,7 +318,9 @@ def check_metrics(frames):
            f"kvmrun tx_frames {m.get('tx_frames')}, frames on the tap {len(mine)}; {m}")
 
 
-def main():
+def main(name, extra, base):
+    global NAME
+    NAME = name
     try:
         ip("netns", "add", NS)
     except Exception as e:  # noqa: BLE001 - no namespaces here: one failure, not a crash
@@ -330,7 +332,7 @@ def main():
                         "net.ipv6.conf.all.disable_ipv6=1",
                         "net.ipv6.conf.default.disable_ipv6=1"], capture_output=True, timeout=10)
         t0 = time.monotonic()
-        status, out, err, frames, sent, why = drive()
+        status, out, err, frames, sent, why = drive(extra)
         took = time.monotonic() - t0
         f = probe_facts(out)
         tail = " | ".join(out.strip().splitlines()[-3:])
@@ -341,7 +343,7 @@ def main():
                f"{reason}; {why}; {took:.1f} s; stderr {err.strip()[:200]!r}; last lines: {tail}")
         result(f"{NAME}/done", "PROBE net.done" in out and "error" not in f,
                f"net.done {'PROBE net.done' in out}; error={f.get('error')}")
-        result(f"{NAME}/device", f.get("net.base") == "0xd0000000" and f.get("net.mac") == MAC
+        result(f"{NAME}/device", f.get("net.base") == base and f.get("net.mac") == MAC
                and f.get("net.link") == "1",
                f"base {f.get('net.base')} mac {f.get('net.mac')} link {f.get('net.link')}")
         result(f"{NAME}/host-sent", len(sent) == sum(len(v) for v in PHASES.values()),
@@ -356,4 +358,20 @@ def main():
         ip("netns", "del", NS, check=False)
 
 
-main()
+
+def no_nic():
+    """Without a NIC the mode says so and the probe still ends cleanly."""
+    status, out, err = run(["--kernel", probe("pvh"), "--memory", "128M",
+                            "--cmdline", "probe.hostile=net-chains"], timeout=60)
+    f = probe_facts(out)
+    result("hostile/net-chains-nonic", status == 0 and f.get("error") == "net-absent",
+           f"status {status}; error={f.get('error')}; stderr {err.strip()[:200]!r}")
+
+
+main("hostile/net-chains", [], "0xd0000000")
+# A disk first: the NIC moves to the second window (GSI 6); the probe finds it there.
+DISK = os.path.join(TMP, "hostile-net-disk.img")
+with open(DISK, "wb") as fh:
+    fh.truncate(1 << 20)
+main("hostile/net-chains-after-disk", ["--disk", DISK], "0xd0001000")
+no_nic()

@@ -26,7 +26,8 @@
  *   PROBE net.<phase>-end=frames=<n> zero=<used elements of length 0>
  *       last=<0|1> devstatus=0x<Status>
  *   rxa  (A) 32 buffers; host: 60, 1514, 9000 bytes (MRG: 1, 1, 5 buffers)
- *   rxh  (A) hostile chains first, then 6 valid buffers; host: 1514. Then one
+ *   rxh  (A) hostile chains first, then 6 valid buffers (the first through an
+ *        indirect table, its header split 6 + 10 + rest); host: 1514. Then one
  *        line per hostile chain:
  *          PROBE net.rxh-<case>=used_len=<n|none> intact=<1|0>
  *        intact: its 2 KiB slot at 0x810000 + k * 0x800 still holds 0x5a.
@@ -804,7 +805,17 @@ static void rx_hostile(void)
 	rx_reset(FEAT_A);
 	for (unsigned k = 0; k < RXH_N; k++)
 		rxh_build(k);
-	rx_post(26, 6);
+	/* The first valid buffer through an indirect table, the header split 6 + 10 (num_buffers
+	 * in the second piece), the rest 2032: contiguous, so the reader sees one buffer. */
+	uint64_t a = RXB + 26UL * RXBUF, t = IND1 + 0x400;
+
+	set_desc(t, 0, a, 6, F_WRITE | F_NEXT, 1);
+	set_desc(t, 1, a + 6, 10, F_WRITE | F_NEXT, 2);
+	set_desc(t, 2, a + 16, RXBUF - 16, F_WRITE, 0);
+	set_desc(RXD, 26, t, 48, F_INDIRECT, 0);
+	rx_addr[26] = a;
+	q_push(&rxq, 26);
+	rx_post(27, 5);
 	rx_phase("rxh");
 	for (unsigned k = 0; k < RXH_N; k++) {
 		con_puts("PROBE net.rxh-");
