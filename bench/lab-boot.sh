@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+# Boot-to-init benchmark inside the nested lab: the lab's L2 kernel (the PVH
+# vmlinux, entered the same way by both) with the lab's plain busybox
+# initramfs, 256 MiB, 1 vCPU, under kvmrun and under QEMU -M microvm, in one
+# L1 boot, alternating. Measured in L1 by a static timer (bench/lab/vmmtime.c)
+# from fork+exec of the VMM to the L2 init's first console line
+# ("L2: init started"). QEMU runs from an L1 initramfs variant that carries
+# it (bench/lab/build.sh); the test L1 is unchanged.
+#   bash bench/lab-boot.sh            BENCH_BOOTS=10 (runs per VMM)
+#   BENCH_QEMU_CPU=host               first -cpu tried for QEMU in L1
+# Takes the shared lab lock. Prints the table and the ratios.
+set -euo pipefail
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP"
+. bench/lab/stats.sh
+BOOTS=${BENCH_BOOTS:-10}
+[ -x ./kvmrun ] || ./build.sh >&2
+WORK=$(mktemp -d /tmp/kvmrun-labboot.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+# A private copy: a rebuild in the checkout cannot change what is measured.
+cp kvmrun "$WORK/kvmrun"
+con=$WORK/console.txt
+echo "bench/lab-boot.sh: booting the benchmark L1 (waits for /tmp/kvmrun-lab.lock)" >&2
+KVMRUN=$WORK/kvmrun flock /tmp/kvmrun-lab.lock bench/lab/run.sh "$con" bench-boot \
+	"bench.boots=$BOOTS" "bench.qemu_cpu=${BENCH_QEMU_CPU:-host}" || {
+	echo "bench/lab-boot.sh: the lab failed; console kept in ${BENCH_KEEP:=/tmp/kvmrun-labboot-console.txt}" >&2
+	cp "$con" "$BENCH_KEEP"
+	exit 1
+}
+[ -n "${BENCH_KEEP:-}" ] && cp "$con" "$BENCH_KEEP"
+
+# BENCH-RAW boot VMM I mark 0 MS / exit STATUS MS CPU_MS
+col() { # VMM KIND FIELD: values of FIELD in the runs of VMM whose exit status was 0
+	awk -v vmm="$1" -v kind="$2" -v f="$3" '
+	$1 == "BENCH-RAW" && $2 == "boot" && $3 == vmm {
+		if ($5 == "exit" && $6 == 0) ok[$4] = 1
+		if ($5 == kind) val[$4] = $(f)
+	}
+	END { for (i in val) if (ok[i]) print val[i] }' "$con"
+}
+nok() { awk -v vmm="$1" '$1 == "BENCH-RAW" && $2 == "boot" && $3 == vmm && $5 == "exit" && $6 == 0' "$con" | wc -l; }
+nall() { awk -v vmm="$1" '$1 == "BENCH-RAW" && $2 == "boot" && $3 == vmm && $5 == "exit"' "$con" | wc -l; }
+
+echo
+echo "kvmrun lab boot benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), kvmrun $(git rev-parse --short HEAD) ($(stat -c %s kvmrun) bytes), $(qemu-system-x86_64 --version | head -n1)"
+grep -a '^BENCH-INFO' "$con" | sed 's/^BENCH-INFO /  /'
+echo
+printf '| %-14s | %-6s | %-28s | %-28s | %-22s |\n' VMM "ok/all" "launch-to-init ms med (min-max)" \
+	"launch-to-exit ms med (min-max)" "CPU ms (whole run) med"
+echo "|----------------|--------|------------------------------|------------------------------|------------------------|"
+for v in kvmrun kvmrun-nopit qemu; do
+	printf '| %-14s | %-6s | %-28s | %-28s | %-22s |\n' "$v" "$(nok $v)/$(nall $v)" \
+		"$(col $v mark 7 | median) ($(col $v mark 7 | minmax))" \
+		"$(col $v exit 7 | median) ($(col $v exit 7 | minmax))" "$(col $v exit 8 | median)"
+done
+k=$(col kvmrun mark 7 | median) kn=$(col kvmrun-nopit mark 7 | median) q=$(col qemu mark 7 | median)
+echo
+echo "Ratio kvmrun/QEMU, boot to init (medians): $(ratio "$k" "$q")x; kvmrun --no-pit/QEMU: $(ratio "$kn" "$q")x"
+echo "CPU ratio kvmrun/QEMU (whole run, medians): $(ratio "$(col kvmrun exit 8 | median)" "$(col qemu exit 8 | median)")x"
+awk -v r="$(ratio "$k" "$q")" 'BEGIN { print "Target kvmrun faster than QEMU microvm: " ((r != "-" && r < 1) ? "met" : "NOT met") }'
+[ "$(nok kvmrun)" -gt 0 ] && [ "$(nok qemu)" -gt 0 ]
