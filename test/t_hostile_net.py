@@ -131,8 +131,9 @@ def reader(stream, q):
 
 def drive(extra):
     """Run the probe and play the host. Returns (status, stdout, stderr, frames, sent, why)."""
-    cmd = ["ip", "netns", "exec", NS, KVMRUN, "--kernel", probe("pvh"), "--memory", "128M", *extra,
-           "--net", f"tap={TAP},mac={MAC}", "--metrics", METRICS, "--cmdline", "probe.hostile=net-chains"]
+    cmd = ["ip", "netns", "exec", NS, KVMRUN, "--kernel", probe("pvh"), "--memory", "128M",
+           *extra, "--net", f"tap={TAP},mac={MAC}", "--metrics", METRICS,
+           "--cmdline", "probe.hostile=net-chains"]
     # The tap outlives kvmrun (persistent), so frames written just before the exit are not
     # lost with the device; MTU 9000 for the 9000-byte frames the host sends.
     ip("-n", NS, "tuntap", "add", "dev", TAP, "mode", "tap", "vnet_hdr")
