@@ -33,7 +33,7 @@ done
 # The integration tests once more against the ASan+UBSan build: any report
 # changes an exit status or adds output, and fails the test.
 if [ -z "${KVMRUN_TESTS:-}" ] && [ -x kvmrun-asan ]; then
-	for s in test/t_probe.py test/t_console.py test/t_hostile.py test/t_orchestrator.py; do
+	for s in test/t_probe.py test/t_console.py test/t_hostile.py test/t_hostile_net.py test/t_orchestrator.py; do
 		[ -f "$s" ] && KVMRUN=$TOP/kvmrun-asan KVMRUN_TEST_PREFIX=asan/ \
 			ASAN_OPTIONS=detect_leaks=0:exitcode=99 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 			run python3 "$s"
