@@ -39,7 +39,8 @@ install -m 755 "$nettool" "$root/lab/nettool"
 if [ "$variant" = debian ]; then
 	# Order matters: virtio_ring, virtio, then the transports and drivers.
 	stage_modules "$dk/lib/modules/$(cat "$dk/release")" "$root/lib/modules" \
-		virtio_ring virtio virtio_mmio virtio_pci virtio_blk failover net_failover virtio_net
+		virtio_ring virtio virtio_mmio virtio_pci virtio_blk failover net_failover virtio_net \
+		crc32c_generic ext4 # ext4 for the acpi-debian disk checks
 fi
 mk_cpio "$root" "$out.tmp/initramfs.cpio.lz4" lz4 -l -9 -q
 rm -rf "$root"
