@@ -12,10 +12,12 @@
  *               STRING (I: its index among the -m options, from 0)
  *
  * A console line holding "BENCH-CPU TAG" makes vmmtime print
- *   "cpu TAG MS TICKS"
+ *   "cpu TAG MS TICKS GUEST_TICKS"
  * at once, TICKS being the child's utime+stime from /proc/PID/stat (all its
- * threads, in USER_HZ ticks): a guest prints it before and after a measured
- * phase, and the difference is the VMM's host CPU for that phase.
+ * threads, in USER_HZ ticks) and GUEST_TICKS its guest_time (time in guest
+ * mode, which utime includes): a guest prints it before and after a measured
+ * phase, and the differences are the VMM's host CPU for that phase, with and
+ * without the guest's own execution.
  * At the end: "exit STATUS MS CPU_MS" (CPU from wait4's rusage).
  * MS are milliseconds since just before fork(), CLOCK_MONOTONIC.
  * The child's stdin is /dev/null.
@@ -42,7 +44,9 @@ static double ms_now(void)
 	return (t.tv_sec - t0.tv_sec) * 1e3 + (t.tv_nsec - t0.tv_nsec) / 1e6;
 }
 
-static long long cpu_ticks(pid_t pid)
+/* utime+stime of the whole process, and *guest its guest_time (which
+ * utime includes), in USER_HZ ticks; -1 when unreadable. */
+static long long cpu_ticks(pid_t pid, long long *guest)
 {
 	char path[64], buf[1024];
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
@@ -57,11 +61,19 @@ static long long cpu_ticks(pid_t pid)
 	char *p = strrchr(buf, ')'); /* comm may hold spaces */
 	if (!p)
 		return -1;
-	unsigned long long ut = 0, st = 0;
+	unsigned long long ut = 0, st = 0, gt = 0;
 	/* after ")": state(3) ppid pgrp session tty tpgid flags minflt cminflt
-	 * majflt cmajflt utime(14) stime(15) */
-	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+	 * majflt cmajflt utime(14) stime(15) cutime cstime priority nice
+	 * num_threads itrealvalue starttime vsize rss rsslim startcode endcode
+	 * startstack kstkesp kstkeip signal blocked sigignore sigcatch wchan
+	 * nswap cnswap exit_signal processor rt_priority policy
+	 * delayacct_blkio_ticks guest_time(43) */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu"
+			  " %*d %*d %*d %*d %*d %*d %*u %*u %*d %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u %*u"
+			  " %*u %*u %*d %*d %*u %*u %*u %llu",
+		   &ut, &st, &gt) != 3)
 		return -1;
+	*guest = (long long)gt;
 	return (long long)(ut + st);
 }
 
@@ -173,7 +185,8 @@ int main(int argc, char **argv)
 			if (c2) {
 				char tag[64] = "?";
 				sscanf(c2 + 10, "%63s", tag);
-				printf("cpu %s %.2f %lld\n", tag, t, cpu_ticks(pid));
+				long long g = -1, c3 = cpu_ticks(pid, &g);
+				printf("cpu %s %.2f %lld %lld\n", tag, t, c3, g);
 			}
 		}
 	}
