@@ -24,7 +24,7 @@ con=$WORK/console.txt
 if [ -n "${BENCH_CONSOLE:-}" ]; then
 	# Only parse the console of an earlier benchmark L1 (e.g. one boot that ran
 	# several scenarios: flock /tmp/kvmrun-lab.lock bench/lab/run.sh FILE bench-blk,bench-net ...).
-	cat $BENCH_CONSOLE >"$con" # may name several files
+	cat $BENCH_CONSOLE | tr -d "\r" >"$con" # may name several files
 else
 	echo "bench/lab-boot.sh: booting the benchmark L1 (waits for /tmp/kvmrun-lab.lock)" >&2
 	KVMRUN=$WORK/kvmrun flock /tmp/kvmrun-lab.lock bench/lab/run.sh "$con" bench-boot \

@@ -23,7 +23,7 @@ con=$WORK/console.txt
 if [ -n "${BENCH_CONSOLE:-}" ]; then
 	# Only parse the console of an earlier benchmark L1 (e.g. one boot that ran
 	# several scenarios: flock /tmp/kvmrun-lab.lock bench/lab/run.sh FILE bench-blk,bench-net ...).
-	cp "$BENCH_CONSOLE" "$con"
+	tr -d "\r" <"$BENCH_CONSOLE" >"$con"
 else
 	echo "bench/net.sh: booting the benchmark L1 (waits for /tmp/kvmrun-lab.lock)" >&2
 	KVMRUN=$WORK/kvmrun flock /tmp/kvmrun-lab.lock bench/lab/run.sh "$con" bench-net \
