@@ -16,7 +16,11 @@ elif need_kvmrun blk-pattern; then
 blkpat write /dev/vda $PAT_SEED $PAT_OPS $PAT_WORKERS && blkpat verify /dev/vda $PAT_SEED $PAT_OPS $PAT_WORKERS
 PAT
 	l2_run pat.log --kernel "$L2_BZIMAGE" --initrd "$L2_INITRD" --cpus 2 --memory 256M \
-		--disk "$pat" --cmdline "$(l2_sh pat.sh)"
+		--disk "$pat" --metrics pat.metrics --cmdline "$(l2_sh pat.sh)"
+	# kvmrun's own account of how the run ended (seen once: status 0 with the
+	# guest's console stopping mid-boot and nothing written).
+	echo "LAB: blk-pattern exit: $(grep -o '"reason":"[^"]*"' pat.metrics 2>/dev/null)"
+	cp pat.metrics "$LAB_OUT/" 2>/dev/null
 	if expect_clean blk-pattern-run pat.log '^L2: sh status'; then
 		if has pat.log '^blkpat: verify ok' && has pat.log '^L2: sh status 0'; then
 			pass blk-pattern

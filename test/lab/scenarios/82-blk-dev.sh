@@ -98,23 +98,28 @@ EIGHT
 fi
 
 # A disk in use: a second kvmrun fails at once with status 2 and one line
-# naming the image, for a host block device (O_EXCL) and a file (OFD lock).
+# naming the image, for a host block device (O_EXCL) and a file (OFD lock),
+# read-write or read-only.
 if [ -n "$cap" ] && need_kvmrun blk-locked; then
 	truncate -s 4M lock.img
 	"$KVMRUN" --kernel "$L2_BZIMAGE" --initrd "$L2_INITRD" --memory 128M --disk "$cap" \
 		--disk lock.img --cmdline "lab.run=wait" </dev/null >first.log 2>&1 &
 	pid=$!
 	if wait_for first.log '^L2: waiting' 90; then
-		for img in "$cap" lock.img; do
+		# A read-only open wants a shared lock: refused as well.
+		for spec in "$cap" lock.img "$cap,ro" lock.img,ro; do
+			img=${spec%,ro}
+			name=blk-locked-${img##*/}
+			[ "$spec" = "$img" ] || name=$name-ro
 			timeout -s KILL 20 "$KVMRUN" --kernel "$L2_BZIMAGE" --initrd "$L2_INITRD" \
-				--disk "$img" --cmdline "lab.run=poweroff" </dev/null >second.log 2>&1
+				--disk "$spec" --cmdline "lab.run=poweroff" </dev/null >second.log 2>&1
 			rc=$?
 			lines=$(wc -l <second.log)
-			echo "LAB: second kvmrun on $img: status $rc: $(head -c 300 second.log)"
+			echo "LAB: second kvmrun on $spec: status $rc: $(head -c 300 second.log)"
 			if [ "$rc" = 2 ] && [ "$lines" = 1 ] && grep -qF "$img" second.log; then
-				pass "blk-locked-${img##*/}"
+				pass "$name"
 			else
-				fail "blk-locked-${img##*/}" "status $rc, $lines lines: $(head -3 second.log | tr '\n' ' ')"
+				fail "$name" "status $rc, $lines lines: $(head -3 second.log | tr '\n' ' ')"
 			fi
 		done
 		kill -TERM "$pid"
