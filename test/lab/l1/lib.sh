@@ -29,14 +29,6 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.2f", b - a }'; }
 # l2_run LOG ARGS...: run kvmrun ARGS with its console in LOG and no input,
 # killing it after L2_TIMEOUT seconds. Sets L2_RC (137: killed by the
 # timeout) and L2_SECS; the log and the status go to LAB_OUT as well.
-# early_death LOG RC: the L2 kernel ended (status 0: a reset or triple fault)
-# before its init ran. Seen now and then in this nested TCG lab, at random
-# points of early boot; one more boot tells it from a kvmrun fault, which
-# would repeat. Said on the console either way.
-early_death() {
-	[ "$2" = 0 ] && ! grep -q 'L2: init started' "$1" 2>/dev/null
-}
-
 l2_run() {
 	_log=$1
 	shift
@@ -44,13 +36,6 @@ l2_run() {
 	echo "+ kvmrun $*" >"$_log.cmd"
 	timeout -s KILL "$L2_TIMEOUT" "$KVMRUN" "$@" </dev/null >"$_log" 2>&1
 	L2_RC=$?
-	if early_death "$_log" "$L2_RC"; then
-		echo "LAB: L2 ended before its init (status 0; last line: $(tail -n1 "$_log" | tr -d '\r'));" \
-			"booting it once more"
-		cp "$_log" "$LAB_OUT/$(basename "$_log").early" 2>/dev/null
-		timeout -s KILL "$L2_TIMEOUT" "$KVMRUN" "$@" </dev/null >"$_log" 2>&1
-		L2_RC=$?
-	fi
 	L2_SECS=$(elapsed "$_t0")
 	echo "LAB: kvmrun $* -> status $L2_RC in ${L2_SECS}s"
 	cp "$_log" "$LAB_OUT/" 2>/dev/null
@@ -115,16 +100,10 @@ l2_bg() {
 	echo $! >"$_n.hold"
 	echo "+ $*" >"$_n.log.cmd"
 	(
-		for _try in 1 2; do
-			timeout -s KILL "$_s" "$@" <"$_n.in" >"$_n.log" 2>&1 &
-			echo $! >"$_n.pid"
-			wait $!
-			_rc=$?
-			[ "$_try" = 1 ] && early_death "$_n.log" "$_rc" || break
-			echo "LAB: $_n: L2 ended before its init (status 0); booting it once more"
-			cp "$_n.log" "$LAB_OUT/$(basename "$_n").early.log" 2>/dev/null
-		done
-		echo "$_rc" >"$_n.rc"
+		timeout -s KILL "$_s" "$@" <"$_n.in" >"$_n.log" 2>&1 &
+		echo $! >"$_n.pid"
+		wait $!
+		echo $? >"$_n.rc"
 	) &
 }
 
