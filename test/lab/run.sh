@@ -196,8 +196,10 @@ if [ "$ok" = 0 ]; then
 		if [ "$ok" = 0 ]; then
 			log "LAB FAILURE again: L1 died$(in_scenario 2): $dead_reason; console: $RESULTS/console-2.txt"
 			tail -n 15 "$RESULTS/console-2.txt" | sed 's/^/lab:   | /' >&2
+			# An L1 (the emulated first-level host) that dies is the lab's failure,
+			# not a verdict on kvmrun: SKIP, loudly, so the suite can tell them apart.
 			for s in "${unfinished[@]}"; do
-				echo "FAIL lab/$s: lab failure: L1 died twice before the scenario finished"
+				echo "SKIP lab/$s: lab failure: L1 died twice before the scenario finished"
 			done
 			exit 2
 		fi
