@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* virtio-mmio v2 register file, split virtqueues, and the one chain walker. */
+/* virtio-mmio v2 transport: register file, queue processing, device lifecycle, I/O thread. */
 #include "virtio.h"
 
 #include <errno.h>
@@ -89,221 +89,6 @@ void virtio_needs_reset(struct virtio_dev *vd)
 	raise_irq(vd, ISR_CONFIG);
 }
 
-/* ---- ring field access: host views set up by queue_enable() ---- */
-/*
- * The ring addresses were checked for alignment and range when the queue was
- * enabled, so these are aligned accesses inside guest RAM. The guest writes
- * them concurrently: every read is a single atomic load.
- */
-static uint16_t avail_flags(const struct virtq *vq)
-{
-	return __atomic_load_n((uint16_t *)vq->avail, __ATOMIC_RELAXED);
-}
-
-static uint16_t avail_idx(const struct virtq *vq)
-{
-	/* Acquire: ring entries below idx are read after idx. */
-	return __atomic_load_n((uint16_t *)(vq->avail + 2), __ATOMIC_ACQUIRE);
-}
-
-static uint16_t avail_ring(const struct virtq *vq, uint16_t slot)
-{
-	return __atomic_load_n((uint16_t *)(vq->avail + 4 + 2 * (slot % vq->num)),
-			       __ATOMIC_RELAXED);
-}
-
-static uint16_t used_event(const struct virtq *vq)
-{
-	return __atomic_load_n((uint16_t *)(vq->avail + 4 + 2 * vq->num), __ATOMIC_RELAXED);
-}
-
-static void set_avail_event(struct virtq *vq, uint16_t v)
-{
-	__atomic_store_n((uint16_t *)(vq->used + 4 + 8 * vq->num), v, __ATOMIC_RELAXED);
-}
-
-static void push_used(struct virtq *vq, uint16_t id, uint32_t len)
-{
-	uint32_t *e = (uint32_t *)(vq->used + 4 + 8 * (vq->used_idx % vq->num));
-
-	__atomic_store_n(&e[0], id, __ATOMIC_RELAXED);
-	__atomic_store_n(&e[1], len, __ATOMIC_RELAXED);
-	vq->used_idx++;
-	/* Release: the element is visible before the index that publishes it. */
-	__atomic_store_n((uint16_t *)(vq->used + 2), vq->used_idx, __ATOMIC_RELEASE);
-}
-
-/* ---- the walker ---- */
-
-/* Read one descriptor exactly once; later decisions use only the copy. */
-static void desc_snapshot(const uint8_t *table, uint32_t i, struct vring_desc *d)
-{
-	memcpy(d, table + 16 * (size_t)i, sizeof(*d));
-	/* The compiler may not re-load from guest memory in place of the copy. */
-	__asm__ volatile("" ::: "memory");
-}
-
-static void add_iov(struct virtq_chain *c, void *p, uint32_t len, bool wr)
-{
-	struct iovec *v = &c->iov[c->nr + c->nw];
-
-	v->iov_base = p;
-	v->iov_len = len;
-	if (wr) {
-		c->nw++;
-		c->wr_len += len;
-	} else {
-		c->nr++;
-		c->rd_len += len;
-	}
-}
-
-/*
- * Rules (virtio 1.x 2.7.5, 2.7.5.3):
- *   - head and every `next` index < the size of the table they index;
- *   - at most `num` steps through the descriptor table and at most the
- *     table's entry count through an indirect table, so a cycle ends as
- *     VIRTQ_E_LOOP; at most VIRTQ_MAX_SIZE buffers in all;
- *   - every buffer and every indirect table through mem_gpa() (range and
- *     overflow); zero-length buffers are allowed (they cost a step);
- *   - indirect: only when negotiated, never with NEXT, never inside an
- *     indirect table, length a non-zero multiple of 16 and at most
- *     VIRTQ_MAX_SIZE entries; its own WRITE flag is ignored (per spec);
- *   - device-readable buffers all come before device-writable ones.
- * A buffer outside RAM (E_ADDR) or out of order (E_ORDER) leaves the chain's
- * structure intact, so the walk goes on to the end without recording it:
- * the device may still answer through the last writable byte. Structural
- * errors stop the walk.
- */
-int virtq_walk(const struct guest_mem *mem, const struct virtq *vq, bool indirect_ok,
-	       uint16_t head, struct virtq_chain *c)
-{
-	const uint8_t *table = vq->desc;
-	uint32_t tsize = vq->num, steps = 0, idx = head;
-	bool nested = false, last_ok = false;
-
-	c->head = head;
-	c->nr = c->nw = 0;
-	c->rd_len = c->wr_len = 0;
-	c->err = 0;
-	c->tail = NULL;
-	if (idx >= tsize)
-		return c->err = VIRTQ_E_INDEX;
-	for (;;) {
-		struct vring_desc d;
-
-		if (++steps > tsize)
-			return c->err = VIRTQ_E_LOOP;
-		desc_snapshot(table, idx, &d);
-		if (d.flags & VRING_DESC_F_INDIRECT) {
-			if (!indirect_ok || nested || (d.flags & VRING_DESC_F_NEXT) ||
-			    d.len == 0 || d.len % 16 || d.len / 16 > VIRTQ_MAX_SIZE)
-				return c->err = VIRTQ_E_INDIRECT;
-			table = mem_gpa(mem, d.addr, d.len);
-			if (!table)
-				return c->err = VIRTQ_E_ADDR;
-			tsize = d.len / 16;
-			idx = 0;
-			steps = 0;
-			nested = true;
-			continue;
-		}
-		bool wr = d.flags & VRING_DESC_F_WRITE;
-		void *p = mem_gpa(mem, d.addr, d.len);
-
-		last_ok = false;
-		if (c->nr + c->nw == VIRTQ_MAX_SIZE)
-			return c->err = VIRTQ_E_LOOP;
-		if (!p) {
-			c->err = c->err ? c->err : VIRTQ_E_ADDR;
-		} else if (!wr && c->nw) {
-			c->err = c->err ? c->err : VIRTQ_E_ORDER;
-		} else {
-			add_iov(c, p, d.len, wr);
-			last_ok = wr && d.len > 0;
-		}
-		if (!(d.flags & VRING_DESC_F_NEXT))
-			break;
-		if (d.next >= tsize)
-			return c->err = VIRTQ_E_INDEX;
-		idx = d.next;
-	}
-	if (last_ok) {
-		const struct iovec *v = &c->iov[c->nr + c->nw - 1];
-
-		c->tail = (uint8_t *)v->iov_base + v->iov_len - 1;
-	}
-	return c->err;
-}
-
-/* ---- iovec helpers ---- */
-
-int virtq_iov_slice(const struct iovec *iov, unsigned n, uint64_t off, uint64_t len,
-		    struct iovec *dst, unsigned max)
-{
-	unsigned k = 0;
-
-	for (unsigned i = 0; i < n && len > 0; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		uint64_t take = iov[i].iov_len - off;
-
-		if (take > len)
-			take = len;
-		if (k == max)
-			return -1;
-		dst[k].iov_base = (uint8_t *)iov[i].iov_base + off;
-		dst[k].iov_len = take;
-		k++;
-		len -= take;
-		off = 0;
-	}
-	return len ? -1 : (int)k;
-}
-
-size_t virtq_iov_read(const struct iovec *iov, unsigned n, uint64_t off, void *dst, size_t len)
-{
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t take = iov[i].iov_len - off;
-
-		if (take > len - done)
-			take = len - done;
-		memcpy((uint8_t *)dst + done, (uint8_t *)iov[i].iov_base + off, take);
-		done += take;
-		off = 0;
-	}
-	return done;
-}
-
-size_t virtq_iov_write(const struct iovec *iov, unsigned n, uint64_t off, const void *src,
-		       size_t len)
-{
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t take = iov[i].iov_len - off;
-
-		if (take > len - done)
-			take = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)src + done, take);
-		done += take;
-		off = 0;
-	}
-	return done;
-}
-
 /* ---- queue processing ---- */
 
 static bool has_feature(const struct virtio_dev *vd, unsigned bit)
@@ -326,9 +111,9 @@ static bool want_irq(struct virtq *vq, bool event_idx)
 	/* Full fence: our used->idx store is ordered before the driver's flag/event read. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (!event_idx)
-		return !(avail_flags(vq) & VRING_AVAIL_F_NO_INTERRUPT);
+		return !(virtq_avail_flags(vq) & VRING_AVAIL_F_NO_INTERRUPT);
 
-	uint16_t old = vq->signalled_used, new = vq->used_idx, ev = used_event(vq);
+	uint16_t old = vq->signalled_used, new = vq->used_idx, ev = virtq_used_event(vq);
 
 	vq->signalled_used = new;
 	/* Interrupt iff used_event lies in [old, new): the driver's "vring_need_event". */
@@ -350,7 +135,7 @@ unsigned virtio_process(struct virtio_dev *vd, unsigned qi)
 		if (!runnable(vd, vq))
 			break;
 		bool event_idx = has_feature(vd, VIRTIO_RING_F_EVENT_IDX);
-		uint16_t pending = (uint16_t)(avail_idx(vq) - vq->last_avail);
+		uint16_t pending = (uint16_t)(virtq_avail_idx(vq) - vq->last_avail);
 
 		if (pending > vq->num) {
 			/* The driver claims more buffers than the ring holds. */
@@ -362,14 +147,14 @@ unsigned virtio_process(struct virtio_dev *vd, unsigned qi)
 				break;
 			/* Ask for a kick at the next buffer, then look once more: a
 			 * buffer added before the driver saw avail_event sent no kick. */
-			set_avail_event(vq, vq->last_avail);
+			virtq_set_avail_event(vq, vq->last_avail);
 			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			if (avail_idx(vq) == vq->last_avail)
+			if (virtq_avail_idx(vq) == vq->last_avail)
 				break;
 			pthread_mutex_unlock(&vd->lock);
 			continue;
 		}
-		uint16_t head = avail_ring(vq, vq->last_avail);
+		uint16_t head = virtq_avail_ring(vq, vq->last_avail);
 
 		if (head >= vq->num) {
 			/* No chain to return this to: the ring itself is corrupt. */
@@ -384,7 +169,7 @@ unsigned virtio_process(struct virtio_dev *vd, unsigned qi)
 		/* The used length never exceeds what the chain can hold. */
 		if (len > c->wr_len)
 			len = (uint32_t)c->wr_len;
-		push_used(vq, head, len);
+		virtq_push_used(vq, head, len);
 		pushed = true;
 		done++;
 		pthread_mutex_unlock(&vd->lock);
@@ -404,7 +189,7 @@ int virtq_pending(struct virtio_dev *vd, unsigned qi)
 	if (qi >= vd->nq || !runnable(vd, &vd->q[qi]))
 		return -1;
 	struct virtq *vq = &vd->q[qi];
-	uint16_t pending = (uint16_t)(avail_idx(vq) - vq->last_avail);
+	uint16_t pending = (uint16_t)(virtq_avail_idx(vq) - vq->last_avail);
 
 	if (pending > vq->num) {
 		virtio_needs_reset(vd);
@@ -420,7 +205,7 @@ int virtq_pop(struct virtio_dev *vd, unsigned qi, struct virtq_chain *c)
 	if (n <= 0)
 		return n;
 	struct virtq *vq = &vd->q[qi];
-	uint16_t head = avail_ring(vq, vq->last_avail);
+	uint16_t head = virtq_avail_ring(vq, vq->last_avail);
 
 	if (head >= vq->num) {
 		virtio_needs_reset(vd);
@@ -469,10 +254,10 @@ bool virtq_arm(struct virtio_dev *vd, unsigned qi, unsigned have)
 	struct virtq *vq = &vd->q[qi];
 
 	if (has_feature(vd, VIRTIO_RING_F_EVENT_IDX))
-		set_avail_event(vq, (uint16_t)(vq->last_avail + have));
+		virtq_set_avail_event(vq, (uint16_t)(vq->last_avail + have));
 	/* Full fence: avail_event is visible before we read avail->idx again. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return (uint16_t)(avail_idx(vq) - vq->last_avail) > have;
+	return (uint16_t)(virtq_avail_idx(vq) - vq->last_avail) > have;
 }
 
 /* ---- register file ---- */

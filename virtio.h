@@ -1,15 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* virtio-mmio (version 2) transport, split virtqueues and the one descriptor-chain walker. */
+/* virtio-mmio (version 2) transport: register file, device lifecycle, queue processing. */
 #ifndef KVMRUN_VIRTIO_H
 #define KVMRUN_VIRTIO_H
 
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
-#include <sys/uio.h>
 
 #include "bus.h"
 #include "mem.h"
+#include "virtq.h"
 
 /*
  * Threads and locking
@@ -26,7 +26,6 @@
  * register value written. Nothing here trusts them.
  */
 
-#define VIRTQ_MAX_SIZE 256 /* QueueNumMax, and the bound on any one chain */
 #define VIRTIO_MAX_QUEUES 4
 #define VIRTIO_MMIO_SIZE 0x1000
 #define VIRTIO_MMIO_NOTIFY 0x50 /* QueueNotify offset: the ioeventfd address */
@@ -45,46 +44,6 @@ struct virtio_mmio_cfg {
 	 */
 	void (*thread_start)(void *ctx);
 	void *thread_ctx;
-};
-
-/*
- * One descriptor chain, as the device sees it: host iovecs for the
- * device-readable part (iov[0, nr)) followed by the device-writable part
- * (iov[nr, nr+nw)). Every iovec lies wholly inside guest RAM (checked
- * through mem_gpa()); each descriptor was read exactly once.
- * err != 0 means the walk failed: the device must not interpret the iovecs
- * as a request. It may answer through `tail` (the last byte of the chain's
- * final descriptor, when that descriptor is device-writable, non-empty and in
- * RAM; NULL otherwise), e.g. with an IOERR status byte.
- */
-struct virtq_chain {
-	uint16_t head;
-	uint16_t nr, nw;
-	uint64_t rd_len, wr_len; /* byte totals of each part */
-	int err;                 /* 0 or a VIRTQ_E_* code */
-	uint8_t *tail;
-	struct iovec iov[VIRTQ_MAX_SIZE];
-};
-
-enum {
-	VIRTQ_E_ADDR = 1,  /* a buffer or indirect table is not guest RAM (or wraps) */
-	VIRTQ_E_LOOP,      /* chain longer than the queue size / table: a cycle */
-	VIRTQ_E_INDEX,     /* next index past the queue size / table */
-	VIRTQ_E_INDIRECT,  /* nested table, INDIRECT with NEXT, bad table length,
-			      or indirect not negotiated */
-	VIRTQ_E_ORDER,     /* a device-readable descriptor after a writable one */
-};
-
-struct virtq {
-	/* Driver-programmed registers (lock held). */
-	uint16_t num;
-	bool ready;
-	uint64_t desc_gpa, avail_gpa, used_gpa;
-	/* Set when QueueReady is accepted: host views of the rings. */
-	uint8_t *desc, *avail, *used;
-	uint16_t last_avail;     /* next avail slot the device consumes */
-	uint16_t used_idx;       /* the device's copy of used->idx */
-	uint16_t signalled_used; /* used_idx at the last interrupt decision */
 };
 
 struct virtio_dev;
@@ -204,15 +163,6 @@ void virtio_needs_reset(struct virtio_dev *vd);
 void virtio_get_stats(const struct virtio_dev *vd, struct virtio_stats *out);
 
 /*
- * The walker (exposed for unit tests; devices get chains from
- * virtio_process): read descriptor chain `head` of queue vq into c,
- * validating every descriptor as described in virtio.c. Sets c->err and
- * returns it (0 on success). Never touches memory outside guest RAM.
- */
-int virtq_walk(const struct guest_mem *mem, const struct virtq *vq, bool indirect_ok,
-	       uint16_t head, struct virtq_chain *c);
-
-/*
  * Device-driven use of a queue: virtio-net RX takes buffers when a frame
  * arrives, not when the driver kicks, may need several chains for one frame
  * and must publish them together. All of these: I/O thread, vd->lock held
@@ -249,17 +199,5 @@ void virtq_flush(struct virtio_dev *vd, unsigned q, unsigned n);
  * avail_event sent no notification).
  */
 bool virtq_arm(struct virtio_dev *vd, unsigned q, unsigned have);
-
-/* Copy up to `len` bytes at byte offset `off` of iov[0, n) into dst. Returns bytes copied. */
-size_t virtq_iov_read(const struct iovec *iov, unsigned n, uint64_t off, void *dst, size_t len);
-/* Copy up to `len` bytes from src into iov[0, n) at byte offset `off`. Returns bytes copied. */
-size_t virtq_iov_write(const struct iovec *iov, unsigned n, uint64_t off, const void *src,
-		       size_t len);
-/*
- * Fill dst (room for `max` iovecs) with the sub-range [off, off+len) of
- * iov[0, n). Returns the iovec count, or -1 if the range does not fit.
- */
-int virtq_iov_slice(const struct iovec *iov, unsigned n, uint64_t off, uint64_t len,
-		    struct iovec *dst, unsigned max);
 
 #endif

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # virtio unit tests: build test_virtq.c, test_blk.c, test_net.c (no /dev/kvm needed) and
 # test_thread.c (a VM fd without vCPUs; SKIPs without /dev/kvm)
-# with ASan and UBSan against virtio.c, virtio_blk.c, virtio_net.c and mem.c, run them, pass
-# their PASS/FAIL lines through. A test binary that dies (sanitizer report,
+# with ASan and UBSan against virtio.c, virtq.c, virtio_blk.c, virtio_net.c and mem.c, run
+# them, pass their PASS/FAIL lines through. A test binary that dies (sanitizer report,
 # crash) is a FAIL too. (test_core.c has its own script, core.sh.)
 set -u
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -10,7 +10,7 @@ OUT=${UNIT_OUT:-$TOP/build/unit}
 CC=${CC:-gcc}
 CFLAGS=(-std=gnu11 -g -O1 -Wall -Wextra -Wshadow -Werror -D_GNU_SOURCE
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-SRCS=("$TOP/virtio.c" "$TOP/virtio_blk.c" "$TOP/virtio_net.c" "$TOP/mem.c")
+SRCS=("$TOP/virtio.c" "$TOP/virtq.c" "$TOP/virtio_blk.c" "$TOP/virtio_net.c" "$TOP/mem.c")
 mkdir -p "$OUT"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
