@@ -6,6 +6,8 @@
 #   test/lab/run.sh boot cpus       just these (names without the NN- prefix)
 # Environment: KVMRUN (the static binary under test, default ./kvmrun),
 # LAB_VERBOSE=1 (copy L1's console to stderr), LAB_MEM (L1 MiB, 3072),
+# LAB_SMP (L1's vCPUs, 1: with 2, L1 hung in about half the runs; README),
+# LAB_TCG_THREAD (multi), LAB_KVM_AMD (parameters for L1's kvm-amd),
 # LAB_IDLE (seconds without console output before L1 counts as dead:
 # LAB_L2_TIMEOUT + 60, since a hung kvmrun is killed and reported before),
 # LAB_TIMEOUT (seconds for one L1 boot, 3600), LAB_L2_TIMEOUT (seconds one
@@ -24,6 +26,8 @@ LAB_MEM=${LAB_MEM:-3072}
 LAB_IDLE=${LAB_IDLE:-$((${LAB_L2_TIMEOUT:-120} + 60))}
 LAB_TIMEOUT=${LAB_TIMEOUT:-3600}
 LAB_TCG_THREAD=${LAB_TCG_THREAD:-multi}
+LAB_SMP=${LAB_SMP:-1}
+LAB_KVM_AMD=${LAB_KVM_AMD:-}
 TMP=$(mktemp -d /tmp/kvmrun-lab.XXXXXX)
 RESULTS=${LAB_RESULTS:-$LAB_CACHE/lab-results}
 rm -rf "$RESULTS"
@@ -73,7 +77,9 @@ done
 # dump_l1 FILE: the vCPU registers of the running L1, for a post-mortem.
 dump_l1() {
 	exec 5<>"$TMP/mon.out"
-	echo "info registers -a" >"$TMP/mon.in"
+	# Registers, and both local APICs (timer, IRR/ISR): a hung L1 was seen
+	# idle in HLT with interrupts enabled on both vCPUs.
+	printf 'info registers -a\ninfo lapic 0\ninfo lapic 1\n' >"$TMP/mon.in"
 	timeout 5 cat <&5 >"$1" || true
 	exec 5<&-
 	log "L1's registers at the hang: $1"
@@ -95,10 +101,10 @@ boot_l1() {
 	rm -f "$TMP/mon.in" "$TMP/mon.out"
 	mkfifo "$TMP/mon.in" "$TMP/mon.out"
 	qemu-system-x86_64 -M q35 -accel "tcg,thread=$LAB_TCG_THREAD" -cpu EPYC,+svm,+npt \
-		-m "$LAB_MEM" -smp 2 \
+		-m "$LAB_MEM" -smp "$LAB_SMP" \
 		-nodefaults -no-user-config -display none -monitor "pipe:$TMP/mon" -no-reboot \
 		-serial "file:$con" -kernel "${l1[0]}" -initrd "${l1[1]}" \
-		-append "console=ttyS0 reboot=t panic=-1 quiet loglevel=5 lab.mode=test lab.scenarios=$scen lab.l2_timeout=${LAB_L2_TIMEOUT:-120}" \
+		-append "console=ttyS0 reboot=t panic=-1 quiet loglevel=5 lab.mode=test lab.scenarios=$scen lab.l2_timeout=${LAB_L2_TIMEOUT:-120} lab.kvm_amd=$LAB_KVM_AMD" \
 		-drive "file=$out,if=none,id=lab-out,format=raw,cache=unsafe" \
 		-device virtio-blk-pci,drive=lab-out,serial=lab-out \
 		"${drives[@]}" </dev/null >"$TMP/qemu-$n.log" 2>&1 &

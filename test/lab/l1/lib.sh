@@ -34,7 +34,13 @@ l2_run() {
 	shift
 	_t0=$(now)
 	echo "+ kvmrun $*" >"$_log.cmd"
-	timeout -s KILL "$L2_TIMEOUT" "$KVMRUN" "$@" </dev/null >"$_log" 2>&1
+	# kvmrun says why it stopped only in its metrics when the status is 0;
+	# a failed check shows it (see show).
+	_m=
+	case " $* " in *" --metrics "*) ;; *) _m="--metrics $_log.metrics" ;; esac
+	rm -f "$_log.metrics"
+	# shellcheck disable=SC2086 # $_m is empty or two words
+	timeout -s KILL "$L2_TIMEOUT" "$KVMRUN" $_m "$@" </dev/null >"$_log" 2>&1
 	L2_RC=$?
 	L2_SECS=$(elapsed "$_t0")
 	echo "LAB: kvmrun $* -> status $L2_RC in ${L2_SECS}s"
@@ -48,6 +54,8 @@ has() { grep -Eq "$2" "$1" 2>/dev/null; }
 show() {
 	echo "LAB: last lines of $1:"
 	tail -n "${2:-25}" "$1" | sed 's/^/  | /'
+	[ -f "$1.metrics" ] && echo "LAB: kvmrun's exit: $(grep -o '"status":[0-9]*,"reason":"[^"]*"' "$1.metrics" | tail -1)"
+	return 0
 }
 
 # expect_clean CHECK LOG MARKER: the common verdict of a run that should
