@@ -307,6 +307,19 @@ static void open_kvm(struct vm *vm)
 	uint64_t idmap = IDENTITY_MAP_ADDR;
 	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&idmap,
 			  "KVM_SET_IDENTITY_MAP_ADDR");
+	vm->env.run_size = kvm_ioctl_checked(vm, vm->kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0,
+					     "KVM_GET_VCPU_MMAP_SIZE");
+	vm->cpuid = supported_cpuid(vm);
+}
+
+/*
+ * The in-kernel interrupt controllers and PIT. Called after setup_memory on
+ * purpose: creating them leaves an SRCU grace period pending in KVM, and a
+ * memory slot registered after that waits it out (5-10 ms measured on this
+ * host's 6.18 kernel, against 0.1 ms before).
+ */
+static void create_irqchip(struct vm *vm)
+{
 	kvm_ioctl_checked(vm, vm->vmfd, KVM_CREATE_IRQCHIP, 0, "KVM_CREATE_IRQCHIP");
 	/*
 	 * The PIT is what Linux checks its timer interrupt with at boot, so it is
@@ -317,9 +330,6 @@ static void open_kvm(struct vm *vm)
 	if (!vm->opt.no_pit)
 		kvm_ioctl_checked(vm, vm->vmfd, KVM_CREATE_PIT2, (unsigned long)&pit,
 				  "KVM_CREATE_PIT2");
-	vm->env.run_size = kvm_ioctl_checked(vm, vm->kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0,
-					     "KVM_GET_VCPU_MMAP_SIZE");
-	vm->cpuid = supported_cpuid(vm);
 }
 
 static void setup_memory(struct vm *vm)
@@ -771,6 +781,7 @@ int main(int argc, char **argv)
 	open_devices(&vm);
 	open_kvm(&vm);
 	setup_memory(&vm);
+	create_irqchip(&vm);
 	announce_devices(&vm);
 	open_outputs(&vm);
 	load_guest(&vm);
