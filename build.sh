@@ -128,7 +128,7 @@ libcjson() {
 WARN=(-Wall -Wextra -Wshadow -Wpointer-arith -Wcast-align -Wwrite-strings -Wmissing-prototypes
 	-Wstrict-prototypes -Wold-style-definition -Wformat=2 -Wundef -Wvla -Wimplicit-fallthrough
 	-Wno-unused-parameter)
-SRCS=(vmm.c config.c console.c log.c metrics.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c acpi.c virtio.c virtq.c virtio_blk.c virtio_net.c seccomp.c jail.c)
+SRCS=(vmm.c config.c console.c log.c metrics.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c acpi.c virtio.c virtq.c virtio_blk.c virtio_net.c seccomp.c jail.c teardown.c)
 
 build_kvmrun() {
 	need musl-tools gperf linux-libc-dev make gcc file

@@ -22,6 +22,7 @@
 #define VCPU (1u << SECCOMP_VCPU)
 #define IO (1u << SECCOMP_IO)
 #define ALL (MAIN | VCPU | IO)
+#define DOWN (1u << SECCOMP_TEARDOWN)
 
 /* Block-device ioctls (linux/fs.h clashes with musl's headers). */
 #define BLKDISCARD_REQ _IO(0x12, 119)
@@ -33,7 +34,7 @@ static const struct {
 	unsigned roles;
 	const char *why;
 } allowed[] = {
-	{ SYS_read, ALL, "console input, eventfd/signalfd/timerfd drains, disk and tap reads" },
+	{ SYS_read, ALL | DOWN, "console input, eventfd/signalfd/timerfd drains, disk and tap reads" },
 	{ SYS_write, ALL, "console output, eventfd notifications (serial, stop, irqfd), tap/disk" },
 	{ SYS_readv, IO, "tap RX into guest buffers" },
 	{ SYS_writev, ALL, "stdio error messages; tap TX from guest buffers" },
@@ -62,8 +63,8 @@ static const struct {
 	{ SYS_brk, ALL, "malloc()" },
 	{ SYS_mremap, ALL, "realloc() of large blocks" },
 	{ SYS_close, MAIN | IO, "closing fds at shutdown" },
-	{ SYS_exit, ALL, "thread exit" },
-	{ SYS_exit_group, ALL, "process exit" },
+	{ SYS_exit, ALL | DOWN, "thread exit" },
+	{ SYS_exit_group, ALL | DOWN, "process exit" },
 };
 
 /* ioctl request numbers per role (compared on the low 32 bits: libc sign-extends). */
@@ -101,7 +102,7 @@ int seccomp_count(enum seccomp_role role, int *nioctl)
 
 int seccomp_role_by_name(const char *name)
 {
-	static const char *const names[SECCOMP_ROLES] = { "main", "vcpu", "io" };
+	static const char *const names[SECCOMP_ROLES] = { "main", "vcpu", "io", "teardown" };
 	for (int i = 0; i < SECCOMP_ROLES; i++)
 		if (strcmp(name, names[i]) == 0)
 			return i;
@@ -168,6 +169,7 @@ int main(void)
 	emit(stdout, SECCOMP_MAIN, "main");
 	emit(stdout, SECCOMP_VCPU, "vcpu");
 	emit(stdout, SECCOMP_IO, "io");
+	emit(stdout, SECCOMP_TEARDOWN, "teardown");
 	return 0;
 }
 
@@ -198,6 +200,7 @@ int seccomp_enter(enum seccomp_role role)
 		{ bpf_main, sizeof(bpf_main) },
 		{ bpf_vcpu, sizeof(bpf_vcpu) },
 		{ bpf_io, sizeof(bpf_io) },
+		{ bpf_teardown, sizeof(bpf_teardown) },
 	};
 	struct sock_fprog prog = {
 		.len = (unsigned short)(progs[role].len / sizeof(struct sock_filter)),

@@ -7,6 +7,7 @@ enum seccomp_role {
 	SECCOMP_MAIN, /* the event loop: console, signals, timers */
 	SECCOMP_VCPU, /* KVM_RUN and the device register handlers it calls */
 	SECCOMP_IO,   /* virtio device threads: disk and tap I/O */
+	SECCOMP_TEARDOWN, /* the child that holds the VM fd until kvmrun exits */
 	SECCOMP_ROLES
 };
 
@@ -17,7 +18,7 @@ enum seccomp_role {
  */
 int seccomp_enter(enum seccomp_role role);
 
-/* "main", "vcpu", "io"; -1 for an unknown name. */
+/* "main", "vcpu", "io", "teardown"; -1 for an unknown name. */
 int seccomp_role_by_name(const char *name);
 
 /* Number of allowed syscalls (and ioctl requests) in a role's filter. */

@@ -33,6 +33,7 @@
 #include "metrics.h"
 #include "mptable.h"
 #include "seccomp.h"
+#include "teardown.h"
 #include "serial.h"
 #include "virtio.h"
 #include "virtio_blk.h"
@@ -250,7 +251,7 @@ __attribute__((noreturn)) static void seccomp_selftest(const char *role)
 {
 	int r = seccomp_role_by_name(role);
 	if (r < 0) {
-		fprintf(stderr, "kvmrun: --seccomp-selftest %s: expected main, vcpu or io\n", role);
+		fprintf(stderr, "kvmrun: --seccomp-selftest %s: expected main, vcpu, io or teardown\n", role);
 		exit(EXIT_USAGE);
 	}
 	int rc = seccomp_enter((enum seccomp_role)r);
@@ -303,6 +304,10 @@ static void open_kvm(struct vm *vm)
 	if (ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0)
 		die(vm, EXIT_RUNTIME, "KVM: KVM_CAP_IMMEDIATE_EXIT is missing (Linux 4.11+ needed)");
 	vm->vmfd = kvm_ioctl_checked(vm, vm->kvmfd, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
+	int rc = teardown_fork(vm->vmfd, !vm->opt.no_seccomp, &vm->opt.jail);
+	if (rc < 0)
+		log_msg(&vm->log, LOG_DEBUG, "no teardown child (%s): the VM is torn down in our exit",
+			strerror(-rc));
 	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_TSS_ADDR, TSS_ADDR, "KVM_SET_TSS_ADDR");
 	uint64_t idmap = IDENTITY_MAP_ADDR;
 	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&idmap,

@@ -60,12 +60,65 @@ def every_thread_filtered():
 
 
 def filters_kill():
-    for role in ("main", "vcpu", "io"):
+    for role in ("main", "vcpu", "io", "teardown"):
         p = subprocess.run([KVMRUN, "--seccomp-selftest", role], capture_output=True, timeout=20)
         result(f"seccomp/{role}-filter-kills", p.returncode == -signal.SIGSYS,
                f"status {p.returncode} {p.stderr!r}")
     p = subprocess.run([KVMRUN, "--seccomp-selftest", "bogus"], capture_output=True, timeout=20)
     result("seccomp/selftest-bad-role", p.returncode == 2, f"status {p.returncode}")
+
+
+def children(pid):
+    kids = []
+    for t in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{t}/children") as fh:
+                kids += [int(c) for c in fh.read().split()]
+        except OSError:
+            pass
+    return kids
+
+
+def teardown_child():
+    """The child that takes the VM's teardown off kvmrun's exit holds the VM fd
+    and a pipe, nothing else (no disk, so the lock goes with kvmrun), is
+    confined, and ends when kvmrun does."""
+    img = os.path.join(TMP, "td.img")
+    with open(img, "wb") as fh:
+        fh.truncate(1 << 20)
+    p, seen = start_halted(["--disk", img])
+    kids = children(p.pid)
+    fds, st = {}, {}
+    if len(kids) == 1:
+        k = kids[0]
+        st = proc_status(k)
+        for fd in os.listdir(f"/proc/{k}/fd"):
+            fds[fd] = os.readlink(f"/proc/{k}/fd/{fd}")
+    status, err = stop(p)
+    result("teardown/one-child", len(kids) == 1 and st.get("Name") == "kvmrun-teardown",
+           f"children {kids} {st.get('Name')}")
+    result("teardown/only-vm-fd", sorted(fds.values(), key=str) != [] and
+           any(v == "anon_inode:kvm-vm" for v in fds.values()) and
+           all(v == "anon_inode:kvm-vm" or v.startswith("pipe:") for v in fds.values()) and
+           len(fds) == 2, f"fds {fds}")
+    result("teardown/confined", st.get("Seccomp") == "2", f"Seccomp {st.get('Seccomp')}")
+    # Ends with kvmrun (reaped by init, so: gone or a zombie within a second).
+    gone = False
+    for _ in range(50):
+        try:
+            state = proc_status(kids[0]).get("State", "") if kids else "Z"
+        except OSError:
+            state = "Z"
+        if state.startswith("Z") or state.startswith("X"):
+            gone = True
+            break
+        time.sleep(0.02)
+    result("teardown/ends-with-kvmrun", gone and status == 130, f"status {status} {err}")
+    # The disk's lock went with kvmrun, not with the child: a second kvmrun
+    # can take it at once.
+    q = subprocess.run([KVMRUN, "-k", probe("pvh"), "-c", "probe.exit=reset", "--disk", img,
+                        "--console", "none"], capture_output=True, timeout=30)
+    result("teardown/disk-free-at-exit", q.returncode == 0, f"status {q.returncode} {q.stderr!r}")
 
 
 def no_seccomp_is_loud():
@@ -129,6 +182,7 @@ def jail():
 
 
 every_thread_filtered()
+teardown_child()
 filters_kill()
 no_seccomp_is_loud()
 jail()

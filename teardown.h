@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Deferred VM teardown: a child holds the VM and its memory so that kvmrun's own exit is fast. */
+#ifndef KVMRUN_TEARDOWN_H
+#define KVMRUN_TEARDOWN_H
+
+#include <stdbool.h>
+
+#include "jail.h"
+
+/*
+ * Start the teardown child right after KVM_CREATE_VM, before any thread
+ * exists. It shares the address space, keeps only `vmfd`, takes the
+ * uid/gid of `ids` (not its chroot) with no capabilities, sits under its own
+ * seccomp filter (unless `confine` is false) and exits when kvmrun does, so the kernel's VM and memory teardown runs in it. 0, or -errno
+ * (then kvmrun tears everything down in its own exit, as without it).
+ */
+int teardown_fork(int vmfd, bool confine, const struct jail_cfg *ids);
+
+#endif
