@@ -7,7 +7,7 @@
  * spent in the exit of whichever process drops the last reference, and a
  * launcher waiting for kvmrun's exit status waits for all of it.
  *
- * So a child made right after KVM_CREATE_VM shares kvmrun's address space
+ * So a child made when the guest starts shares kvmrun's address space
  * (CLONE_VM) and holds a copy of the VM fd and no other fd (no disk, tap or
  * console: locks and taps are released the moment kvmrun exits, as before).
  * It blocks reading a pipe whose only writer is kvmrun; kvmrun's exit closes
@@ -27,7 +27,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "jail.h"
 #include "seccomp.h"
 
 /* Close every fd from `first` up (close_range, or one by one before Linux 5.9). */
@@ -43,7 +42,6 @@ static void close_from(int first)
 struct child_args {
 	int vmfd, rd;
 	bool confine;
-	struct jail_cfg ids; /* no chroot: the child opens nothing */
 };
 
 /*
@@ -65,15 +63,7 @@ static int child(void *arg)
 		_exit(0);
 	close_from(2);
 	prctl(PR_SET_NAME, "kvmrun-teardown", 0, 0, 0);
-	/*
-	 * It shares memory with kvmrun, so it must not keep privileges kvmrun
-	 * gives up: the same uid/gid drop and no capabilities (then its own
-	 * seccomp filter). On failure it just leaves; kvmrun tears down instead.
-	 */
-	char err[128];
-	int usage;
-	if (jail_enter(&a->ids, err, sizeof(err), &usage) < 0)
-		_exit(0);
+	/* Ids and capabilities are kvmrun's, already dropped (teardown.h). */
 	if (confine && seccomp_enter(SECCOMP_TEARDOWN) < 0)
 		_exit(0);
 	char c;
@@ -87,7 +77,7 @@ static int child(void *arg)
 
 #define CHILD_STACK (64u << 10)
 
-int teardown_fork(int vmfd, bool confine, const struct jail_cfg *ids)
+int teardown_fork(int vmfd, bool confine)
 {
 	int p[2];
 	if (pipe2(p, O_CLOEXEC) < 0)
@@ -103,8 +93,7 @@ int teardown_fork(int vmfd, bool confine, const struct jail_cfg *ids)
 		return -e;
 	}
 	struct child_args *a = (struct child_args *)stack;
-	*a = (struct child_args){ .vmfd = vmfd, .rd = p[0], .confine = confine, .ids = *ids };
-	a->ids.chroot_dir = NULL;
+	*a = (struct child_args){ .vmfd = vmfd, .rd = p[0], .confine = confine };
 	/* No CLONE_FILES: the child gets a copy of the fd table and trims it. */
 	int pid = clone(child, stack + CHILD_STACK, CLONE_VM | SIGCHLD, a);
 	int e = errno;

@@ -5,15 +5,15 @@
 
 #include <stdbool.h>
 
-#include "jail.h"
-
 /*
- * Start the teardown child right after KVM_CREATE_VM, before any thread
- * exists. It shares the address space, keeps only `vmfd`, takes the
- * uid/gid of `ids` (not its chroot) with no capabilities, sits under its own
- * seccomp filter (unless `confine` is false) and exits when kvmrun does, so the kernel's VM and memory teardown runs in it. 0, or -errno
- * (then kvmrun tears everything down in its own exit, as without it).
+ * Start the teardown child. Call it from the main thread once privileges
+ * are dropped (the child inherits ids and capabilities) and before the
+ * thread's own seccomp filter forbids clone. The child shares the address
+ * space, keeps only `vmfd`, sits under its own seccomp filter (unless
+ * `confine` is false) and exits when kvmrun does, so the kernel's VM and
+ * memory teardown runs in it. 0, or -errno (then kvmrun tears everything
+ * down in its own exit, as without it).
  */
-int teardown_fork(int vmfd, bool confine, const struct jail_cfg *ids);
+int teardown_fork(int vmfd, bool confine);
 
 #endif

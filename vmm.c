@@ -235,10 +235,21 @@ static void open_gate(struct vm *vm, int n)
 	pthread_mutex_lock(&vm->gate_lock);
 	while (vm->threads_ready < n)
 		pthread_cond_wait(&vm->gate_cond, &vm->gate_lock);
-	bool ok = vm->threads_failed == 0 && enter_role(vm, SECCOMP_MAIN);
+	bool ok = vm->threads_failed == 0;
 	vm->gate_open = true;
 	pthread_cond_broadcast(&vm->gate_cond);
 	pthread_mutex_unlock(&vm->gate_lock);
+	/*
+	 * The guest runs from here on. This thread has not yet read anything the
+	 * guest controls; it makes the teardown child now, off the path to the
+	 * first KVM_RUN (made earlier, the child's set-up delayed it by up to
+	 * 2 ms), then confines itself.
+	 */
+	int rc = teardown_fork(vm->vmfd, !vm->opt.no_seccomp);
+	if (rc < 0)
+		log_msg(&vm->log, LOG_DEBUG, "no teardown child (%s): the VM is torn down in our exit",
+			strerror(-rc));
+	ok = ok && enter_role(vm, SECCOMP_MAIN);
 	if (!ok)
 		atomic_store(&vm->stopping, true); /* the stop event ends the loop */
 }
@@ -304,10 +315,6 @@ static void open_kvm(struct vm *vm)
 	if (ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0)
 		die(vm, EXIT_RUNTIME, "KVM: KVM_CAP_IMMEDIATE_EXIT is missing (Linux 4.11+ needed)");
 	vm->vmfd = kvm_ioctl_checked(vm, vm->kvmfd, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
-	int rc = teardown_fork(vm->vmfd, !vm->opt.no_seccomp, &vm->opt.jail);
-	if (rc < 0)
-		log_msg(&vm->log, LOG_DEBUG, "no teardown child (%s): the VM is torn down in our exit",
-			strerror(-rc));
 	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_TSS_ADDR, TSS_ADDR, "KVM_SET_TSS_ADDR");
 	uint64_t idmap = IDENTITY_MAP_ADDR;
 	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&idmap,
