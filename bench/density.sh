@@ -72,14 +72,25 @@ WORK=$(mktemp -d /tmp/kvmrun-density.XXXXXX)
 ours() {
 	local p c
 	for p in /proc/[0-9]*; do
-		c=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+		c=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
 		[[ $c == *"$WORK/"* ]] && echo "${p#/proc/}"
 	done
 	return 0
 }
+# ours_settled: ours, after giving the runs' kvmrun-teardown children (which
+# end a few ms after their kvmrun, README) up to a second to go.
+ours_settled() {
+	local i left
+	for ((i = 0; i < 20; i++)); do
+		left=$(ours)
+		[ -z "$left" ] && return 0
+		sleep 0.05
+	done
+	echo "$left"
+}
 cleanup() {
 	local left
-	left=$(ours)
+	left=$(ours_settled)
 	# only processes of this run (their command line names $WORK), by PID
 	[ -z "$left" ] || { log "killing leftover PIDs $left"; kill -KILL $left 2>/dev/null || true; }
 	rm -rf "$WORK"
@@ -149,7 +160,7 @@ mem() {
 		out=$("$WORK/swarm" -h -n "$M" -e "PROBE done" -s 9 -- "${QEMU_ARGS[@]}" probe.exit=halt) || rc=$?
 	fi
 	record "mem-$vmm" "$round" "$l" "$out"
-	left=$(ours)
+	left=$(ours_settled)
 	if [ $rc -ne 0 ] || [ -n "$left" ] || ! grep -q "^mem-$vmm round=$round .* left=0 .* failed=0 " "$RES"; then
 		log "memory round $round of $vmm: failed (swarm status $rc, leftover PIDs: ${left:-none}; round excluded)"
 		status=1
@@ -170,7 +181,7 @@ for ((i = 1; i <= MEM_ROUNDS; i++)); do
 done
 LOAD_END=$(load1)
 T_END=$(date -u '+%H:%M:%S')
-LEFT=$(ours)
+LEFT=$(ours_settled)
 [ -z "$LEFT" ] || { log "processes of this run still present: $LEFT"; status=1; }
 
 # vals ROW KEY [FILTER]: KEY's values over ROW's lines (only counted rounds).
