@@ -14,6 +14,9 @@ l2k=$("$LAB/build-l2-kernel.sh")
 l2i=$("$LAB/build-l2-initramfs.sh" plain)
 l2d=$("$LAB/build-l2-initramfs.sh" debian)
 nettool=$("$LAB/build-nettool.sh") # UDP checker and tap-fd launcher (network scenarios)
+# The probe guest (built by ./build.sh) for the on-demand stress scenario.
+probe=$TOP/test/guest/out/probe.bzImage
+[ -f "$probe" ] || probe=
 kvmrun=${KVMRUN:-$TOP/kvmrun}
 if [ -f "$kvmrun" ]; then
 	# L1 has no C library: only a static binary runs there.
@@ -28,6 +31,7 @@ fi
 inputs=("$LAB/build-l1.sh" "$LAB/common.sh" "$LAB/l1/init" "$LAB/l1/lib.sh"
 	"$l2k/bzImage" "$l2k/vmlinux" "$l2i" "$l2d" "$dk/vmlinuz" "$LAB"/scenarios/*.sh)
 inputs+=("$nettool")
+[ -n "$probe" ] && inputs+=("$probe")
 [ -n "$kvmrun" ] && inputs+=("$kvmrun")
 key=$(key_of "${inputs[@]}" -s "$(pkg_version busybox-static)" -s "$dk")
 out=$LAB_CACHE/l1-$key
@@ -44,6 +48,7 @@ if ! cache_done "$out"; then
 	cp "$l2d" "$root/lab/debian/initramfs.cpio.lz4"
 	[ -n "$kvmrun" ] && install -m 755 "$kvmrun" "$root/lab/kvmrun"
 	install -m 755 "$nettool" "$root/lab/nettool"
+	[ -n "$probe" ] && install -m 644 "$probe" "$root/lab/probe.bzImage"
 	# kvm-amd gives L1 its /dev/kvm; virtio_pci + virtio_blk take the
 	# host's extra drives; tun and bridge are for the networking scenarios.
 	stage_modules "$dk/lib/modules/$(cat "$dk/release")" "$root/lib/modules" \
