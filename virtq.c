@@ -179,7 +179,9 @@ int virtq_iov_slice(const struct iovec *iov, unsigned n, uint64_t off, uint64_t 
 	return len ? -1 : (int)k;
 }
 
-size_t virtq_iov_read(const struct iovec *iov, unsigned n, uint64_t off, void *dst, size_t len)
+/* Copy between a flat buffer and the iovec bytes [off, off + len); to_iov picks the direction. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, uint64_t off, uint8_t *buf,
+		       size_t len, bool to_iov)
 {
 	size_t done = 0;
 
@@ -192,30 +194,25 @@ size_t virtq_iov_read(const struct iovec *iov, unsigned n, uint64_t off, void *d
 
 		if (take > len - done)
 			take = len - done;
-		memcpy((uint8_t *)dst + done, (uint8_t *)iov[i].iov_base + off, take);
+		uint8_t *p = (uint8_t *)iov[i].iov_base + off;
+		if (to_iov)
+			memcpy(p, buf + done, take);
+		else
+			memcpy(buf + done, p, take);
 		done += take;
 		off = 0;
 	}
 	return done;
 }
 
+size_t virtq_iov_read(const struct iovec *iov, unsigned n, uint64_t off, void *dst, size_t len)
+{
+	return iov_copy(iov, n, off, dst, len, false);
+}
+
 size_t virtq_iov_write(const struct iovec *iov, unsigned n, uint64_t off, const void *src,
 		       size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
-			continue;
-		}
-		size_t take = iov[i].iov_len - off;
-
-		if (take > len - done)
-			take = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)src + done, take);
-		done += take;
-		off = 0;
-	}
-	return done;
+	/* iov_copy only reads buf in this direction. */
+	return iov_copy(iov, n, off, (uint8_t *)(uintptr_t)src, len, true);
 }
