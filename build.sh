@@ -9,6 +9,8 @@
 #   ./build.sh fuzz [S]   run every fuzz target for S seconds (fuzz/run.sh)
 #   ./build.sh install    install kvmrun and its man page under PREFIX (default /usr/local)
 #   ./build.sh clean      remove build outputs from the checkout
+#   ./build.sh need PKG.. apt-get install the Debian packages that are missing
+#                         (the one such helper: bench/, fuzz/ and test/lab/ use it)
 # Everything external comes from Debian packages; libraries are built from
 # Debian's source packages with musl-gcc into a cache outside the checkout.
 set -euo pipefail
@@ -191,5 +193,6 @@ install)
 asan) build_kvmrun; build_asan ;;
 fuzz) build_kvmrun; exec bash fuzz/run.sh "$@" ;;
 clean) rm -rf "$BUILD" kvmrun kvmrun-asan test/guest/out ;;
-*) echo "usage: $0 [build|demo|test|bench|install|clean]" >&2; exit 2 ;;
+need) need "$@" ;;
+*) echo "usage: $0 [build|demo|test|bench|asan|fuzz [S]|install|clean|need PKG...]" >&2; exit 2 ;;
 esac

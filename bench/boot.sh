@@ -22,17 +22,7 @@ QEMU_CPU=${BENCH_QEMU_CPU:-host,-arch-capabilities}
 log() { echo "bench/boot.sh: $*" >&2; }
 die() { echo "bench/boot.sh: error: $*" >&2; exit 1; }
 
-need() {
-	local missing=()
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	log "installing ${missing[*]}"
-	apt-get update -qq >&2 || die "apt-get update failed"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-		|| die "apt-get install ${missing[*]} failed"
-}
+need() { "$TOP/build.sh" need "$@" || die "cannot install $*"; }
 need qemu-system-x86 gcc libc6-dev
 
 [ -x ./kvmrun ] && [ -f test/guest/out/probe.pvh ] || ./build.sh >&2

@@ -47,17 +47,7 @@ for v in N C ROUNDS M MEM_ROUNDS; do
 	[[ ${!v} =~ ^[0-9]+$ ]] && [ "${!v}" -ge 1 ] || die "$v must be a positive integer (got '${!v}')"
 done
 
-need() {
-	local missing=()
-	for p in "$@"; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	log "installing ${missing[*]}"
-	apt-get update -qq >&2 || die "apt-get update failed"
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-		|| die "apt-get install ${missing[*]} failed"
-}
+need() { "$TOP/build.sh" need "$@" || die "cannot install $*"; }
 need qemu-system-x86 gcc libc6-dev procps
 
 [ -x ./kvmrun ] && [ -f test/guest/out/probe.pvh ] || ./build.sh >&2

@@ -27,16 +27,7 @@ log() { echo "fuzz/run.sh: $*" >&2; }
 
 # clang with libFuzzer and the sanitizer runtimes (Debian 12: clang-14, libclang-rt-14-dev).
 need_clang() {
-	local missing=()
-	for p in clang-14 libclang-rt-14-dev; do
-		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
-	done
-	if [ ${#missing[@]} -gt 0 ]; then
-		log "installing ${missing[*]}"
-		apt-get update -qq >&2 &&
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-				"${missing[@]}" >&2 || return 1
-	fi
+	"$TOP/build.sh" need clang-14 libclang-rt-14-dev || return 1
 	CC=$(command -v clang-14 || command -v clang) || return 1
 }
 

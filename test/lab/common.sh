@@ -11,22 +11,8 @@ mkdir -p "$LAB_CACHE"
 log() { echo "lab: $*" >&2; }
 die() { echo "lab: error: $*" >&2; exit 1; }
 
-# need_pkgs PKG...: install the Debian packages that are missing. apt-get
-# update runs at most once per process, and only when something is missing.
-need_pkgs() {
-	local missing=() p
-	for p in "$@"; do
-		dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
-	done
-	[ ${#missing[@]} -eq 0 ] && return 0
-	log "installing ${missing[*]}"
-	if [ -z "${LAB_APT_UPDATED:-}" ]; then
-		apt-get update -qq >&2 || die "apt-get update failed"
-		LAB_APT_UPDATED=1
-	fi
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >&2 || die "apt-get install ${missing[*]} failed"
-}
+# need_pkgs PKG...: install the Debian packages that are missing (build.sh's helper).
+need_pkgs() { "$TOP/build.sh" need "$@" || die "cannot install $*"; }
 
 # pkg_version PKG: the installed version of a Debian package.
 pkg_version() { dpkg-query -W -f='${Version}' "$1"; }
