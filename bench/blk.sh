@@ -19,21 +19,7 @@ cd "$TOP"
 WORK=$(mktemp -d /tmp/kvmrun-labblk.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cp kvmrun "$WORK/kvmrun"
-con=$WORK/console.txt
-if [ -n "${BENCH_CONSOLE:-}" ]; then
-	# Only parse the console of an earlier benchmark L1 (e.g. one boot that ran
-	# several scenarios: flock /tmp/kvmrun-lab.lock bench/lab/run.sh FILE bench-blk,bench-net ...).
-	tr -d "\r" <"$BENCH_CONSOLE" >"$con"
-else
-	echo "bench/blk.sh: booting the benchmark L1 (waits for /tmp/kvmrun-lab.lock)" >&2
-	KVMRUN=$WORK/kvmrun flock /tmp/kvmrun-lab.lock bench/lab/run.sh "$con" bench-blk \
-		"bench.rounds=${BENCH_ROUNDS:-3}" "bench.secs=${BENCH_SECS:-5}" "bench.qemu_cpu=${BENCH_QEMU_CPU:-host}" || {
-		cp "$con" /tmp/kvmrun-labblk-console.txt
-		echo "bench/blk.sh: the lab failed; console in /tmp/kvmrun-labblk-console.txt" >&2
-		exit 1
-	}
-fi
-[ -n "${BENCH_KEEP:-}" ] && cp "$con" "$BENCH_KEEP"
+lab_console bench-blk "bench.rounds=${BENCH_ROUNDS:-3}" "bench.secs=${BENCH_SECS:-5}"
 
 # Per run and mode: value, ops, CPU ticks, VMM-only ticks.
 # BENCH-RAW blk VMM R result blkio MODE bs= ops= bytes= secs= MBps= iops= errors=

@@ -20,21 +20,7 @@ WORK=$(mktemp -d /tmp/kvmrun-labboot.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 # A private copy: a rebuild in the checkout cannot change what is measured.
 cp kvmrun "$WORK/kvmrun"
-con=$WORK/console.txt
-if [ -n "${BENCH_CONSOLE:-}" ]; then
-	# Only parse the console of an earlier benchmark L1 (e.g. one boot that ran
-	# several scenarios: flock /tmp/kvmrun-lab.lock bench/lab/run.sh FILE bench-blk,bench-net ...).
-	cat $BENCH_CONSOLE | tr -d "\r" >"$con" # may name several files
-else
-	echo "bench/lab-boot.sh: booting the benchmark L1 (waits for /tmp/kvmrun-lab.lock)" >&2
-	KVMRUN=$WORK/kvmrun flock /tmp/kvmrun-lab.lock bench/lab/run.sh "$con" bench-boot \
-		"bench.boots=$BOOTS" "bench.qemu_cpu=${BENCH_QEMU_CPU:-host}" || {
-		echo "bench/lab-boot.sh: the lab failed; console kept in ${BENCH_KEEP:=/tmp/kvmrun-labboot-console.txt}" >&2
-		cp "$con" "$BENCH_KEEP"
-		exit 1
-	}
-fi
-[ -n "${BENCH_KEEP:-}" ] && cp "$con" "$BENCH_KEEP"
+lab_console bench-boot "bench.boots=$BOOTS"
 
 # BENCH-RAW boot VMM I mark 0 MS / exit STATUS MS CPU_MS
 col() { # VMM KIND FIELD: values of FIELD in the runs of VMM whose exit status was 0

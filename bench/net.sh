@@ -19,22 +19,7 @@ cd "$TOP"
 WORK=$(mktemp -d /tmp/kvmrun-labnet.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cp kvmrun "$WORK/kvmrun"
-con=$WORK/console.txt
-if [ -n "${BENCH_CONSOLE:-}" ]; then
-	# Only parse the console of an earlier benchmark L1 (e.g. one boot that ran
-	# several scenarios: flock /tmp/kvmrun-lab.lock bench/lab/run.sh FILE bench-blk,bench-net ...).
-	tr -d "\r" <"$BENCH_CONSOLE" >"$con"
-else
-	echo "bench/net.sh: booting the benchmark L1 (waits for /tmp/kvmrun-lab.lock)" >&2
-	KVMRUN=$WORK/kvmrun flock /tmp/kvmrun-lab.lock bench/lab/run.sh "$con" bench-net \
-		"bench.rounds=${BENCH_ROUNDS:-3}" "bench.secs=${BENCH_SECS:-5}" "bench.pings=${BENCH_PINGS:-20}" \
-		"bench.qemu_cpu=${BENCH_QEMU_CPU:-host}" || {
-		cp "$con" /tmp/kvmrun-labnet-console.txt
-		echo "bench/net.sh: the lab failed; console in /tmp/kvmrun-labnet-console.txt" >&2
-		exit 1
-	}
-fi
-[ -n "${BENCH_KEEP:-}" ] && cp "$con" "$BENCH_KEEP"
+lab_console bench-net "bench.rounds=${BENCH_ROUNDS:-3}" "bench.secs=${BENCH_SECS:-5}" "bench.pings=${BENCH_PINGS:-20}"
 
 # rows: VMM R PHASE VALUE PACKETS MIB CPU_US_PER_PKT OWN_US_PER_PKT CPU_MS_PER_MIB OWN_MS_PER_MIB
 # VALUE: Mbit/s (receiver side) for tx/rx, average RTT ms for ping.

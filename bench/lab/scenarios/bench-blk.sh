@@ -21,9 +21,5 @@ k() { vmm_run "blk kvmrun $1" "k$1.log" 900 "$KVMRUN" $gk --disk "$img" --cmdlin
 # shellcheck disable=SC2046
 q() { vmm_run "blk qemu $1" "q$1.log" 900 "$QEMU" $(qemu_base) $gq $dq -append "$KVMRUN_DEFAULT_CMDLINE $words"; }
 ok=1
-i=1
-while [ "$i" -le "$rounds" ]; do
-	if [ $((i % 2)) = 1 ]; then k $i || ok=0; q $i || ok=0; else q $i || ok=0; k $i || ok=0; fi
-	i=$((i + 1))
-done
+alternate "$rounds" || ok=0
 if [ $ok = 1 ]; then pass bench-blk; else fail bench-blk "a run did not end cleanly (see BENCH-RAW lines)"; fi

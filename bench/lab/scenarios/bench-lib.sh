@@ -54,3 +54,20 @@ pick_qemu_cpu() {
 	done
 	return 1
 }
+
+# alternate ROUNDS: run the scenario's k N (kvmrun) and q N (QEMU) for N =
+# 1..ROUNDS, swapping which goes first every round. Status 1 if any failed.
+alternate() {
+	_alt_rc=0 _alt_i=1
+	while [ "$_alt_i" -le "$1" ]; do
+		if [ $((_alt_i % 2)) = 1 ]; then
+			k $_alt_i || _alt_rc=1
+			q $_alt_i || _alt_rc=1
+		else
+			q $_alt_i || _alt_rc=1
+			k $_alt_i || _alt_rc=1
+		fi
+		_alt_i=$((_alt_i + 1))
+	done
+	return $_alt_rc
+}

@@ -25,11 +25,7 @@ k() { vmm_run "net kvmrun $1" "k$1.log" 900 "$KVMRUN" $gk --net tap=$tap --cmdli
 # shellcheck disable=SC2046
 q() { vmm_run "net qemu $1" "q$1.log" 900 "$QEMU" $(qemu_base) $gq $nq -append "$KVMRUN_DEFAULT_CMDLINE $words"; }
 ok=1
-i=1
-while [ "$i" -le "$rounds" ]; do
-	if [ $((i % 2)) = 1 ]; then k $i || ok=0; q $i || ok=0; else q $i || ok=0; k $i || ok=0; fi
-	i=$((i + 1))
-done
+alternate "$rounds" || ok=0
 kill $srv 2>/dev/null
 cp iperf-server.log "$LAB_OUT/" 2>/dev/null
 tunctl -d $tap >/dev/null
