@@ -32,7 +32,7 @@ lab)
 	mapfile -t l1 < <("$LAB/build-l1.sh")
 	log "/dev/kvm here is $( [ -d /sys/module/kvm_pvm ] && echo PVM || echo missing):" \
 		"booting L1 under QEMU TCG (a few seconds), then L2 in it; Ctrl-A x quits QEMU"
-	exec qemu-system-x86_64 -M q35,accel=tcg -cpu EPYC,+svm,+npt -m "${LAB_MEM:-3072}" -smp 2 \
+	exec qemu-system-x86_64 -M q35,accel=tcg -cpu EPYC,+svm,+npt -m "${LAB_MEM:-3072}" -smp "${LAB_SMP:-1}" \
 		-nodefaults -no-user-config -nographic -serial mon:stdio -no-reboot \
 		-kernel "${l1[0]}" -initrd "${l1[1]}" \
 		-append "console=ttyS0 reboot=t panic=-1 quiet lab.mode=demo"
