@@ -47,8 +47,21 @@ l2_run() {
 	cp "$_log" "$LAB_OUT/" 2>/dev/null
 }
 
-# has LOG PATTERN: the log holds a line matching the extended regex.
-has() { grep -Eq "$2" "$1" 2>/dev/null; }
+# has LOG PATTERN: the log holds a complete line (one that ends in a
+# newline) matching the extended regex. A line the guest is still writing
+# does not count yet: wait_for saw '^RX: ping' when only half of that line
+# was on the slow console, and the check after it failed.
+has() {
+	_nl='
+'
+	_h=$(cat "$1" 2>/dev/null; echo x)
+	_h=${_h%x}
+	case $_h in
+	*"$_nl") ;;
+	*) _h=${_h%"${_h##*"$_nl"}"} ;; # drop the unfinished last line
+	esac
+	printf '%s' "$_h" | grep -Eq "$2"
+}
 
 # show LOG: print the last lines of an L2 log on the console for a failure.
 show() {
