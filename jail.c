@@ -27,9 +27,13 @@ __attribute__((format(printf, 5, 6))) static int fail(char *err, size_t len, int
 /* Needs CAP_SETPCAP, so it runs before the ids change. */
 static int drop_bounding_set(void)
 {
+	/* Capabilities are numbered without gaps: EINVAL is the first past the kernel's last. */
 	for (int cap = 0; cap <= 63; cap++)
-		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL)
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break;
 			return -errno;
+		}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
 		return -errno;
 	return 0;
