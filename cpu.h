@@ -34,8 +34,8 @@ struct cpu_env {
 	void (*stop)(void *ctx, enum cpu_stop why, const char *msg);
 	void *ctx;
 	/*
-	 * Called first on every vCPU thread, before KVM_RUN (seccomp, and the
-	 * start gate). Returns false if the thread must not run. May be NULL.
+	 * Called first on every vCPU thread, before KVM_RUN (vmm.c installs the
+	 * vCPU seccomp filter). Returns false if the thread must not run. May be NULL.
 	 */
 	bool (*thread_start)(void *ctx);
 	/* Called on the first KVM_RUN of vCPU 0 (boot timing). May be NULL. */

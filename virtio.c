@@ -606,8 +606,8 @@ static void *io_thread(void *arg)
 	struct virtio_dev *vd = arg;
 	struct pollfd p[VIRTIO_MAX_QUEUES + 1];
 
-	if (vd->cfg.thread_start)
-		vd->cfg.thread_start(vd->cfg.thread_ctx);
+	if (vd->cfg.thread_start && !vd->cfg.thread_start(vd->cfg.thread_ctx))
+		return NULL; /* not confined: it must not read the guest's rings */
 	if (vd->ops->io_loop)
 		return vd->ops->io_loop(vd);
 	for (unsigned i = 0; i < vd->nq; i++)

@@ -40,9 +40,9 @@ struct virtio_mmio_cfg {
 	/*
 	 * Called first thing on every thread the device starts, before it
 	 * touches guest memory (vmm.c installs the I/O seccomp filter here).
-	 * May be NULL.
+	 * False: the thread ends at once, its queues never processed. May be NULL.
 	 */
-	void (*thread_start)(void *ctx);
+	bool (*thread_start)(void *ctx);
 	void *thread_ctx;
 };
 

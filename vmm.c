@@ -73,15 +73,14 @@ struct vm {
 	int metrics_fd;
 	int serial_fd; /* eventfd: console output ready / input room */
 	int stop_fd;   /* eventfd: a vCPU ended the VM */
-	/* Start gate: every thread has its seccomp filter before the guest runs. */
-	pthread_mutex_t gate_lock;
-	pthread_cond_t gate_cond;
-	int threads_ready, threads_failed;
-	bool gate_open;
 	atomic_bool stopping;
 	atomic_int stop_why;
 	char stop_msg[256];
 	uint64_t t_main, t_first_run, t_init; /* CLOCK_MONOTONIC ns; 0: not yet */
+	/* KVMRUN_TRACE_BOOT: when each start-up stage ended, for bench/boot.sh. */
+	bool trace;
+	int nstages;
+	struct { const char *name; uint64_t t; } stages[16];
 };
 
 /* For the fatal-signal handler only: the terminal is restored on every exit path. */
@@ -109,6 +108,15 @@ static void on_fatal_signal(int sig)
 		console_restore(&g_vm->con);
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+/* Note that a start-up stage ended (only when tracing: costs a clock read). */
+static void stage(struct vm *vm, const char *name)
+{
+	if (!vm->trace || vm->nstages >= (int)(sizeof(vm->stages) / sizeof(vm->stages[0])))
+		return;
+	vm->stages[vm->nstages].name = name;
+	vm->stages[vm->nstages++].t = log_now_ns();
 }
 
 static uint64_t since_main_us(const struct vm *vm, uint64_t t)
@@ -185,17 +193,15 @@ static void boot_timer_write(void *opaque, uint64_t off, const uint8_t *d, uint3
 
 static const struct bus_ops boot_timer_ops = { boot_timer_read, boot_timer_write };
 
-/* ---- seccomp on every thread, and the gate that holds the guest until then ---- */
-
-static void thread_ready(struct vm *vm, bool ok)
-{
-	pthread_mutex_lock(&vm->gate_lock);
-	vm->threads_ready++;
-	vm->threads_failed += !ok;
-	pthread_cond_broadcast(&vm->gate_cond);
-	pthread_mutex_unlock(&vm->gate_lock);
-}
-
+/*
+ * ---- seccomp on every thread ----
+ *
+ * Each thread installs its own filter before it handles anything the guest
+ * controls: a vCPU thread before its first KVM_RUN, an I/O thread before it
+ * polls its queues, the main thread before its event loop. No thread waits
+ * for another: a thread that cannot confine itself stops the VM and never
+ * enters its loop, so nothing guest-supplied reaches an unconfined thread.
+ */
 static bool enter_role(struct vm *vm, enum seccomp_role role)
 {
 	if (vm->opt.no_seccomp)
@@ -210,47 +216,29 @@ static bool enter_role(struct vm *vm, enum seccomp_role role)
 	return true;
 }
 
-static void io_thread_start(void *ctx)
+static bool io_thread_start(void *ctx)
 {
-	struct vm *vm = ctx;
-	thread_ready(vm, enter_role(vm, SECCOMP_IO));
+	return enter_role(ctx, SECCOMP_IO);
 }
 
-/* vCPU threads wait here until every thread, main included, is confined. */
 static bool vcpu_thread_start(void *ctx)
 {
-	struct vm *vm = ctx;
-	bool ok = enter_role(vm, SECCOMP_VCPU);
-	thread_ready(vm, ok);
-	pthread_mutex_lock(&vm->gate_lock);
-	while (!vm->gate_open)
-		pthread_cond_wait(&vm->gate_cond, &vm->gate_lock);
-	pthread_mutex_unlock(&vm->gate_lock);
-	return ok;
+	return enter_role(ctx, SECCOMP_VCPU);
 }
 
-/* Main thread: wait for `n` threads to report, confine ourselves, open the gate. */
-static void open_gate(struct vm *vm, int n)
+/*
+ * Main thread, once the vCPUs run: make the teardown child (here, off the
+ * path to the first KVM_RUN: made earlier, its set-up delayed the guest by
+ * up to 2 ms), then confine ourselves. The event loop, which reads what the
+ * guest sends, starts only after.
+ */
+static void confine_main(struct vm *vm)
 {
-	pthread_mutex_lock(&vm->gate_lock);
-	while (vm->threads_ready < n)
-		pthread_cond_wait(&vm->gate_cond, &vm->gate_lock);
-	bool ok = vm->threads_failed == 0;
-	vm->gate_open = true;
-	pthread_cond_broadcast(&vm->gate_cond);
-	pthread_mutex_unlock(&vm->gate_lock);
-	/*
-	 * The guest runs from here on. This thread has not yet read anything the
-	 * guest controls; it makes the teardown child now, off the path to the
-	 * first KVM_RUN (made earlier, the child's set-up delayed it by up to
-	 * 2 ms), then confines itself.
-	 */
 	int rc = teardown_fork(vm->vmfd, !vm->opt.no_seccomp);
 	if (rc < 0)
 		log_msg(&vm->log, LOG_DEBUG, "no teardown child (%s): the VM is torn down in our exit",
 			strerror(-rc));
-	ok = ok && enter_role(vm, SECCOMP_MAIN);
-	if (!ok)
+	if (!enter_role(vm, SECCOMP_MAIN))
 		atomic_store(&vm->stopping, true); /* the stop event ends the loop */
 }
 
@@ -321,6 +309,7 @@ static void open_kvm(struct vm *vm)
 			  "KVM_SET_IDENTITY_MAP_ADDR");
 	vm->env.run_size = kvm_ioctl_checked(vm, vm->kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0,
 					     "KVM_GET_VCPU_MMAP_SIZE");
+	stage(vm, "vm");
 	vm->cpuid = supported_cpuid(vm);
 }
 
@@ -671,12 +660,17 @@ __attribute__((noreturn)) static void finish(struct vm *vm, int status, const ch
 	emit_metrics(vm, "exit", status);
 	if (status && msg)
 		fprintf(stderr, "%skvmrun: %s\n", was_raw ? "\r\n" : "", msg);
-	if (getenv("KVMRUN_TRACE_BOOT"))
-		fprintf(stderr, "kvmrun: trace: main %llu.%09llu first_run %llu.%09llu\n",
+	if (vm->trace) {
+		fprintf(stderr, "kvmrun: trace: main %llu.%09llu first_run %llu.%09llu stages",
 			(unsigned long long)(vm->t_main / 1000000000u),
 			(unsigned long long)(vm->t_main % 1000000000u),
 			(unsigned long long)(vm->t_first_run / 1000000000u),
 			(unsigned long long)(vm->t_first_run % 1000000000u));
+		for (int i = 0; i < vm->nstages; i++)
+			fprintf(stderr, " %s=%llu", vm->stages[i].name,
+				(unsigned long long)(vm->stages[i].t - vm->t_main) / 1000);
+		fputc('\n', stderr);
+	}
 	/* No joins: vCPU threads may sit in KVM; process exit reclaims everything. */
 	_exit(status);
 }
@@ -734,8 +728,8 @@ static void event_loop(struct vm *vm)
 	for (int i = 0; i < vm->opt.cpus; i++)
 		if (cpu_start(&vm->cpus[i]) < 0)
 			die(vm, EXIT_RUNTIME, "cannot start vCPU %d thread", i);
-	/* One I/O thread per virtio device, plus the vCPUs. */
-	open_gate(vm, vm->opt.cpus + vm->ndevices);
+	stage(vm, "threads");
+	confine_main(vm);
 
 	for (;;) {
 		struct epoll_event evs[8];
@@ -777,31 +771,37 @@ static void event_loop(struct vm *vm)
 int main(int argc, char **argv)
 {
 	static struct vm vm = {
-		.gate_lock = PTHREAD_MUTEX_INITIALIZER,
-		.gate_cond = PTHREAD_COND_INITIALIZER,
 		.log = { .fd = -1 },
 		.con = { .in_fd = -1, .out_fd = -1 },
 		.metrics_fd = -1,
 	};
 	g_vm = &vm;
 	vm.t_main = log_now_ns();
+	vm.trace = getenv("KVMRUN_TRACE_BOOT") != NULL;
 	config_parse(&vm.opt, argc, argv);
 	if (vm.opt.seccomp_selftest)
 		seccomp_selftest(vm.opt.seccomp_selftest);
 	if (vm.opt.dump_acpi)
 		dump_acpi(&vm);
+	stage(&vm, "config");
 	open_devices(&vm);
 	open_kvm(&vm);
+	stage(&vm, "cpuid");
 	setup_memory(&vm);
+	stage(&vm, "memory");
 	create_irqchip(&vm);
+	stage(&vm, "irqchip");
 	announce_devices(&vm);
 	open_outputs(&vm);
 	load_guest(&vm);
 	setup_platform_devices(&vm);
+	stage(&vm, "load");
 	enter_jail(&vm);
+	stage(&vm, "jail");
 	for (int i = 0; i < vm.ndevices; i++)
 		attach_device(&vm, i);
 	setup_cpus(&vm);
+	stage(&vm, "vcpus");
 	if (vm.opt.no_seccomp)
 		fputs("kvmrun: WARNING: --no-seccomp: the monitor is not confined; a hostile guest "
 		      "that finds a bug owns this process (debugging only)\n", stderr);

@@ -125,6 +125,24 @@ for row in kvmrun-pvh kvmrun-pvh-nopit qemu-pvh kvmrun-bzImage kvmrun-elf; do
 		"$(stats $row maxrss_kib 1024 | fmt)" "$(stats $row exec_to_run_ns 1e6 | fmt)" \
 		"$(stats $row main_to_run_ns 1e6 | fmt)" "$(stats $row run_to_exit_ns 1e6 | fmt)"
 done
+# Where exec-to-first-KVM_RUN goes: kvmrun's stage marks (KVMRUN_TRACE_BOOT),
+# medians over the kvmrun-pvh runs, each stage's own time (its end minus the
+# previous stage's end; exec-to-main first, first KVM_RUN last).
+breakdown() {
+	local prev=0 name v out
+	out="exec-to-main $(awk -v a="$(med "$1" exec_to_main_ns 1e3)" 'BEGIN { printf "%.0f", a }')"
+	for name in $(awk -v row="$1" '$1 == row { for (i = 2; i <= NF; i++) if ($i ~ /^st_/) { split($i, kv, "="); print substr(kv[1], 4) } exit }' "$RES"); do
+		v=$(med "$1" "st_$name" 1)
+		out="$out, $name $(awk -v a="$v" -v b="$prev" 'BEGIN { printf "%.0f", a - b }')"
+		prev=$v
+	done
+	echo "$out, threads-to-first-KVM_RUN $(awk -v a="$(med "$1" main_to_run_ns 1e3)" -v b="$prev" 'BEGIN { printf "%.0f", a - b }')"
+}
+echo
+echo "kvmrun-pvh start-up stages (µs, medians): $(breakdown kvmrun-pvh)"
+echo "  (config: parsing; vm: open /dev/kvm, KVM_CREATE_VM; cpuid: KVM_GET_SUPPORTED_CPUID;"
+echo "   memory: mmap and the memory slot; irqchip: irqchip and PIT; load: guest image, ACPI,"
+echo "   MP table, devices; jail: capabilities; vcpus: vCPU state; threads: event loop and thread start)"
 echo
 echo "RSS cross-checks (KiB, median of the runs): launcher floor (forked child, no exec)" \
 	"ru_maxrss $(med launcher-floor maxrss_kib 1); exact VmHWM at exit: kvmrun $(med hwm-kvmrun vmhwm_kib 1)," \

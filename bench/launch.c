@@ -20,6 +20,8 @@
  *   [exec_to_run_ns=<first_run-t0> main_to_run_ns=<first_run-main>
  *    exec_to_main_ns=<main-t0> run_to_exit_ns=<t1-first_run>]
  *                                          (with -t, when the line was found)
+ *   [st_NAME=<us> ...]                     (with -t: kvmrun's start-up stages,
+ *                                           each stage's end in µs after main)
  *   [vmhwm_kib=<VmHWM at exit>]            (with -x)
  * The child's stdin is /dev/null; its stdout and stderr go to memfds that are
  * read only after wait4(), so nothing in the parent competes with the child.
@@ -132,6 +134,25 @@ static int parse_trace(const char *err, int64_t *t_main, int64_t *t_run)
 	if (!q)
 		return -1;
 	return parse_ts(q + strlen(" first_run "), t_run);
+}
+
+/* kvmrun's " stages NAME=US ..." (end of each start-up stage, µs after main) as " st_NAME=US". */
+static void print_stages(const char *err)
+{
+	const char *p = strstr(err, "kvmrun: trace: main ");
+	p = p ? strstr(p, " stages") : NULL;
+	if (!p)
+		return;
+	p += strlen(" stages");
+	while (*p == ' ') {
+		char name[32];
+		unsigned long long us;
+		int used;
+		if (sscanf(p, " %31[a-z_]=%llu%n", name, &us, &used) != 2)
+			break;
+		printf(" st_%s=%llu", name, us);
+		p += used;
+	}
 }
 
 /* memmem that tolerates NUL bytes in the guest's output. */
@@ -290,6 +311,8 @@ int main(int argc, char **argv)
 		printf(" exec_to_run_ns=%lld main_to_run_ns=%lld exec_to_main_ns=%lld run_to_exit_ns=%lld",
 		       (long long)(tr - t0n), (long long)(tr - tm), (long long)(tm - t0n),
 		       (long long)(ts_ns(&t1) - tr));
+	if (trace)
+		print_stages(err);
 	if (exact)
 		printf(" vmhwm_kib=%ld", hwm);
 	printf("\n");

@@ -738,9 +738,10 @@ static void t_offloads(struct t *t, struct ctx *x)
 
 static int started; /* thread_start calls */
 
-static void on_thread_start(void *ctx)
+static bool on_thread_start(void *ctx)
 {
 	__atomic_fetch_add((int *)ctx, 1, __ATOMIC_SEQ_CST);
+	return true;
 }
 
 static bool wait_used(struct t *t, struct dq *q, uint16_t want)
