@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* virtio-net: tap setup, RX through a bounce buffer with merged buffers, zero-copy TX. */
+/* virtio-net: tap setup, RX straight into guest buffers (or through a bounce buffer), zero-copy TX. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -48,6 +48,7 @@ struct net {
 	unsigned offload;       /* TUN_F_* in force */
 	size_t pending;         /* bytes of the frame waiting in buf (header included), 0: none */
 	struct virtq_chain chain; /* RX scratch */
+	struct iovec rxv[VIRTQ_MAX_SIZE]; /* RX straight into guest buffers: their writable parts */
 	struct iovec txv[VIRTQ_MAX_SIZE + 1]; /* TX scratch: our header copy + the frame */
 	uint8_t buf[BUF_LEN];   /* RX bounce buffer */
 };
@@ -578,24 +579,29 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 	return PLACED;
 }
 
+/* A read() error on the fd: 0 (go on) or -1 (nothing more to read now; tap_dead when it is gone). */
+static int rx_error(struct net *n, int e)
+{
+	if (e == EINTR)
+		return 0;
+	if (e == EAGAIN)
+		return -1;
+	add(&n->stats.rx_errors, 1);
+	/* tap deleted or detached: it would report readable forever */
+	if (e == EBADFD || e == EBADF || e == EIO || e == ENXIO) {
+		n->tap_dead = true;
+		return -1;
+	}
+	return 0; /* a per-frame error: that frame is gone, go on */
+}
+
 /* Read one frame into buf. 1: a frame is pending; 0: try again; -1: nothing more to read now. */
 static int rx_read(struct net *n)
 {
 	ssize_t r = read(n->fd, n->buf, sizeof(n->buf));
 
-	if (r < 0) {
-		if (errno == EINTR)
-			return 0;
-		if (errno == EAGAIN)
-			return -1;
-		add(&n->stats.rx_errors, 1);
-		/* tap deleted or detached: it would report readable forever */
-		if (errno == EBADFD || errno == EBADF || errno == EIO || errno == ENXIO) {
-			n->tap_dead = true;
-			return -1;
-		}
-		return 0; /* a per-frame error: that frame is gone, go on */
-	}
+	if (r < 0)
+		return rx_error(n, errno);
 	if (r < NET_HDR_LEN) {
 		add(&n->stats.rx_errors, 1);
 		return 0;
@@ -604,7 +610,98 @@ static int rx_read(struct net *n)
 		add(&n->stats.rx_oversize, 1);
 		return 0;
 	}
+	add(&n->stats.rx_bounced, 1);
 	n->pending = (size_t)r;
+	return 1;
+}
+
+/*
+ * Take chains until they can hold the largest frame, their writable parts
+ * gathered in rxv (one chain without MRG_RXBUF). Returns the chain count,
+ * or 0 when that much room is not there: every chain taken is then given
+ * back. A malformed chain ends the gathering: given back too, it comes
+ * first next time, where rx_place returns it with length 0.
+ */
+static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *caps, int *niov)
+{
+	struct virtio_dev *vd = &n->vd;
+	struct virtq_chain *c = &n->chain;
+	uint64_t room = 0;
+	unsigned k = 0;
+
+	*niov = 0;
+	while (room < BUF_LEN - 1 && (k == 0 || mrg)) {
+		int r = virtq_pop(vd, NET_RXQ, c);
+
+		if (r <= 0)
+			break;
+		if (c->err || c->nr || c->wr_len < NET_HDR_LEN ||
+		    *niov + c->nw > VIRTQ_MAX_SIZE) {
+			virtq_unpop(vd, NET_RXQ, 1);
+			break;
+		}
+		memcpy(n->rxv + *niov, c->iov, c->nw * sizeof(c->iov[0]));
+		*niov += c->nw;
+		heads[k] = c->head;
+		caps[k] = (uint32_t)(c->wr_len < BUF_LEN ? c->wr_len : BUF_LEN);
+		room += c->wr_len;
+		k++;
+	}
+	if (room >= BUF_LEN - 1)
+		return k;
+	virtq_unpop(vd, NET_RXQ, k);
+	return 0;
+}
+
+/*
+ * The fast path: read the next frame straight into the guest's buffers (no
+ * bounce copy), when the available chains can hold any frame, so the tap
+ * never truncates one. The header is then read back, checked and fixed up
+ * like a bounced one; chains the frame did not need are given back.
+ *   1: a frame was placed or dropped; 0: try again; -1: nothing to read;
+ *   2: not enough room for the fast path (nothing read: use the bounce buffer).
+ */
+static int rx_direct(struct net *n, uint64_t f, unsigned *filled)
+{
+	struct virtio_dev *vd = &n->vd;
+	bool mrg = f & F(VIRTIO_NET_F_MRG_RXBUF);
+	uint16_t heads[VIRTQ_MAX_SIZE];
+	uint32_t caps[VIRTQ_MAX_SIZE];
+	struct virtio_net_hdr_v1 h;
+	int niov;
+	unsigned k = rx_gather(n, mrg, heads, caps, &niov);
+
+	if (k == 0)
+		return 2;
+	ssize_t r = readv(n->fd, n->rxv, niov);
+
+	if (r < 0 || r < NET_HDR_LEN || r > NET_HDR_LEN + NET_MAX_FRAME) {
+		virtq_unpop(vd, NET_RXQ, k);
+		if (r < 0)
+			return rx_error(n, errno);
+		add(r < NET_HDR_LEN ? &n->stats.rx_errors : &n->stats.rx_oversize, 1);
+		return 1;
+	}
+	virtq_iov_read(n->rxv, (unsigned)niov, 0, &h, NET_HDR_LEN);
+	if (!rx_hdr_fix(&h, f)) {
+		virtq_unpop(vd, NET_RXQ, k);
+		add(&n->stats.rx_errors, 1);
+		return 1;
+	}
+	unsigned used = 0;
+	size_t left = (size_t)r;
+
+	for (; left > 0; used++) {
+		uint32_t len = left < caps[used] ? (uint32_t)left : caps[used];
+
+		virtq_fill(vd, NET_RXQ, (*filled)++, heads[used], len);
+		left -= len;
+	}
+	virtq_unpop(vd, NET_RXQ, k - used);
+	h.num_buffers = htole16((uint16_t)used); /* 1 without MRG_RXBUF, as the spec wants */
+	virtq_iov_write(n->rxv, (unsigned)niov, 0, &h, NET_HDR_LEN);
+	add(&n->stats.rx_frames, 1);
+	add(&n->stats.rx_bytes, (uint64_t)r - NET_HDR_LEN);
 	return 1;
 }
 
@@ -646,8 +743,14 @@ static void rx_run(struct net *n)
 				n->tap_poll = true; /* more next turn */
 				break;
 			}
-			int r = rx_read(n);
+			int r = rx_direct(n, f, &filled);
 
+			if (r == 2)
+				r = rx_read(n); /* not enough room: bounce it */
+			else if (r == 1) {
+				frames++;
+				continue;
+			}
 			if (r < 0) {
 				n->tap_poll = !n->tap_dead;
 				break;

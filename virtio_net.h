@@ -62,6 +62,8 @@ struct net_stats {
 	uint64_t tx_frames, tx_bytes; /* written to the tap (bytes after the header) */
 	uint64_t rx_oversize; /* frames dropped: too long for NET_MAX_FRAME or for the buffers */
 	uint64_t rx_nobuf;    /* times a frame had to wait for the guest to add RX buffers */
+	uint64_t rx_bounced;  /* frames read through the bounce buffer: the guest's buffers
+				 could not hold a largest frame (the others go straight in) */
 	uint64_t rx_errors;   /* bad RX chains, runt or unreadable frames, frames with
 				 offloads the guest did not negotiate, TUNSETOFFLOAD failures */
 	uint64_t tx_dropped;  /* the fd would block (EAGAIN/ENOBUFS): frame dropped */

@@ -589,6 +589,121 @@ static void t_rx_single(struct t *t, struct ctx *x)
 	CHECK(t, st.rx_oversize == 1, "oversize %lu", (unsigned long)st.rx_oversize);
 }
 
+/*
+ * Enough room for any frame: frames are read straight into the guest's
+ * buffers (no bounce), chains a frame did not need are offered again, a
+ * header the guest cannot take gives every chain back; with less room the
+ * bounce buffer takes over.
+ */
+static void t_rx_direct(struct t *t, struct ctx *x)
+{
+	struct dq *q = &x->q[0];
+	struct net_stats st;
+	uint16_t head;
+	uint32_t l;
+
+	CHECK(t, setup(t, x, ~0ULL, 32, 16) == 0, "setup");
+	for (uint16_t i = 0; i < 20; i++) /* 80 KiB: more than a largest frame */
+		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+	memset(g(t, RX_BUF), 0xee, 20 * 4096);
+	kick(t, NET_RXQ);
+	run(x);
+	size_t len = make_frame(x, 9000, 3);
+	CHECK(t, peer_send(x, len) == 0, "send");
+	CHECK(t, run(x) >= 1, "run");
+	CHECK(t, q_used_idx(t, q) == 3, "3 buffers used: %u", q_used_idx(t, q));
+	for (uint16_t u = 0; u < 3; u++) {
+		l = rx_take(t, x, u, &head);
+		CHECK(t, head == u && l == (u < 2 ? 4096u : 9012u - 8192u), "used %u: head %u len %u",
+		      u, head, l);
+	}
+	struct virtio_net_hdr_v1 *h = g(t, RX_BUF);
+	CHECK(t, le16toh(h->num_buffers) == 3, "num_buffers %u", h->num_buffers);
+	h->num_buffers = 0;
+	CHECK(t, !memcmp(g(t, RX_BUF), x->frame, 8192) &&
+		     !memcmp(g(t, RX_BUF + 0x2000), x->frame + 8192, 9012 - 8192),
+	      "frame intact");
+	CHECK(t, *(uint8_t *)g(t, RX_BUF + 0x2000 + 820) == 0xee &&
+		     *(uint8_t *)g(t, RX_BUF + 0x3000) == 0xee,
+	      "wrote past the frame");
+	net_get_stats(x->n, &st);
+	CHECK(t, st.rx_frames == 1 && st.rx_bounced == 0, "frames %lu bounced %lu",
+	      (unsigned long)st.rx_frames, (unsigned long)st.rx_bounced);
+
+	/* A GSO kind the guest never negotiated (UDP): dropped, its chains offered again. */
+	len = make_frame(x, 3000, 4);
+	((struct virtio_net_hdr_v1 *)x->frame)->gso_type = VIRTIO_NET_HDR_GSO_UDP;
+	CHECK(t, peer_send(x, len) == 0, "send");
+	len = make_frame(x, 60, 5);
+	CHECK(t, peer_send(x, len) == 0, "send");
+	CHECK(t, run(x) >= 1, "run");
+	CHECK(t, q_used_idx(t, q) == 4, "used %u", q_used_idx(t, q));
+	l = rx_take(t, x, 3, &head);
+	h = g(t, RX_BUF + 0x3000);
+	CHECK(t, head == 3 && l == 72 && h->num_buffers == 1 && h->gso_type == 0 &&
+		     !memcmp(g(t, RX_BUF + 0x3000 + HDR), x->frame + HDR, 60),
+	      "small frame in the next chain: head %u len %u", head, l);
+	net_get_stats(x->n, &st);
+	CHECK(t, st.rx_frames == 2 && st.rx_errors == 1 && st.rx_bounced == 0,
+	      "frames %lu errors %lu bounced %lu", (unsigned long)st.rx_frames,
+	      (unsigned long)st.rx_errors, (unsigned long)st.rx_bounced);
+
+	/* 16 chains left (64 KiB): less than a largest frame, so the bounce buffer. */
+	len = make_frame(x, 5000, 6);
+	CHECK(t, peer_send(x, len) == 0, "send");
+	CHECK(t, run(x) >= 1, "run");
+	CHECK(t, q_used_idx(t, q) == 6, "used %u", q_used_idx(t, q));
+	l = rx_take(t, x, 4, &head);
+	CHECK(t, head == 4 && l == 4096, "bounced, first: head %u len %u", head, l);
+	l = rx_take(t, x, 5, &head);
+	CHECK(t, head == 5 && l == 5012 - 4096, "bounced, second: head %u len %u", head, l);
+	h = g(t, RX_BUF + 0x4000);
+	CHECK(t, h->num_buffers == 2 && !memcmp(g(t, RX_BUF + 0x4000 + HDR), x->frame + HDR, 4084),
+	      "bounced frame");
+	net_get_stats(x->n, &st);
+	CHECK(t, st.rx_frames == 3 && st.rx_bounced == 1, "frames %lu bounced %lu",
+	      (unsigned long)st.rx_frames, (unsigned long)st.rx_bounced);
+}
+
+/* Without MRG_RXBUF: a chain that holds a largest frame is read into directly. */
+static void t_rx_direct_single(struct t *t, struct ctx *x)
+{
+	struct net_stats st;
+	uint16_t head;
+
+	CHECK(t, setup(t, x, ~MRG, 16, 16) == 0, "setup");
+	/* Header + 40000 + 30000 bytes: the "big packets" layout of a guest without MRG_RXBUF. */
+	q_desc(t, &x->q[0], 0, RX_BUF, HDR, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	q_desc(t, &x->q[0], 1, RX_BUF + 0x1000, 40000, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	q_desc(t, &x->q[0], 2, RX_BUF + 0x20000, 30000, VRING_DESC_F_WRITE, 0);
+	q_offer(t, &x->q[0], 0);
+	rx_buf(t, x, 3, RX_BUF + 0x30000, 2048); /* small: bounced */
+	kick(t, NET_RXQ);
+	run(x);
+	size_t len = make_frame(x, 50000, 1);
+	CHECK(t, peer_send(x, len) == 0, "send");
+	CHECK(t, run(x) >= 1, "run");
+	CHECK(t, q_used_idx(t, &x->q[0]) == 1, "used %u", q_used_idx(t, &x->q[0]));
+	uint32_t l = rx_take(t, x, 0, &head);
+	CHECK(t, head == 0 && l == 50012, "head %u len %u", head, l);
+	struct virtio_net_hdr_v1 *h = g(t, RX_BUF);
+	CHECK(t, h->num_buffers == 1, "num_buffers %u (1 without MRG_RXBUF)", h->num_buffers);
+	CHECK(t, !memcmp(g(t, RX_BUF + 0x1000), x->frame + HDR, 40000) &&
+		     !memcmp(g(t, RX_BUF + 0x20000), x->frame + HDR + 40000, 10000),
+	      "data");
+	len = make_frame(x, 1500, 2);
+	CHECK(t, peer_send(x, len) == 0, "send");
+	CHECK(t, run(x) >= 1, "run");
+	l = rx_take(t, x, 1, &head);
+	CHECK(t, q_used_idx(t, &x->q[0]) == 2 && head == 3 && l == 1512 &&
+		     !memcmp(g(t, RX_BUF + 0x30000 + HDR), x->frame + HDR, 1500),
+	      "small chain: head %u len %u", head, l);
+	net_get_stats(x->n, &st);
+	CHECK(t, st.rx_frames == 2 && st.rx_bounced == 1 && st.rx_oversize == 0,
+	      "frames %lu bounced %lu oversize %lu", (unsigned long)st.rx_frames,
+	      (unsigned long)st.rx_bounced, (unsigned long)st.rx_oversize);
+}
+
 static void t_rx_malformed(struct t *t, struct ctx *x)
 {
 	CHECK(t, setup(t, x, ~0ULL, 16, 16) == 0, "setup");
@@ -1053,6 +1168,8 @@ int main(void)
 	RUN(t_rx_no_buffers);
 	RUN(t_rx_oversize);
 	RUN(t_rx_single);
+	RUN(t_rx_direct);
+	RUN(t_rx_direct_single);
 	RUN(t_rx_malformed);
 	RUN(t_offloads);
 	{
