@@ -10,6 +10,11 @@
 # timer when L2 prints the phase's begin/end lines, over the frames L2's eth0
 # counted in that phase (rx+tx; with TSO/GSO a frame can be up to 64 KiB, so
 # CPU per MiB is given too).
+# A second table splits the VMM's CPU per frame by thread (vmmtime's
+# "threads" lines: a thread with guest time is a vCPU thread, its own CPU is
+# utime+stime less guest time; kvmrun leaves its threads unnamed, so the
+# others are the main thread, listed first, and I/O threads) and gives KVM's
+# exit counters per frame (vmmtime's "kvmstat" lines, from L1's debugfs).
 #   bash bench/net.sh       BENCH_ROUNDS=3  BENCH_SECS=5 (per iperf3 run)  BENCH_PINGS=20
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -80,4 +85,136 @@ echo "Per run (VMM round phase value frames MiB CPU-us/frame own-us/frame CPU-ms
 sort -k3,3 -k1,1 -k2,2n "$WORK/rows" | sed 's/^/  /'
 echo
 echo "Targets: throughput kvmrun >= QEMU (ratio >= 1), RTT no worse (ratio <= 1), CPU per packet <= 0.5x QEMU's."
+
+# Where the CPU goes. Per run of tx and rx, over the frames of the phase:
+# $WORK/rows2: VMM R PHASE METRIC VALUE, METRIC vcpu_own (us: utime+stime-guest
+# of the threads with guest time), other (us: CPU of the threads without),
+# own (us: all threads' utime+stime-guest), kvm:NAME (KVM counter per frame);
+# $WORK/threads (round 1): VMM PHASE NAME TID ROLE TICKS GUEST_TICKS CPU_US GUEST_US OWN_US.
+# BENCH-RAW net VMM R threads begin-PHASE NAME:TICKS:GUEST:TID:VCSW:NVCSW:UTIME ...  (main thread first)
+# BENCH-RAW net VMM R kvmstat begin-PHASE NAME=VALUE ...
+awk -v rows2="$WORK/rows2" -v thr="$WORK/threads" '
+$1 == "BENCH-RAW" && $2 == "net" && ($5 == "threads" || $5 == "kvmstat" || ($5 == "result" && $6 == "netpkts")) {
+	res = $5 == "result"; tag = res ? $7 : $6; first = res ? 8 : 7
+	split(tag, a, "-"); when = a[1]; ph = a[2]
+	if (ph != "tx" && ph != "rx") next
+	k = $3 SUBSEP $4 SUBSEP ph; runs[k] = 1
+	for (i = first; i <= NF; i++) {
+		if ($5 == "threads") {
+			n = split($i, t, ":"); tid = (n >= 4) ? t[4] : i
+			T[k, when, tid] = t[2]; G[k, when, tid] = t[3]; CS[k, when, tid] = t[5]; U[k, when, tid] = t[7]
+			if (when == "end") { nm[k, tid] = t[1]; ord[k, i - first] = tid; nt[k] = i - first + 1 }
+			seenT[k, when] = 1
+		} else {
+			split($i, kv, "=")
+			if (res) S[k, when, kv[1]] = kv[2]
+			else { K[k, when, kv[1]] = kv[2]; if (when == "end") kn[kv[1]] = 1; seenK[k, when] = 1 }
+		}
+	}
+}
+END {
+	for (k in runs) {
+		split(k, kk, SUBSEP); vmm = kk[1]; r = kk[2]; ph = kk[3]
+		p = (S[k, "end", "rx_packets"] + S[k, "end", "tx_packets"]) - (S[k, "begin", "rx_packets"] + S[k, "begin", "tx_packets"])
+		if (p <= 0) continue
+		if (seenT[k, "begin"] && seenT[k, "end"]) {
+			vo = 0; ot = 0; ow = 0; vcs = 0; ocs = 0; vu = 0; ou = 0
+			for (j = 0; j < nt[k]; j++) {
+				tid = ord[k, j]
+				tb = ((k, "begin", tid) in T) ? T[k, "begin", tid] : 0
+				gb = ((k, "begin", tid) in G) ? G[k, "begin", tid] : 0
+				dt = T[k, "end", tid] - tb; dg = G[k, "end", tid] - gb
+				role = (G[k, "end", tid] > 0) ? "vcpu" : (j == 0 ? "main" : "other")
+				cb = ((k, "begin", tid) in CS) ? CS[k, "begin", tid] : 0
+				ub = ((k, "begin", tid) in U) ? U[k, "begin", tid] : 0
+				du = U[k, "end", tid] - ub
+				if (role == "vcpu") { vo += dt - dg; vcs += CS[k, "end", tid] - cb; vu += du - dg }
+				else { ot += dt; ocs += CS[k, "end", tid] - cb; ou += du }
+				ow += dt - dg
+				if (r == 1)
+					printf "%s %s %s %s %s %d %d %.2f %.2f %.2f\n", vmm, ph, nm[k, tid], tid, role, dt, dg,
+						dt * 10000 / p, dg * 10000 / p, (dt - dg) * 10000 / p >thr
+			}
+			printf "%s %s %s vcpu_own %.4f\n", vmm, r, ph, vo * 10000 / p >rows2
+			printf "%s %s %s other %.4f\n", vmm, r, ph, ot * 10000 / p >rows2
+			printf "%s %s %s own %.4f\n", vmm, r, ph, ow * 10000 / p >rows2
+			printf "%s %s %s vcpu_cs %.4f\n", vmm, r, ph, vcs / p >rows2
+			printf "%s %s %s vcpu_user %.4f\n", vmm, r, ph, vu * 10000 / p >rows2
+			printf "%s %s %s other_user %.4f\n", vmm, r, ph, ou * 10000 / p >rows2
+			printf "%s %s %s other_cs %.4f\n", vmm, r, ph, ocs / p >rows2
+		}
+		if (seenK[k, "begin"] && seenK[k, "end"])
+			for (c in kn)
+				if ((k, "begin", c) in K && (k, "end", c) in K)
+					printf "%s %s %s kvm:%s %.6f\n", vmm, r, ph, c, (K[k, "end", c] - K[k, "begin", c]) / p >rows2
+	}
+}' "$con"
+touch "$WORK/rows2" "$WORK/threads"
+
+echo
+echo "Where the VMM's CPU per frame goes (medians over the rounds; CPU in microseconds per frame, from"
+echo "/proc/PID/task/TID/stat in 10 ms ticks; a vCPU thread is one with guest time, its own CPU excludes"
+echo "that; KVM counters from L1's debugfs, per frame; other counters listed where kvmrun and QEMU differ by > 0.1):"
+echo
+awk '
+{ key = $1 SUBSEP $3 SUBSEP $4; n[key]++; v[key, n[key]] = $5; if ($4 ~ /^kvm:/) kc[substr($4, 5)] = 1 }
+function med(key,   m, i, j, a, x) {
+	m = n[key]; if (!m) return "-"
+	for (i = 1; i <= m; i++) {
+		x = v[key, i] + 0
+		for (j = i - 1; j >= 1 && a[j] > x; j--) a[j + 1] = a[j]
+		a[j + 1] = x
+	}
+	return (m % 2) ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+}
+function fmt(x, f) { return x == "-" ? "-" : sprintf(f, x) }
+function rat(a, b) { return (a == "-" || b == "-" || b == 0) ? "-" : sprintf("%.3f", a / b) }
+function row(label, metric, f,   ph, out, a, b) {
+	out = sprintf("| %-34s", label)
+	for (ph = 1; ph <= 2; ph++) {
+		a = med("kvmrun" SUBSEP P[ph] SUBSEP metric); b = med("qemu" SUBSEP P[ph] SUBSEP metric)
+		out = out sprintf(" | %10s | %10s | %7s", fmt(a, f), fmt(b, f), rat(a, b))
+	}
+	print out " |"
+}
+END {
+	P[1] = "tx"; P[2] = "rx"
+	print "| per frame                          | tx kvmrun  | tx QEMU    | tx k/Q  | rx kvmrun  | rx QEMU    | rx k/Q  |"
+	print "|------------------------------------|------------|------------|---------|------------|------------|---------|"
+	printf "| %-34s", "runs (n)"
+	for (ph = 1; ph <= 2; ph++)
+		printf " | %10d | %10d | %7s", n["kvmrun" SUBSEP P[ph] SUBSEP "own"], n["qemu" SUBSEP P[ph] SUBSEP "own"], ""
+	print " |"
+	row("vCPU thread(s) own CPU us", "vcpu_own", "%.2f")
+	row("  of it in user space us", "vcpu_user", "%.2f")
+	row("other threads CPU us", "other", "%.2f")
+	row("  of it in user space us", "other_user", "%.2f")
+	row("all threads own CPU us", "own", "%.2f")
+	row("vCPU thread(s) sleeps (vol. cs)", "vcpu_cs", "%.3f")
+	row("other threads sleeps (vol. cs)", "other_cs", "%.3f")
+	nf = split("exits mmio_exits io_exits irq_injections halt_exits irq_exits halt_wakeup", fixed, " ")
+	for (i = 1; i <= nf; i++) { isfixed[fixed[i]] = 1; row("KVM " fixed[i], "kvm:" fixed[i], "%.3f") }
+	ne = 0
+	for (c in kc) {
+		if (c in isfixed) continue
+		for (ph = 1; ph <= 2; ph++) {
+			a = med("kvmrun" SUBSEP P[ph] SUBSEP "kvm:" c); b = med("qemu" SUBSEP P[ph] SUBSEP "kvm:" c)
+			if (a != "-" && b != "-" && (a - b > 0.1 || b - a > 0.1)) { ex[++ne] = c; break }
+		}
+	}
+	for (i = 2; i <= ne; i++) { x = ex[i]; for (j = i - 1; j >= 1 && ex[j] > x; j--) ex[j + 1] = ex[j]; ex[j + 1] = x }
+	for (i = 1; i <= ne; i++) row("KVM " ex[i], "kvm:" ex[i], "%.3f")
+	if (!length(kc)) print "| (no KVM counters: no debugfs in L1) |            |            |         |            |            |         |"
+}' "$WORK/rows2"
+echo
+echo "Per thread, round 1 (main: the process's first thread; vcpu: has guest time; ticks of 10 ms; us per frame):"
+echo
+T='| %-6s | %-5s | %-18s | %-7s | %-5s | %8s | %8s | %9s | %9s | %9s |\n'
+# shellcheck disable=SC2059 # the format is $T
+printf "$T" VMM phase thread tid role ticks guest CPU/fr guest/fr own/fr
+echo "|--------|-------|--------------------|---------|-------|----------|----------|-----------|-----------|-----------|"
+# shellcheck disable=SC2059 # the format is $T
+sort -s -k1,1 -k2,2r "$WORK/threads" | while read -r vm ph name tid role t g c gu o; do
+	printf "$T" "$vm" "$ph" "$name" "$tid" "$role" "$t" "$g" "$c" "$gu" "$o"
+done
 exit $status

@@ -17,12 +17,25 @@
  * threads, in USER_HZ ticks) and GUEST_TICKS its guest_time (time in guest
  * mode, which utime includes): a guest prints it before and after a measured
  * phase, and the differences are the VMM's host CPU for that phase, with and
- * without the guest's own execution.
+ * without the guest's own execution. Right after it come
+ *   "threads TAG NAME:TICKS:GUEST_TICKS:TID:VCSW:NVCSW:UTIME ..."
+ * one item per thread of the child (/proc/PID/task/TID/stat, UTIME its
+ * utime alone (which includes guest time), and its voluntary and
+ * involuntary context switches from status; NAME its comm
+ * with spaces and colons as '_'; the main thread, TID = PID, first, then the
+ * others by TID), and, when L1's debugfs shows the child's VM(s) under
+ * /sys/kernel/debug/kvm/PID-FD/ (PID: the child or one of its threads),
+ *   "kvmstat TAG NAME=VALUE ..."
+ * for every plain numeric file at the top of those directories (KVM's VM
+ * statistics and its vCPU statistics summed over the vCPUs; summed over the
+ * directories if there are several), by name. Nothing for KVM when debugfs
+ * is not mounted or holds no such directory.
  * At the end: "exit STATUS MS CPU_MS" (CPU from wait4's rusage).
  * MS are milliseconds since just before fork(), CLOCK_MONOTONIC.
  * The child's stdin is /dev/null.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -31,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,12 +58,14 @@ static double ms_now(void)
 	return (t.tv_sec - t0.tv_sec) * 1e3 + (t.tv_nsec - t0.tv_nsec) / 1e6;
 }
 
-/* utime+stime of the whole process, and *guest its guest_time (which
- * utime includes), in USER_HZ ticks; -1 when unreadable. */
-static long long cpu_ticks(pid_t pid, long long *guest)
+/* Parse a /proc/.../stat file: utime+stime into *ticks and guest_time
+ * (which utime includes) into *guest, in USER_HZ ticks, and the comm (if
+ * comm is not NULL) into comm[commsz]; 0, or -1 when unreadable. */
+static long long last_utime; /* utime of the last read_stat, for print_threads */
+
+static int read_stat(const char *path, char *comm, size_t commsz, long long *ticks, long long *guest)
 {
-	char path[64], buf[1024];
-	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	char buf[1024];
 	int fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return -1;
@@ -73,8 +89,200 @@ static long long cpu_ticks(pid_t pid, long long *guest)
 			  " %*u %*u %*d %*d %*u %*u %*u %llu",
 		   &ut, &st, &gt) != 3)
 		return -1;
+	if (comm) {
+		char *q = strchr(buf, '(');
+		size_t k = 0;
+		if (q)
+			for (q++; q < p && k < commsz - 1; q++)
+				comm[k++] = (*q == ' ' || *q == ':' || *q == '\t') ? '_' : *q;
+		comm[k] = 0;
+		if (!k)
+			snprintf(comm, commsz, "?");
+	}
+	*ticks = (long long)(ut + st);
+	last_utime = (long long)ut;
 	*guest = (long long)gt;
-	return (long long)(ut + st);
+	return 0;
+}
+
+/* utime+stime of the whole process, and *guest its guest_time (which
+ * utime includes), in USER_HZ ticks; -1 when unreadable. */
+static long long cpu_ticks(pid_t pid, long long *guest)
+{
+	char path[64];
+	long long t, g;
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	if (read_stat(path, NULL, 0, &t, &g) < 0)
+		return -1;
+	*guest = g;
+	return t;
+}
+
+#define MAX_TIDS 512
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+/* The child's thread ids into tids[MAX_TIDS]: pid first, then the others
+ * in ascending order; returns how many. */
+static int list_tids(pid_t pid, int *tids)
+{
+	char path[64];
+	int n = 0;
+	snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	struct dirent *e;
+	tids[n++] = (int)pid;
+	while ((e = readdir(d)) && n < MAX_TIDS) {
+		char *end;
+		long t = strtol(e->d_name, &end, 10);
+		if (*end || end == e->d_name || t <= 0 || t == pid)
+			continue;
+		tids[n++] = (int)t;
+	}
+	closedir(d);
+	qsort(tids + 1, n - 1, sizeof *tids, cmp_int);
+	return n;
+}
+
+/* A thread's voluntary and involuntary context switches (its status file); 0 if unreadable. */
+static void ctx_switches(pid_t pid, int tid, long long *vol, long long *invol)
+{
+	char path[96], line[256];
+	snprintf(path, sizeof path, "/proc/%d/task/%d/status", (int)pid, tid);
+	*vol = *invol = 0;
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return;
+	while (fgets(line, sizeof line, f)) {
+		sscanf(line, "voluntary_ctxt_switches: %lld", vol);
+		sscanf(line, "nonvoluntary_ctxt_switches: %lld", invol);
+	}
+	fclose(f);
+}
+
+/* "threads TAG NAME:TICKS:GUEST_TICKS:TID:VCSW:NVCSW ...": every thread of the child. */
+static void print_threads(const char *tag, pid_t pid, const int *tids, int n)
+{
+	char path[96], comm[64];
+	printf("threads %s", tag);
+	for (int i = 0; i < n; i++) {
+		long long t, g, v, nv;
+		snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, tids[i]);
+		if (read_stat(path, comm, sizeof comm, &t, &g) < 0)
+			continue;
+		long long ut = last_utime;
+		ctx_switches(pid, tids[i], &v, &nv);
+		printf(" %s:%lld:%lld:%d:%lld:%lld:%lld", comm, t, g, tids[i], v, nv, ut);
+	}
+	printf("\n");
+}
+
+struct kstat {
+	char name[64];
+	long long v;
+};
+
+static int cmp_kstat(const void *a, const void *b)
+{
+	return strcmp(((const struct kstat *)a)->name, ((const struct kstat *)b)->name);
+}
+
+/* A plain numeric file's value into *v: 0, or -1 if not one. */
+static int read_number(int dirfd, const char *name, long long *v)
+{
+	char buf[64];
+	int fd = openat(dirfd, name, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	char *end;
+	errno = 0;
+	long long x = strtoll(buf, &end, 10);
+	if (end == buf || errno)
+		return -1;
+	while (*end == '\n' || *end == ' ')
+		end++;
+	if (*end)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+#ifndef KVM_DEBUGFS
+#define KVM_DEBUGFS "/sys/kernel/debug/kvm"
+#endif
+#define MAX_KSTATS 512
+
+/* "kvmstat TAG NAME=VALUE ...": the statistics of the child's VM(s) in
+ * KVM's debugfs (directories PID-FD, PID the child or one of its threads). */
+static void print_kvmstat(const char *tag, const int *tids, int ntids)
+{
+	static struct kstat ks[MAX_KSTATS];
+	int nks = 0, nvms = 0;
+	DIR *d = opendir(KVM_DEBUGFS);
+	if (!d)
+		return;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		char *end;
+		long owner = strtol(e->d_name, &end, 10);
+		if (end == e->d_name || *end != '-')
+			continue;
+		int mine = 0;
+		for (int i = 0; i < ntids && !mine; i++)
+			mine = tids[i] == owner;
+		if (!mine)
+			continue;
+		int vfd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY);
+		if (vfd < 0)
+			continue;
+		DIR *v = fdopendir(vfd);
+		if (!v) {
+			close(vfd);
+			continue;
+		}
+		nvms++;
+		struct dirent *f;
+		while ((f = readdir(v))) {
+			struct stat sb;
+			long long x;
+			if (f->d_name[0] == '.' || strlen(f->d_name) >= sizeof ks[0].name)
+				continue;
+			if (fstatat(vfd, f->d_name, &sb, 0) < 0 || !S_ISREG(sb.st_mode))
+				continue;
+			if (read_number(vfd, f->d_name, &x) < 0)
+				continue;
+			int j;
+			for (j = 0; j < nks && strcmp(ks[j].name, f->d_name); j++)
+				;
+			if (j == nks) {
+				if (nks == MAX_KSTATS)
+					continue;
+				snprintf(ks[nks].name, sizeof ks[nks].name, "%s", f->d_name);
+				ks[nks++].v = 0;
+			}
+			ks[j].v += x;
+		}
+		closedir(v);
+	}
+	closedir(d);
+	if (!nvms || !nks)
+		return;
+	qsort(ks, nks, sizeof ks[0], cmp_kstat);
+	printf("kvmstat %s", tag);
+	for (int j = 0; j < nks; j++)
+		printf(" %s=%lld", ks[j].name, ks[j].v);
+	printf("\n");
 }
 
 int main(int argc, char **argv)
@@ -187,6 +395,10 @@ int main(int argc, char **argv)
 				sscanf(c2 + 10, "%63s", tag);
 				long long g = -1, c3 = cpu_ticks(pid, &g);
 				printf("cpu %s %.2f %lld %lld\n", tag, t, c3, g);
+				static int tids[MAX_TIDS];
+				int ntids = list_tids(pid, tids);
+				print_threads(tag, pid, tids, ntids);
+				print_kvmstat(tag, tids, ntids);
 			}
 		}
 	}
