@@ -2,7 +2,9 @@
 # SPDX-License-Identifier: Apache-2.0
 # Start-up benchmark: launch-to-exit wall time, CPU time and peak RSS of
 # kvmrun against QEMU (microvm) booting the probe guest's bench mode
-# ("PROBE hello" then a triple fault), plus kvmrun's exec-to-first-KVM_RUN.
+# ("PROBE hello" then a triple fault), plus kvmrun's exec-to-first-KVM_RUN,
+# its start-up stages, and the same for bench/bare.c (the least a KVM
+# program does before its first KVM_RUN) as the host's floor.
 #   bash bench/boot.sh              (or ./build.sh bench)
 #   BENCH_RUNS=30                   runs per row (default 20)
 #   BENCH_QEMU_CPU=host,-arch-capabilities   QEMU -cpu value (see below)
@@ -34,6 +36,7 @@ QEMU=$(command -v qemu-system-x86_64) || die "qemu-system-x86_64 not found"
 WORK=$(mktemp -d /tmp/kvmrun-bench.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 gcc -O2 -static -Wall -Wextra -o "$WORK/launch" bench/launch.c
+gcc -O2 -static -Wall -Wextra -o "$WORK/bare" bench/bare.c
 cp kvmrun "$WORK/kvmrun"
 cp test/guest/out/probe.pvh test/guest/out/probe.bzImage test/guest/out/probe.elf "$WORK/"
 
@@ -66,6 +69,7 @@ qemu_pvh() { measure qemu-pvh -e "PROBE hello" -- "${QEMU_ARGS[@]}"; }
 kvm_nopit() { measure kvmrun-pvh-nopit -t -e "PROBE hello" -- "${KVMRUN[@]:0:${#KVMRUN[@]}-1}" --no-pit --kernel "$WORK/probe.pvh"; }
 kvm_bz() { measure kvmrun-bzImage -t -e "PROBE hello" -- "${KVMRUN[@]}" "$WORK/probe.bzImage"; }
 kvm_elf() { measure kvmrun-elf -t -e "PROBE hello" -- "${KVMRUN[@]}" "$WORK/probe.elf"; }
+bare() { measure bare-kvm -t -e "PROBE hello" -- "$WORK/bare"; }
 
 log "warming up (1 unmeasured run each)"
 "$WORK/launch" -e x -- "${KVMRUN[@]}" "$WORK/probe.pvh" >/dev/null
@@ -75,6 +79,7 @@ for ((i = 0; i < RUNS; i++)); do
 	if ((i % 2 == 0)); then kvm_pvh; qemu_pvh; kvm_nopit; else kvm_nopit; qemu_pvh; kvm_pvh; fi
 	kvm_bz
 	kvm_elf
+	bare
 done
 # The RSS a forked child inherits from the launcher (a floor for ru_maxrss).
 for ((i = 0; i < 5; i++)); do "$WORK/launch" -n | sed 's/^/launcher-floor /; s/expect=-/expect=1/' >>"$RES"; done
@@ -117,7 +122,7 @@ dash() { printf -- '-%.0s' $(seq "$1"); }
 echo "|$(dash 17)|$(dash 9)|$(dash 24)|$(dash 24)|$(dash 27)|$(dash 24)|$(dash 24)|$(dash 24)|"
 fmt() { read -r a b c; [ "$a" = - ] && echo "-" || echo "$a / $b / $c"; }
 status=0
-for row in kvmrun-pvh kvmrun-pvh-nopit qemu-pvh kvmrun-bzImage kvmrun-elf; do
+for row in kvmrun-pvh kvmrun-pvh-nopit qemu-pvh kvmrun-bzImage kvmrun-elf bare-kvm; do
 	ok=$(count $row)
 	[ "$ok" -gt 0 ] || { log "every run of $row failed"; status=1; }
 	printf "$ROWFMT" "$row" "$ok/$(nfail $row)" \
@@ -143,6 +148,9 @@ echo "kvmrun-pvh start-up stages (µs, medians): $(breakdown kvmrun-pvh)"
 echo "  (config: parsing; vm: open /dev/kvm, KVM_CREATE_VM; cpuid: KVM_GET_SUPPORTED_CPUID;"
 echo "   memory: mmap and the memory slot; irqchip: irqchip and PIT; load: guest image, ACPI,"
 echo "   MP table, devices; jail: capabilities; vcpus: vCPU state; threads: event loop and thread start)"
+echo "Floor (bare-kvm: bench/bare.c, the least a KVM program does before KVM_RUN: VM, 128 MiB slot, irqchip,"
+echo "  supported CPUID, one vCPU, no devices, threads or seccomp): exec-to-first-KVM_RUN $(med bare-kvm exec_to_run_ns 1e6) ms" \
+	"(exec-to-main $(med bare-kvm exec_to_main_ns 1e6)); kvmrun-pvh $(med kvmrun-pvh exec_to_run_ns 1e6) ms"
 echo
 echo "RSS cross-checks (KiB, median of the runs): launcher floor (forked child, no exec)" \
 	"ru_maxrss $(med launcher-floor maxrss_kib 1); exact VmHWM at exit: kvmrun $(med hwm-kvmrun vmhwm_kib 1)," \
