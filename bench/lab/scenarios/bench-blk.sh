@@ -17,7 +17,7 @@ dq="-drive id=d0,file=$img,format=raw,if=none,cache=writeback,aio=threads -devic
 echo "BENCH-INFO blk rounds=$rounds secs=$secs image=${mib}MiB on L1 tmpfs, words='$words'"
 echo "BENCH-INFO kvmrun command: $KVMRUN $gk --disk $img --cmdline '$words'"
 echo "BENCH-INFO qemu command: $QEMU $(qemu_base) $gq $dq -append '$KVMRUN_DEFAULT_CMDLINE $words'"
-k() { vmm_run "blk kvmrun $1" "k$1.log" 900 "$KVMRUN" $gk --disk "$img" --cmdline "$words"; }
+k() { vmm_run "blk kvmrun $1" "k$1.log" 900 "$KVMRUN" $gk --metrics k$1.log.metrics --disk "$img" --cmdline "$words"; }
 # shellcheck disable=SC2046
 q() { vmm_run "blk qemu $1" "q$1.log" 900 "$QEMU" $(qemu_base) $gq $dq -append "$KVMRUN_DEFAULT_CMDLINE $words"; }
 ok=1

@@ -9,7 +9,7 @@ words="quiet reboot=t panic=-1 lab.run=reboot"
 guest_k="--kernel $L2_VMLINUX --initrd $L2_INITRD --memory 256M --cpus 1"
 guest_q="-m 256M -kernel $L2_VMLINUX -initrd $L2_INITRD"
 echo "BENCH-INFO boot runs=$n words='$words'"
-k() { vmm_run "boot kvmrun $1" "k$1.log" 300 "$KVMRUN" $guest_k --cmdline "$words"; }
+k() { vmm_run "boot kvmrun $1" "k$1.log" 300 "$KVMRUN" $guest_k --metrics k$1.log.metrics --cmdline "$words"; }
 kn() { vmm_run "boot kvmrun-nopit $1" "kn$1.log" 300 "$KVMRUN" $guest_k --no-pit --cmdline "$words"; }
 # shellcheck disable=SC2046
 q() { vmm_run "boot qemu $1" "q$1.log" 300 "$QEMU" $(qemu_base) $guest_q -append "$KVMRUN_DEFAULT_CMDLINE $words"; }

@@ -33,6 +33,11 @@ vmm_run() {
 	"$VMMTIME" -o "$_log" -p "$_log.pid" -t "$_to" -m "L2: init started" -- "$@" >"$_log.t" 2>&1
 	sed "s/^/BENCH-RAW $_tag /" "$_log.t"
 	grep -a '^BENCH-RESULT' "$_log" | tr -d '\r' | sed "s/^BENCH-RESULT /BENCH-RAW $_tag result /"
+	# kvmrun runs pass --metrics LOG.metrics: why it stopped (a guest that ended early says how).
+	[ ! -f "$_log.metrics" ] || sed -n 's/.*"event":"exit".*"reason":"\([^"]*\)".*/\1/p' "$_log.metrics" |
+		tail -n 1 | sed "s/^/BENCH-RAW $_tag reason /"
+	# The console's last lines: where a guest that ended early stopped.
+	tail -n 3 "$_log" | tr -d '\r' | sed "s/^/BENCH-RAW $_tag tail /"
 	cp "$_log" "$_log.cmd" "$LAB_OUT/" 2>/dev/null
 	grep -q '^exit 0 ' "$_log.t" && grep -q '^mark 0 ' "$_log.t"
 }

@@ -26,7 +26,7 @@ echo "BENCH-INFO net rounds=$rounds secs=$secs pings=$pings words='$words'"
 echo "BENCH-INFO kvm debugfs in L1: $kd"
 echo "BENCH-INFO kvmrun command: $KVMRUN $gk --net tap=$tap --cmdline '$words'"
 echo "BENCH-INFO qemu command: $QEMU $(qemu_base) $gq $nq -append '$KVMRUN_DEFAULT_CMDLINE $words'"
-k() { vmm_run "net kvmrun $1" "k$1.log" 900 "$KVMRUN" $gk --net tap=$tap --cmdline "$words"; }
+k() { vmm_run "net kvmrun $1" "k$1.log" 900 "$KVMRUN" $gk --metrics k$1.log.metrics --net tap=$tap --cmdline "$words"; }
 # shellcheck disable=SC2046
 q() { vmm_run "net qemu $1" "q$1.log" 900 "$QEMU" $(qemu_base) $gq $nq -append "$KVMRUN_DEFAULT_CMDLINE $words"; }
 ok=1
