@@ -619,15 +619,17 @@ static int rx_read(struct net *n)
  * Take chains until they can hold the largest frame, their writable parts
  * gathered in rxv (one chain without MRG_RXBUF). Returns the chain count,
  * or 0 when that much room is not there: every chain taken is then given
- * back. A malformed chain ends the gathering: given back too, it comes
- * first next time, where rx_place returns it with length 0.
+ * back. A malformed chain (as rx_place defines it) met first is returned
+ * with length 0 (after *filled) and skipped; met later, it ends the
+ * gathering and is given back, to come first next time.
  */
-static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *caps, int *niov)
+static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *caps, int *niov,
+			  unsigned *filled)
 {
 	struct virtio_dev *vd = &n->vd;
 	struct virtq_chain *c = &n->chain;
 	uint64_t room = 0;
-	unsigned k = 0;
+	unsigned k = 0, skipped = 0;
 
 	*niov = 0;
 	while (room < BUF_LEN - 1 && (k == 0 || mrg)) {
@@ -635,8 +637,17 @@ static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *ca
 
 		if (r <= 0)
 			break;
-		if (c->err || c->nr || c->wr_len < NET_HDR_LEN ||
-		    *niov + c->nw > VIRTQ_MAX_SIZE) {
+		if (c->err || c->nr || c->wr_len < NET_HDR_LEN) {
+			/* A guest refilling the ring with bad chains as fast as we skip them: bounded. */
+			if (k > 0 || ++skipped > VIRTQ_MAX_SIZE) {
+				virtq_unpop(vd, NET_RXQ, 1);
+				break;
+			}
+			add(&n->stats.rx_errors, 1);
+			virtq_fill(vd, NET_RXQ, (*filled)++, c->head, 0);
+			continue;
+		}
+		if (*niov + c->nw > VIRTQ_MAX_SIZE) {
 			virtq_unpop(vd, NET_RXQ, 1);
 			break;
 		}
@@ -669,7 +680,7 @@ static int rx_direct(struct net *n, uint64_t f, unsigned *filled)
 	uint32_t caps[VIRTQ_MAX_SIZE];
 	struct virtio_net_hdr_v1 h;
 	int niov;
-	unsigned k = rx_gather(n, mrg, heads, caps, &niov);
+	unsigned k = rx_gather(n, mrg, heads, caps, &niov, filled);
 
 	if (k == 0)
 		return 2;

@@ -665,6 +665,39 @@ static void t_rx_direct(struct t *t, struct ctx *x)
 	      (unsigned long)st.rx_frames, (unsigned long)st.rx_bounced);
 }
 
+/* A bad chain ahead of enough good ones: returned empty, counted once, the frame still goes straight in. */
+static void t_rx_direct_malformed(struct t *t, struct ctx *x)
+{
+	struct dq *q = &x->q[0];
+	struct net_stats st;
+	uint16_t head;
+	uint32_t l;
+
+	CHECK(t, setup(t, x, ~0ULL, 32, 16) == 0, "setup");
+	q_desc(t, q, 0, MEM_SIZE - 100, 4096, VRING_DESC_F_WRITE, 0); /* out of RAM */
+	q_offer(t, q, 0);
+	for (uint16_t i = 1; i < 19; i++)
+		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+	kick(t, NET_RXQ);
+	run(x);
+	size_t len = make_frame(x, 5000, 9);
+	CHECK(t, peer_send(x, len) == 0, "send");
+	CHECK(t, run(x) >= 1, "run");
+	CHECK(t, q_used_idx(t, q) == 3, "used %u", q_used_idx(t, q));
+	l = rx_take(t, x, 0, &head);
+	CHECK(t, head == 0 && l == 0, "bad chain first, empty: head %u len %u", head, l);
+	l = rx_take(t, x, 1, &head);
+	CHECK(t, head == 1 && l == 4096, "frame, first part: head %u len %u", head, l);
+	l = rx_take(t, x, 2, &head);
+	CHECK(t, head == 2 && l == 5012 - 4096, "frame, second part: head %u len %u", head, l);
+	CHECK(t, !memcmp(g(t, RX_BUF + 0x1000 + HDR), x->frame + HDR, 4096 - HDR), "data");
+	net_get_stats(x->n, &st);
+	CHECK(t, st.rx_frames == 1 && st.rx_errors == 1 && st.rx_bounced == 0 && st.bad_chains == 1,
+	      "frames %lu errors %lu bounced %lu bad_chains %lu", (unsigned long)st.rx_frames,
+	      (unsigned long)st.rx_errors, (unsigned long)st.rx_bounced,
+	      (unsigned long)st.bad_chains);
+}
+
 /* Without MRG_RXBUF: a chain that holds a largest frame is read into directly. */
 static void t_rx_direct_single(struct t *t, struct ctx *x)
 {
@@ -1169,6 +1202,7 @@ int main(void)
 	RUN(t_rx_oversize);
 	RUN(t_rx_single);
 	RUN(t_rx_direct);
+	RUN(t_rx_direct_malformed);
 	RUN(t_rx_direct_single);
 	RUN(t_rx_malformed);
 	RUN(t_offloads);
