@@ -10,15 +10,25 @@
  * So a child made when the guest starts shares kvmrun's address space
  * (CLONE_VM) and holds a copy of the VM fd and no other fd (no disk, tap or
  * console: locks and taps are released the moment kvmrun exits, as before).
- * It blocks reading a pipe whose only writer is kvmrun; kvmrun's exit closes
- * the pipe and, as the child still uses the address space and the VM, costs
- * neither teardown. The child then exits and both happen there, off the
- * launcher's path.
+ * It waits until the last thread of kvmrun is gone (a pidfd of kvmrun turns
+ * readable then); as the child still uses the address space and the VM,
+ * kvmrun's exit costs neither teardown. The child then exits and both happen
+ * there, off the launcher's path.
+ *
+ * Why the whole thread group and not just kvmrun's fds: KVM starts a worker
+ * of its own inside kvmrun (NX huge page recovery, "kvm-nx-lpage-re", a
+ * thread of kvmrun since Linux 6.13) that holds references to the VM and
+ * the address space and exits after kvmrun's other threads. A child that left
+ * when kvmrun's fds closed (a pipe's EOF: the first version) let that worker
+ * drop the last references, and the 13-25 ms teardown ran inside kvmrun's
+ * exit again, in about a third of the launches measured here. Without
+ * pidfds (Linux < 5.3) the child still falls back to the pipe.
  */
 #include "teardown.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sched.h>
@@ -40,9 +50,21 @@ static void close_from(int first)
 }
 
 struct child_args {
-	int vmfd, rd;
-	bool confine;
+	int vmfd, waitfd; /* waitfd: a pidfd of kvmrun, or a pipe's read end */
+	bool pidfd, confine;
 };
+
+/* Until kvmrun is gone: its pidfd readable (every thread exited) or the pipe at EOF. */
+static void wait_for_kvmrun(bool pidfd)
+{
+	struct pollfd p = { .fd = 0, .events = POLLIN };
+	char c;
+	for (;;) {
+		ssize_t n = pidfd ? poll(&p, 1, -1) : read(0, &c, 1);
+		if ((pidfd && n > 0) || (!pidfd && n == 0) || (n < 0 && errno != EINTR))
+			return;
+	}
+}
 
 /*
  * Runs on its own small stack in the shared address space but with the
@@ -52,26 +74,21 @@ struct child_args {
 static int child(void *arg)
 {
 	const struct child_args *a = arg;
-	int vmfd = a->vmfd, rd = a->rd;
-	bool confine = a->confine;
+	int vmfd = a->vmfd, waitfd = a->waitfd;
+	bool pidfd = a->pidfd, confine = a->confine;
 	/* Signals meant for kvmrun's process group do not cut the wait short. */
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	/* Keep the pipe as fd 0 and the VM as fd 1; nothing else. */
-	if (dup2(rd, 0) < 0 || dup2(vmfd, 1) < 0)
+	/* Keep what we wait on as fd 0 and the VM as fd 1; nothing else. */
+	if (dup2(waitfd, 0) < 0 || dup2(vmfd, 1) < 0)
 		_exit(0);
 	close_from(2);
 	prctl(PR_SET_NAME, "kvmrun-teardown", 0, 0, 0);
 	/* Ids and capabilities are kvmrun's, already dropped (teardown.h). */
 	if (confine && seccomp_enter(SECCOMP_TEARDOWN) < 0)
 		_exit(0);
-	char c;
-	for (;;) {
-		ssize_t n = read(0, &c, 1);
-		if (n == 0 || (n < 0 && errno != EINTR))
-			break;
-	}
+	wait_for_kvmrun(pidfd);
 	_exit(0); /* the last user of the VM and the memory: teardown runs here */
 }
 
@@ -79,30 +96,36 @@ static int child(void *arg)
 
 int teardown_fork(int vmfd, bool confine)
 {
-	int p[2];
-	if (pipe2(p, O_CLOEXEC) < 0)
+	int p[2] = { -1, -1 };
+	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); /* close-on-exec */
+	if (pidfd < 0 && pipe2(p, O_CLOEXEC) < 0)
 		return -errno;
+	int waitfd = pidfd >= 0 ? pidfd : p[0];
 	/* The child reads its arguments before it touches anything else; they
 	 * live on the same fresh mapping as its stack, which is never freed. */
 	uint8_t *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (stack == MAP_FAILED) {
 		int e = errno;
-		close(p[0]);
-		close(p[1]);
+		close(waitfd);
+		if (p[1] >= 0)
+			close(p[1]);
 		return -e;
 	}
 	struct child_args *a = (struct child_args *)stack;
-	*a = (struct child_args){ .vmfd = vmfd, .rd = p[0], .confine = confine };
+	*a = (struct child_args){
+		.vmfd = vmfd, .waitfd = waitfd, .pidfd = pidfd >= 0, .confine = confine,
+	};
 	/* No CLONE_FILES: the child gets a copy of the fd table and trims it. */
 	int pid = clone(child, stack + CHILD_STACK, CLONE_VM | SIGCHLD, a);
 	int e = errno;
-	close(p[0]);
+	close(waitfd);
 	if (pid < 0) {
-		close(p[1]);
+		if (p[1] >= 0)
+			close(p[1]);
 		munmap(stack, CHILD_STACK);
 		return -e;
 	}
-	/* The write end stays open, unused, until kvmrun exits. */
+	/* A pipe's write end stays open, unused, until kvmrun exits. */
 	return 0;
 }

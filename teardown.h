@@ -9,8 +9,9 @@
  * Start the teardown child. Call it from the main thread once privileges
  * are dropped (the child inherits ids and capabilities) and before the
  * thread's own seccomp filter forbids clone. The child shares the address
- * space, keeps only `vmfd`, sits under its own seccomp filter (unless
- * `confine` is false) and exits when kvmrun does, so the kernel's VM and
+ * space, keeps only `vmfd` (and a pidfd of kvmrun), sits under its own
+ * seccomp filter (unless `confine` is false) and exits when every thread
+ * of kvmrun has, so the kernel's VM and
  * memory teardown runs in it. 0, or -errno (then kvmrun tears everything
  * down in its own exit, as without it).
  */

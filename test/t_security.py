@@ -81,7 +81,7 @@ def children(pid):
 
 def teardown_child():
     """The child that takes the VM's teardown off kvmrun's exit holds the VM fd
-    and a pipe, nothing else (no disk, so the lock goes with kvmrun), is
+    and a pidfd of kvmrun (a pipe before Linux 5.3), nothing else (no disk, so the lock goes with kvmrun), is
     confined, and ends when kvmrun does."""
     img = os.path.join(TMP, "td.img")
     with open(img, "wb") as fh:
@@ -99,7 +99,8 @@ def teardown_child():
            f"children {kids} {st.get('Name')}")
     result("teardown/only-vm-fd", sorted(fds.values(), key=str) != [] and
            any(v == "anon_inode:kvm-vm" for v in fds.values()) and
-           all(v == "anon_inode:kvm-vm" or v.startswith("pipe:") for v in fds.values()) and
+           all(v in ("anon_inode:kvm-vm", "anon_inode:[pidfd]") or v.startswith("pipe:")
+               for v in fds.values()) and
            len(fds) == 2, f"fds {fds}")
     result("teardown/confined", st.get("Seccomp") == "2", f"Seccomp {st.get('Seccomp')}")
     # Ends with kvmrun (reaped by init, so: gone or a zombie within a second).
