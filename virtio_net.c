@@ -22,6 +22,13 @@
 #include <unistd.h>
 
 #define RX_BATCH 64 /* frames per RX turn, so TX and the vCPUs get the lock in between */
+/*
+ * Frames up to this size (header included) are cheaper to copy once than to
+ * gather a largest frame's worth of chains for (a guest receiving small
+ * frames posts small buffers: 40 and more). Frames come in runs of one kind
+ * (ACKs, bulk data), so the last frame's size picks the path for the next.
+ */
+#define RX_SMALL 4096
 #define BUF_LEN (NET_HDR_LEN + NET_MAX_FRAME + 1) /* +1: a longer frame shows as oversize */
 #define CONFIG_LEN offsetof(struct virtio_net_config, mtu) /* mac, status, max_virtqueue_pairs */
 
@@ -47,6 +54,7 @@ struct net {
 	bool tap_dead;          /* the fd failed for good (tap deleted): never poll it again */
 	unsigned offload;       /* TUN_F_* in force */
 	size_t pending;         /* bytes of the frame waiting in buf (header included), 0: none */
+	bool rx_small;          /* the last frame read was small: bounce the next one too */
 	struct virtq_chain chain; /* RX scratch */
 	struct iovec rxv[VIRTQ_MAX_SIZE]; /* RX straight into guest buffers: their writable parts */
 	struct iovec txv[VIRTQ_MAX_SIZE + 1]; /* TX scratch: our header copy + the frame */
@@ -611,6 +619,7 @@ static int rx_read(struct net *n)
 		return 0;
 	}
 	add(&n->stats.rx_bounced, 1);
+	n->rx_small = r <= RX_SMALL;
 	n->pending = (size_t)r;
 	return 1;
 }
@@ -665,9 +674,9 @@ static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *ca
 }
 
 /*
- * The fast path: read the next frame straight into the guest's buffers (no
- * bounce copy), when the available chains can hold any frame, so the tap
- * never truncates one. The header is then read back, checked and fixed up
+ * The fast path for large frames: read the next frame straight into the
+ * guest's buffers (no bounce copy), when the available chains can hold any
+ * frame, so the tap never truncates one. The header is then read back, checked and fixed up
  * like a bounced one; chains the frame did not need are given back.
  *   1: a frame was placed or dropped; 0: try again; -1: nothing to read;
  *   2: not enough room for the fast path (nothing read: use the bounce buffer).
@@ -685,6 +694,8 @@ static int rx_direct(struct net *n, uint64_t f, unsigned *filled)
 	if (k == 0)
 		return 2;
 	ssize_t r = readv(n->fd, n->rxv, niov);
+
+	n->rx_small = r >= 0 && r <= RX_SMALL;
 
 	if (r < 0 || r < NET_HDR_LEN || r > NET_HDR_LEN + NET_MAX_FRAME) {
 		virtq_unpop(vd, NET_RXQ, k);
@@ -754,10 +765,10 @@ static void rx_run(struct net *n)
 				n->tap_poll = true; /* more next turn */
 				break;
 			}
-			int r = rx_direct(n, f, &filled);
+			int r = n->rx_small ? 2 : rx_direct(n, f, &filled);
 
 			if (r == 2)
-				r = rx_read(n); /* not enough room: bounce it */
+				r = rx_read(n); /* small, or not enough room: bounce it */
 			else if (r == 1) {
 				frames++;
 				continue;

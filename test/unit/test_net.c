@@ -592,8 +592,8 @@ static void t_rx_single(struct t *t, struct ctx *x)
 /*
  * Enough room for any frame: frames are read straight into the guest's
  * buffers (no bounce), chains a frame did not need are offered again, a
- * header the guest cannot take gives every chain back; with less room the
- * bounce buffer takes over.
+ * header the guest cannot take gives every chain back; with less room, or
+ * after a small frame, the bounce buffer takes over, until a large one.
  */
 static void t_rx_direct(struct t *t, struct ctx *x)
 {
@@ -643,12 +643,13 @@ static void t_rx_direct(struct t *t, struct ctx *x)
 	CHECK(t, head == 3 && l == 72 && h->num_buffers == 1 && h->gso_type == 0 &&
 		     !memcmp(g(t, RX_BUF + 0x3000 + HDR), x->frame + HDR, 60),
 	      "small frame in the next chain: head %u len %u", head, l);
+	/* The refused frame was small, so the 60-byte one after it was bounced. */
 	net_get_stats(x->n, &st);
-	CHECK(t, st.rx_frames == 2 && st.rx_errors == 1 && st.rx_bounced == 0,
+	CHECK(t, st.rx_frames == 2 && st.rx_errors == 1 && st.rx_bounced == 1,
 	      "frames %lu errors %lu bounced %lu", (unsigned long)st.rx_frames,
 	      (unsigned long)st.rx_errors, (unsigned long)st.rx_bounced);
 
-	/* 16 chains left (64 KiB): less than a largest frame, so the bounce buffer. */
+	/* After a small frame, bounced again (and 16 chains, 64 KiB, are too few anyway). */
 	len = make_frame(x, 5000, 6);
 	CHECK(t, peer_send(x, len) == 0, "send");
 	CHECK(t, run(x) >= 1, "run");
@@ -661,7 +662,23 @@ static void t_rx_direct(struct t *t, struct ctx *x)
 	CHECK(t, h->num_buffers == 2 && !memcmp(g(t, RX_BUF + 0x4000 + HDR), x->frame + HDR, 4084),
 	      "bounced frame");
 	net_get_stats(x->n, &st);
-	CHECK(t, st.rx_frames == 3 && st.rx_bounced == 1, "frames %lu bounced %lu",
+	CHECK(t, st.rx_frames == 3 && st.rx_bounced == 2, "frames %lu bounced %lu",
+	      (unsigned long)st.rx_frames, (unsigned long)st.rx_bounced);
+
+	/* That one was large: with room again, the next goes straight in. */
+	for (uint16_t i = 20; i < 30; i++)
+		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+	kick(t, NET_RXQ);
+	len = make_frame(x, 9000, 7);
+	CHECK(t, peer_send(x, len) == 0, "send");
+	CHECK(t, run(x) >= 1, "run");
+	CHECK(t, q_used_idx(t, q) == 9, "used %u", q_used_idx(t, q));
+	l = rx_take(t, x, 8, &head);
+	CHECK(t, head == 8 && l == 9012 - 8192 &&
+		     !memcmp(g(t, RX_BUF + 0x8000), x->frame + 8192, 9012 - 8192),
+	      "third part: head %u len %u", head, l);
+	net_get_stats(x->n, &st);
+	CHECK(t, st.rx_frames == 4 && st.rx_bounced == 2, "frames %lu bounced %lu",
 	      (unsigned long)st.rx_frames, (unsigned long)st.rx_bounced);
 }
 
