@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <linux/kvm.h>
 #include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
 #include <linux/virtio_ring.h>
 #include <poll.h>
 #include <signal.h>
@@ -16,41 +17,6 @@
 #define MMIO_MAGIC 0x74726976 /* "virt" */
 #define MMIO_VERSION 2
 #define MMIO_VENDOR 0x524d564b /* "KVMR" */
-
-/* Register offsets (virtio 1.x, 4.2.2). */
-enum {
-	R_MAGIC = 0x000,
-	R_VERSION = 0x004,
-	R_DEVICE_ID = 0x008,
-	R_VENDOR_ID = 0x00c,
-	R_DEV_FEAT = 0x010,
-	R_DEV_FEAT_SEL = 0x014,
-	R_DRV_FEAT = 0x020,
-	R_DRV_FEAT_SEL = 0x024,
-	R_QUEUE_SEL = 0x030,
-	R_QUEUE_NUM_MAX = 0x034,
-	R_QUEUE_NUM = 0x038,
-	R_QUEUE_READY = 0x044,
-	R_QUEUE_NOTIFY = 0x050,
-	R_ISR = 0x060,
-	R_ISR_ACK = 0x064,
-	R_STATUS = 0x070,
-	R_DESC_LO = 0x080,
-	R_DESC_HI = 0x084,
-	R_DRIVER_LO = 0x090,
-	R_DRIVER_HI = 0x094,
-	R_DEVICE_LO = 0x0a0,
-	R_DEVICE_HI = 0x0a4,
-	R_SHM_SEL = 0x0ac,
-	R_SHM_LEN_LO = 0x0b0,
-	R_SHM_LEN_HI = 0x0b4,
-	R_SHM_BASE_LO = 0x0b8,
-	R_SHM_BASE_HI = 0x0bc,
-	R_CONFIG_GEN = 0x0fc,
-};
-
-#define ISR_USED 1u
-#define ISR_CONFIG 2u
 
 #define TRANSPORT_FEATURES                                                          \
 	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |     \
@@ -86,7 +52,7 @@ void virtio_needs_reset(struct virtio_dev *vd)
 {
 	__atomic_fetch_or(&vd->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
 	count(&vd->stats.resets_needed);
-	raise_irq(vd, ISR_CONFIG);
+	raise_irq(vd, VIRTIO_MMIO_INT_CONFIG);
 }
 
 /* ---- queue processing ---- */
@@ -177,7 +143,7 @@ unsigned virtio_process(struct virtio_dev *vd, unsigned qi)
 	/* Lock held here. */
 	if (pushed && runnable(vd, vq) &&
 	    want_irq(vq, has_feature(vd, VIRTIO_RING_F_EVENT_IDX)))
-		raise_irq(vd, ISR_USED);
+		raise_irq(vd, VIRTIO_MMIO_INT_VRING);
 	pthread_mutex_unlock(&vd->lock);
 	return done;
 }
@@ -244,7 +210,7 @@ void virtq_flush(struct virtio_dev *vd, unsigned qi, unsigned n)
 	/* Release: every element filled is visible before the index that publishes them. */
 	__atomic_store_n((uint16_t *)(vq->used + 2), vq->used_idx, __ATOMIC_RELEASE);
 	if (want_irq(vq, has_feature(vd, VIRTIO_RING_F_EVENT_IDX)))
-		raise_irq(vd, ISR_USED);
+		raise_irq(vd, VIRTIO_MMIO_INT_VRING);
 }
 
 bool virtq_arm(struct virtio_dev *vd, unsigned qi, unsigned have)
@@ -359,8 +325,8 @@ static void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 		return;
 	}
 	/* Lock-free: the guest's interrupt handler must not wait behind disk I/O. */
-	if (off == R_ISR || off == R_STATUS) {
-		v = __atomic_load_n(off == R_ISR ? &vd->isr : &vd->status, __ATOMIC_SEQ_CST);
+	if (off == VIRTIO_MMIO_INTERRUPT_STATUS || off == VIRTIO_MMIO_STATUS) {
+		v = __atomic_load_n(off == VIRTIO_MMIO_INTERRUPT_STATUS ? &vd->isr : &vd->status, __ATOMIC_SEQ_CST);
 		memcpy(data, &v, 4);
 		return;
 	}
@@ -368,35 +334,35 @@ static void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 	struct virtq *vq = sel_queue(vd);
 
 	switch (off) {
-	case R_MAGIC:
+	case VIRTIO_MMIO_MAGIC_VALUE:
 		v = MMIO_MAGIC;
 		break;
-	case R_VERSION:
+	case VIRTIO_MMIO_VERSION:
 		v = MMIO_VERSION;
 		break;
-	case R_DEVICE_ID:
+	case VIRTIO_MMIO_DEVICE_ID:
 		v = vd->device_id;
 		break;
-	case R_VENDOR_ID:
+	case VIRTIO_MMIO_VENDOR_ID:
 		v = MMIO_VENDOR;
 		break;
-	case R_DEV_FEAT:
+	case VIRTIO_MMIO_DEVICE_FEATURES:
 		v = vd->dev_feat_sel < 2 ? (uint32_t)(vd->dev_features >> (32 * vd->dev_feat_sel))
 					 : 0;
 		break;
-	case R_QUEUE_NUM_MAX:
+	case VIRTIO_MMIO_QUEUE_NUM_MAX:
 		v = vq ? VIRTQ_MAX_SIZE : 0; /* 0: no such queue */
 		break;
-	case R_QUEUE_READY:
+	case VIRTIO_MMIO_QUEUE_READY:
 		v = vq ? vq->ready : 0;
 		break;
-	case R_SHM_LEN_LO:
-	case R_SHM_LEN_HI:
-	case R_SHM_BASE_LO:
-	case R_SHM_BASE_HI:
+	case VIRTIO_MMIO_SHM_LEN_LOW:
+	case VIRTIO_MMIO_SHM_LEN_HIGH:
+	case VIRTIO_MMIO_SHM_BASE_LOW:
+	case VIRTIO_MMIO_SHM_BASE_HIGH:
 		v = 0xffffffff; /* no shared memory regions: length -1 */
 		break;
-	case R_CONFIG_GEN:
+	case VIRTIO_MMIO_CONFIG_GENERATION:
 		v = vd->config_gen;
 		break;
 	default:
@@ -415,25 +381,25 @@ static void queue_reg_write(struct virtio_dev *vd, struct virtq *vq, uint64_t of
 		return;
 	}
 	switch (off) {
-	case R_QUEUE_NUM:
+	case VIRTIO_MMIO_QUEUE_NUM:
 		vq->num = v > 0xffff ? 0 : (uint16_t)v; /* checked when ready is set */
 		break;
-	case R_DESC_LO:
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
 		set_lo(&vq->desc_gpa, v);
 		break;
-	case R_DESC_HI:
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
 		set_hi(&vq->desc_gpa, v);
 		break;
-	case R_DRIVER_LO:
+	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
 		set_lo(&vq->avail_gpa, v);
 		break;
-	case R_DRIVER_HI:
+	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
 		set_hi(&vq->avail_gpa, v);
 		break;
-	case R_DEVICE_LO:
+	case VIRTIO_MMIO_QUEUE_USED_LOW:
 		set_lo(&vq->used_gpa, v);
 		break;
-	case R_DEVICE_HI:
+	case VIRTIO_MMIO_QUEUE_USED_HIGH:
 		set_hi(&vq->used_gpa, v);
 		break;
 	}
@@ -450,7 +416,7 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		return;
 	}
 	memcpy(&v, data, 4);
-	if (off == R_QUEUE_NOTIFY) {
+	if (off == VIRTIO_MMIO_QUEUE_NOTIFY) {
 		/* Only reached without an ioeventfd match: forward to the I/O thread. */
 		if (v < vd->nq)
 			kick(vd->kick_fd[v]);
@@ -458,7 +424,7 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 			count(&vd->stats.ignored);
 		return;
 	}
-	if (off == R_ISR_ACK) {
+	if (off == VIRTIO_MMIO_INTERRUPT_ACK) {
 		__atomic_fetch_and(&vd->isr, ~v, __ATOMIC_SEQ_CST);
 		return;
 	}
@@ -466,10 +432,10 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 	struct virtq *vq = sel_queue(vd);
 
 	switch (off) {
-	case R_DEV_FEAT_SEL:
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL:
 		vd->dev_feat_sel = v;
 		break;
-	case R_DRV_FEAT:
+	case VIRTIO_MMIO_DRIVER_FEATURES:
 		if (status_get(vd) & VIRTIO_CONFIG_S_FEATURES_OK || vd->drv_feat_sel > 1) {
 			count(&vd->stats.ignored);
 			break;
@@ -479,13 +445,13 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		else
 			vd->drv_features = (vd->drv_features & ~0xffffffffULL) | v;
 		break;
-	case R_DRV_FEAT_SEL:
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL:
 		vd->drv_feat_sel = v;
 		break;
-	case R_QUEUE_SEL:
+	case VIRTIO_MMIO_QUEUE_SEL:
 		vd->queue_sel = v;
 		break;
-	case R_QUEUE_READY:
+	case VIRTIO_MMIO_QUEUE_READY:
 		if (!vq)
 			count(&vd->stats.ignored);
 		else if (v & 1) {
@@ -495,19 +461,19 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 			vq->ready = false;
 		}
 		break;
-	case R_STATUS:
+	case VIRTIO_MMIO_STATUS:
 		status_write(vd, v);
 		break;
-	case R_SHM_SEL:
+	case VIRTIO_MMIO_SHM_SEL:
 		vd->shm_sel = v;
 		break;
-	case R_QUEUE_NUM:
-	case R_DESC_LO:
-	case R_DESC_HI:
-	case R_DRIVER_LO:
-	case R_DRIVER_HI:
-	case R_DEVICE_LO:
-	case R_DEVICE_HI:
+	case VIRTIO_MMIO_QUEUE_NUM:
+	case VIRTIO_MMIO_QUEUE_DESC_LOW:
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH:
+	case VIRTIO_MMIO_QUEUE_AVAIL_LOW:
+	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH:
+	case VIRTIO_MMIO_QUEUE_USED_LOW:
+	case VIRTIO_MMIO_QUEUE_USED_HIGH:
 		queue_reg_write(vd, vq, off, v);
 		break;
 	default:

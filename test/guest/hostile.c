@@ -43,11 +43,13 @@
  */
 #include "hostile.h"
 #include "probe.h"
-#include "virtio_mmio.h"
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_ring.h>
 
 const char *hostile_cmdline = "";
 
-/* ---- the virtio-blk window (registers in virtio_mmio.h) ---- */
+/* ---- the virtio-blk window (registers: the kernel's linux/virtio_mmio.h) ---- */
 #define VIO 0xd0000000UL
 #define T_IN 0
 #define T_OUT 1
@@ -215,26 +217,26 @@ static uint64_t parse_dec(const char *s, uint64_t dflt)
 /* Reset, ACKNOWLEDGE, DRIVER, features VERSION_1 | INDIRECT_DESC, FEATURES_OK. 0 or -1. */
 static int dev_negotiate(void)
 {
-	vw(R_STATUS, 0);
-	if (vr(R_MAGIC) != 0x74726976 || vr(R_VERSION) != 2 || vr(R_DEVICE_ID) != 2)
+	vw(VIRTIO_MMIO_STATUS, 0);
+	if (vr(VIRTIO_MMIO_MAGIC_VALUE) != 0x74726976 || vr(VIRTIO_MMIO_VERSION) != 2 || vr(VIRTIO_MMIO_DEVICE_ID) != 2)
 		return -1;
-	vw(R_STATUS, S_ACK);
-	vw(R_STATUS, S_ACK | S_DRIVER);
-	vw(R_DEV_FEAT_SEL, 0);
-	uint32_t lo = vr(R_DEV_FEAT);
-	vw(R_DEV_FEAT_SEL, 1);
-	uint32_t hi = vr(R_DEV_FEAT);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vw(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	uint32_t lo = vr(VIRTIO_MMIO_DEVICE_FEATURES);
+	vw(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	uint32_t hi = vr(VIRTIO_MMIO_DEVICE_FEATURES);
 
 	if (!(hi & 1) || !(lo & (1u << 28)))
 		return -1;
-	vw(R_DRV_FEAT_SEL, 0);
-	vw(R_DRV_FEAT, 1u << 28);
-	vw(R_DRV_FEAT_SEL, 1);
-	vw(R_DRV_FEAT, 1);
-	vw(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	if (!(vr(R_STATUS) & S_FEATURES_OK))
+	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES, 1u << 28);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
+	if (!(vr(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK))
 		return -1;
-	capacity = vr(R_CONFIG) | (uint64_t)vr(R_CONFIG + 4) << 32;
+	capacity = vr(VIRTIO_MMIO_CONFIG) | (uint64_t)vr(VIRTIO_MMIO_CONFIG + 4) << 32;
 	return 0;
 }
 
@@ -245,15 +247,15 @@ static void queue_program(uint32_t num, uint64_t desc, uint64_t avail, uint64_t 
 	memset((void *)USED, 0, 128);
 	*(volatile uint16_t *)AVAIL = 1; /* we poll */
 	avail_shadow = used_seen = 0;
-	vw(R_QUEUE_SEL, 0);
-	vw(R_QUEUE_NUM, num);
-	vw(R_DESC_LO, (uint32_t)desc);
-	vw(R_DESC_HI, (uint32_t)(desc >> 32));
-	vw(R_DRIVER_LO, (uint32_t)avail);
-	vw(R_DRIVER_HI, (uint32_t)(avail >> 32));
-	vw(R_DEVICE_LO, (uint32_t)used);
-	vw(R_DEVICE_HI, (uint32_t)(used >> 32));
-	vw(R_QUEUE_READY, 1);
+	vw(VIRTIO_MMIO_QUEUE_SEL, 0);
+	vw(VIRTIO_MMIO_QUEUE_NUM, num);
+	vw(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)desc);
+	vw(VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(desc >> 32));
+	vw(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)avail);
+	vw(VIRTIO_MMIO_QUEUE_AVAIL_HIGH, (uint32_t)(avail >> 32));
+	vw(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)used);
+	vw(VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(used >> 32));
+	vw(VIRTIO_MMIO_QUEUE_READY, 1);
 }
 
 /* The whole virtio 1.x initialisation (3.1.1). 0, or -1 with an error line. */
@@ -263,16 +265,16 @@ static int blk_up(void)
 		probe_error("blk-negotiate");
 		return -1;
 	}
-	if (vr(R_QUEUE_NUM_MAX) < QN || vr(R_QUEUE_READY)) {
+	if (vr(VIRTIO_MMIO_QUEUE_NUM_MAX) < QN || vr(VIRTIO_MMIO_QUEUE_READY)) {
 		probe_error("blk-queue");
 		return -1;
 	}
 	queue_program(QN, DESC, AVAIL, USED);
-	if (vr(R_QUEUE_READY) != 1) {
+	if (vr(VIRTIO_MMIO_QUEUE_READY) != 1) {
 		probe_error("blk-queue-ready");
 		return -1;
 	}
-	vw(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	return 0;
 }
 
@@ -300,8 +302,8 @@ static void set_hdr(uint32_t type, uint64_t sector)
 static void chain3(uint64_t t, uint64_t h, uint32_t hl, uint64_t d, uint32_t dl, uint16_t df,
 		   uint64_t s, uint32_t sl, uint16_t sf)
 {
-	set_desc(t, 0, h, hl, F_NEXT, 1);
-	set_desc(t, 1, d, dl, df | F_NEXT, 2);
+	set_desc(t, 0, h, hl, VRING_DESC_F_NEXT, 1);
+	set_desc(t, 1, d, dl, df | VRING_DESC_F_NEXT, 2);
 	set_desc(t, 2, s, sl, sf, 0);
 }
 
@@ -309,7 +311,7 @@ static void chain3(uint64_t t, uint64_t h, uint32_t hl, uint64_t d, uint32_t dl,
 static void request(uint64_t t, uint32_t type, uint64_t sector, uint32_t len)
 {
 	set_hdr(type, sector);
-	chain3(t, HDR, 16, DATA, len, type == T_IN ? F_WRITE : 0, STAT, 1, F_WRITE);
+	chain3(t, HDR, 16, DATA, len, type == T_IN ? VRING_DESC_F_WRITE : 0, STAT, 1, VRING_DESC_F_WRITE);
 }
 
 /* Fresh buffers: data filled with `fill`, the status byte 0xff ("none"). */
@@ -345,17 +347,17 @@ static int run_case(const char *name, uint16_t head, uint16_t advance, uint64_t 
 	avail_shadow = (uint16_t)(avail_shadow + advance);
 	av[1] = avail_shadow; /* x86 keeps stores in order; the barrier keeps gcc from reordering */
 	barrier();
-	vw(R_QUEUE_NOTIFY, 0);
+	vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	for (int i = 0; i < WAIT_SPINS; i++) {
 		if (us[1] != used_seen) {
 			got = 1;
 			break;
 		}
-		if (vr(R_STATUS) & S_NEEDS_RESET)
+		if (vr(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET)
 			break;
 	}
 	barrier();
-	st = vr(R_STATUS);
+	st = vr(VIRTIO_MMIO_STATUS);
 	if (got) {
 		len = *(volatile uint32_t *)(USED + 4 + 8 * (used_seen % QN) + 4);
 		used_seen++;
@@ -376,7 +378,7 @@ static int run_case(const char *name, uint16_t head, uint16_t advance, uint64_t 
 	con_puts(" devstatus=");
 	con_hex(st);
 	con_putc('\n');
-	if (!got || (st & S_NEEDS_RESET))
+	if (!got || (st & VIRTIO_CONFIG_S_NEEDS_RESET))
 		blk_up();
 	return sb == 0xff ? -1 : sb;
 }
@@ -396,36 +398,36 @@ static void cases_addresses(void)
 {
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 16, OUTSIDE, 512, F_WRITE, STAT, 1, F_WRITE);
+	chain3(DESC, HDR, 16, OUTSIDE, 512, VRING_DESC_F_WRITE, STAT, 1, VRING_DESC_F_WRITE);
 	run_case("past-end-data", 0, 1, STAT);
 
 	begin(0x5a);
-	chain3(DESC, OUTSIDE, 16, DATA, 512, 0, STAT, 1, F_WRITE);
+	chain3(DESC, OUTSIDE, 16, DATA, 512, 0, STAT, 1, VRING_DESC_F_WRITE);
 	run_case("past-end-hdr", 0, 1, STAT);
 
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 16, DATA, 512, F_WRITE, OUTSIDE, 1, F_WRITE);
+	chain3(DESC, HDR, 16, DATA, 512, VRING_DESC_F_WRITE, OUTSIDE, 1, VRING_DESC_F_WRITE);
 	run_case("past-end-status", 0, 1, 0);
 
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 16, VIO, 512, F_WRITE, STAT, 1, F_WRITE); /* its own window */
+	chain3(DESC, HDR, 16, VIO, 512, VRING_DESC_F_WRITE, STAT, 1, VRING_DESC_F_WRITE); /* its own window */
 	run_case("hole-data", 0, 1, STAT);
 
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 16, 0x100000000UL, 512, F_WRITE, STAT, 1, F_WRITE);
+	chain3(DESC, HDR, 16, 0x100000000UL, 512, VRING_DESC_F_WRITE, STAT, 1, VRING_DESC_F_WRITE);
 	run_case("high-data", 0, 1, STAT);
 
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 16, 0xfffffffffffff000UL, 0x2000, F_WRITE, STAT, 1, F_WRITE);
+	chain3(DESC, HDR, 16, 0xfffffffffffff000UL, 0x2000, VRING_DESC_F_WRITE, STAT, 1, VRING_DESC_F_WRITE);
 	run_case("overflow", 0, 1, STAT);
 
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 16, DATA, 0xffffffffu, F_WRITE, STAT, 1, F_WRITE);
+	chain3(DESC, HDR, 16, DATA, 0xffffffffu, VRING_DESC_F_WRITE, STAT, 1, VRING_DESC_F_WRITE);
 	run_case("huge-len", 0, 1, STAT);
 }
 
@@ -434,21 +436,21 @@ static void cases_shape(void)
 	/* OUT whose only descriptor is readable and points to itself. */
 	begin(0x5a);
 	set_hdr(T_OUT, 28);
-	set_desc(DESC, 0, HDR, 16, F_NEXT, 0);
+	set_desc(DESC, 0, HDR, 16, VRING_DESC_F_NEXT, 0);
 	run_case("self-loop", 0, 1, STAT);
 
 	/* All 8 descriptors chained, the last pointing back to the first. */
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	set_desc(DESC, 0, HDR, 16, F_NEXT, 1);
+	set_desc(DESC, 0, HDR, 16, VRING_DESC_F_NEXT, 1);
 	for (unsigned i = 1; i < 7; i++)
-		set_desc(DESC, i, DATA + 512 * (i - 1), 512, F_WRITE | F_NEXT, (uint16_t)(i + 1));
-	set_desc(DESC, 7, STAT, 1, F_WRITE | F_NEXT, 0);
+		set_desc(DESC, i, DATA + 512 * (i - 1), 512, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, (uint16_t)(i + 1));
+	set_desc(DESC, 7, STAT, 1, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 0);
 	run_case("long-chain", 0, 1, STAT);
 
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 16, DATA, 512, F_WRITE, STAT, 1, 0);
+	chain3(DESC, HDR, 16, DATA, 512, VRING_DESC_F_WRITE, STAT, 1, 0);
 	run_case("status-readonly", 0, 1, STAT);
 
 	begin(0x5a);
@@ -458,29 +460,29 @@ static void cases_shape(void)
 
 	begin(0x5a);
 	set_hdr(T_OUT, 36);
-	chain3(DESC, HDR, 16, DATA, 512, 0, STAT, 0, F_WRITE);
+	chain3(DESC, HDR, 16, DATA, 512, 0, STAT, 0, VRING_DESC_F_WRITE);
 	run_case("zero-len-status", 0, 1, STAT);
 
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 16, DATA, 0, F_WRITE, STAT, 1, F_WRITE);
+	chain3(DESC, HDR, 16, DATA, 0, VRING_DESC_F_WRITE, STAT, 1, VRING_DESC_F_WRITE);
 	run_case("zero-len-data", 0, 1, STAT);
 
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 0, DATA, 512, F_WRITE, STAT, 1, F_WRITE);
+	chain3(DESC, HDR, 0, DATA, 512, VRING_DESC_F_WRITE, STAT, 1, VRING_DESC_F_WRITE);
 	run_case("zero-len-hdr", 0, 1, STAT);
 
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 0, DATA, 0, F_WRITE, STAT, 0, F_WRITE);
+	chain3(DESC, HDR, 0, DATA, 0, VRING_DESC_F_WRITE, STAT, 0, VRING_DESC_F_WRITE);
 	run_case("zero-len-all", 0, 1, STAT);
 
 	/* Header device-writable: nothing readable to parse. */
 	begin(0xa5);
 	set_hdr(T_IN, 0);
-	chain3(DESC, HDR, 16, DATA, 512, F_WRITE, STAT, 1, F_WRITE);
-	set_desc(DESC, 0, HDR, 16, F_WRITE | F_NEXT, 1);
+	chain3(DESC, HDR, 16, DATA, 512, VRING_DESC_F_WRITE, STAT, 1, VRING_DESC_F_WRITE);
+	set_desc(DESC, 0, HDR, 16, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
 	run_case("hdr-writable", 0, 1, STAT);
 }
 
@@ -488,41 +490,41 @@ static void cases_indirect(void)
 {
 	begin(0xa5);
 	request(IND1, T_IN, 0, 512);
-	set_desc(DESC, 0, IND1, 48, F_INDIRECT, 0);
+	set_desc(DESC, 0, IND1, 48, VRING_DESC_F_INDIRECT, 0);
 	if (run_case("indirect-ok", 0, 1, STAT) == 0)
 		print_fnv("indirect-ok_fnv", DATA);
 
 	/* A valid OUT to sector 20 two tables deep. */
 	begin(0x5a);
 	request(IND2, T_OUT, 20, 512);
-	set_desc(IND1, 0, IND2, 48, F_INDIRECT, 0);
-	set_desc(DESC, 0, IND1, 16, F_INDIRECT, 0);
+	set_desc(IND1, 0, IND2, 48, VRING_DESC_F_INDIRECT, 0);
+	set_desc(DESC, 0, IND1, 16, VRING_DESC_F_INDIRECT, 0);
 	run_case("indirect-nested", 0, 1, STAT);
 
 	begin(0xa5);
-	set_desc(DESC, 0, OUTSIDE, 48, F_INDIRECT, 0);
+	set_desc(DESC, 0, OUTSIDE, 48, VRING_DESC_F_INDIRECT, 0);
 	run_case("indirect-oob", 0, 1, STAT);
 
 	begin(0xa5);
-	set_desc(DESC, 0, 0xfffffffffffffff0UL, 0x30, F_INDIRECT, 0);
+	set_desc(DESC, 0, 0xfffffffffffffff0UL, 0x30, VRING_DESC_F_INDIRECT, 0);
 	run_case("indirect-overflow", 0, 1, STAT);
 
 	/* A valid OUT to sector 24, but the table length is 40 bytes. */
 	begin(0x5a);
 	request(IND1, T_OUT, 24, 512);
-	set_desc(DESC, 0, IND1, 40, F_INDIRECT, 0);
+	set_desc(DESC, 0, IND1, 40, VRING_DESC_F_INDIRECT, 0);
 	run_case("indirect-len", 0, 1, STAT);
 
 	begin(0xa5);
 	request(IND1, T_IN, 0, 512);
-	set_desc(DESC, 0, IND1, 0, F_INDIRECT, 0);
+	set_desc(DESC, 0, IND1, 0, VRING_DESC_F_INDIRECT, 0);
 	run_case("indirect-zero", 0, 1, STAT);
 
 	/* INDIRECT together with NEXT (2.7.5.3.1: the driver MUST NOT). */
 	begin(0xa5);
 	request(IND1, T_IN, 0, 512);
-	set_desc(DESC, 0, IND1, 48, F_INDIRECT | F_NEXT, 1);
-	set_desc(DESC, 1, STAT + 8, 1, F_WRITE, 0);
+	set_desc(DESC, 0, IND1, 48, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, 1);
+	set_desc(DESC, 1, STAT + 8, 1, VRING_DESC_F_WRITE, 0);
 	run_case("indirect-next", 0, 1, STAT);
 }
 
@@ -531,23 +533,23 @@ static void cases_requests(void)
 	/* OUT whose data the device would write: direction wrong. */
 	begin(0x5a);
 	set_hdr(T_OUT, 12);
-	chain3(DESC, HDR, 16, DATA, 512, F_WRITE, STAT, 1, F_WRITE);
+	chain3(DESC, HDR, 16, DATA, 512, VRING_DESC_F_WRITE, STAT, 1, VRING_DESC_F_WRITE);
 	run_case("write-wrong-dir", 0, 1, STAT);
 
 	/* OUT to sector 40 whose second data half is not RAM: nothing may be written. */
 	begin(0x5a);
 	set_hdr(T_OUT, 40);
-	set_desc(DESC, 0, HDR, 16, F_NEXT, 1);
-	set_desc(DESC, 1, DATA, 512, F_NEXT, 2);
-	set_desc(DESC, 2, OUTSIDE, 512, F_NEXT, 3);
-	set_desc(DESC, 3, STAT, 1, F_WRITE, 0);
+	set_desc(DESC, 0, HDR, 16, VRING_DESC_F_NEXT, 1);
+	set_desc(DESC, 1, DATA, 512, VRING_DESC_F_NEXT, 2);
+	set_desc(DESC, 2, OUTSIDE, 512, VRING_DESC_F_NEXT, 3);
+	set_desc(DESC, 3, STAT, 1, VRING_DESC_F_WRITE, 0);
 	run_case("write-partial-oob", 0, 1, STAT);
 
 	/* OUT to sector 44 with the status before the data: readable after writable. */
 	begin(0x5a);
 	set_hdr(T_OUT, 44);
-	set_desc(DESC, 0, HDR, 16, F_NEXT, 1);
-	set_desc(DESC, 1, STAT, 1, F_WRITE | F_NEXT, 2);
+	set_desc(DESC, 0, HDR, 16, VRING_DESC_F_NEXT, 1);
+	set_desc(DESC, 1, STAT, 1, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
 	set_desc(DESC, 2, DATA, 512, 0, 0);
 	run_case("status-middle", 0, 1, STAT);
 
@@ -585,7 +587,7 @@ static void cases_requests(void)
 	*(volatile uint64_t *)(HDR + 16) = capacity - 1;
 	*(volatile uint32_t *)(HDR + 24) = 2;
 	*(volatile uint32_t *)(HDR + 28) = 0;
-	chain3(DESC, HDR, 16, HDR + 16, 16, 0, STAT, 1, F_WRITE);
+	chain3(DESC, HDR, 16, HDR + 16, 16, 0, STAT, 1, VRING_DESC_F_WRITE);
 	run_case("wz-past-end", 0, 1, STAT);
 
 	begin(0xa5);
@@ -593,7 +595,7 @@ static void cases_requests(void)
 	*(volatile uint64_t *)(HDR + 16) = 1ULL << 55;
 	*(volatile uint32_t *)(HDR + 24) = 1;
 	*(volatile uint32_t *)(HDR + 28) = 0;
-	chain3(DESC, HDR, 16, HDR + 16, 16, 0, STAT, 1, F_WRITE);
+	chain3(DESC, HDR, 16, HDR + 16, 16, 0, STAT, 1, VRING_DESC_F_WRITE);
 	run_case("discard-wrap", 0, 1, STAT);
 }
 
@@ -624,7 +626,7 @@ static void cases_overlap(void)
 	for (unsigned i = 0; i < sizeof(c) / sizeof(c[0]); i++) {
 		begin(0xa5);
 		set_hdr(T_IN, 0);
-		chain3(DESC, HDR, 16, c[i].at, 512, F_WRITE, STAT, 1, F_WRITE);
+		chain3(DESC, HDR, 16, c[i].at, 512, VRING_DESC_F_WRITE, STAT, 1, VRING_DESC_F_WRITE);
 		run_case(c[i].name, 0, 1, STAT);
 		blk_up();
 	}
@@ -664,7 +666,7 @@ void hostile_blk_chains(void)
 
 static void final_read(void)
 {
-	if (vr(R_MAGIC) != 0x74726976) {
+	if (vr(VIRTIO_MMIO_MAGIC_VALUE) != 0x74726976) {
 		con_puts("PROBE blk.absent\n");
 		return;
 	}
@@ -699,7 +701,7 @@ static void poke_sweep(void)
 			mmio_wr(VIO + off, w, v);
 		}
 	print_poke("sweep");
-	print_kv("devstatus", vr(R_STATUS));
+	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 }
 
@@ -711,13 +713,13 @@ static void poke_queue(const char *name, uint32_t num, uint64_t desc, uint64_t u
 		return;
 	}
 	queue_program(num, desc, AVAIL, used);
-	uint32_t ready = vr(R_QUEUE_READY);
+	uint32_t ready = vr(VIRTIO_MMIO_QUEUE_READY);
 
-	vw(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
-	vw(R_QUEUE_NOTIFY, 0);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	print_poke(name);
 	print_kv("ready", ready);
-	print_kv("devstatus", vr(R_STATUS));
+	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 }
 
@@ -726,7 +728,7 @@ static uint16_t spin_used(uint16_t want, int spins)
 	volatile uint16_t *us = (volatile uint16_t *)USED;
 
 	for (int i = 0; i < spins && us[1] != want; i++)
-		if (vr(R_STATUS) & S_NEEDS_RESET)
+		if (vr(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET)
 			break;
 	return us[1];
 }
@@ -745,11 +747,11 @@ static void poke_notify_early(void)
 	barrier();
 	av[1] = 1;
 	barrier();
-	vw(R_QUEUE_NOTIFY, 0);
+	vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	print_poke("notify-early");
 	print_kv("used", spin_used(1, 2000));
 	con_putc('\n');
-	vw(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	uint16_t u = spin_used(1, 2000);
 
 	print_poke("notify-early-after-ok");
@@ -776,28 +778,28 @@ static void poke_garbage(const char *name, int heads_ok, int idx_random)
 
 	av[1] = idx;
 	barrier();
-	vw(R_QUEUE_NOTIFY, 0);
+	vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	print_poke(name);
 	print_kv("used", spin_used(idx, WAIT_SPINS));
-	print_kv("devstatus", vr(R_STATUS));
+	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 }
 
 static void poke_status_order(void)
 {
 	/* DRIVER_OK straight from reset. */
-	vw(R_STATUS, 0);
-	vw(R_STATUS, S_DRIVER_OK);
+	vw(VIRTIO_MMIO_STATUS, 0);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_DRIVER_OK);
 	print_poke("driver-ok-first");
-	print_kv("devstatus", vr(R_STATUS));
+	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 
 	/* A queue and DRIVER_OK without FEATURES_OK, then a read. */
-	vw(R_STATUS, 0);
-	vw(R_STATUS, S_ACK);
-	vw(R_STATUS, S_ACK | S_DRIVER);
+	vw(VIRTIO_MMIO_STATUS, 0);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
 	queue_program(QN, DESC, AVAIL, USED);
-	vw(R_STATUS, S_ACK | S_DRIVER | S_DRIVER_OK);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK);
 	begin(0xa5);
 	request(DESC, T_IN, 0, 512);
 	volatile uint16_t *av = (volatile uint16_t *)AVAIL;
@@ -806,53 +808,53 @@ static void poke_status_order(void)
 	barrier();
 	av[1] = 1;
 	barrier();
-	vw(R_QUEUE_NOTIFY, 0);
+	vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	print_poke("no-features-ok");
 	print_kv("used", spin_used(1, 2000));
-	print_kv("devstatus", vr(R_STATUS));
+	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 
 	/* FEATURES_OK with every bit set (3.1.1: the device must not accept). */
-	vw(R_STATUS, 0);
-	vw(R_STATUS, S_ACK);
-	vw(R_STATUS, S_ACK | S_DRIVER);
-	vw(R_DRV_FEAT_SEL, 0);
-	vw(R_DRV_FEAT, 0xffffffff);
-	vw(R_DRV_FEAT_SEL, 1);
-	vw(R_DRV_FEAT, 0xffffffff);
-	vw(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	vw(VIRTIO_MMIO_STATUS, 0);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES, 0xffffffff);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES, 0xffffffff);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
 	print_poke("features-bogus");
-	print_kv("devstatus", vr(R_STATUS));
+	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 
 	/* FEATURES_OK without VERSION_1. */
-	vw(R_STATUS, 0);
-	vw(R_STATUS, S_ACK);
-	vw(R_STATUS, S_ACK | S_DRIVER);
-	vw(R_DRV_FEAT_SEL, 0);
-	vw(R_DRV_FEAT, 1u << 28);
-	vw(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	vw(VIRTIO_MMIO_STATUS, 0);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES, 1u << 28);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
 	print_poke("features-legacy");
-	print_kv("devstatus", vr(R_STATUS));
+	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 
 	/* Feature selectors past the defined words. */
-	vw(R_STATUS, 0);
-	vw(R_STATUS, S_ACK);
-	vw(R_STATUS, S_ACK | S_DRIVER);
-	vw(R_DEV_FEAT_SEL, 7);
-	uint32_t devfeat = vr(R_DEV_FEAT);
+	vw(VIRTIO_MMIO_STATUS, 0);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vw(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 7);
+	uint32_t devfeat = vr(VIRTIO_MMIO_DEVICE_FEATURES);
 
-	vw(R_DRV_FEAT_SEL, 7);
-	vw(R_DRV_FEAT, 0xffffffff);
-	vw(R_DRV_FEAT_SEL, 0);
-	vw(R_DRV_FEAT, 1u << 28);
-	vw(R_DRV_FEAT_SEL, 1);
-	vw(R_DRV_FEAT, 1);
-	vw(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 7);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES, 0xffffffff);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES, 1u << 28);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
 	print_poke("features-sel7");
 	print_kv("devfeat", devfeat);
-	print_kv("devstatus", vr(R_STATUS));
+	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 }
 
@@ -861,26 +863,26 @@ static void poke_queue_sel(uint32_t sel)
 {
 	if (dev_negotiate() < 0)
 		return;
-	vw(R_QUEUE_SEL, sel);
-	uint32_t max = vr(R_QUEUE_NUM_MAX);
+	vw(VIRTIO_MMIO_QUEUE_SEL, sel);
+	uint32_t max = vr(VIRTIO_MMIO_QUEUE_NUM_MAX);
 
-	vw(R_QUEUE_NUM, QN);
-	vw(R_DESC_LO, (uint32_t)DESC);
-	vw(R_DESC_HI, 0);
-	vw(R_DRIVER_LO, (uint32_t)AVAIL);
-	vw(R_DRIVER_HI, 0);
-	vw(R_DEVICE_LO, (uint32_t)USED);
-	vw(R_DEVICE_HI, 0);
-	vw(R_QUEUE_READY, 1);
-	uint32_t ready = vr(R_QUEUE_READY);
+	vw(VIRTIO_MMIO_QUEUE_NUM, QN);
+	vw(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC);
+	vw(VIRTIO_MMIO_QUEUE_DESC_HIGH, 0);
+	vw(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)AVAIL);
+	vw(VIRTIO_MMIO_QUEUE_AVAIL_HIGH, 0);
+	vw(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)USED);
+	vw(VIRTIO_MMIO_QUEUE_USED_HIGH, 0);
+	vw(VIRTIO_MMIO_QUEUE_READY, 1);
+	uint32_t ready = vr(VIRTIO_MMIO_QUEUE_READY);
 
-	vw(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
-	vw(R_QUEUE_NOTIFY, sel);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	vw(VIRTIO_MMIO_QUEUE_NOTIFY, sel);
 	print_poke("queue-sel");
 	print_kv("sel", sel);
 	print_kv("num_max", max);
 	print_kv("ready", ready);
-	print_kv("devstatus", vr(R_STATUS));
+	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 }
 
@@ -948,12 +950,12 @@ static void poke_device(void)
 	poke_queue_sel(4);
 	poke_queue_sel(99);
 	poke_queue_sel(0xffffffff);
-	vw(R_STATUS, 0);
+	vw(VIRTIO_MMIO_STATUS, 0);
 }
 
 void hostile_mmio_poke(void)
 {
-	int present = vr(R_MAGIC) == 0x74726976;
+	int present = vr(VIRTIO_MMIO_MAGIC_VALUE) == 0x74726976;
 
 	/* With no device the window itself is unclaimed MMIO: sweep it anyway. */
 	if (present)

@@ -58,7 +58,9 @@
  */
 #include "hostile_net.h"
 #include "probe.h"
-#include "virtio_mmio.h"
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_ring.h>
 
 /* Feature bits (low word; VERSION_1 is bit 0 of the high word). */
 #define NF_CSUM (1u << 0)
@@ -173,60 +175,60 @@ static void q_program(struct vq *q)
 	memset((void *)q->used, 0, 6 + 8 * QN);
 	*(volatile uint16_t *)q->avail = 1; /* NO_INTERRUPT: we poll */
 	q->aidx = q->useen = 0;
-	vw(R_QUEUE_SEL, q->sel);
-	vw(R_QUEUE_NUM, QN);
-	vw(R_DESC_LO, (uint32_t)q->desc);
-	vw(R_DESC_HI, (uint32_t)(q->desc >> 32));
-	vw(R_DRIVER_LO, (uint32_t)q->avail);
-	vw(R_DRIVER_HI, (uint32_t)(q->avail >> 32));
-	vw(R_DEVICE_LO, (uint32_t)q->used);
-	vw(R_DEVICE_HI, (uint32_t)(q->used >> 32));
-	vw(R_QUEUE_READY, 1);
+	vw(VIRTIO_MMIO_QUEUE_SEL, q->sel);
+	vw(VIRTIO_MMIO_QUEUE_NUM, QN);
+	vw(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)q->desc);
+	vw(VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(q->desc >> 32));
+	vw(VIRTIO_MMIO_QUEUE_AVAIL_LOW, (uint32_t)q->avail);
+	vw(VIRTIO_MMIO_QUEUE_AVAIL_HIGH, (uint32_t)(q->avail >> 32));
+	vw(VIRTIO_MMIO_QUEUE_USED_LOW, (uint32_t)q->used);
+	vw(VIRTIO_MMIO_QUEUE_USED_HIGH, (uint32_t)(q->used >> 32));
+	vw(VIRTIO_MMIO_QUEUE_READY, 1);
 }
 
 /* Reset and the whole virtio 1.x initialisation with feature word `feat`. 0 or -1 (error line). */
 static int net_up(uint32_t feat)
 {
-	vw(R_STATUS, 0);
-	if (vr(R_MAGIC) != 0x74726976 || vr(R_VERSION) != 2 || vr(R_DEVICE_ID) != 1) {
+	vw(VIRTIO_MMIO_STATUS, 0);
+	if (vr(VIRTIO_MMIO_MAGIC_VALUE) != 0x74726976 || vr(VIRTIO_MMIO_VERSION) != 2 || vr(VIRTIO_MMIO_DEVICE_ID) != 1) {
 		probe_error("net-gone");
 		return -1;
 	}
-	vw(R_STATUS, S_ACK);
-	vw(R_STATUS, S_ACK | S_DRIVER);
-	vw(R_DEV_FEAT_SEL, 0);
-	uint32_t lo = vr(R_DEV_FEAT);
-	vw(R_DEV_FEAT_SEL, 1);
-	uint32_t hi = vr(R_DEV_FEAT);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
+	vw(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	uint32_t lo = vr(VIRTIO_MMIO_DEVICE_FEATURES);
+	vw(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	uint32_t hi = vr(VIRTIO_MMIO_DEVICE_FEATURES);
 
 	if ((lo & feat) != feat || !(hi & 1)) {
 		probe_error("net-features");
 		return -1;
 	}
-	vw(R_DRV_FEAT_SEL, 0);
-	vw(R_DRV_FEAT, feat);
-	vw(R_DRV_FEAT_SEL, 1);
-	vw(R_DRV_FEAT, 1);
-	vw(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK);
-	if (!(vr(R_STATUS) & S_FEATURES_OK)) {
+	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES, feat);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	vw(VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
+	if (!(vr(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		probe_error("net-features-ok");
 		return -1;
 	}
-	vw(R_QUEUE_SEL, 0);
-	if (vr(R_QUEUE_NUM_MAX) < QN) {
+	vw(VIRTIO_MMIO_QUEUE_SEL, 0);
+	if (vr(VIRTIO_MMIO_QUEUE_NUM_MAX) < QN) {
 		probe_error("net-queue");
 		return -1;
 	}
 	q_program(&rxq);
 	q_program(&txq);
-	vw(R_QUEUE_SEL, 0);
-	uint32_t r0 = vr(R_QUEUE_READY);
-	vw(R_QUEUE_SEL, 1);
-	if (!r0 || !vr(R_QUEUE_READY)) {
+	vw(VIRTIO_MMIO_QUEUE_SEL, 0);
+	uint32_t r0 = vr(VIRTIO_MMIO_QUEUE_READY);
+	vw(VIRTIO_MMIO_QUEUE_SEL, 1);
+	if (!r0 || !vr(VIRTIO_MMIO_QUEUE_READY)) {
 		probe_error("net-queue-ready");
 		return -1;
 	}
-	vw(R_STATUS, S_ACK | S_DRIVER | S_FEATURES_OK | S_DRIVER_OK);
+	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 	cur_feat = feat;
 	return 0;
 }
@@ -236,7 +238,7 @@ static int net_find(void)
 	for (unsigned i = 0; i < 16; i++) {
 		uint64_t b = 0xd0000000UL + i * 0x1000UL;
 
-		if (mmio_read32(b + R_MAGIC) == 0x74726976 && mmio_read32(b + R_DEVICE_ID) == 1) {
+		if (mmio_read32(b + VIRTIO_MMIO_MAGIC_VALUE) == 0x74726976 && mmio_read32(b + VIRTIO_MMIO_DEVICE_ID) == 1) {
 			vio = b;
 			return 0;
 		}
@@ -270,7 +272,7 @@ static void q_kick(struct vq *q)
 	barrier();
 	((volatile uint16_t *)q->avail)[1] = q->aidx;
 	barrier();
-	vw(R_QUEUE_NOTIFY, q->sel);
+	vw(VIRTIO_MMIO_QUEUE_NOTIFY, q->sel);
 }
 
 /* 1 when a used element is waiting, 0 after `spins` Status reads or on NEEDS_RESET. */
@@ -281,7 +283,7 @@ static int q_wait(struct vq *q, int spins)
 	for (int i = 0; i < spins; i++) {
 		if (us[1] != q->useen)
 			return 1;
-		if (vr(R_STATUS) & S_NEEDS_RESET)
+		if (vr(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET)
 			return us[1] != q->useen;
 	}
 	return 0;
@@ -330,7 +332,7 @@ static void tx_frame(const char *tag)
 /* Header at TXH, frame of `len` at TXB: descriptors 0 and 1. */
 static void tx_chain2(uint32_t len)
 {
-	set_desc(TXD, 0, TXH, 12, F_NEXT, 1);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
 	set_desc(TXD, 1, TXB, len, 0, 0);
 }
 
@@ -343,7 +345,7 @@ static void tx_run(const char *name, uint16_t head, uint16_t advance)
 		q_push(&txq, head);
 	q_kick(&txq);
 	got = q_wait(&txq, WAIT_SPINS);
-	st = vr(R_STATUS);
+	st = vr(VIRTIO_MMIO_STATUS);
 	if (got)
 		q_take(&txq, &id, &len);
 	line(name);
@@ -354,7 +356,7 @@ static void tx_run(const char *name, uint16_t head, uint16_t advance)
 		con_puts("none");
 	kv("devstatus", st, 1);
 	con_putc('\n');
-	if (!got || (st & S_NEEDS_RESET))
+	if (!got || (st & VIRTIO_CONFIG_S_NEEDS_RESET))
 		net_up(cur_feat);
 }
 
@@ -381,24 +383,24 @@ static void tx_valid_a(void)
 
 	/* Header split 5 + 7, frame in three pieces: 20 + 500 + 480. */
 	tx_frame("tx-scatter");
-	set_desc(TXD, 0, TXH, 5, F_NEXT, 3);
-	set_desc(TXD, 3, TXH + 5, 7, F_NEXT, 7);
-	set_desc(TXD, 7, TXB, 20, F_NEXT, 2);
-	set_desc(TXD, 2, TXB + 20, 500, F_NEXT, 31);
+	set_desc(TXD, 0, TXH, 5, VRING_DESC_F_NEXT, 3);
+	set_desc(TXD, 3, TXH + 5, 7, VRING_DESC_F_NEXT, 7);
+	set_desc(TXD, 7, TXB, 20, VRING_DESC_F_NEXT, 2);
+	set_desc(TXD, 2, TXB + 20, 500, VRING_DESC_F_NEXT, 31);
 	set_desc(TXD, 31, TXB + 520, 480, 0, 0);
 	tx_run("tx-scatter", 0, 1);
 
 	tx_frame("tx-indirect");
-	set_desc(IND1, 0, TXH, 12, F_NEXT, 1);
+	set_desc(IND1, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
 	set_desc(IND1, 1, TXB, 200, 0, 0);
-	set_desc(TXD, 5, IND1, 32, F_INDIRECT, 0);
+	set_desc(TXD, 5, IND1, 32, VRING_DESC_F_INDIRECT, 0);
 	tx_run("tx-indirect", 5, 1);
 
 	/* The largest frame kvmrun takes: 65550 bytes in five descriptors. */
 	tx_frame("tx-max");
-	set_desc(TXD, 0, TXH, 12, F_NEXT, 1);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
 	for (unsigned i = 0; i < 4; i++)
-		set_desc(TXD, 1 + i, TXB + 16384 * i, 16384, F_NEXT, (uint16_t)(2 + i));
+		set_desc(TXD, 1 + i, TXB + 16384 * i, 16384, VRING_DESC_F_NEXT, (uint16_t)(2 + i));
 	set_desc(TXD, 5, TXB + 65536, 14, 0, 0);
 	tx_run("tx-max", 0, 1);
 }
@@ -418,15 +420,15 @@ static void tx_length_cases(void)
 
 	/* One byte over: 65551. */
 	tx_frame("tx-too-long");
-	set_desc(TXD, 0, TXH, 12, F_NEXT, 1);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
 	for (unsigned i = 0; i < 4; i++)
-		set_desc(TXD, 1 + i, TXB + 16384 * i, 16384, F_NEXT, (uint16_t)(2 + i));
+		set_desc(TXD, 1 + i, TXB + 16384 * i, 16384, VRING_DESC_F_NEXT, (uint16_t)(2 + i));
 	set_desc(TXD, 5, TXB + 65536, 15, 0, 0);
 	tx_run("tx-too-long", 0, 1);
 
 	tx_frame("tx-huge");
 	for (unsigned i = 0; i < 5; i++)
-		set_desc(TXD, 1 + i, TXB + 16384 * i, 16384, i < 4 ? F_NEXT : 0, (uint16_t)(2 + i));
+		set_desc(TXD, 1 + i, TXB + 16384 * i, 16384, i < 4 ? VRING_DESC_F_NEXT : 0, (uint16_t)(2 + i));
 	tx_run("tx-huge", 0, 1);
 }
 
@@ -434,30 +436,30 @@ static void tx_address_cases(void)
 {
 	tx_hdr(0, 0, 0, 0, 0, 0);
 	tx_frame("tx-past-end");
-	set_desc(TXD, 0, TXH, 12, F_NEXT, 1);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
 	set_desc(TXD, 1, OUTSIDE, 60, 0, 0);
 	tx_run("tx-past-end", 0, 1);
 
 	/* A frame whose tail is not RAM: must not go out truncated. */
 	tx_frame("tx-partial-oob");
-	set_desc(TXD, 0, TXH, 12, F_NEXT, 1);
-	set_desc(TXD, 1, TXB, 1000, F_NEXT, 2);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
+	set_desc(TXD, 1, TXB, 1000, VRING_DESC_F_NEXT, 2);
 	set_desc(TXD, 2, OUTSIDE, 500, 0, 0);
 	tx_run("tx-partial-oob", 0, 1);
 
 	tx_frame("tx-hdr-oob");
-	set_desc(TXD, 0, OUTSIDE, 12, F_NEXT, 1);
+	set_desc(TXD, 0, OUTSIDE, 12, VRING_DESC_F_NEXT, 1);
 	set_desc(TXD, 1, TXB, 60, 0, 0);
 	tx_run("tx-hdr-oob", 0, 1);
 
 	tx_frame("tx-overflow");
-	set_desc(TXD, 0, TXH, 12, F_NEXT, 1);
-	set_desc(TXD, 1, TXB, 60, F_NEXT, 2);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
+	set_desc(TXD, 1, TXB, 60, VRING_DESC_F_NEXT, 2);
 	set_desc(TXD, 2, 0xfffffffffffff000UL, 0x2000, 0, 0);
 	tx_run("tx-overflow", 0, 1);
 
 	tx_frame("tx-huge-len");
-	set_desc(TXD, 0, TXH, 12, F_NEXT, 1);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
 	set_desc(TXD, 1, TXB, 0xffffffffu, 0, 0);
 	tx_run("tx-huge-len", 0, 1);
 }
@@ -466,34 +468,34 @@ static void tx_shape_cases(void)
 {
 	tx_hdr(0, 0, 0, 0, 0, 0);
 	tx_frame("tx-writable");
-	set_desc(TXD, 0, TXH, 12, F_NEXT, 1);
-	set_desc(TXD, 1, TXB, 60, F_WRITE, 0);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
+	set_desc(TXD, 1, TXB, 60, VRING_DESC_F_WRITE, 0);
 	tx_run("tx-writable", 0, 1);
 
 	tx_frame("tx-all-writable");
-	set_desc(TXD, 0, TXH, 12, F_WRITE | F_NEXT, 1);
-	set_desc(TXD, 1, TXB, 60, F_WRITE, 0);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	set_desc(TXD, 1, TXB, 60, VRING_DESC_F_WRITE, 0);
 	tx_run("tx-all-writable", 0, 1);
 
 	tx_frame("tx-order");
-	set_desc(TXD, 0, TXH, 12, F_WRITE | F_NEXT, 1);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
 	set_desc(TXD, 1, TXB, 60, 0, 0);
 	tx_run("tx-order", 0, 1);
 
 	/* Every step of the cycle is a complete frame: none may go out. */
 	tx_frame("tx-self-loop");
 	memcpy((void *)(TXB - 12), (void *)TXH, 12);
-	set_desc(TXD, 0, TXB - 12, 12 + 60, F_NEXT, 0);
+	set_desc(TXD, 0, TXB - 12, 12 + 60, VRING_DESC_F_NEXT, 0);
 	tx_run("tx-self-loop", 0, 1);
 
 	tx_frame("tx-long-chain");
-	set_desc(TXD, 0, TXH, 12, F_NEXT, 1);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
 	for (unsigned i = 1; i < QN; i++)
-		set_desc(TXD, i, TXB + 64 * (i - 1), 64, F_NEXT, (uint16_t)((i + 1) % QN));
+		set_desc(TXD, i, TXB + 64 * (i - 1), 64, VRING_DESC_F_NEXT, (uint16_t)((i + 1) % QN));
 	tx_run("tx-long-chain", 0, 1);
 
 	tx_frame("tx-next-oob");
-	set_desc(TXD, 0, TXH, 12, F_NEXT, QN + 5);
+	set_desc(TXD, 0, TXH, 12, VRING_DESC_F_NEXT, QN + 5);
 	tx_run("tx-next-oob", 0, 1);
 }
 
@@ -501,38 +503,38 @@ static void tx_indirect_cases(void)
 {
 	tx_hdr(0, 0, 0, 0, 0, 0);
 	tx_frame("tx-ind-nested");
-	set_desc(IND2, 0, TXH, 12, F_NEXT, 1);
+	set_desc(IND2, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
 	set_desc(IND2, 1, TXB, 60, 0, 0);
-	set_desc(IND1, 0, IND2, 32, F_INDIRECT, 0);
-	set_desc(TXD, 0, IND1, 16, F_INDIRECT, 0);
+	set_desc(IND1, 0, IND2, 32, VRING_DESC_F_INDIRECT, 0);
+	set_desc(TXD, 0, IND1, 16, VRING_DESC_F_INDIRECT, 0);
 	tx_run("tx-ind-nested", 0, 1);
 
 	tx_frame("tx-ind-oob");
-	set_desc(TXD, 0, OUTSIDE, 32, F_INDIRECT, 0);
+	set_desc(TXD, 0, OUTSIDE, 32, VRING_DESC_F_INDIRECT, 0);
 	tx_run("tx-ind-oob", 0, 1);
 
 	tx_frame("tx-ind-len");
-	set_desc(IND1, 0, TXH, 12, F_NEXT, 1);
+	set_desc(IND1, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
 	set_desc(IND1, 1, TXB, 60, 0, 0);
-	set_desc(TXD, 0, IND1, 24, F_INDIRECT, 0);
+	set_desc(TXD, 0, IND1, 24, VRING_DESC_F_INDIRECT, 0);
 	tx_run("tx-ind-len", 0, 1);
 
-	set_desc(TXD, 0, IND1, 0, F_INDIRECT, 0);
+	set_desc(TXD, 0, IND1, 0, VRING_DESC_F_INDIRECT, 0);
 	tx_run("tx-ind-zero", 0, 1);
 
 	tx_frame("tx-ind-next");
-	set_desc(TXD, 0, IND1, 32, F_INDIRECT | F_NEXT, 1);
+	set_desc(TXD, 0, IND1, 32, VRING_DESC_F_INDIRECT | VRING_DESC_F_NEXT, 1);
 	set_desc(TXD, 1, TXB + 60, 60, 0, 0);
 	tx_run("tx-ind-next", 0, 1);
 
 	tx_frame("tx-ind-idx");
-	set_desc(IND1, 0, TXH, 12, F_NEXT, 5); /* the table has 2 entries */
-	set_desc(TXD, 0, IND1, 32, F_INDIRECT, 0);
+	set_desc(IND1, 0, TXH, 12, VRING_DESC_F_NEXT, 5); /* the table has 2 entries */
+	set_desc(TXD, 0, IND1, 32, VRING_DESC_F_INDIRECT, 0);
 	tx_run("tx-ind-idx", 0, 1);
 
 	tx_frame("tx-ind-huge");
-	set_desc(IND1, 0, TXH, 12, F_NEXT, 1);
-	set_desc(TXD, 0, IND1, 0x10000, F_INDIRECT, 0); /* 4096 entries */
+	set_desc(IND1, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
+	set_desc(TXD, 0, IND1, 0x10000, VRING_DESC_F_INDIRECT, 0); /* 4096 entries */
 	tx_run("tx-ind-huge", 0, 1);
 }
 
@@ -574,9 +576,9 @@ static void tx_cases_b(void)
 
 	tx_hdr(0, 0, 0, 0, 0, 0);
 	tx_frame("txb-indirect"); /* INDIRECT_DESC not negotiated in B */
-	set_desc(IND1, 0, TXH, 12, F_NEXT, 1);
+	set_desc(IND1, 0, TXH, 12, VRING_DESC_F_NEXT, 1);
 	set_desc(IND1, 1, TXB, 200, 0, 0);
-	set_desc(TXD, 0, IND1, 32, F_INDIRECT, 0);
+	set_desc(TXD, 0, IND1, 32, VRING_DESC_F_INDIRECT, 0);
 	tx_run("txb-indirect", 0, 1);
 
 	tx_hdr(0, 4, 54, 1000, 0, 0); /* TCPV6: only HOST_TSO4 negotiated */
@@ -598,7 +600,7 @@ static void tx_cases_b(void)
 
 static void rx_valid(unsigned i)
 {
-	set_desc(RXD, i, RXB + (uint64_t)i * RXBUF, RXBUF, F_WRITE, 0);
+	set_desc(RXD, i, RXB + (uint64_t)i * RXBUF, RXBUF, VRING_DESC_F_WRITE, 0);
 	rx_addr[i] = RXB + (uint64_t)i * RXBUF;
 }
 
@@ -691,7 +693,7 @@ static void rx_phase(const char *phase)
 	con_dec(frames);
 	kv("zero", zero, 0);
 	kv("last", last, 0);
-	kv("devstatus", vr(R_STATUS), 1);
+	kv("devstatus", vr(VIRTIO_MMIO_STATUS), 1);
 	con_putc('\n');
 }
 
@@ -723,46 +725,46 @@ static void rxh_build(unsigned k)
 		set_desc(RXD, d, s, SLOT, 0, 0);
 		break;
 	case 1: /* oob */
-		set_desc(RXD, d, OUTSIDE, RXBUF, F_WRITE, 0);
+		set_desc(RXD, d, OUTSIDE, RXBUF, VRING_DESC_F_WRITE, 0);
 		break;
 	case 2: /* overflow */
-		set_desc(RXD, d, 0xfffffffffffff000UL, 0x2000, F_WRITE, 0);
+		set_desc(RXD, d, 0xfffffffffffff000UL, 0x2000, VRING_DESC_F_WRITE, 0);
 		break;
 	case 3: /* zero-len */
-		set_desc(RXD, d, s, 0, F_WRITE, 0);
+		set_desc(RXD, d, s, 0, VRING_DESC_F_WRITE, 0);
 		break;
 	case 4: /* short: below the header */
-		set_desc(RXD, d, s, 8, F_WRITE, 0);
+		set_desc(RXD, d, s, 8, VRING_DESC_F_WRITE, 0);
 		break;
 	case 5: /* loop */
-		set_desc(RXD, d, s, 64, F_WRITE | F_NEXT, (uint16_t)d);
+		set_desc(RXD, d, s, 64, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, (uint16_t)d);
 		break;
 	case 6: /* mixed: readable, then writable */
-		set_desc(RXD, d, s, 16, F_NEXT, (uint16_t)(d + 1));
-		set_desc(RXD, d + 1, s + 0x400, 0x400, F_WRITE, 0);
+		set_desc(RXD, d, s, 16, VRING_DESC_F_NEXT, (uint16_t)(d + 1));
+		set_desc(RXD, d + 1, s + 0x400, 0x400, VRING_DESC_F_WRITE, 0);
 		break;
 	case 7: /* order: writable, then readable */
-		set_desc(RXD, d, s, 0x400, F_WRITE | F_NEXT, (uint16_t)(d + 1));
+		set_desc(RXD, d, s, 0x400, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, (uint16_t)(d + 1));
 		set_desc(RXD, d + 1, s + 0x400, 16, 0, 0);
 		break;
 	case 8: /* ind-nested */
-		set_desc(t2, 0, s, SLOT, F_WRITE, 0);
-		set_desc(t1, 0, t2, 16, F_INDIRECT, 0);
-		set_desc(RXD, d, t1, 16, F_INDIRECT, 0);
+		set_desc(t2, 0, s, SLOT, VRING_DESC_F_WRITE, 0);
+		set_desc(t1, 0, t2, 16, VRING_DESC_F_INDIRECT, 0);
+		set_desc(RXD, d, t1, 16, VRING_DESC_F_INDIRECT, 0);
 		break;
 	case 9: /* ind-oob */
-		set_desc(RXD, d, OUTSIDE, 16, F_INDIRECT, 0);
+		set_desc(RXD, d, OUTSIDE, 16, VRING_DESC_F_INDIRECT, 0);
 		break;
 	case 10: /* partial-oob: a good first half, the rest not RAM */
-		set_desc(RXD, d, s, SLOT, F_WRITE | F_NEXT, (uint16_t)(d + 1));
-		set_desc(RXD, d + 1, OUTSIDE, RXBUF, F_WRITE, 0);
+		set_desc(RXD, d, s, SLOT, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, (uint16_t)(d + 1));
+		set_desc(RXD, d + 1, OUTSIDE, RXBUF, VRING_DESC_F_WRITE, 0);
 		break;
 	case 11: /* huge-len */
-		set_desc(RXD, d, s, 0xffffffffu, F_WRITE, 0);
+		set_desc(RXD, d, s, 0xffffffffu, VRING_DESC_F_WRITE, 0);
 		break;
 	default: /* ind-len */
-		set_desc(t1, 0, s, SLOT, F_WRITE, 0);
-		set_desc(RXD, d, t1, 20, F_INDIRECT, 0);
+		set_desc(t1, 0, s, SLOT, VRING_DESC_F_WRITE, 0);
+		set_desc(RXD, d, t1, 20, VRING_DESC_F_INDIRECT, 0);
 		break;
 	}
 	q_push(&rxq, (uint16_t)d);
@@ -779,10 +781,10 @@ static void rx_hostile(void)
 	 * in the second piece), the rest 2032: contiguous, so the reader sees one buffer. */
 	uint64_t a = RXB + 26UL * RXBUF, t = IND1 + 0x400;
 
-	set_desc(t, 0, a, 6, F_WRITE | F_NEXT, 1);
-	set_desc(t, 1, a + 6, 10, F_WRITE | F_NEXT, 2);
-	set_desc(t, 2, a + 16, RXBUF - 16, F_WRITE, 0);
-	set_desc(RXD, 26, t, 48, F_INDIRECT, 0);
+	set_desc(t, 0, a, 6, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 1);
+	set_desc(t, 1, a + 6, 10, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	set_desc(t, 2, a + 16, RXBUF - 16, VRING_DESC_F_WRITE, 0);
+	set_desc(RXD, 26, t, 48, VRING_DESC_F_INDIRECT, 0);
 	rx_addr[26] = a;
 	q_push(&rxq, 26);
 	rx_post(27, 5);
@@ -822,7 +824,7 @@ static void rx_hostile(void)
 	} else {
 		con_puts("none");
 	}
-	kv("devstatus", vr(R_STATUS), 1);
+	kv("devstatus", vr(VIRTIO_MMIO_STATUS), 1);
 	con_putc('\n');
 
 	/* A head past the queue, found when a frame arrives. */
@@ -835,7 +837,7 @@ static void rx_hostile(void)
 		con_dec(((volatile uint16_t *)RXU)[1]);
 	else
 		con_puts("none");
-	kv("devstatus", vr(R_STATUS), 1);
+	kv("devstatus", vr(VIRTIO_MMIO_STATUS), 1);
 	con_putc('\n');
 }
 
@@ -858,7 +860,7 @@ void hostile_net_chains(void)
 		return;
 	line("mac");
 	for (unsigned i = 0; i < 6; i++) {
-		mac[i] = *(volatile uint8_t *)(vio + R_CONFIG + i);
+		mac[i] = *(volatile uint8_t *)(vio + VIRTIO_MMIO_CONFIG + i);
 		if (i)
 			con_putc(':');
 		con_putc("0123456789abcdef"[mac[i] >> 4]);
@@ -866,7 +868,7 @@ void hostile_net_chains(void)
 	}
 	con_putc('\n');
 	line("link");
-	con_dec(*(volatile uint16_t *)(vio + R_CONFIG + 6));
+	con_dec(*(volatile uint16_t *)(vio + VIRTIO_MMIO_CONFIG + 6));
 	con_putc('\n');
 
 	rx_reset(FEAT_A);
@@ -889,6 +891,6 @@ void hostile_net_chains(void)
 	rx_phase("rxb");
 	net_up(FEAT_B);
 	tx_cases_b();
-	vw(R_STATUS, 0);
+	vw(VIRTIO_MMIO_STATUS, 0);
 	con_puts("PROBE net.done\n");
 }
