@@ -192,6 +192,13 @@ static void rx_buf(struct t *t, struct ctx *x, uint16_t i, uint64_t gpa, uint32_
 	q_offer(t, &x->q[0], i);
 }
 
+/* RX buffers first..end-1: 4 KiB each, buffer i at RX_BUF + 4 KiB * i (desc index i). */
+static void rx_bufs(struct t *t, struct ctx *x, uint16_t first, uint16_t end)
+{
+	for (uint16_t i = first; i < end; i++)
+		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+}
+
 /* Read what the guest got in used element u (a buffer at gpa) into x->got + off. */
 static uint32_t rx_take(struct t *t, struct ctx *x, uint16_t u, uint16_t *head)
 {
@@ -446,8 +453,7 @@ static void t_rx_mergeable(struct t *t, struct ctx *x)
 {
 	CHECK(t, setup(t, x, ~0ULL, 16, 16) == 0, "setup");
 	irqs(t);
-	for (uint16_t i = 0; i < 4; i++)
-		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+	rx_bufs(t, x, 0, 4);
 	memset(g(t, RX_BUF), 0xee, 4 * 4096);
 	kick(t, NET_RXQ);
 	CHECK(t, run(x) >= 1, "run");
@@ -535,8 +541,7 @@ static void t_rx_no_buffers(struct t *t, struct ctx *x)
 static void t_rx_oversize(struct t *t, struct ctx *x)
 {
 	CHECK(t, setup(t, x, ~0ULL, 4, 16) == 0, "setup");
-	for (uint16_t i = 0; i < 4; i++)
-		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+	rx_bufs(t, x, 0, 4);
 	kick(t, NET_RXQ);
 	run(x);
 	/* One byte more than any frame may be. */
@@ -603,8 +608,7 @@ static void t_rx_direct(struct t *t, struct ctx *x)
 	uint32_t l;
 
 	CHECK(t, setup(t, x, ~0ULL, 32, 16) == 0, "setup");
-	for (uint16_t i = 0; i < 20; i++) /* 80 KiB: more than a largest frame */
-		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+	rx_bufs(t, x, 0, 20); /* 80 KiB: more than a largest frame */
 	memset(g(t, RX_BUF), 0xee, 20 * 4096);
 	kick(t, NET_RXQ);
 	run(x);
@@ -666,8 +670,7 @@ static void t_rx_direct(struct t *t, struct ctx *x)
 	      (unsigned long)st.rx_frames, (unsigned long)st.rx_bounced);
 
 	/* That one was large: with room again, the next goes straight in. */
-	for (uint16_t i = 20; i < 30; i++)
-		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+	rx_bufs(t, x, 20, 30);
 	kick(t, NET_RXQ);
 	len = make_frame(x, 9000, 7);
 	CHECK(t, peer_send(x, len) == 0, "send");
@@ -693,8 +696,7 @@ static void t_rx_direct_malformed(struct t *t, struct ctx *x)
 	CHECK(t, setup(t, x, ~0ULL, 32, 16) == 0, "setup");
 	q_desc(t, q, 0, MEM_SIZE - 100, 4096, VRING_DESC_F_WRITE, 0); /* out of RAM */
 	q_offer(t, q, 0);
-	for (uint16_t i = 1; i < 19; i++)
-		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+	rx_bufs(t, x, 1, 19);
 	kick(t, NET_RXQ);
 	run(x);
 	size_t len = make_frame(x, 5000, 9);
@@ -833,8 +835,7 @@ static void t_offloads(struct t *t, struct ctx *x)
 	CHECK(t, setup(t, x, want, 16, 16) == 0, "setup");
 	CHECK(t, net_offloads(x->n) == (TUN_F_CSUM | TUN_F_TSO4), "offloads 0x%x",
 	      net_offloads(x->n));
-	for (uint16_t i = 0; i < 4; i++)
-		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+	rx_bufs(t, x, 0, 4);
 	kick(t, NET_RXQ);
 	run(x);
 	/* TSO6 was not negotiated: dropped. TSO4 with partial checksum passes unchanged. */
@@ -1131,8 +1132,7 @@ static void t_real_tap(struct t *t, struct ctx *x)
 	}
 	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
 			       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	for (uint16_t i = 0; i < 8; i++)
-		rx_buf(t, x, i, RX_BUF + 0x1000u * i, 4096);
+	rx_bufs(t, x, 0, 8);
 	run(x);
 	struct net_stats st;
 	net_get_stats(x->n, &st);
