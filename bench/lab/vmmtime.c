@@ -58,22 +58,34 @@ static double ms_now(void)
 	return (t.tv_sec - t0.tv_sec) * 1e3 + (t.tv_nsec - t0.tv_nsec) / 1e6;
 }
 
-/* Parse a /proc/.../stat file: utime+stime into *ticks and guest_time
- * (which utime includes) into *guest, in USER_HZ ticks, and the comm (if
- * comm is not NULL) into comm[commsz]; 0, or -1 when unreadable. */
-static long long last_utime; /* utime of the last read_stat, for print_threads */
-
-static int read_stat(const char *path, char *comm, size_t commsz, long long *ticks, long long *guest)
+/* The text of file `path` (relative to dirfd) into buf[size], NUL-terminated: its length, or -1. */
+static ssize_t read_text(int dirfd, const char *path, char *buf, size_t size)
 {
-	char buf[1024];
-	int fd = open(path, O_RDONLY);
+	int fd = openat(dirfd, path, O_RDONLY);
 	if (fd < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
+	ssize_t n = read(fd, buf, size - 1);
 	close(fd);
 	if (n <= 0)
 		return -1;
 	buf[n] = 0;
+	return n;
+}
+
+/* CPU times from a /proc/.../stat file, in USER_HZ ticks. */
+struct cpu_times {
+	long long ticks; /* utime + stime */
+	long long utime; /* includes guest time */
+	long long guest; /* guest_time */
+};
+
+/* Parse a /proc/.../stat file into *t, and the comm (if comm is not NULL)
+ * into comm[commsz]; 0, or -1 when unreadable. */
+static int read_stat(const char *path, char *comm, size_t commsz, struct cpu_times *t)
+{
+	char buf[1024];
+	if (read_text(AT_FDCWD, path, buf, sizeof buf) < 0)
+		return -1;
 	char *p = strrchr(buf, ')'); /* comm may hold spaces */
 	if (!p)
 		return -1;
@@ -99,9 +111,7 @@ static int read_stat(const char *path, char *comm, size_t commsz, long long *tic
 		if (!k)
 			snprintf(comm, commsz, "?");
 	}
-	*ticks = (long long)(ut + st);
-	last_utime = (long long)ut;
-	*guest = (long long)gt;
+	*t = (struct cpu_times){ (long long)(ut + st), (long long)ut, (long long)gt };
 	return 0;
 }
 
@@ -110,12 +120,12 @@ static int read_stat(const char *path, char *comm, size_t commsz, long long *tic
 static long long cpu_ticks(pid_t pid, long long *guest)
 {
 	char path[64];
-	long long t, g;
+	struct cpu_times t;
 	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
-	if (read_stat(path, NULL, 0, &t, &g) < 0)
+	if (read_stat(path, NULL, 0, &t) < 0)
 		return -1;
-	*guest = g;
-	return t;
+	*guest = t.guest;
+	return t.ticks;
 }
 
 #define MAX_TIDS 512
@@ -172,13 +182,14 @@ static void print_threads(const char *tag, pid_t pid, const int *tids, int n)
 	char path[96], comm[64];
 	printf("threads %s", tag);
 	for (int i = 0; i < n; i++) {
-		long long t, g, v, nv;
+		struct cpu_times t;
+		long long v, nv;
 		snprintf(path, sizeof path, "/proc/%d/task/%d/stat", (int)pid, tids[i]);
-		if (read_stat(path, comm, sizeof comm, &t, &g) < 0)
+		if (read_stat(path, comm, sizeof comm, &t) < 0)
 			continue;
-		long long ut = last_utime;
 		ctx_switches(pid, tids[i], &v, &nv);
-		printf(" %s:%lld:%lld:%d:%lld:%lld:%lld", comm, t, g, tids[i], v, nv, ut);
+		printf(" %s:%lld:%lld:%d:%lld:%lld:%lld", comm, t.ticks, t.guest, tids[i], v, nv,
+		       t.utime);
 	}
 	printf("\n");
 }
@@ -197,14 +208,8 @@ static int cmp_kstat(const void *a, const void *b)
 static int read_number(int dirfd, const char *name, long long *v)
 {
 	char buf[64];
-	int fd = openat(dirfd, name, O_RDONLY);
-	if (fd < 0)
+	if (read_text(dirfd, name, buf, sizeof buf) < 0)
 		return -1;
-	ssize_t n = read(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n <= 0)
-		return -1;
-	buf[n] = 0;
 	char *end;
 	errno = 0;
 	long long x = strtoll(buf, &end, 10);
