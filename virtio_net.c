@@ -506,6 +506,12 @@ static bool rx_hdr_fix(struct virtio_net_hdr_v1 *h, uint64_t f)
 	}
 }
 
+/* An RX chain no frame may go into: failed the walk, has a device-readable part, or is shorter than the header. */
+static bool rx_chain_bad(const struct virtq_chain *c)
+{
+	return c->err || c->nr || c->wr_len < NET_HDR_LEN;
+}
+
 /*
  * Place the pending frame into the RX queue. Chains are taken one by one and
  * the frame copied in as we go; their used elements are filled (after
@@ -551,7 +557,7 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 			}
 			return WAIT;
 		}
-		if (c->err || c->nr || c->wr_len < NET_HDR_LEN) {
+		if (rx_chain_bad(c)) {
 			add(&n->stats.rx_errors, 1);
 			virtq_fill(vd, NET_RXQ, (*filled)++, c->head, 0);
 			if (k == 0)
@@ -628,7 +634,7 @@ static int rx_read(struct net *n)
  * Take chains until they can hold the largest frame, their writable parts
  * gathered in rxv (one chain without MRG_RXBUF). Returns the chain count,
  * or 0 when that much room is not there: every chain taken is then given
- * back. A malformed chain (as rx_place defines it) met first is returned
+ * back. A malformed chain (rx_chain_bad) met first is returned
  * with length 0 (after *filled) and skipped; met later, it ends the
  * gathering and is given back, to come first next time.
  */
@@ -646,7 +652,7 @@ static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *ca
 
 		if (r <= 0)
 			break;
-		if (c->err || c->nr || c->wr_len < NET_HDR_LEN) {
+		if (rx_chain_bad(c)) {
 			/* A guest refilling the ring with bad chains as fast as we skip them: bounded. */
 			if (k > 0 || ++skipped > VIRTQ_MAX_SIZE) {
 				virtq_unpop(vd, NET_RXQ, 1);
@@ -676,8 +682,9 @@ static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *ca
 /*
  * The fast path for large frames: read the next frame straight into the
  * guest's buffers (no bounce copy), when the available chains can hold any
- * frame, so the tap never truncates one. The header is then read back, checked and fixed up
- * like a bounced one; chains the frame did not need are given back.
+ * frame, so the tap never truncates one. The header is then read back,
+ * checked and fixed up like a bounced one; chains the frame did not need are
+ * given back.
  *   1: a frame was placed or dropped; 0: try again; -1: nothing to read;
  *   2: not enough room for the fast path (nothing read: use the bounce buffer).
  */
