@@ -145,7 +145,7 @@ breakdown() {
 }
 echo
 echo "kvmrun-pvh start-up stages (µs, medians): $(breakdown kvmrun-pvh)"
-echo "  (config: parsing; vm: open /dev/kvm, KVM_CREATE_VM; cpuid: KVM_GET_SUPPORTED_CPUID;"
+echo "  (config: parsing; vm: open disks and taps, /dev/kvm, KVM_CREATE_VM; cpuid: KVM_GET_SUPPORTED_CPUID;"
 echo "   memory: mmap and the memory slot; irqchip: irqchip and PIT; load: guest image, ACPI,"
 echo "   MP table, devices; jail: capabilities; vcpus: vCPU state; threads: event loop and thread start)"
 echo "Floor (bare-kvm: bench/bare.c, the least a KVM program does before KVM_RUN: VM, 128 MiB slot, irqchip,"
