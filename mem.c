@@ -23,10 +23,12 @@ int mem_init(struct guest_mem *m, uint64_t size)
 	return 0;
 }
 
-static int set_slot(int vmfd, uint32_t slot, uint64_t gpa, uint64_t len, void *host)
+static int set_slot(int vmfd, uint32_t slot, uint64_t gpa, uint64_t len, void *host,
+		    uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
+		.flags = flags,
 		.guest_phys_addr = gpa,
 		.memory_size = len,
 		.userspace_addr = (uint64_t)(uintptr_t)host,
@@ -36,11 +38,16 @@ static int set_slot(int vmfd, uint32_t slot, uint64_t gpa, uint64_t len, void *h
 
 int mem_register(const struct guest_mem *m, int vmfd)
 {
-	int rc = set_slot(vmfd, 0, 0, m->low_size, m->host);
+	int rc = set_slot(vmfd, 0, 0, m->low_size, m->host, 0);
 	if (rc == 0 && mem_high_size(m) > 0)
 		rc = set_slot(vmfd, 1, MEM_HIGH_START, mem_high_size(m),
-			      m->host + m->low_size);
+			      m->host + m->low_size, 0);
 	return rc;
+}
+
+int mem_register_readonly(int vmfd, uint64_t gpa, uint64_t len, void *host)
+{
+	return set_slot(vmfd, 2, gpa, len, host, KVM_MEM_READONLY);
 }
 
 void *mem_gpa(const struct guest_mem *m, uint64_t gpa, uint64_t len)

@@ -26,8 +26,15 @@ struct guest_mem {
 /* Map `size` bytes of anonymous guest RAM (lazily populated). 0 or -errno. */
 int mem_init(struct guest_mem *m, uint64_t size);
 
-/* Register the RAM with KVM as memory slots on vmfd. 0 or -errno. */
+/* Register the RAM with KVM as memory slots on vmfd (slots 0 and 1). 0 or -errno. */
 int mem_register(const struct guest_mem *m, int vmfd);
+
+/*
+ * Show host[0, len) (page-aligned) to the guest at gpa as memory it may read
+ * but not write (KVM_MEM_READONLY, slot 2): its writes exit as MMIO. Used
+ * for the virtio-mmio register windows. 0 or -errno.
+ */
+int mem_register_readonly(int vmfd, uint64_t gpa, uint64_t len, void *host);
 
 /*
  * The gate: the host address of guest-physical [gpa, gpa+len), or NULL when

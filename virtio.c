@@ -27,9 +27,25 @@ static void count(uint64_t *c)
 	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
 }
 
+/* A 4-byte register of the window; off is 4-aligned and inside it. */
+static uint32_t *reg(const struct virtio_dev *vd, uint32_t off)
+{
+	return (uint32_t *)(vd->regs + off);
+}
+
+static void reg_set(struct virtio_dev *vd, uint32_t off, uint32_t v)
+{
+	__atomic_store_n(reg(vd, off), v, __ATOMIC_RELAXED);
+}
+
 static uint32_t status_get(const struct virtio_dev *vd)
 {
-	return __atomic_load_n(&vd->status, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(reg(vd, VIRTIO_MMIO_STATUS), __ATOMIC_ACQUIRE);
+}
+
+uint32_t virtio_status(const struct virtio_dev *vd)
+{
+	return status_get(vd);
 }
 
 static void kick(int fd)
@@ -43,14 +59,14 @@ static void kick(int fd)
 
 static void raise_irq(struct virtio_dev *vd, uint32_t why)
 {
-	__atomic_fetch_or(&vd->isr, why, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(reg(vd, VIRTIO_MMIO_INTERRUPT_STATUS), why, __ATOMIC_SEQ_CST);
 	count(&vd->stats.interrupts);
 	kick(vd->irq_fd);
 }
 
 void virtio_needs_reset(struct virtio_dev *vd)
 {
-	__atomic_fetch_or(&vd->status, VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(reg(vd, VIRTIO_MMIO_STATUS), VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
 	count(&vd->stats.resets_needed);
 	raise_irq(vd, VIRTIO_MMIO_INT_CONFIG);
 }
@@ -258,10 +274,26 @@ bad:
 	virtio_needs_reset(vd);
 }
 
+/*
+ * Bring the window's selector-dependent registers in step after a write
+ * (lock held). Everything else in it is fixed, or kept there directly
+ * (Status, InterruptStatus).
+ */
+static void refresh(struct virtio_dev *vd)
+{
+	const struct virtq *vq = sel_queue(vd);
+	uint32_t sel = vd->dev_feat_sel;
+
+	reg_set(vd, VIRTIO_MMIO_DEVICE_FEATURES,
+		sel < 2 ? (uint32_t)(vd->dev_features >> (32 * sel)) : 0);
+	reg_set(vd, VIRTIO_MMIO_QUEUE_NUM_MAX, vq ? VIRTQ_MAX_SIZE : 0); /* 0: no such queue */
+	reg_set(vd, VIRTIO_MMIO_QUEUE_READY, vq ? vq->ready : 0);
+}
+
 static void dev_reset(struct virtio_dev *vd)
 {
-	__atomic_store_n(&vd->status, 0, __ATOMIC_SEQ_CST);
-	__atomic_store_n(&vd->isr, 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(reg(vd, VIRTIO_MMIO_STATUS), 0, __ATOMIC_SEQ_CST);
+	__atomic_store_n(reg(vd, VIRTIO_MMIO_INTERRUPT_STATUS), 0, __ATOMIC_SEQ_CST);
 	vd->drv_features = 0;
 	vd->dev_feat_sel = vd->drv_feat_sel = vd->queue_sel = vd->shm_sel = 0;
 	memset(vd->q, 0, sizeof(vd->q));
@@ -285,7 +317,7 @@ static void status_write(struct virtio_dev *vd, uint32_t v)
 		    !has_feature(vd, VIRTIO_F_VERSION_1))
 			v &= ~(uint32_t)VIRTIO_CONFIG_S_FEATURES_OK;
 	}
-	__atomic_store_n(&vd->status, v, __ATOMIC_SEQ_CST);
+	__atomic_store_n(reg(vd, VIRTIO_MMIO_STATUS), v, __ATOMIC_SEQ_CST);
 	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK))
 		for (unsigned i = 0; i < vd->nq; i++)
 			kick(vd->kick_fd[i]); /* catch kicks sent before DRIVER_OK */
@@ -303,74 +335,27 @@ static void set_hi(uint64_t *a, uint32_t v)
 	*a = (*a & 0xffffffffULL) | ((uint64_t)v << 32);
 }
 
+/*
+ * Only reached when reads exit (no read-only mapping of the window): the
+ * same bytes the guest would read from it. Lock-free, so the guest's
+ * interrupt handler never waits behind disk I/O.
+ */
 static void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 {
 	struct virtio_dev *vd = opaque;
-	uint32_t v = 0;
 
 	memset(data, 0, len);
-	if (off >= VIRTIO_MMIO_CONFIG) {
-		off -= VIRTIO_MMIO_CONFIG;
-		if (off >= vd->config_size || len > vd->config_size - off) {
-			count(&vd->stats.ignored);
-			return;
-		}
-		pthread_mutex_lock(&vd->lock);
-		vd->ops->config_read(vd, (uint32_t)off, data, len);
-		pthread_mutex_unlock(&vd->lock);
-		return;
-	}
-	if (len != 4 || off % 4) {
+	if (off >= VIRTIO_MMIO_SIZE || len > VIRTIO_MMIO_SIZE - off) {
 		count(&vd->stats.ignored);
 		return;
 	}
-	/* Lock-free: the guest's interrupt handler must not wait behind disk I/O. */
-	if (off == VIRTIO_MMIO_INTERRUPT_STATUS || off == VIRTIO_MMIO_STATUS) {
-		v = __atomic_load_n(off == VIRTIO_MMIO_INTERRUPT_STATUS ? &vd->isr : &vd->status, __ATOMIC_SEQ_CST);
+	if (len == 4 && off % 4 == 0) {
+		uint32_t v = __atomic_load_n(reg(vd, (uint32_t)off), __ATOMIC_SEQ_CST);
 		memcpy(data, &v, 4);
 		return;
 	}
-	pthread_mutex_lock(&vd->lock);
-	struct virtq *vq = sel_queue(vd);
-
-	switch (off) {
-	case VIRTIO_MMIO_MAGIC_VALUE:
-		v = MMIO_MAGIC;
-		break;
-	case VIRTIO_MMIO_VERSION:
-		v = MMIO_VERSION;
-		break;
-	case VIRTIO_MMIO_DEVICE_ID:
-		v = vd->device_id;
-		break;
-	case VIRTIO_MMIO_VENDOR_ID:
-		v = MMIO_VENDOR;
-		break;
-	case VIRTIO_MMIO_DEVICE_FEATURES:
-		v = vd->dev_feat_sel < 2 ? (uint32_t)(vd->dev_features >> (32 * vd->dev_feat_sel))
-					 : 0;
-		break;
-	case VIRTIO_MMIO_QUEUE_NUM_MAX:
-		v = vq ? VIRTQ_MAX_SIZE : 0; /* 0: no such queue */
-		break;
-	case VIRTIO_MMIO_QUEUE_READY:
-		v = vq ? vq->ready : 0;
-		break;
-	case VIRTIO_MMIO_SHM_LEN_LOW:
-	case VIRTIO_MMIO_SHM_LEN_HIGH:
-	case VIRTIO_MMIO_SHM_BASE_LOW:
-	case VIRTIO_MMIO_SHM_BASE_HIGH:
-		v = 0xffffffff; /* no shared memory regions: length -1 */
-		break;
-	case VIRTIO_MMIO_CONFIG_GENERATION:
-		v = vd->config_gen;
-		break;
-	default:
-		count(&vd->stats.ignored);
-		break;
-	}
-	pthread_mutex_unlock(&vd->lock);
-	memcpy(data, &v, 4);
+	for (uint32_t i = 0; i < len; i++)
+		data[i] = __atomic_load_n(vd->regs + off + i, __ATOMIC_RELAXED);
 }
 
 /* Queue registers are writable only while the queue is not ready (4.2.3.2). */
@@ -425,7 +410,8 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		return;
 	}
 	if (off == VIRTIO_MMIO_INTERRUPT_ACK) {
-		__atomic_fetch_and(&vd->isr, ~v, __ATOMIC_SEQ_CST);
+		/* An ACK of VRING alone never gets here: see ack_ioeventfd(). */
+		__atomic_fetch_and(reg(vd, VIRTIO_MMIO_INTERRUPT_STATUS), ~v, __ATOMIC_SEQ_CST);
 		return;
 	}
 	pthread_mutex_lock(&vd->lock);
@@ -480,6 +466,7 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		count(&vd->stats.ignored);
 		break;
 	}
+	refresh(vd);
 	pthread_mutex_unlock(&vd->lock);
 }
 
@@ -494,15 +481,35 @@ static void close_fds(struct virtio_dev *vd)
 			close(vd->kick_fd[i]);
 	if (vd->irq_fd >= 0)
 		close(vd->irq_fd);
+	if (vd->ack_fd >= 0)
+		close(vd->ack_fd);
 	if (vd->stop_fd >= 0)
 		close(vd->stop_fd);
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vd->kick_fd[i] = -1;
-	vd->irq_fd = vd->stop_fd = -1;
+	vd->irq_fd = vd->ack_fd = vd->stop_fd = -1;
+}
+
+/* The window's fixed registers and config space; the rest follows refresh(). */
+static void window_init(struct virtio_dev *vd, const void *config)
+{
+	vd->regs = (uint8_t *)vd->regs_own;
+	reg_set(vd, VIRTIO_MMIO_MAGIC_VALUE, MMIO_MAGIC);
+	reg_set(vd, VIRTIO_MMIO_VERSION, MMIO_VERSION);
+	reg_set(vd, VIRTIO_MMIO_DEVICE_ID, vd->device_id);
+	reg_set(vd, VIRTIO_MMIO_VENDOR_ID, MMIO_VENDOR);
+	/* No shared memory regions: length -1 whatever ShmSel says. */
+	reg_set(vd, VIRTIO_MMIO_SHM_LEN_LOW, 0xffffffff);
+	reg_set(vd, VIRTIO_MMIO_SHM_LEN_HIGH, 0xffffffff);
+	reg_set(vd, VIRTIO_MMIO_SHM_BASE_LOW, 0xffffffff);
+	reg_set(vd, VIRTIO_MMIO_SHM_BASE_HIGH, 0xffffffff);
+	memcpy(vd->regs + VIRTIO_MMIO_CONFIG, config, vd->config_size);
+	refresh(vd);
 }
 
 int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, unsigned nq,
-		uint32_t config_size, const struct virtio_dev_ops *ops, void *opaque)
+		const void *config, uint32_t config_size, const struct virtio_dev_ops *ops,
+		void *opaque)
 {
 	int rc;
 
@@ -511,17 +518,20 @@ int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, un
 	memset(vd, 0, sizeof(*vd));
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		vd->kick_fd[i] = -1;
-	vd->irq_fd = vd->stop_fd = vd->vmfd = -1;
+	vd->irq_fd = vd->ack_fd = vd->stop_fd = vd->vmfd = -1;
 	vd->device_id = device_id;
 	vd->dev_features = features | TRANSPORT_FEATURES;
 	vd->nq = nq;
 	vd->config_size = config_size;
 	vd->ops = ops;
 	vd->opaque = opaque;
+	window_init(vd, config);
 	for (unsigned i = 0; i < nq; i++)
 		if ((vd->kick_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 			goto fail;
 	if ((vd->irq_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		goto fail;
+	if ((vd->ack_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		goto fail;
 	if ((vd->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
 		goto fail;
@@ -548,6 +558,28 @@ static int ioeventfd(struct virtio_dev *vd, unsigned q, bool assign)
 	return ioctl(vd->vmfd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }
 
+/*
+ * The guest's interrupt handler reads InterruptStatus (free: the window is
+ * mapped) and writes it back to InterruptACK. Clearing VRING on that write
+ * would cost an exit to user space per interrupt; instead KVM completes an
+ * ACK of VRING alone in the kernel, into an eventfd nobody reads, and the
+ * bit stays set until reset. That is safe because the line is
+ * edge-triggered (irqfd): a set bit raises nothing, it only makes the
+ * handler look at its used rings, which it would do anyway on the next
+ * interrupt. Other ACK values (CONFIG) still exit and clear what they name.
+ */
+static int ack_ioeventfd(struct virtio_dev *vd, bool assign)
+{
+	struct kvm_ioeventfd io = {
+		.datamatch = VIRTIO_MMIO_INT_VRING,
+		.addr = vd->cfg.base + VIRTIO_MMIO_INTERRUPT_ACK,
+		.len = 4,
+		.fd = vd->ack_fd,
+		.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+	return ioctl(vd->vmfd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
+}
+
 static int irqfd(struct virtio_dev *vd, bool assign)
 {
 	struct kvm_irqfd f = {
@@ -558,10 +590,12 @@ static int irqfd(struct virtio_dev *vd, bool assign)
 	return ioctl(vd->vmfd, KVM_IRQFD, &f) < 0 ? -errno : 0;
 }
 
-static void unbind(struct virtio_dev *vd, unsigned nq, bool irq)
+static void unbind(struct virtio_dev *vd, unsigned nq, bool ack, bool irq)
 {
 	if (irq)
 		irqfd(vd, false);
+	if (ack)
+		ack_ioeventfd(vd, false);
 	for (unsigned i = 0; i < nq; i++)
 		ioeventfd(vd, i, false);
 }
@@ -607,14 +641,20 @@ int virtio_start(struct virtio_dev *vd, const struct virtio_mmio_cfg *cfg)
 
 	vd->mem = cfg->mem;
 	vd->cfg = *cfg;
+	if (cfg->regs) {
+		memcpy(cfg->regs, vd->regs, VIRTIO_MMIO_SIZE);
+		vd->regs = cfg->regs;
+	}
 	if (cfg->vmfd < 0)
 		return 0;
 	vd->vmfd = cfg->vmfd;
 	for (i = 0; i < vd->nq; i++)
 		if ((rc = ioeventfd(vd, i, true)) < 0)
 			goto undo_io;
-	if ((rc = irqfd(vd, true)) < 0)
+	if ((rc = ack_ioeventfd(vd, true)) < 0)
 		goto undo_io;
+	if ((rc = irqfd(vd, true)) < 0)
+		goto undo_ack;
 
 	/* The I/O thread takes no signals: they belong to the main and vCPU threads. */
 	sigset_t all, old;
@@ -629,8 +669,10 @@ int virtio_start(struct virtio_dev *vd, const struct virtio_mmio_cfg *cfg)
 	return 0;
 undo_irq:
 	irqfd(vd, false);
+undo_ack:
+	ack_ioeventfd(vd, false);
 undo_io:
-	unbind(vd, i, false);
+	unbind(vd, i, false, false);
 	vd->vmfd = -1;
 	return rc;
 }
@@ -643,7 +685,7 @@ void virtio_stop(struct virtio_dev *vd)
 		vd->thread_started = false;
 	}
 	if (vd->kvm_bound) {
-		unbind(vd, vd->nq, true);
+		unbind(vd, vd->nq, true, true);
 		vd->kvm_bound = false;
 	}
 	if (vd->stop_fd >= 0) {

@@ -17,11 +17,18 @@
  *     several at once. Queue processing runs on the device's I/O thread (or,
  *     in unit tests, on the caller's thread through virtio_process()).
  *   - vd->lock guards everything in struct virtio_dev and struct virtq except
- *     `status` and `isr`, which are atomics so that the guest's interrupt
- *     handler never waits behind a disk request. The I/O thread holds the lock
+ *     the Status and InterruptStatus words of the register window, which are
+ *     atomics so that the guest's interrupt handler never waits behind a disk
+ *     request. The I/O thread holds the lock
  *     while it handles one request (pop, device I/O, push), so a reset by the
  *     driver waits for the request in flight and no used-ring write can
  *     happen after Status reads back 0.
+ * The register window (vd->regs) holds every register as the guest reads
+ * it, kept current on each write. vmm.c maps it into the guest read-only, so
+ * register reads, the interrupt handler's InterruptStatus read above all,
+ * cost no exit; writes still exit and arrive through virtio_mmio_ops.write
+ * (or an ioeventfd). Without such a mapping reads exit and are answered from
+ * the same window.
  * Guest-controlled values: every ring field, every descriptor, every
  * register value written. Nothing here trusts them.
  */
@@ -36,6 +43,11 @@ struct virtio_mmio_cfg {
 	int vmfd; /* < 0: no KVM (unit tests); no eventfd binding, no thread */
 	const struct guest_mem *mem;
 	uint64_t base; /* guest-physical base of the 4 KiB window */
+	/*
+	 * Page-aligned 4 KiB the guest sees at `base` through a read-only memory
+	 * slot, or NULL (reads exit; unit tests, hosts without READONLY_MEM).
+	 */
+	void *regs;
 	uint32_t gsi;
 	/*
 	 * Called first thing on every thread the device starts, before it
@@ -59,9 +71,6 @@ struct virtio_dev_ops {
 	 * return 1), else return 0.
 	 */
 	uint32_t (*handle)(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
-	/* vCPU thread: read `len` bytes of config space at `off` (the whole
-	 * access lies inside config_size). */
-	void (*config_read)(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len);
 	/*
 	 * Optional. vCPU thread, lock held, must not block: Status changed from
 	 * `old` to `now` (now == 0: the driver reset the device; the queues are
@@ -94,15 +103,14 @@ struct virtio_dev {
 	uint64_t dev_features; /* offered: device bits | VERSION_1 | INDIRECT | EVENT_IDX */
 	uint64_t drv_features; /* written by the driver */
 	uint32_t dev_feat_sel, drv_feat_sel, queue_sel, shm_sel;
-	uint32_t status; /* atomic access only */
-	uint32_t isr;    /* InterruptStatus; atomic access only */
-	uint32_t config_gen;
+	uint8_t *regs; /* the register window: regs_own, or cfg.regs once started */
 	uint32_t config_size;
 	unsigned nq;
 	struct virtq q[VIRTIO_MAX_QUEUES];
 	/* Fixed from virtio_init to virtio_stop (read by the I/O thread without the lock). */
 	int kick_fd[VIRTIO_MAX_QUEUES]; /* eventfd: ioeventfd on QueueNotify, datamatch = index */
 	int irq_fd;  /* eventfd: irqfd on the device's GSI */
+	int ack_fd;  /* eventfd: ioeventfd on InterruptACK = VRING; never read */
 	int stop_fd; /* eventfd: tells the I/O thread to exit */
 	bool kvm_bound, thread_started;
 	int vmfd;
@@ -110,27 +118,35 @@ struct virtio_dev {
 	pthread_t thread;
 	struct virtio_stats stats; /* __atomic updates */
 	struct virtq_chain chain;  /* scratch for virtio_process, under lock */
+	uint32_t regs_own[VIRTIO_MMIO_SIZE / 4]; /* the window until cfg.regs replaces it */
 };
 
 /* The bus handlers; opaque is the struct virtio_dev. */
 extern const struct bus_ops virtio_mmio_ops;
 
 /*
- * Set up vd for a device with `nq` queues (1..VIRTIO_MAX_QUEUES),
- * `config_size` bytes of config space (<= 0xF00) and device feature bits
- * `features` (the transport adds VERSION_1, INDIRECT_DESC and EVENT_IDX).
- * Creates the per-queue kick eventfds, the irq eventfd and the stop eventfd;
+ * Set up vd for a device with `nq` queues (1..VIRTIO_MAX_QUEUES), the
+ * `config_size` bytes of config space at `config` (<= 0xF00, copied: a
+ * device's config never changes here) and device feature bits `features`
+ * (the transport adds VERSION_1, INDIRECT_DESC and EVENT_IDX).
+ * Creates the per-queue kick eventfds, the irq, ack and stop eventfds;
  * nothing touches KVM yet. 0 or -errno (nothing left allocated on error).
  */
 int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, unsigned nq,
-		uint32_t config_size, const struct virtio_dev_ops *ops, void *opaque);
+		const void *config, uint32_t config_size, const struct virtio_dev_ops *ops,
+		void *opaque);
+
+/* The Status register (atomic; any thread). */
+uint32_t virtio_status(const struct virtio_dev *vd);
 
 /*
- * Bind vd to the guest at cfg: remember cfg->mem; when cfg->vmfd >= 0,
- * register one ioeventfd per queue on base+0x50 (4 bytes, datamatch = queue
- * index) and an irqfd on cfg->gsi, then start the I/O thread. With vmfd < 0
- * (unit tests) only the memory is bound and the caller drives
- * virtio_process(). 0 or -errno; on error everything started is undone.
+ * Bind vd to the guest at cfg: remember cfg->mem, move the register window
+ * to cfg->regs when given; when cfg->vmfd >= 0, register one ioeventfd per
+ * queue on base+0x50 (4 bytes, datamatch = queue index), one on
+ * InterruptACK (datamatch = VRING, see virtio.c) and an irqfd on cfg->gsi,
+ * then start the I/O thread. With vmfd < 0 (unit tests) only the memory is
+ * bound and the caller drives virtio_process(). 0 or -errno; on error
+ * everything started is undone.
  */
 int virtio_start(struct virtio_dev *vd, const struct virtio_mmio_cfg *cfg);
 

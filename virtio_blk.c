@@ -121,18 +121,10 @@ int blk_parse_spec(const char *arg, struct blk_spec *out, char *err, size_t errl
 	return 0;
 }
 
-static void config_read(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len)
-{
-	const struct blk *b = vd->opaque;
-
-	memcpy(data, (const uint8_t *)&b->config + off, len);
-}
-
 static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
 
 static const struct virtio_dev_ops blk_ops = {
 	.handle = handle,
-	.config_read = config_read,
 };
 
 static void fill_config(struct blk *b)
@@ -227,7 +219,8 @@ struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 		features |= 1ULL << VIRTIO_BLK_F_RO;
 	else
 		features |= (1ULL << VIRTIO_BLK_F_DISCARD) | (1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
-	int rc = virtio_init(&b->vd, VIRTIO_ID_BLOCK, features, 1, sizeof(b->config), &blk_ops, b);
+	int rc = virtio_init(&b->vd, VIRTIO_ID_BLOCK, features, 1, &b->config, sizeof(b->config),
+			     &blk_ops, b);
 
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: virtio setup: %s", s->path, strerror(-rc));

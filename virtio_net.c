@@ -194,20 +194,12 @@ unsigned net_offload_flags(uint64_t f)
 
 /* ---- setup ---- */
 
-static void config_read(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len)
-{
-	const struct net *n = vd->opaque;
-
-	memcpy(data, (const uint8_t *)&n->config + off, len);
-}
-
 static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
 static void status_changed(struct virtio_dev *vd, uint32_t old, uint32_t now);
 static void *io_loop(struct virtio_dev *vd);
 
 static const struct virtio_dev_ops net_ops = {
 	.handle = handle,
-	.config_read = config_read,
 	.status_changed = status_changed,
 	.io_loop = io_loop,
 };
@@ -230,7 +222,7 @@ struct net *net_create(int fd, bool is_tap, const char *name, const uint8_t mac[
 	memcpy(n->config.mac, mac, 6);
 	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
 	n->config.max_virtqueue_pairs = htole16(1);
-	rc = virtio_init(&n->vd, VIRTIO_ID_NET, NET_FEATURES, 2, CONFIG_LEN, &net_ops, n);
+	rc = virtio_init(&n->vd, VIRTIO_ID_NET, NET_FEATURES, 2, &n->config, CONFIG_LEN, &net_ops, n);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: virtio setup: %s", name, strerror(-rc));
 		close(fd);
@@ -826,7 +818,7 @@ static void status_changed(struct virtio_dev *vd, uint32_t old, uint32_t now)
 static void sync_offloads(struct net *n)
 {
 	pthread_mutex_lock(&n->vd.lock);
-	uint32_t s = __atomic_load_n(&n->vd.status, __ATOMIC_ACQUIRE);
+	uint32_t s = virtio_status(&n->vd);
 	unsigned want = (s & VIRTIO_CONFIG_S_FEATURES_OK) ? net_offload_flags(n->vd.drv_features)
 							   : 0;
 	pthread_mutex_unlock(&n->vd.lock);

@@ -14,6 +14,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -67,6 +68,7 @@ struct vm {
 	struct blk *blks[MAX_DISKS];
 	struct net *nets[MAX_NETS];
 	int ndevices; /* virtio-mmio windows: disks first, then NICs */
+	uint8_t *windows; /* their registers, mapped read-only into the guest; or NULL */
 	char devices_cmdline[MAX_DEVICES * 48];
 	struct console con;
 	struct log log;
@@ -333,6 +335,29 @@ static void create_irqchip(struct vm *vm)
 				  "KVM_CREATE_PIT2");
 }
 
+/*
+ * The virtio register windows as read-only guest memory, one slot for all:
+ * the guest reads registers (InterruptStatus in every interrupt handler)
+ * without an exit. Done before the irqchip, like the RAM slots (see
+ * create_irqchip). A KVM without read-only slots gets exits for reads.
+ */
+static void map_windows(struct vm *vm)
+{
+	size_t len = (size_t)vm->ndevices * VIRTIO_MMIO_SIZE;
+	if (len == 0 || ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
+		return;
+	/* Populated: KVM must map our pages, not the shared zero page. */
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
+		       -1, 0);
+	if (p == MAP_FAILED)
+		die(vm, EXIT_RUNTIME, "cannot map the device registers: %s", strerror(errno));
+	int rc = mem_register_readonly(vm->vmfd, VIRTIO_BASE, len, p);
+	if (rc < 0)
+		die(vm, EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION (device registers): %s",
+		    strerror(-rc));
+	vm->windows = p;
+}
+
 static void setup_memory(struct vm *vm)
 {
 	int rc = mem_init(&vm->mem, vm->opt.memory);
@@ -342,6 +367,7 @@ static void setup_memory(struct vm *vm)
 	rc = mem_register(&vm->mem, vm->vmfd);
 	if (rc < 0)
 		die(vm, EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION: %s", strerror(-rc));
+	map_windows(vm);
 }
 
 /* Open (and lock) every disk and tap first: a bad one fails before anything else. */
@@ -369,6 +395,7 @@ static struct virtio_mmio_cfg virtio_cfg(struct vm *vm, int i)
 		.thread_start = io_thread_start, .thread_ctx = vm,
 		.base = VIRTIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE,
 		.gsi = VIRTIO_FIRST_GSI + (uint32_t)i,
+		.regs = vm->windows ? vm->windows + (size_t)i * VIRTIO_MMIO_SIZE : NULL,
 	};
 }
 

@@ -46,15 +46,6 @@ static uint32_t dummy_handle(struct virtio_dev *vd, unsigned q, struct virtq_cha
 	return d->ret_len;
 }
 
-static void dummy_config(struct virtio_dev *vd, uint32_t off, uint8_t *data, uint32_t len)
-{
-	struct dummy *d = vd->opaque;
-
-	FZ_ASSERT(off < sizeof(d->config) && len <= sizeof(d->config) - off,
-		  "config read %u+%u outside %zu bytes", off, len, sizeof(d->config));
-	memcpy(data, d->config + off, len);
-}
-
 static void dummy_status(struct virtio_dev *vd, uint32_t old, uint32_t now)
 {
 	(void)vd;
@@ -64,7 +55,6 @@ static void dummy_status(struct virtio_dev *vd, uint32_t old, uint32_t now)
 
 static const struct virtio_dev_ops dummy_ops = {
 	.handle = dummy_handle,
-	.config_read = dummy_config,
 	.status_changed = dummy_status,
 };
 
@@ -157,11 +147,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	unsigned nq = fz_u8(&in) % VIRTIO_MAX_QUEUES + 1;
 
 	fz_mem(&mem);
-	if (virtio_init(&d.vd, 42, 1ULL << 3, nq, sizeof(d.config), &dummy_ops, &d) < 0)
-		abort();
-	d.mem = &mem;
 	for (unsigned i = 0; i < sizeof(d.config); i++)
 		d.config[i] = (uint8_t)i;
+	if (virtio_init(&d.vd, 42, 1ULL << 3, nq, d.config, sizeof(d.config), &dummy_ops, &d) < 0)
+		abort();
+	d.mem = &mem;
 	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &mem, .base = 0xd0000000, .gsi = 5 };
 
 	if (virtio_start(&d.vd, &cfg) < 0)

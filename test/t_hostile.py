@@ -8,6 +8,7 @@ numbers below): a status byte the device could legitimately write, or DEVICE_NEE
 "none" where the chain has no status byte the device may write.
 """
 import hashlib
+import json
 import os
 import random
 
@@ -231,6 +232,25 @@ def mmio_poke():
     result(f"{name}/all-steps", not missing, f"missing poke lines: {missing}")
 
 
+def reg_read():
+    """Register reads come from the window kvmrun maps read-only: no exit per read."""
+    name = "hostile/reg-read-no-exits"
+    img, _ = make_image("regs.img")
+    mfile = os.path.join(TMP, "regs.metrics")
+    status, out, err = run(["--kernel", probe("pvh"), "--memory", MEMORY, "--disk", img,
+                            "--cmdline", "probe.hostile=reg-read", "--metrics", mfile], timeout=120)
+    p = poke_facts(out).get("poke.regs", [{}])[0]
+    try:
+        with open(mfile) as fh:
+            mmio = json.loads(fh.read().splitlines()[-1])["exits"]["mmio"]
+    except (OSError, ValueError, IndexError, KeyError) as e:
+        mmio = f"unreadable metrics: {e}"
+    # 4096 + 1024 + 3 reads; the rest of the run (the probe's report) makes no mmio accesses.
+    ok = (status == 0 and p.get("magic") == "0x74726976" and p.get("version") == "0x2"
+          and p.get("id") == "0x2" and p.get("isr") == "0x0" and isinstance(mmio, int) and mmio < 64)
+    result(name, ok, f"status {status}; regs {p}; mmio exits {mmio} (want < 64); stderr {err!r}")
+
+
 def serial_poke():
     name = "hostile/serial-poke"
     img, orig = make_image("serial.img")
@@ -281,6 +301,7 @@ def edge_cases():
 blk_chains(ro=False)
 blk_chains(ro=True)
 mmio_poke()
+reg_read()
 serial_poke()
 i8042_poke()
 edge_cases()

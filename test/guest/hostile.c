@@ -40,6 +40,10 @@
  *   `PROBE serial-poke.done` / `PROBE i8042-poke.done`, then the same valid
  *   read; i8042-poke ends with `PROBE i8042-poke.reset` and a 0xfe reset.
  * The final read prints `PROBE blk.absent` when no virtio-blk is at 0xd0000000.
+ * reg-read: reads InterruptStatus 4096 times and every word of the
+ *   register window once, prints `PROBE poke.regs magic=.. version=..
+ *   id=.. isr=..`. kvmrun maps the window read-only, so none of these reads
+ *   exits (t_hostile checks its mmio exit count).
  */
 #include "hostile.h"
 #include "probe.h"
@@ -702,6 +706,23 @@ static void poke_sweep(void)
 		}
 	print_poke("sweep");
 	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
+	con_putc('\n');
+}
+
+void hostile_reg_read(void)
+{
+	uint32_t isr = 0, sum = 0;
+
+	for (int i = 0; i < 4096; i++)
+		isr |= vr(VIRTIO_MMIO_INTERRUPT_STATUS);
+	for (uint32_t off = 0; off < 0x1000; off += 4)
+		sum += vr(off);
+	print_poke("regs");
+	print_kv("magic", vr(VIRTIO_MMIO_MAGIC_VALUE));
+	print_kv("version", vr(VIRTIO_MMIO_VERSION));
+	print_kv("id", vr(VIRTIO_MMIO_DEVICE_ID));
+	print_kv("isr", isr);
+	print_kv("sum", sum);
 	con_putc('\n');
 }
 

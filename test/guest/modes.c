@@ -165,6 +165,7 @@ static const struct mode modes[] = {
 	/* hostile.c, usually chosen as probe.hostile=NAME */
 	{"blk-chains", hostile_blk_chains},	{"mmio-poke", hostile_mmio_poke},
 	{"serial-poke", hostile_serial_poke},	{"i8042-poke", hostile_i8042_poke},
+	{"reg-read", hostile_reg_read},
 	{"net-chains", hostile_net_chains}, /* hostile_net.c */
 };
 
