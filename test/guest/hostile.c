@@ -43,7 +43,9 @@
  * reg-read: reads InterruptStatus 4096 times and every word of the
  *   register window once, prints `PROBE poke.regs magic=.. version=..
  *   id=.. isr=..`. kvmrun maps the window read-only, so none of these reads
- *   exits (t_hostile checks its mmio exit count).
+ *   exits (t_hostile checks its mmio exit count). Then one valid read with
+ *   interrupts wanted and 1000 InterruptACKs of VRING (completed in KVM),
+ *   one of VRING|CONFIG: `PROBE poke.ack isr_req=.. isr_ack1=.. isr_ack3=..`.
  */
 #include "hostile.h"
 #include "probe.h"
@@ -694,21 +696,6 @@ static void print_kv(const char *k, uint64_t v)
 	con_hex(v);
 }
 
-/* Every offset 0..0x1ff at widths 1, 2, 4, 8: read, write all-ones, write back. */
-static void poke_sweep(void)
-{
-	for (uint32_t off = 0; off < 0x200; off++)
-		for (int w = 1; w <= 8; w *= 2) {
-			uint64_t v = mmio_rd(VIO + off, w);
-
-			mmio_wr(VIO + off, w, ~0ULL);
-			mmio_wr(VIO + off, w, v);
-		}
-	print_poke("sweep");
-	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
-	con_putc('\n');
-}
-
 void hostile_reg_read(void)
 {
 	uint32_t isr = 0, sum = 0;
@@ -723,6 +710,43 @@ void hostile_reg_read(void)
 	print_kv("id", vr(VIRTIO_MMIO_DEVICE_ID));
 	print_kv("isr", isr);
 	print_kv("sum", sum);
+	con_putc('\n');
+	/*
+	 * One request with interrupts wanted (avail flags 0; the probe still
+	 * polls, its IOAPIC pin masked): InterruptStatus reads VRING. An ACK
+	 * of VRING alone is completed inside KVM (1000 of them, no exit) and
+	 * leaves the bit set; an ACK of VRING|CONFIG exits and clears it.
+	 */
+	if (blk_up() < 0)
+		return;
+	*(volatile uint16_t *)AVAIL = 0;
+	valid_read("regs-read", "regs_fnv", 0);
+	uint32_t after_req = vr(VIRTIO_MMIO_INTERRUPT_STATUS);
+
+	for (int i = 0; i < 1000; i++)
+		vw(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING);
+	uint32_t after_ack1 = vr(VIRTIO_MMIO_INTERRUPT_STATUS);
+
+	vw(VIRTIO_MMIO_INTERRUPT_ACK, VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG);
+	print_poke("ack");
+	print_kv("isr_req", after_req);
+	print_kv("isr_ack1", after_ack1);
+	print_kv("isr_ack3", vr(VIRTIO_MMIO_INTERRUPT_STATUS));
+	con_putc('\n');
+}
+
+/* Every offset 0..0x1ff at widths 1, 2, 4, 8: read, write all-ones, write back. */
+static void poke_sweep(void)
+{
+	for (uint32_t off = 0; off < 0x200; off++)
+		for (int w = 1; w <= 8; w *= 2) {
+			uint64_t v = mmio_rd(VIO + off, w);
+
+			mmio_wr(VIO + off, w, ~0ULL);
+			mmio_wr(VIO + off, w, v);
+		}
+	print_poke("sweep");
+	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 }
 
