@@ -48,6 +48,7 @@ struct options {
 	enum log_level log_level;
 	bool no_acpi;
 	bool no_pit;
+	bool hugepages; /* guest RAM on 2 MiB transparent huge pages */
 	const char *dump_acpi;
 	const char *seccomp_selftest; /* test hook: install that role's filter and misbehave */
 };

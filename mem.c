@@ -7,16 +7,45 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
-int mem_init(struct guest_mem *m, uint64_t size)
+#define HUGE_PAGE (2ULL << 20)
+
+/*
+ * Huge pages only fill 2 MiB-aligned ranges of the mapping: map 2 MiB more
+ * and trim to an aligned start (host and guest addresses then agree
+ * modulo 2 MiB, so KVM can map each huge page with one large nested page).
+ */
+static uint8_t *map_aligned(uint64_t size)
+{
+	uint8_t *raw = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (raw == MAP_FAILED)
+		return NULL;
+	uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+	uint8_t *end = raw + size + HUGE_PAGE;
+	if (p > raw)
+		munmap(raw, (size_t)(p - raw));
+	if (p + size < end)
+		munmap(p + size, (size_t)(end - (p + size)));
+	return p;
+}
+
+int mem_init(struct guest_mem *m, uint64_t size, bool huge)
 {
 	/*
 	 * MAP_NORESERVE: the guest touches only what it uses, and peak RSS is
-	 * part of what we promise. Pages are zero until written.
+	 * part of what we promise (which is why huge pages are opt-in: each
+	 * touch then makes 2 MiB resident). Pages are zero until written.
 	 */
-	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (p == MAP_FAILED)
+	uint8_t *p = huge ? map_aligned(size)
+			  : mmap(NULL, size, PROT_READ | PROT_WRITE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!p || p == MAP_FAILED)
 		return -errno;
+	if (huge && madvise(p, size, MADV_HUGEPAGE) < 0) {
+		int e = errno;
+		munmap(p, size);
+		return -e;
+	}
 	m->host = p;
 	m->size = size;
 	m->low_size = size < MEM_HOLE_START ? size : MEM_HOLE_START;

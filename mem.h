@@ -3,6 +3,7 @@
 #ifndef KVMRUN_MEM_H
 #define KVMRUN_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,8 +24,12 @@ struct guest_mem {
 	uint64_t low_size; /* RAM below MEM_HOLE_START */
 };
 
-/* Map `size` bytes of anonymous guest RAM (lazily populated). 0 or -errno. */
-int mem_init(struct guest_mem *m, uint64_t size);
+/*
+ * Map `size` bytes of anonymous guest RAM (lazily populated). With `huge`,
+ * 2 MiB-aligned and advised for transparent huge pages. 0 or -errno
+ * (-EINVAL with `huge`: the kernel has no transparent huge pages).
+ */
+int mem_init(struct guest_mem *m, uint64_t size, bool huge);
 
 /* Register the RAM with KVM as memory slots on vmfd (slots 0 and 1). 0 or -errno. */
 int mem_register(const struct guest_mem *m, int vmfd);

@@ -360,7 +360,9 @@ static void map_windows(struct vm *vm)
 
 static void setup_memory(struct vm *vm)
 {
-	int rc = mem_init(&vm->mem, vm->opt.memory);
+	int rc = mem_init(&vm->mem, vm->opt.memory, vm->opt.hugepages);
+	if (rc == -EINVAL && vm->opt.hugepages)
+		die(vm, EXIT_RUNTIME, "--hugepages: this kernel has no transparent huge pages");
 	if (rc < 0)
 		die(vm, EXIT_RUNTIME, "--memory: cannot map %llu MiB: %s",
 		    (unsigned long long)(vm->opt.memory >> 20), strerror(-rc));

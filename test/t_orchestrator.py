@@ -72,6 +72,10 @@ def config_errors():
                                "machine-config": {"vcpu_count": 1, "mem_size_mib": 128, "smt": True}},
          "machine-config.smt"),
         # Found by fuzzing (fuzz/corpus/config/crash-*): a huge number, a comma smuggling an option.
+        ("huge-pages-1G", {"boot-source": {"kernel_image_path": k},
+                           "machine-config": {"vcpu_count": 1, "mem_size_mib": 128,
+                                              "huge_pages": "1G"}},
+         "machine-config.huge_pages"),
         ("huge-number", {"boot-source": {"kernel_image_path": k},
                          "machine-config": {"vcpu_count": 7e77, "mem_size_mib": 128}},
          "machine-config.vcpu_count"),

@@ -169,6 +169,58 @@ def bad_inputs():
     result("console/none", status == 0 and out == "", f"status {status} {err}")
 
 
+def anon_huge_kib(pid):
+    with open(f"/proc/{pid}/smaps_rollup") as fh:
+        for line in fh:
+            if line.startswith("AnonHugePages:"):
+                return int(line.split()[1])
+    return -1
+
+
+def hugepages():
+    """--hugepages (and the config's huge_pages "2M"): guest RAM on 2 MiB pages, only then."""
+    try:
+        thp = open("/sys/kernel/mm/transparent_hugepage/enabled").read()
+    except OSError:
+        thp = "[never]"
+    mode = thp[thp.find("[") + 1:thp.find("]")]
+    cfg = os.path.join(TMP, "huge.json")
+    with open(cfg, "w") as fh:
+        fh.write('{"boot-source": {"kernel_image_path": "%s", "boot_args": "probe.exit=wait"},'
+                 ' "machine-config": {"vcpu_count": 1, "mem_size_mib": 256, "huge_pages": "2M"}}'
+                 % probe("pvh"))
+    for name, args, huge in (("flag", ["-k", probe("pvh"), "-m", "256M", "-c", "probe.exit=wait",
+                                       "--hugepages"], True),
+                             ("config", ["--config", cfg], True),
+                             ("off", ["-k", probe("pvh"), "-m", "256M", "-c", "probe.exit=wait"],
+                              False)):
+        p = subprocess.Popen([KVMRUN] + args + ["--shutdown-timeout", "1"], stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        seen = b""
+        deadline = time.time() + 30
+        while b"PROBE waiting" not in seen and time.time() < deadline:
+            chunk = p.stdout.read1(4096)
+            if not chunk:
+                break
+            seen += chunk
+        kib = anon_huge_kib(p.pid) if b"PROBE waiting" in seen else -1
+        p.send_signal(signal.SIGTERM)
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out, err = p.communicate()
+        booted = b"PROBE waiting" in seen and p.returncode == 0
+        if huge:
+            # THP "never": the flag is accepted and the guest boots on small pages.
+            ok = booted and (kib >= 2048 if mode != "never" else kib == 0)
+        else:
+            ok = booted and (kib == 0 if mode != "always" else kib >= 0)
+        result(f"memory/hugepages-{name}", ok,
+               f"THP {mode}; AnonHugePages {kib} kB; status {p.returncode}; stderr {err!r}")
+
+
 boots()
 exits()
 bad_inputs()
+hugepages()

@@ -11,6 +11,7 @@ guest_q="-m 256M -kernel $L2_VMLINUX -initrd $L2_INITRD"
 echo "BENCH-INFO boot runs=$n words='$words'"
 k() { vmm_run "boot kvmrun $1" "k$1.log" 300 "$KVMRUN" $guest_k --metrics k$1.log.metrics --cmdline "$words"; }
 kn() { vmm_run "boot kvmrun-nopit $1" "kn$1.log" 300 "$KVMRUN" $guest_k --no-pit --cmdline "$words"; }
+kh() { vmm_run "boot kvmrun-huge $1" "kh$1.log" 300 "$KVMRUN" $guest_k --hugepages --cmdline "$words"; }
 # shellcheck disable=SC2046
 q() { vmm_run "boot qemu $1" "q$1.log" 300 "$QEMU" $(qemu_base) $guest_q -append "$KVMRUN_DEFAULT_CMDLINE $words"; }
 if pick_qemu_cpu qw.log $guest_q -append "$KVMRUN_DEFAULT_CMDLINE $words"; then
@@ -21,7 +22,7 @@ fi
 k 0 >/dev/null # warm-up
 i=1
 while [ "$i" -le "$n" ]; do
-	if [ $((i % 2)) = 1 ]; then k $i; q $i; kn $i; else kn $i; q $i; k $i; fi
+	if [ $((i % 2)) = 1 ]; then k $i; q $i; kn $i; kh $i; else kh $i; kn $i; q $i; k $i; fi
 	i=$((i + 1))
 done
 pass bench-boot
