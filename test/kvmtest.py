@@ -4,6 +4,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 KVMRUN = os.environ.get("KVMRUN", os.path.join(TOP, "kvmrun"))
@@ -42,6 +43,20 @@ def run(args, timeout=60, stdin=subprocess.DEVNULL):
         return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
     except subprocess.TimeoutExpired as e:
         return -1, (e.stdout or b"").decode(errors="replace"), "timeout"
+
+
+def start_until(args, marker, timeout=30):
+    """Start kvmrun and read its stdout until `marker` (bytes) or EOF/timeout: (Popen, bytes)."""
+    p = subprocess.Popen([KVMRUN] + args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    seen = b""
+    deadline = time.time() + timeout
+    while marker not in seen and time.time() < deadline:
+        chunk = p.stdout.read1(4096)
+        if not chunk:
+            break
+        seen += chunk
+    return p, seen
 
 
 def probe_facts(out):

@@ -6,8 +6,8 @@ import struct
 import subprocess
 import time
 
-from kvmtest import (DEFAULT_CMDLINE, KVMRUN, TMP, expected_e820, fnv1a64, probe, probe_facts,
-                     result, run)
+from kvmtest import (DEFAULT_CMDLINE, TMP, expected_e820, fnv1a64, probe, probe_facts, result,
+                     run, start_until)
 
 MIB = 1 << 20
 
@@ -82,17 +82,9 @@ def exits():
                                    (signal.SIGTERM, "halt", 128 + 15, ""),
                                    (signal.SIGINT, "halt", 128 + 2, ""),
                                    (signal.SIGHUP, "halt", 128 + 1, "")):
-        p = subprocess.Popen([KVMRUN, "-k", probe("pvh"), "-c", f"probe.exit={mode}",
-                              "--shutdown-timeout", "1"], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         marker = b"PROBE waiting" if mode == "wait" else b"PROBE done"
-        seen = b""
-        deadline = time.time() + 30
-        while marker not in seen and time.time() < deadline:
-            chunk = p.stdout.read1(4096)
-            if not chunk:
-                break
-            seen += chunk
+        p, seen = start_until(["-k", probe("pvh"), "-c", f"probe.exit={mode}",
+                               "--shutdown-timeout", "1"], marker)
         t0 = time.time()
         p.send_signal(sig)
         try:
@@ -194,15 +186,7 @@ def hugepages():
                              ("config", ["--config", cfg], True),
                              ("off", ["-k", probe("pvh"), "-m", "256M", "-c", "probe.exit=wait"],
                               False)):
-        p = subprocess.Popen([KVMRUN] + args + ["--shutdown-timeout", "1"], stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        seen = b""
-        deadline = time.time() + 30
-        while b"PROBE waiting" not in seen and time.time() < deadline:
-            chunk = p.stdout.read1(4096)
-            if not chunk:
-                break
-            seen += chunk
+        p, seen = start_until(args + ["--shutdown-timeout", "1"], b"PROBE waiting")
         kib = anon_huge_kib(p.pid) if b"PROBE waiting" in seen else -1
         p.send_signal(signal.SIGTERM)
         try:

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import time
 
-from kvmtest import KVMRUN, TMP, probe, result
+from kvmtest import KVMRUN, TMP, probe, result, start_until
 
 
 def proc_status(pid, tid=None):
@@ -20,16 +20,7 @@ def proc_status(pid, tid=None):
 
 def start_halted(extra):
     """A running kvmrun whose probe halts after its report: threads stay up for inspection."""
-    p = subprocess.Popen([KVMRUN, "-k", probe("pvh"), "-c", "probe.exit=halt"] + extra,
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    seen = b""
-    deadline = time.time() + 30
-    while b"PROBE done" not in seen and time.time() < deadline:
-        chunk = p.stdout.read1(4096)
-        if not chunk:
-            break
-        seen += chunk
-    return p, seen
+    return start_until(["-k", probe("pvh"), "-c", "probe.exit=halt"] + extra, b"PROBE done")
 
 
 def stop(p):
