@@ -59,6 +59,16 @@ def start_until(args, marker, timeout=30):
     return p, seen
 
 
+def stop(p, sig, timeout=30):
+    """Send `sig` to a kvmrun from start_until and wait (killing it after `timeout` s): (out, err)."""
+    p.send_signal(sig)
+    try:
+        return p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        return p.communicate()
+
+
 def probe_facts(out):
     """PROBE key=value lines as a dict (repeated keys become lists)."""
     facts = {}

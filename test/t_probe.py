@@ -3,11 +3,10 @@
 import os
 import signal
 import struct
-import subprocess
 import time
 
 from kvmtest import (DEFAULT_CMDLINE, TMP, expected_e820, fnv1a64, probe, probe_facts, result,
-                     run, start_until)
+                     run, start_until, stop)
 
 MIB = 1 << 20
 
@@ -86,12 +85,7 @@ def exits():
         p, seen = start_until(["-k", probe("pvh"), "-c", f"probe.exit={mode}",
                                "--shutdown-timeout", "1"], marker)
         t0 = time.time()
-        p.send_signal(sig)
-        try:
-            out, err = p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
+        out, err = stop(p, sig)
         took = time.time() - t0
         out = (seen + out).decode(errors="replace")
         name = f"exit/{signal.Signals(sig).name}-{mode}-is-{want}"
@@ -188,12 +182,7 @@ def hugepages():
                               False)):
         p, seen = start_until(args + ["--shutdown-timeout", "1"], b"PROBE waiting")
         kib = anon_huge_kib(p.pid) if b"PROBE waiting" in seen else -1
-        p.send_signal(signal.SIGTERM)
-        try:
-            out, err = p.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            out, err = p.communicate()
+        _, err = stop(p, signal.SIGTERM)
         booted = b"PROBE waiting" in seen and p.returncode == 0
         if huge:
             # THP "never": the flag is accepted and the guest boots on small pages.

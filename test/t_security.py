@@ -5,7 +5,7 @@ import signal
 import subprocess
 import time
 
-from kvmtest import KVMRUN, TMP, probe, result, start_until
+from kvmtest import KVMRUN, TMP, probe, result, start_until, stop
 
 
 def proc_status(pid, tid=None):
@@ -23,13 +23,8 @@ def start_halted(extra):
     return start_until(["-k", probe("pvh"), "-c", "probe.exit=halt"] + extra, b"PROBE done")
 
 
-def stop(p):
-    p.send_signal(signal.SIGINT)
-    try:
-        out, err = p.communicate(timeout=20)
-    except subprocess.TimeoutExpired:
-        p.kill()
-        out, err = p.communicate()
+def stop_int(p):
+    _, err = stop(p, signal.SIGINT, timeout=20)
     return p.returncode, err.decode(errors="replace")
 
 
@@ -42,7 +37,7 @@ def every_thread_filtered():
     p, seen = start_halted(["--cpus", "3", "--disk", imgs[0], "--disk", imgs[1]])
     tids = sorted(os.listdir(f"/proc/{p.pid}/task"))
     modes = {t: proc_status(p.pid, t).get("Seccomp") for t in tids}
-    status, err = stop(p)
+    status, err = stop_int(p)
     # main + 3 vCPUs + one I/O thread per disk
     result("seccomp/every-thread", len(tids) >= 6 and all(m == "2" for m in modes.values()),
            f"threads {modes}; stderr {err}")
@@ -93,7 +88,7 @@ def teardown_child():
         st = proc_status(k)
         for fd in os.listdir(f"/proc/{k}/fd"):
             fds[fd] = os.readlink(f"/proc/{k}/fd/{fd}")
-    status, err = stop(p)
+    status, err = stop_int(p)
     result("teardown/one-child", len(kids) == 1 and st.get("Name") == "kvmrun-teardown",
            f"children {kids} {st.get('Name')}")
     # It waits on a pidfd of kvmrun (so it outlives every kvmrun thread,
@@ -126,7 +121,7 @@ def teardown_child():
 def no_seccomp_is_loud():
     p, seen = start_halted(["--no-seccomp"])
     modes = {t: proc_status(p.pid, t).get("Seccomp") for t in os.listdir(f"/proc/{p.pid}/task")}
-    status, err = stop(p)
+    status, err = stop_int(p)
     result("seccomp/no-seccomp-warns", "WARNING" in err and "--no-seccomp" in err
            and all(m == "0" for m in modes.values()), f"{modes} {err!r}")
 
@@ -141,7 +136,7 @@ def jail():
                             "--cpus", "2", "--disk", img])
     st = proc_status(p.pid)
     rootlink = os.readlink(f"/proc/{p.pid}/root")
-    status, err = stop(p)
+    status, err = stop_int(p)
     uid_ok = st["Uid"].split() == ["65534"] * 4 and st["Gid"].split() == ["65534"] * 4
     caps_ok = all(int(st[k], 16) == 0 for k in ("CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"))
     result("jail/ids", uid_ok, f"Uid {st['Uid']} Gid {st['Gid']}")

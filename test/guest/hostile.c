@@ -220,27 +220,10 @@ static uint64_t parse_dec(const char *s, uint64_t dflt)
 
 /* ---- bringing the device up ---- */
 
-/* Reset, ACKNOWLEDGE, DRIVER, features VERSION_1 | INDIRECT_DESC, FEATURES_OK. 0 or -1. */
+/* Negotiate VERSION_1 | INDIRECT_DESC with the disk and read its capacity. 0 or -1. */
 static int dev_negotiate(void)
 {
-	vw(VIRTIO_MMIO_STATUS, 0);
-	if (vr(VIRTIO_MMIO_MAGIC_VALUE) != 0x74726976 || vr(VIRTIO_MMIO_VERSION) != 2 || vr(VIRTIO_MMIO_DEVICE_ID) != 2)
-		return -1;
-	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	vw(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	uint32_t lo = vr(VIRTIO_MMIO_DEVICE_FEATURES);
-	vw(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	uint32_t hi = vr(VIRTIO_MMIO_DEVICE_FEATURES);
-
-	if (!(hi & 1) || !(lo & (1u << 28)))
-		return -1;
-	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	vw(VIRTIO_MMIO_DRIVER_FEATURES, 1u << 28);
-	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	vw(VIRTIO_MMIO_DRIVER_FEATURES, 1);
-	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
-	if (!(vr(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK))
+	if (virtio_negotiate(VIO, 2, 1u << VIRTIO_RING_F_INDIRECT_DESC) < 0)
 		return -1;
 	capacity = vr(VIRTIO_MMIO_CONFIG) | (uint64_t)vr(VIRTIO_MMIO_CONFIG + 4) << 32;
 	return 0;

@@ -189,29 +189,11 @@ static void q_program(struct vq *q)
 /* Reset and the whole virtio 1.x initialisation with feature word `feat`. 0 or -1 (error line). */
 static int net_up(uint32_t feat)
 {
-	vw(VIRTIO_MMIO_STATUS, 0);
-	if (vr(VIRTIO_MMIO_MAGIC_VALUE) != 0x74726976 || vr(VIRTIO_MMIO_VERSION) != 2 || vr(VIRTIO_MMIO_DEVICE_ID) != 1) {
-		probe_error("net-gone");
-		return -1;
-	}
-	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE);
-	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
-	vw(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	uint32_t lo = vr(VIRTIO_MMIO_DEVICE_FEATURES);
-	vw(VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	uint32_t hi = vr(VIRTIO_MMIO_DEVICE_FEATURES);
+	static const char *const why[] = { "net-gone", "net-features", "net-features-ok" };
+	int rc = virtio_negotiate(vio, 1, feat);
 
-	if ((lo & feat) != feat || !(hi & 1)) {
-		probe_error("net-features");
-		return -1;
-	}
-	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	vw(VIRTIO_MMIO_DRIVER_FEATURES, feat);
-	vw(VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	vw(VIRTIO_MMIO_DRIVER_FEATURES, 1);
-	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
-	if (!(vr(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK)) {
-		probe_error("net-features-ok");
+	if (rc < 0) {
+		probe_error(why[-rc - 1]);
 		return -1;
 	}
 	vw(VIRTIO_MMIO_QUEUE_SEL, 0);

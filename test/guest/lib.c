@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-/* probe guest: COM1 output, number formatting, command-line words, physical memory. */
+/* probe guest: COM1 output, number formatting, command-line words, physical memory, virtio bring-up. */
 #include "probe.h"
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
 
 #define COM1 0x3f8
 #define LSR_THRE 0x20
@@ -139,4 +141,31 @@ void delay_tsc(uint64_t cycles)
 
 	while (rdtsc() - t0 < cycles)
 		cpu_relax();
+}
+
+int virtio_negotiate(uint64_t base, uint32_t id, uint32_t feat)
+{
+	const uint32_t ack = VIRTIO_CONFIG_S_ACKNOWLEDGE, drv = VIRTIO_CONFIG_S_DRIVER;
+
+	mmio_write32(base + VIRTIO_MMIO_STATUS, 0);
+	if (mmio_read32(base + VIRTIO_MMIO_MAGIC_VALUE) != 0x74726976 ||
+	    mmio_read32(base + VIRTIO_MMIO_VERSION) != 2 || mmio_read32(base + VIRTIO_MMIO_DEVICE_ID) != id)
+		return -1;
+	mmio_write32(base + VIRTIO_MMIO_STATUS, ack);
+	mmio_write32(base + VIRTIO_MMIO_STATUS, ack | drv);
+	mmio_write32(base + VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	uint32_t lo = mmio_read32(base + VIRTIO_MMIO_DEVICE_FEATURES);
+	mmio_write32(base + VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	uint32_t hi = mmio_read32(base + VIRTIO_MMIO_DEVICE_FEATURES);
+
+	if ((lo & feat) != feat || !(hi & 1)) /* bit 32: VERSION_1 */
+		return -2;
+	mmio_write32(base + VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	mmio_write32(base + VIRTIO_MMIO_DRIVER_FEATURES, feat);
+	mmio_write32(base + VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	mmio_write32(base + VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	mmio_write32(base + VIRTIO_MMIO_STATUS, ack | drv | VIRTIO_CONFIG_S_FEATURES_OK);
+	if (!(mmio_read32(base + VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_FEATURES_OK))
+		return -3;
+	return 0;
 }

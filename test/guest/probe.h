@@ -94,6 +94,13 @@ int word_eq(const char *value, const char *name);
  */
 void *phys(uint64_t pa, uint64_t len);
 void delay_tsc(uint64_t cycles);
+/*
+ * virtio 1.x negotiation on the virtio-mmio window at `base`: reset,
+ * ACKNOWLEDGE, DRIVER, driver features `feat` (low word) and VERSION_1,
+ * FEATURES_OK. 0; -1: no device `id` there; -2: `feat` or VERSION_1 not
+ * offered; -3: FEATURES_OK did not stick.
+ */
+int virtio_negotiate(uint64_t base, uint32_t id, uint32_t feat);
 
 /* --- probe.c ------------------------------------------------------------- */
 void probe_main(int kind, uint64_t info);
