@@ -73,7 +73,7 @@ def exits():
     result("exit/triple-fault-is-0", status == 0 and "PROBE done" in out, f"status {status} {err}")
     status, out, err = run(["-k", probe("bzimage")])
     result("exit/i8042-reset-is-0", status == 0 and "PROBE done" in out, f"status {status} {err}")
-    status, out, err = run(["-k", probe("pvh"), "-c", "probe.exit=xsave"])
+    status, out, err = run(["-k", probe("pvh"), "-c", "probe.exit=emulfail"])
     result("exit/kvm-internal-error-is-3",
            status == 3 and "emulation failure" in err and "RIP 0x" in err
            and len(err.strip().splitlines()) == 1, f"status {status} stderr {err!r}")

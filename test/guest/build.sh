@@ -71,13 +71,13 @@ check() {
 	fi
 }
 # check_image FILE: each range in its own mode; the 64-bit pass skips the
-# 16/32-bit ranges. Exactly one xsave, at probe_xsave_insn.
+# 16/32-bit ranges. Exactly one popcnt, at probe_emulfail_insn.
 check_image() {
 	local E=$1 x16 x16e a32 a32e p32 p32e xs
 	x16=$(sym tramp_start "$E") x16e=$(sym tramp_gdt "$E")
 	a32=$(sym ap_start32 "$E") a32e=$(sym ap_start64 "$E")
 	p32=$(sym pvh_start32 "$E") p32e=$(sym startup_64 "$E")
-	xs=$(sym probe_xsave_insn "$E" | sed 's/^0x0*//')
+	xs=$(sym probe_emulfail_insn "$E" | sed 's/^0x0*//')
 	{
 		disasm i8086 "$x16" "$x16e" 16 "$E"
 		disasm i386 "$a32" "$a32e" 32 "$E"
@@ -94,8 +94,8 @@ check_image() {
 				!((x >= n(a) && x < n(b)) || (x >= n(c) && x < n(d)) || (x >= n(e) && x < n(f)))'
 	} | sort -u -k2,2 >"$E.insns"
 	check "$E" "$xs" <"$E.insns"
-	[ "$(awk -v x="$xs" '$2 == x && $3 ~ /^xsave/' "$E.insns" | wc -l)" = 1 ] ||
-		{ echo "build.sh: the deliberate xsave is missing in $E" >&2; exit 1; }
+	[ "$(awk -v x="$xs" '$2 == x && $3 ~ /^popcnt/' "$E.insns" | wc -l)" = 1 ] ||
+		{ echo "build.sh: the deliberate popcnt is missing in $E" >&2; exit 1; }
 }
 check_image "$B/probe.pvh"
 check_image "$B/probe.elf"

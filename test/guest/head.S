@@ -128,14 +128,18 @@ triple_fault:
 	lidt	idt_null(%rip)
 	ud2
 
-/* The one deliberate XSAVE (build.sh allows exactly this address). */
-	.globl	do_xsave
-do_xsave:
-	mov	$1, %eax
-	xor	%edx, %edx
-	.globl	probe_xsave_insn
-probe_xsave_insn:
-	xsave	(%rdi)
+/*
+ * The one deliberate POPCNT (build.sh allows exactly this address), on the
+ * MMIO address in %rdi. No memory slot backs it, so every KVM must emulate
+ * the access, and KVM's emulator has no POPCNT (0f b8 is empty in its
+ * tables): a KVM internal error (emulation failure) on hardware KVM, nested
+ * KVM and PVM alike.
+ */
+	.globl	do_emulfail
+do_emulfail:
+	.globl	probe_emulfail_insn
+probe_emulfail_insn:
+	popcnt	(%rdi), %rax
 	ret
 
 	.globl	irq_stub

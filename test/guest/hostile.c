@@ -7,8 +7,8 @@
  * blk-chains: the virtio-blk at 0xd0000000 is brought up per virtio 1.x
  *   (VERSION_1 and INDIRECT_DESC accepted, queue 0 of 8 entries, rings and
  *   buffers in probe memory at [0x800000, 0x808000)), then one chain per
- *   case: publish, notify (QueueNotify = 0), poll the used ring with a
- *   bounded spin (about 20000 Status reads) and print
+ *   case: publish, notify (QueueNotify = 0), poll the used ring for up to
+ *   about 200 ms of TSC and print
  *     PROBE blk.<case>=<status byte|none> used_len=<n|none> devstatus=0x<Status>
  *   "none": the status byte still holds the 0xff put there before; used_len
  *   "none": no used element appeared. After NEEDS_RESET (0x40) or no used
@@ -74,7 +74,7 @@ const char *hostile_cmdline = "";
 #define DATA (SCRATCH + 0x5000) /* 8 sectors */
 #define STAT (SCRATCH + 0x7000)
 #define OUTSIDE 0x40000000UL /* not RAM with --memory below 1 GiB */
-#define WAIT_SPINS 20000     /* Status reads, ~8 us each here: ~160 ms */
+#define WAIT_TSC (200 * TSC_MS) /* for a used element: ~200 ms */
 
 struct vdesc {
 	uint64_t addr;
@@ -337,8 +337,16 @@ static int run_case(const char *name, uint16_t head, uint16_t advance, uint64_t 
 	av[1] = avail_shadow; /* x86 keeps stores in order; the barrier keeps gcc from reordering */
 	barrier();
 	vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
-	for (int i = 0; i < WAIT_SPINS; i++) {
-		if (us[1] != used_seen) {
+	for (uint64_t t0 = rdtsc(); rdtsc() - t0 < WAIT_TSC;) {
+		/*
+		 * A device publishes at most the QN chains it was offered. A used
+		 * index further ahead is not a publish: data-over-used reads sector
+		 * data over the ring, index included, before the device writes the
+		 * real element and index.
+		 */
+		uint16_t ahead = (uint16_t)(us[1] - used_seen);
+
+		if (ahead >= 1 && ahead <= QN) {
 			got = 1;
 			break;
 		}
@@ -751,11 +759,12 @@ static void poke_queue(const char *name, uint32_t num, uint64_t desc, uint64_t u
 	con_putc('\n');
 }
 
-static uint16_t spin_used(uint16_t want, int spins)
+/* The used index once it is `want`, NEEDS_RESET is set or `cycles` of TSC passed. */
+static uint16_t spin_used(uint16_t want, uint64_t cycles)
 {
 	volatile uint16_t *us = (volatile uint16_t *)USED;
 
-	for (int i = 0; i < spins && us[1] != want; i++)
+	for (uint64_t t0 = rdtsc(); rdtsc() - t0 < cycles && us[1] != want;)
 		if (vr(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET)
 			break;
 	return us[1];
@@ -777,10 +786,10 @@ static void poke_notify_early(void)
 	barrier();
 	vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	print_poke("notify-early");
-	print_kv("used", spin_used(1, 2000));
+	print_kv("used", spin_used(1, 16 * TSC_MS));
 	con_putc('\n');
 	vw(VIRTIO_MMIO_STATUS, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
-	uint16_t u = spin_used(1, 2000);
+	uint16_t u = spin_used(1, 16 * TSC_MS);
 
 	print_poke("notify-early-after-ok");
 	print_kv("used", u);
@@ -808,7 +817,7 @@ static void poke_garbage(const char *name, int heads_ok, int idx_random)
 	barrier();
 	vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	print_poke(name);
-	print_kv("used", spin_used(idx, WAIT_SPINS));
+	print_kv("used", spin_used(idx, WAIT_TSC));
 	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 }
@@ -838,7 +847,7 @@ static void poke_status_order(void)
 	barrier();
 	vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
 	print_poke("no-features-ok");
-	print_kv("used", spin_used(1, 2000));
+	print_kv("used", spin_used(1, 16 * TSC_MS));
 	print_kv("devstatus", vr(VIRTIO_MMIO_STATUS));
 	con_putc('\n');
 

@@ -92,8 +92,8 @@
 #define TXB (SCR + 0x40000)    /* TX frame bytes (pattern), TXB_LEN long */
 #define TXB_LEN 0x14000
 #define OUTSIDE 0x40000000UL   /* not RAM with --memory below 1 GiB */
-#define WAIT_SPINS 20000       /* Status reads, ~8 us each: ~160 ms */
-#define RX_SPINS 150000        /* Status reads: ~1-4 s */
+#define WAIT_TSC (200 * TSC_MS) /* for a used element: ~200 ms */
+#define RX_TSC (3000 * TSC_MS)  /* for a frame from the host: ~3 s */
 #define ETYPE_HI 0x88
 #define ETYPE_LO 0xb5
 
@@ -257,12 +257,12 @@ static void q_kick(struct vq *q)
 	vw(VIRTIO_MMIO_QUEUE_NOTIFY, q->sel);
 }
 
-/* 1 when a used element is waiting, 0 after `spins` Status reads or on NEEDS_RESET. */
-static int q_wait(struct vq *q, int spins)
+/* 1 when a used element is waiting, 0 after `cycles` of TSC or on NEEDS_RESET. */
+static int q_wait(struct vq *q, uint64_t cycles)
 {
 	volatile uint16_t *us = (volatile uint16_t *)q->used;
 
-	for (int i = 0; i < spins; i++) {
+	for (uint64_t t0 = rdtsc(); rdtsc() - t0 < cycles;) {
 		if (us[1] != q->useen)
 			return 1;
 		if (vr(VIRTIO_MMIO_STATUS) & VIRTIO_CONFIG_S_NEEDS_RESET)
@@ -326,7 +326,7 @@ static void tx_run(const char *name, uint16_t head, uint16_t advance)
 	for (uint16_t i = 0; i < advance; i++)
 		q_push(&txq, head);
 	q_kick(&txq);
-	got = q_wait(&txq, WAIT_SPINS);
+	got = q_wait(&txq, WAIT_TSC);
 	st = vr(VIRTIO_MMIO_STATUS);
 	if (got)
 		q_take(&txq, &id, &len);
@@ -616,7 +616,7 @@ static void rx_phase(const char *phase)
 	con_puts("PROBE net.rx-ready=");
 	con_puts(phase);
 	con_putc('\n');
-	while (!last && q_wait(&rxq, RX_SPINS)) {
+	while (!last && q_wait(&rxq, RX_TSC)) {
 		q_take(&rxq, &id, &len);
 		if (id >= QN) {
 			probe_error("net-rx-bad-id");
@@ -641,7 +641,7 @@ static void rx_phase(const char *phase)
 			total = len - 12;
 		}
 		for (; k < nb && k < 64; k++) {
-			if (!q_wait(&rxq, RX_SPINS))
+			if (!q_wait(&rxq, RX_TSC))
 				break;
 			q_take(&rxq, &id, &len);
 			if (id >= QN)
@@ -796,7 +796,7 @@ static void rx_hostile(void)
 	for (unsigned i = 0; i < QN + 1; i++)
 		q_push(&rxq, 0);
 	q_kick(&rxq);
-	int got = q_wait(&rxq, WAIT_SPINS);
+	int got = q_wait(&rxq, WAIT_TSC);
 
 	line("rx-avail-jump");
 	con_puts("used=");

@@ -95,6 +95,13 @@ int word_eq(const char *value, const char *name);
 void *phys(uint64_t pa, uint64_t len);
 void delay_tsc(uint64_t cycles);
 /*
+ * TSC cycles in a millisecond, taken as 3 GHz: waits for the monitor are
+ * bounds, not measurements. They must be time, not a number of register
+ * reads: kvmrun maps the virtio registers read-only, so a read costs
+ * nanoseconds on hardware KVM and microseconds only in PVM's emulator.
+ */
+#define TSC_MS 3000000ULL
+/*
  * virtio 1.x negotiation on the virtio-mmio window at `base`: reset,
  * ACKNOWLEDGE, DRIVER, driver features `feat` (low word) and VERSION_1,
  * FEATURES_OK. 0; -1: no device `id` there; -2: `feat` or VERSION_1 not
@@ -120,7 +127,7 @@ void echo_irq(void);
 
 /* --- head.S -------------------------------------------------------------- */
 __attribute__((noreturn)) void triple_fault(void);
-void do_xsave(void *area);
+uint64_t do_emulfail(uint64_t mmio_addr);
 void irq_stub(void);
 void spurious_stub(void);
 extern char tramp_start[], tramp_end[];
