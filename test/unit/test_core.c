@@ -151,7 +151,7 @@ static int load(const char *kernel, const char *cmdline, uint64_t memsize, struc
 		char *err, int *usage)
 {
 	struct guest_mem m = fake_mem(memsize);
-	struct boot_spec s = { kernel, NULL, cmdline };
+	struct boot_spec s = { .kernel = kernel, .cmdline = cmdline };
 	*usage = 0;
 	int rc = boot_load(&m, &s, e, err, 512, usage);
 	free(m.host);
