@@ -110,7 +110,9 @@ nfail() { awk -v row="$1" '$1 == row' "$FAILS" | wc -l; }
 med() { stats "$1" "$2" "$3" | cut -d' ' -f1; }
 
 echo
-echo "kvmrun boot benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $(nproc) CPUs, kernel $(uname -r)," \
+where="directly on this host's /dev/kvm"
+[ -n "${L1_HOST:-}" ] && where="inside L1 (test/l1/run.sh: QEMU TCG, emulated SVM; this host has no /dev/kvm)"
+echo "kvmrun boot benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $where, $(nproc) CPUs, kernel $(uname -r)," \
 	"kvmrun $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(stat -c %s kvmrun) bytes)," \
 	"$("$QEMU" --version | head -n1)"
 echo "runs per row: $RUNS (ok/failed shown); values: median / min / p90"

@@ -209,7 +209,9 @@ f1() { awk -v v="$1" -v d="${2:-1}" 'BEGIN { if (v == "-" || v == "") print "-";
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.3f", a / b }'; }
 
 echo
-echo "kvmrun density benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $NCPU CPUs" \
+where="directly on this host's /dev/kvm"
+[ -n "${L1_HOST:-}" ] && where="inside L1 (test/l1/run.sh: QEMU TCG, emulated SVM; this host has no /dev/kvm)"
+echo "kvmrun density benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), $where, $NCPU CPUs" \
 	"($(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)), $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo) RAM," \
 	"kernel $(uname -r), KVM module $(for m in kvm_pvm kvm_intel kvm_amd; do [ -d /sys/module/$m ] && echo $m; done | head -n1),"
 echo "kvmrun $(git rev-parse --short HEAD 2>/dev/null || echo '?') ($(stat -c %s kvmrun) bytes), $("$QEMU" --version | head -n1)"

@@ -43,17 +43,11 @@ def kvmrun_help():
 
 
 def ensure_iasl():
-    """iasl from Debian's acpica-tools, installed if missing (the suite runs as root)."""
-    if shutil.which("iasl"):
-        return True
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for cmd in (["apt-get", "install", "-y", "-qq", "--no-install-recommends", "acpica-tools"],
-                ["apt-get", "update", "-qq"],
-                ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "acpica-tools"]):
-        subprocess.run(cmd, env=env, capture_output=True, timeout=600)
-        if shutil.which("iasl"):
-            return True
-    return False
+    """iasl from Debian's acpica-tools, through build.sh's one apt helper if missing."""
+    if not shutil.which("iasl"):
+        subprocess.run([os.path.join(TOP, "build.sh"), "need", "acpica-tools"],
+                       capture_output=True, timeout=900)
+    return shutil.which("iasl") is not None
 
 
 def build_dumper():
@@ -174,7 +168,7 @@ def check_contents(dsl, cpus, nvirtio):
 
 def tables_tests(help_text):
     if not result("acpi/iasl-available", ensure_iasl(),
-                  "iasl missing and apt-get install acpica-tools failed"):
+                  "iasl missing and ./build.sh need acpica-tools failed"):
         return
     dumper = build_dumper()
     if not result("acpi/dump-helper-builds", os.path.exists(str(dumper)), dumper):

@@ -9,7 +9,7 @@ set -euo pipefail
 need_pkgs kmod
 pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -1)
 if [ -z "$pkg" ]; then
-	apt-get update -qq >&2
+	apt-get -o DPkg::Lock::Timeout=600 update -qq >&2
 	pkg=$(apt-cache depends linux-image-amd64 | sed -n 's/^ *Depends: \(linux-image-[0-9].*\)/\1/p' | head -1)
 fi
 [ -n "$pkg" ] || die "cannot tell which package linux-image-amd64 depends on"

@@ -12,7 +12,8 @@ log() { echo "lab: $*" >&2; }
 die() { echo "lab: error: $*" >&2; exit 1; }
 
 # need_pkgs PKG...: install the Debian packages that are missing (build.sh's helper).
-need_pkgs() { "$TOP/build.sh" need "$@" || die "cannot install $*"; }
+# Returns 1 (after build.sh's one-line reason) when apt-get failed.
+need_pkgs() { "$TOP/build.sh" need "$@" || { log "cannot install $*"; return 1; }; }
 
 # pkg_version PKG: the installed version of a Debian package.
 pkg_version() { dpkg-query -W -f='${Version}' "$1"; }

@@ -23,7 +23,12 @@ set -euo pipefail
 {
 . "$(dirname "$0")/common.sh"
 
-need_pkgs qemu-system-x86 tar
+# setup_fail WHY: the lab could not start; one FAIL line says why.
+setup_fail() {
+	echo "FAIL lab/setup: $*"
+	exit 1
+}
+need_pkgs qemu-system-x86 tar || setup_fail "cannot install qemu-system-x86 and tar (apt-get; see above)"
 LAB_MEM=${LAB_MEM:-3072}
 LAB_IDLE=${LAB_IDLE:-$((${LAB_L2_TIMEOUT:-120} + 60))}
 LAB_TIMEOUT=${LAB_TIMEOUT:-3600}
@@ -72,7 +77,10 @@ lab_drive() {
 
 log "assembling L1"
 t=$(date +%s)
-mapfile -t l1 < <("$LAB/build-l1.sh")
+l1=()
+mapfile -t l1 < <("$LAB/build-l1.sh" || true)
+[ ${#l1[@]} -eq 2 ] && [ -f "${l1[1]}" ] ||
+	setup_fail "assembling L1 failed (test/lab/build-l1.sh: its error is above)"
 log "L1 ready in $(($(date +%s) - t))s: ${l1[1]}"
 for s in "${want[@]}"; do
 	for h in "$LAB"/scenarios/[0-9][0-9]-"$s".host "$LAB"/scenarios/"$s".host; do
