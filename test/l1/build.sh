@@ -9,6 +9,8 @@
 set -euo pipefail
 L1=$(cd "$(dirname "$0")" && pwd)
 . "$L1/../lab/common.sh"
+log() { echo "l1: $*" >&2; }
+die() { echo "l1: error: $*" >&2; exit 1; }
 
 need_pkgs busybox-static cpio lz4 kmod
 dk=$("$LAB/build-debian-kernel.sh")

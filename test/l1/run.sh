@@ -25,6 +25,8 @@
 set -uo pipefail
 L1=$(cd "$(dirname "$0")" && pwd)
 . "$L1/../lab/common.sh"
+log() { echo "l1: $*" >&2; }
+die() { echo "l1: error: $*" >&2; exit 1; }
 
 group=run
 if [ "${1:-}" = -g ]; then
@@ -176,7 +178,7 @@ pending() {
 # died K: say so, show what the unfinished command had printed, uncounted.
 died() {
 	local j
-	log "LAB FAILURE (not a test failure): L1 boot $1 ($group) died: $dead; console: $con"
+	log "L1 FAILURE (not a test failure): L1 boot $1 ($group) died: $dead; console: $con"
 	tail -n 15 "$con" | tr -d '\r' | sed 's/^/l1:   | /' >&2
 	for j in $(pending); do
 		[ -s "$JOB/$j.log" ] || continue
