@@ -255,16 +255,53 @@ static int load_bzimage(struct loader *l, const uint8_t *hd, size_t hdlen, struc
 
 /* ---- ELF: PVH entry note, or plain 64-bit entry ---- */
 
-static int read_phdrs(struct loader *l, const Elf64_Ehdr *eh, Elf64_Phdr *ph, int max)
+/*
+ * The program headers, widened to Elf64_Phdr when the file is ELF32 (a PVH
+ * kernel may be linked as one: its entry is 32-bit code anyway).
+ */
+static int read_phdrs(struct loader *l, const Elf64_Ehdr *eh, bool elf32, Elf64_Phdr *ph, int max)
 {
-	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 || eh->e_phnum > max)
+	size_t entsize = elf32 ? sizeof(Elf32_Phdr) : sizeof(Elf64_Phdr);
+	if (eh->e_phentsize != entsize || eh->e_phnum == 0 || eh->e_phnum > max)
 		return fail(l, true, "%s: ELF program headers are malformed", l->s->kernel);
-	size_t len = (size_t)eh->e_phnum * sizeof(Elf64_Phdr);
+	size_t len = (size_t)eh->e_phnum * entsize;
+	/* ph has room for max Elf64_Phdr, more than max Elf32_Phdr need. */
 	if (eh->e_phoff > l->size || len > l->size - eh->e_phoff ||
 	    pread(l->fd, ph, len, (off_t)eh->e_phoff) != (ssize_t)len)
 		return fail(l, true, "%s: ELF program headers lie past the end of the file",
 			    l->s->kernel);
+	if (elf32) {
+		Elf32_Phdr p32[64];
+		memcpy(p32, ph, len);
+		for (int i = 0; i < eh->e_phnum; i++)
+			ph[i] = (Elf64_Phdr){
+				.p_type = p32[i].p_type, .p_flags = p32[i].p_flags,
+				.p_offset = p32[i].p_offset, .p_vaddr = p32[i].p_vaddr,
+				.p_paddr = p32[i].p_paddr, .p_filesz = p32[i].p_filesz,
+				.p_memsz = p32[i].p_memsz, .p_align = p32[i].p_align,
+			};
+	}
 	return eh->e_phnum;
+}
+
+/* The ELF header, widened to Elf64_Ehdr for ELF32 (only the fields the loader reads). */
+static int read_ehdr(struct loader *l, const uint8_t *hd, size_t hdlen, Elf64_Ehdr *eh,
+		     bool *elf32)
+{
+	*elf32 = hdlen > EI_CLASS && hd[EI_CLASS] == ELFCLASS32;
+	if (hdlen < (*elf32 ? sizeof(Elf32_Ehdr) : sizeof(Elf64_Ehdr)))
+		return fail(l, true, "%s: ELF header is truncated", l->s->kernel);
+	if (!*elf32) {
+		memcpy(eh, hd, sizeof(*eh));
+		return 0;
+	}
+	Elf32_Ehdr e32;
+	memcpy(&e32, hd, sizeof(e32));
+	*eh = (Elf64_Ehdr){ .e_type = e32.e_type, .e_machine = e32.e_machine,
+			    .e_entry = e32.e_entry, .e_phoff = e32.e_phoff,
+			    .e_phentsize = e32.e_phentsize, .e_phnum = e32.e_phnum };
+	memcpy(eh->e_ident, e32.e_ident, EI_NIDENT);
+	return 0;
 }
 
 /* Find XEN_ELFNOTE_PHYS32_ENTRY in the PT_NOTE segments. 1 found, 0 not, -1 error. */
@@ -372,23 +409,31 @@ static int load_elf(struct loader *l, const uint8_t *hd, size_t hdlen, struct bo
 {
 	Elf64_Ehdr eh;
 	Elf64_Phdr ph[64];
+	bool elf32;
 
-	if (hdlen < sizeof(eh))
-		return fail(l, true, "%s: ELF header is truncated", l->s->kernel);
-	memcpy(&eh, hd, sizeof(eh));
-	if (eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_ident[EI_DATA] != ELFDATA2LSB ||
-	    eh.e_machine != EM_X86_64)
-		return fail(l, true, "%s: not an x86-64 ELF (only 64-bit little-endian kernels boot)",
+	memset(&eh, 0, sizeof(eh));
+	if (read_ehdr(l, hd, hdlen, &eh, &elf32) < 0)
+		return -1;
+	bool x86 = elf32 ? eh.e_machine == EM_386 || eh.e_machine == EM_X86_64
+			 : eh.e_machine == EM_X86_64 && eh.e_ident[EI_CLASS] == ELFCLASS64;
+	if (eh.e_ident[EI_DATA] != ELFDATA2LSB || !x86)
+		return fail(l, true, "%s: not an x86 ELF (64-bit x86-64, or 32-bit with a PVH note)",
 			    l->s->kernel);
 	if (eh.e_type != ET_EXEC)
 		return fail(l, true, "%s: ELF is not an executable (type %u)", l->s->kernel,
 			    eh.e_type);
-	int n = read_phdrs(l, &eh, ph, 64);
+	int n = read_phdrs(l, &eh, elf32, ph, 64);
 	uint64_t pvh = 0;
-	if (n < 0 || load_segments(l, ph, n) < 0)
+	if (n < 0)
 		return -1;
 	int has_pvh = find_pvh_entry(l, ph, n, &pvh);
 	if (has_pvh < 0)
+		return -1;
+	/* ELF32 has no 64-bit entry: only its PVH entry can be used. */
+	if (elf32 && !has_pvh)
+		return fail(l, true, "%s: a 32-bit ELF boots only through a PVH entry note "
+				     "(XEN_ELFNOTE_PHYS32_ENTRY), and it has none", l->s->kernel);
+	if (load_segments(l, ph, n) < 0)
 		return -1;
 	if (has_pvh) {
 		if (!mem_gpa(l->m, pvh, 1) || pvh >= MEM_HOLE_START)

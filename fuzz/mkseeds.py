@@ -302,6 +302,17 @@ def elf(phdrs, entry, body):
     return out + bytes(0x100 - len(out)) + body
 
 
+def elf32(phdrs, entry, body, machine=3):
+    """ELF32 executable (EM_386 by default): header, program headers, then body at 0x100."""
+    eh = bytearray(52)
+    eh[0:16] = b"\x7fELF\x01\x01\x01" + bytes(9)
+    struct.pack_into("<HHIIIIIHHHHHH", eh, 16, 2, machine, 1, entry, 52, 0, 0, 52, 32,
+                     len(phdrs), 40, 0, 0)
+    ph = b"".join(struct.pack("<IIIIIIII", *p) for p in phdrs)
+    out = bytes(eh) + ph
+    return out + bytes(0x100 - len(out)) + body
+
+
 PT_LOAD, PT_NOTE = 1, 4
 
 
@@ -334,6 +345,13 @@ def boot():
     write(t, "elf-segment-too-big", elf(
         [(PT_LOAD, 5, 0x100, 0x100000, 0x100000, 0x40, 0x200000, 0x1000)], 0x100000, code))
     write(t, "not-a-kernel", b"#!/bin/sh\necho not a kernel\n")
+    # ELF32: boots only through its PVH note (p_type, p_offset, p_vaddr, p_paddr, p_filesz,
+    # p_memsz, p_flags, p_align in ELF32's order).
+    write(t, "elf32-pvh", elf32([(PT_LOAD, 0x100, 0x100000, 0x100000, 0x40, 0x2000, 5, 0x1000),
+                                 (PT_NOTE, 0x140, 0, 0, len(note), len(note), 4, 4)],
+                                0x100000, code + note))
+    write(t, "elf32-no-note", elf32([(PT_LOAD, 0x100, 0x100000, 0x100000, 0x40, 0x40, 5,
+                                      0x1000)], 0x100000, code))
 
 
 # ---- config: flags, then %% and a --config file ----

@@ -11,7 +11,8 @@ KVMRUN = os.environ.get("KVMRUN", os.path.join(TOP, "kvmrun"))
 GUEST = os.environ.get("GUEST_OUT", os.path.join(TOP, "test", "guest", "out"))
 DEFAULT_CMDLINE = ("console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux "
                    "i8042.dumbkbd")
-FORMATS = {"pvh": "probe.pvh", "bzimage": "probe.bzImage", "elf": "probe.elf"}
+FORMATS = {"pvh": "probe.pvh", "bzimage": "probe.bzImage", "elf": "probe.elf",
+           "pvh32": "probe32.pvh", "elf32": "probe32.elf"}
 TMP = tempfile.mkdtemp(prefix="kvmrun-test.")
 failures = 0
 

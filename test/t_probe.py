@@ -28,7 +28,7 @@ def check_boot(name, fmt, cpus=1, mem=128 * MIB, initrd=None, cmdline=None):
     problems = []
     if status != 0:
         problems.append(f"status {status} ({err.strip()[:200]})")
-    expect = {"boot": fmt, "cmdline": want_cmd, "e820_count": str(len(e820)),
+    expect = {"boot": fmt.rstrip("32"), "cmdline": want_cmd, "e820_count": str(len(e820)),
               "mem_usable": str(usable), "mem_check": "ok", "hypervisor": "KVMKVMKVM",
               "mp_cpus": str(cpus), "mp_ioapic": "0xfec00000", "cpus_up": str(cpus)}
     if initrd:
@@ -66,6 +66,9 @@ def boots():
     for fmt in ("pvh", "bzimage", "elf"):
         check_boot(f"probe/{fmt}-long-cmdline", fmt, cmdline=long_cmd)
     check_boot("probe/pvh-2cpus-4G-initrd", "pvh", cpus=2, mem=4096 * MIB, initrd=rd)
+    # A PVH kernel linked as ELF32 boots through its note like the ELF64 one.
+    check_boot("probe/pvh32-1cpu-128M", "pvh32")
+    check_boot("probe/pvh32-2cpus-initrd", "pvh32", cpus=2, initrd=rd)
 
 
 def exits():
@@ -119,6 +122,7 @@ def bad_inputs():
         ("empty-kernel", ["--kernel", paths["empty"]], "empty"),
         ("directory-kernel", ["--kernel", TMP], TMP),
         ("devnull-kernel", ["--kernel", "/dev/null"], "/dev/null"),
+        ("elf32-without-pvh-note", ["--kernel", probe("elf32")], "PVH entry note"),
         ("memory-0", k + ["--memory", "0"], "--memory"),
         ("memory-absurd", k + ["--memory", "4096T"], "--memory"),
         ("memory-nan", k + ["--memory", "lots"], "--memory"),

@@ -104,5 +104,9 @@ S=$B/setup.o
 disasm i8086 0x$(nm "$S" | awk '$3 == "start16" { print $1 }') \
 	0x$(nm "$S" | awk '$3 == "msg" { print $1 }') 16 "$S" | check setup.o
 
-cp "$B/probe.pvh" "$B/probe.elf" "$B/probe.bzImage" "$OUT/"
-echo "built $OUT/probe.pvh probe.bzImage probe.elf ($(wc -l <"$B/probe.pvh.insns") instructions checked)"
+# The same PVH image linked as ELF32 (as some PVH kernels are: the entry is
+# 32-bit code), and the plain ELF as ELF32, which has no entry a monitor may use.
+objcopy -O elf32-i386 "$B/probe.pvh" "$B/probe32.pvh"
+objcopy -O elf32-i386 "$B/probe.elf" "$B/probe32.elf"
+cp "$B/probe.pvh" "$B/probe.elf" "$B/probe.bzImage" "$B/probe32.pvh" "$B/probe32.elf" "$OUT/"
+echo "built $OUT/probe.pvh probe.bzImage probe.elf probe32.pvh probe32.elf ($(wc -l <"$B/probe.pvh.insns") instructions checked)"
