@@ -351,7 +351,7 @@ static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 	const cJSON *n;
 	cJSON_ArrayForEach(n, arr)
 	{
-		char p[40], spec[96], err[256];
+		char p[40];
 		snprintf(p, sizeof(p), "network-interfaces[%d]", o->nnets);
 		if (!cJSON_IsObject(n))
 			cfg_error(f, "%s: expected an object", p);
@@ -361,15 +361,17 @@ static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 		member(f, n, p, "iface_id", J_STR, true);
 		const char *dev = member(f, n, p, "host_dev_name", J_STR, true)->valuestring;
 		const cJSON *mac = member(f, n, p, "guest_mac", J_STR, false);
-		/* Both go into one --net spec below: a comma would smuggle in an option. */
-		if (strchr(dev, ','))
-			cfg_error(f, "%s.host_dev_name: contains a comma", p);
-		if (mac && strchr(mac->valuestring, ','))
-			cfg_error(f, "%s.guest_mac: contains a comma", p);
-		snprintf(spec, sizeof(spec), "tap=%s%s%s", dev, mac ? ",mac=" : "",
-			 mac ? mac->valuestring : "");
-		if (net_parse_spec(spec, &o->nets[o->nnets], err, sizeof(err)) < 0)
-			cfg_error(f, "%s: %s", p, err);
+		struct net_spec *s = &o->nets[o->nnets];
+		const char *why = net_tap_name_error(dev, strlen(dev));
+		memset(s, 0, sizeof(*s));
+		s->fd = -1;
+		if (why)
+			cfg_error(f, "%s.host_dev_name: %s", p, why);
+		memcpy(s->tap, dev, strlen(dev));
+		if (mac && net_parse_mac(mac->valuestring, s->mac) < 0)
+			cfg_error(f, "%s.guest_mac: bad MAC '%s' (want a unicast address like "
+				     "52:54:00:12:34:56)", p, mac->valuestring);
+		s->has_mac = mac != NULL;
 		o->nnets++;
 	}
 }

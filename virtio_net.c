@@ -114,40 +114,46 @@ void net_default_mac(unsigned index, uint8_t mac[6])
 	mac[5] = (uint8_t)(0x56 + index);
 }
 
+const char *net_tap_name_error(const char *name, size_t len)
+{
+	if (len == 0)
+		return "empty tap name";
+	if (len >= NET_NAME_MAX)
+		return "tap name longer than 15 characters";
+	/* A comma could not be written on the command line either. */
+	for (size_t i = 0; i < len; i++)
+		if (name[i] == '/' || name[i] == ',' || name[i] <= ' ' || name[i] > '~')
+			return "bad character in tap name (printable ASCII, no '/', ',' or space)";
+	return NULL;
+}
+
 int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errlen)
 {
 	const char *comma = strchr(arg, ',');
 	size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
+	const char *why;
 
 	memset(out, 0, sizeof(*out));
 	out->fd = -1;
-	if (len > 4 && !strncmp(arg, "tap=", 4)) {
-		size_t n = len - 4;
-
-		if (n >= NET_NAME_MAX) {
-			snprintf(err, errlen, "--net %s: tap name longer than %d characters", arg,
-				 NET_NAME_MAX - 1);
+	if (len >= 4 && !strncmp(arg, "tap=", 4)) {
+		if ((why = net_tap_name_error(arg + 4, len - 4))) {
+			snprintf(err, errlen, "%s", why);
 			return -1;
 		}
-		for (size_t i = 0; i < n; i++)
-			if (arg[4 + i] == '/' || arg[4 + i] <= ' ' || arg[4 + i] > '~') {
-				snprintf(err, errlen, "--net %s: bad character in tap name", arg);
-				return -1;
-			}
-		memcpy(out->tap, arg + 4, n);
+		memcpy(out->tap, arg + 4, len - 4);
 	} else if (len > 3 && !strncmp(arg, "fd=", 3)) {
 		long v = 0;
 
 		for (size_t i = 3; i < len; i++) {
 			if (arg[i] < '0' || arg[i] > '9' || v > 100000000) {
-				snprintf(err, errlen, "--net %s: fd= wants a decimal fd number", arg);
+				snprintf(err, errlen, "fd= wants a decimal fd number");
 				return -1;
 			}
 			v = v * 10 + (arg[i] - '0');
 		}
 		out->fd = (int)v;
 	} else {
-		snprintf(err, errlen, "--net %s: want tap=NAME or fd=N first", arg);
+		snprintf(err, errlen, "want tap=NAME or fd=N first");
 		return -1;
 	}
 	while (comma) {
@@ -162,15 +168,13 @@ int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errl
 			snprintf(m, sizeof(m), "%.*s", (int)(olen - 4 < 31 ? olen - 4 : 31), opt + 4);
 			if (olen - 4 > 31 || net_parse_mac(m, out->mac) < 0) {
 				snprintf(err, errlen,
-					 "--net %s: bad MAC '%.*s' (want a unicast address like "
-					 "52:54:00:12:34:56)",
-					 arg, (int)(olen - 4), opt + 4);
+					 "bad MAC '%.*s' (want a unicast address like 52:54:00:12:34:56)",
+					 (int)(olen - 4), opt + 4);
 				return -1;
 			}
 			out->has_mac = true;
 		} else {
-			snprintf(err, errlen, "--net %s: unknown option '%.*s' (want mac=MAC)", arg,
-				 (int)olen, opt);
+			snprintf(err, errlen, "unknown option '%.*s' (want mac=MAC)", (int)olen, opt);
 			return -1;
 		}
 	}

@@ -82,6 +82,9 @@ struct net;
  */
 int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errlen);
 
+/* Why the first `len` bytes of `name` are no tap name, or NULL when they are one. */
+const char *net_tap_name_error(const char *name, size_t len);
+
 /* Parse a MAC as above. 0 or -1. */
 int net_parse_mac(const char *s, uint8_t mac[6]);
 

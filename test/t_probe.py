@@ -140,10 +140,19 @@ def bad_inputs():
         ("bad-console", k + ["--console", "serial"], "--console"),
         ("stray-argument", k + ["extra"], "extra"),
     ]
+    cases += [
+        ("net-bad-mac", k + ["--net", "tap=kvx0,mac=zz:00:00:00:00:01"], "bad MAC"),
+        ("net-bad-kind", k + ["--net", "tup=kvx0"], "want tap=NAME or fd=N"),
+        ("net-long-tap", k + ["--net", "tap=a-very-long-tap-name"], "longer than 15"),
+        ("disk-bad-option", k + ["--disk", "/x,rw"], "unknown option"),
+    ]
     for name, args, needle in cases:
         status, out, err = run(args, timeout=20)
         lines = err.strip().splitlines()
         ok = status == 2 and len(lines) == 1 and needle in lines[0] and lines[0].startswith("kvmrun: ")
+        # The flag is named once ("--net X: --net X: ..." was seen).
+        flag = next((a for a in args if a in ("--net", "--disk")), None)
+        ok = ok and (flag is None or lines[0].count(flag) == 1)
         result(f"cli/{name}", ok, f"status {status} stderr {err!r}")
     status, out, err = run(["--help"])
     result("cli/help", status == 0 and "--kernel" in out and "Exit status" in out, err)
