@@ -23,6 +23,12 @@
 
 #define RX_BATCH 64 /* frames per RX turn, so TX and the vCPUs get the lock in between */
 /*
+ * Chains per RX turn, bad ones included: a guest that refills its ring with
+ * malformed chains as fast as they are returned must not keep the I/O thread
+ * (and the device lock its vCPUs' register writes need) in one turn.
+ */
+#define RX_TURN_CHAINS (2 * VIRTQ_MAX_SIZE)
+/*
  * Frames up to this size (header included) are cheaper to copy once than to
  * gather a largest frame's worth of chains for (a guest receiving small
  * frames posts small buffers: 40 and more). Frames come in runs of one kind
@@ -61,7 +67,7 @@ struct net {
 	uint8_t buf[BUF_LEN];   /* RX bounce buffer */
 };
 
-enum { PLACED, DROPPED, WAIT };
+enum { PLACED, DROPPED, WAIT, PUBLISH };
 
 static void add(uint64_t *c, uint64_t n)
 {
@@ -517,6 +523,8 @@ static bool rx_chain_bad(const struct virtq_chain *c)
  *   DROPPED: counted; the frame is gone (chains it could not use are given
  *            back untouched, or returned with length 0 if malformed).
  *   WAIT:    not enough buffers yet; every chain taken was given back.
+ *   PUBLISH: the used ring is full of filled elements (malformed chains
+ *            returned, say): publish them, then try again.
  * A malformed chain (walk error, device-readable part, shorter than the
  * header) is returned with length 0: on its own when it comes first, or
  * with the frame's earlier chains (the frame is then dropped), since chains
@@ -540,6 +548,15 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 		return DROPPED;
 	}
 	while (off < len) {
+		/*
+		 * The used ring holds num elements: filled ones are not published
+		 * yet, so never more than that (a guest can offer the same heads
+		 * again without waiting for them to come back).
+		 */
+		if (*filled + k >= vd->q[NET_RXQ].num && *filled > 0) {
+			virtq_unpop(vd, NET_RXQ, k);
+			return PUBLISH;
+		}
 		int r = k < VIRTQ_MAX_SIZE ? virtq_pop(vd, NET_RXQ, c) : 0;
 
 		if (r < 0)
@@ -554,6 +571,7 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 			return WAIT;
 		}
 		if (rx_chain_bad(c)) {
+			/* Bounded by the ring-full check above: a ring's worth, then PUBLISH. */
 			add(&n->stats.rx_errors, 1);
 			virtq_fill(vd, NET_RXQ, (*filled)++, c->head, 0);
 			if (k == 0)
@@ -644,6 +662,9 @@ static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *ca
 
 	*niov = 0;
 	while (room < BUF_LEN - 1 && (k == 0 || mrg)) {
+		/* Unpublished elements never outnumber the used ring (see rx_place). */
+		if (*filled + k >= vd->q[NET_RXQ].num)
+			break;
 		int r = virtq_pop(vd, NET_RXQ, c);
 
 		if (r <= 0)
@@ -740,13 +761,22 @@ static int rx_direct(struct net *n, uint64_t f, unsigned *filled)
 static void rx_run(struct net *n)
 {
 	struct virtio_dev *vd = &n->vd;
-	unsigned filled = 0, frames = 0;
+	unsigned filled = 0, frames = 0, turn = 0; /* turn: chains published this turn */
 
 	pthread_mutex_lock(&vd->lock);
 	uint64_t f = vd->drv_features;
 
 	n->tap_poll = false;
 	for (;;) {
+		if (turn + filled >= RX_TURN_CHAINS) {
+			/* Let the vCPUs have the lock; our own kick brings us back at once. */
+			uint64_t one = 1;
+
+			if (write(vd->kick_fd[NET_RXQ], &one, sizeof(one)) < 0) {
+				/* counter overflow only: a wake-up is pending anyway */
+			}
+			break;
+		}
 		int avail = virtq_pending(vd, NET_RXQ);
 
 		if (avail < 0)
@@ -754,6 +784,7 @@ static void rx_run(struct net *n)
 		if (avail == 0) {
 			/* Publish first: the driver refills from what we give back. */
 			virtq_flush(vd, NET_RXQ, filled);
+			turn += filled;
 			filled = 0;
 			if (virtq_arm(vd, NET_RXQ, 0))
 				continue;
@@ -786,12 +817,15 @@ static void rx_run(struct net *n)
 		}
 		int res = rx_place(n, f, &filled);
 
-		if (res != WAIT) {
+		if (res == PLACED || res == DROPPED) {
 			n->pending = 0;
 			continue;
 		}
 		virtq_flush(vd, NET_RXQ, filled);
+		turn += filled;
 		filled = 0;
+		if (res == PUBLISH)
+			continue; /* the frame is still pending; the turn's bound ends this */
 		int have = virtq_pending(vd, NET_RXQ);
 
 		if (have >= 0 && virtq_arm(vd, NET_RXQ, (unsigned)have))

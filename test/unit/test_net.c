@@ -9,7 +9,10 @@
 #include <linux/virtio_net.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -1189,6 +1192,104 @@ static void t_real_tap(struct t *t, struct ctx *x)
 	CHECK(t, found, "guest did not get the host's frame");
 }
 
+/*
+ * A guest that refills its RX ring with malformed chains as fast as the
+ * device returns them (another vCPU would): one turn of the I/O thread must
+ * end anyway, so the vCPUs get the device lock, and never hold more
+ * unpublished used elements than the ring has.
+ */
+#define FLOOD_SENTINEL 0xfffffff0u
+struct flood {
+	struct t *t;
+	struct dq *q;
+	atomic_bool stop;
+	atomic_uint taken;
+	unsigned most_unpublished; /* elements filled but not yet published, at most */
+};
+
+static void *flood_guest(void *arg)
+{
+	struct flood *fl = arg;
+	struct t *t = fl->t;
+	struct dq *q = fl->q;
+	uint32_t *ue = g(t, q->used + 4);
+	unsigned taken = 0;
+
+	unsigned idle = 0;
+
+	while (!atomic_load(&fl->stop)) {
+		unsigned before = taken;
+
+		while (__atomic_load_n(&ue[2 * (taken % q->num) + 1], __ATOMIC_ACQUIRE) !=
+		       FLOOD_SENTINEL) {
+			ue[2 * (taken % q->num) + 1] = FLOOD_SENTINEL;
+			taken++;
+		}
+		atomic_store(&fl->taken, taken);
+		/* Negative while our count of fills lags the index the device published. */
+		int16_t unpublished = (int16_t)(taken - q_used_idx(t, q));
+		if (unpublished > 0 && (unsigned)unpublished > fl->most_unpublished)
+			fl->most_unpublished = unpublished;
+		while ((uint16_t)(q->avail_idx - taken) < q->num - 1)
+			q_offer(t, q, (uint16_t)(q->avail_idx % q->num));
+		/* A device busy with the ring sees new chains without a kick: only an idle one needs it. */
+		idle = taken == before ? idle + 1 : 0;
+		if (idle == 1000)
+			kick(t, NET_RXQ), idle = 0;
+	}
+	return NULL;
+}
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	static const char m[] = "FAIL unit/net/rx_bad_flood: one RX turn never ended\n";
+	if (write(1, m, sizeof(m) - 1) < 0) {
+	}
+	_exit(1);
+}
+
+static void t_rx_bad_flood(struct t *t, struct ctx *x)
+{
+	CHECK(t, setup(t, x, ~0ULL, 32, 16) == 0, "setup");
+	struct dq *q = &x->q[0];
+	uint32_t *ue = g(t, q->used + 4);
+
+	for (uint16_t i = 0; i < q->num; i++) {
+		q_desc(t, q, i, RX_BUF, 64, 0, 0); /* device-readable: unusable for RX */
+		ue[2 * i + 1] = FLOOD_SENTINEL;
+	}
+	size_t len = make_frame(x, 100, 1);
+	CHECK(t, peer_send(x, len) == 0, "send");
+	struct flood fl = { .t = t, .q = q };
+	pthread_t th;
+	CHECK(t, pthread_create(&th, NULL, flood_guest, &fl) == 0, "thread");
+	kick(t, NET_RXQ);
+	signal(SIGALRM, on_alarm);
+	alarm(10); /* before the bound, this turn went on for as long as the flood did */
+	unsigned turns = 0, worst_jump = 0;
+	uint16_t last = q_used_idx(t, q);
+	for (; turns < 50; turns++) {
+		net_run_once(x->n, 100);
+		uint16_t now = q_used_idx(t, q);
+		if ((uint16_t)(now - last) > worst_jump)
+			worst_jump = (uint16_t)(now - last);
+		last = now;
+	}
+	alarm(0);
+	atomic_store(&fl.stop, true);
+	pthread_join(th, NULL);
+	CHECK(t, atomic_load(&fl.taken) > q->num, "the flood ran: %u chains taken",
+	      atomic_load(&fl.taken));
+	/* The used ring holds num elements: never more filled and not yet published. */
+	CHECK(t, fl.most_unpublished <= q->num, "%u elements filled before a publish (ring of %u)",
+	      fl.most_unpublished, q->num);
+	/* Published at most a ring's worth at a time (several flushes may fall into one turn). */
+	CHECK(t, worst_jump <= 2u * VIRTQ_MAX_SIZE + q->num, "used index jumped %u in one turn",
+	      worst_jump);
+	CHECK(t, !(reg_r(t, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET), "no reset for bad chains");
+}
+
 int main(void)
 {
 	int failed = 0;
@@ -1222,6 +1323,7 @@ int main(void)
 	RUN(t_rx_direct_malformed);
 	RUN(t_rx_direct_single);
 	RUN(t_rx_malformed);
+	RUN(t_rx_bad_flood);
 	RUN(t_offloads);
 	{
 		struct t t = { .name = "t_io_thread" };
