@@ -11,6 +11,7 @@ import hashlib
 import json
 import os
 import random
+import subprocess
 
 from kvmtest import TMP, fnv1a64, probe, probe_facts, result, run
 
@@ -171,6 +172,44 @@ def blk_chains(ro):
                f"want [{WSEC}] holding the pattern")
 
 
+def blk_ops_checks(name, status, out, err, before, after):
+    f = probe_facts(out)
+    check_exit(name, status, err, out)
+    for case in ("ops-write", "ops-flush", "ops-write-zeroes", "ops-readback", "ops-discard",
+                 "ops-flush2"):
+        st, used, dev = parse_case(f.get(f"blk.{case}", "none"))
+        result(f"{name}/{case}", st == 0 and not dev & NR, f"got {f.get(f'blk.{case}')}")
+    result(f"{name}/zeroes-read-back", f.get("blk.ops-zero") == "1", f"ops-zero={f.get('blk.ops-zero')}")
+    zero = bytes(16 * SECTOR)
+    changed = sectors_changed(before, after)
+    result(f"{name}/image", after[40 * SECTOR:56 * SECTOR] == zero
+           and all(40 <= c < 56 for c in changed) and len(after) == len(before),
+           f"sectors 40-55 zero: {after[40 * SECTOR:56 * SECTOR] == zero}; changed {changed[:20]}")
+
+
+def blk_ops():
+    """Valid FLUSH, WRITE_ZEROES and DISCARD (negotiated), on an image file (fallocate) and, as
+    root, on a loop block device (BLKZEROOUT, BLKDISCARD): sectors 40-55 end up zero, no other
+    changes."""
+    img, orig = make_image("ops.img")
+    status, out, err = boot("blk-ops", img)
+    blk_ops_checks("hostile/blk-ops", status, out, err, orig, open(img, "rb").read())
+    if os.geteuid() != 0:
+        return
+    img, orig = make_image("ops-loop.img")
+    q = subprocess.run(["losetup", "-f", "--show", img], capture_output=True, text=True)
+    if not result("hostile/blk-ops-bdev/losetup", q.returncode == 0, q.stderr.strip()):
+        return
+    dev = q.stdout.strip()
+    try:
+        status, out, err = boot("blk-ops", dev)
+        with open(dev, "rb") as fh:
+            after = fh.read(len(orig))
+    finally:
+        subprocess.run(["losetup", "-d", dev])
+    blk_ops_checks("hostile/blk-ops-bdev", status, out, err, orig, after)
+
+
 def check_final_read(name, f, orig):
     v = f.get("blk.read0")
     ok = (isinstance(v, str) and v.split()[0] == "0"
@@ -308,6 +347,7 @@ def edge_cases():
 
 blk_chains(ro=False)
 blk_chains(ro=True)
+blk_ops()
 mmio_poke()
 reg_read()
 serial_poke()

@@ -199,13 +199,27 @@ ap_start32:
 	ENTER_LONG ap_start64
 
 	.code64
-/* Record this APIC id, then count it: the BSP reads the count last. */
+/*
+ * Record this APIC id, then count it: the BSP reads the count last. With
+ * ap_park set (a mode that needs a second CPU), the AP with APIC id 1 then
+ * waits on its own stack for ap_work and calls it; every other AP halts.
+ */
 ap_start64:
 	mov	$1, %eax
 	cpuid
 	shr	$24, %ebx
 	movb	$1, ap_seen(%rbx)
 	lock incl ap_count(%rip)
+	cmpl	$0, ap_park(%rip)
+	je	1f
+	cmp	$1, %ebx
+	jne	1f
+	mov	$ap_stack_top, %rsp
+2:	pause
+	mov	ap_work(%rip), %rax
+	test	%rax, %rax
+	jz	2b
+	call	*%rax
 1:	cli
 	hlt
 	jmp	1b
@@ -248,5 +262,7 @@ kernel_info_end:
 	.balign	16
 	.skip	16384
 stack_top:
+	.skip	16384
+ap_stack_top:
 
 	.section .note.GNU-stack, "", @progbits

@@ -59,6 +59,7 @@ const char *hostile_cmdline = "";
 #define VIO 0xd0000000UL
 #define T_IN 0
 #define T_OUT 1
+#define T_FLUSH 4
 #define T_DISCARD 11
 #define T_WRITE_ZEROES 13
 
@@ -221,9 +222,12 @@ static uint64_t parse_dec(const char *s, uint64_t dflt)
 /* ---- bringing the device up ---- */
 
 /* Negotiate VERSION_1 | INDIRECT_DESC with the disk and read its capacity. 0 or -1. */
+/* Features beyond INDIRECT_DESC the next bring-up asks for (blk-ops: flush, discard, zeroes). */
+static uint32_t extra_features = 0;
+
 static int dev_negotiate(void)
 {
-	if (virtio_negotiate(VIO, 2, 1u << VIRTIO_RING_F_INDIRECT_DESC) < 0)
+	if (virtio_negotiate(VIO, 2, 1u << VIRTIO_RING_F_INDIRECT_DESC | extra_features) < 0)
 		return -1;
 	capacity = vr(VIRTIO_MMIO_CONFIG) | (uint64_t)vr(VIRTIO_MMIO_CONFIG + 4) << 32;
 	return 0;
@@ -657,6 +661,64 @@ void hostile_blk_chains(void)
 	cases_overlap();
 	valid_read("after", "after_fnv", 0);
 	con_puts("PROBE blk.done\n");
+}
+
+/*
+ * blk-ops: the valid requests blk-chains does not negotiate. With FLUSH,
+ * DISCARD and WRITE_ZEROES offered and accepted: write sector 40, FLUSH,
+ * WRITE_ZEROES sectors 40-47, read 40 back (all zero: ops-zero=1), DISCARD
+ * sectors 48-55, FLUSH. Case lines as in blk-chains, then PROBE blk.ops-done.
+ */
+#define VIRTIO_BLK_F_FLUSH_BIT 9
+#define VIRTIO_BLK_F_DISCARD_BIT 13
+#define VIRTIO_BLK_F_WRITE_ZEROES_BIT 14
+
+static void segment(uint32_t type, uint64_t sector, uint32_t n)
+{
+	set_hdr(type, 0);
+	*(volatile uint64_t *)(HDR + 16) = sector;
+	*(volatile uint32_t *)(HDR + 24) = n;
+	*(volatile uint32_t *)(HDR + 28) = 0;
+	chain3(DESC, HDR, 16, HDR + 16, 16, 0, STAT, 1, VRING_DESC_F_WRITE);
+}
+
+static void flush(const char *name)
+{
+	begin(0xa5);
+	set_hdr(T_FLUSH, 0);
+	set_desc(DESC, 0, HDR, 16, VRING_DESC_F_NEXT, 1);
+	set_desc(DESC, 1, STAT, 1, VRING_DESC_F_WRITE, 0);
+	run_case(name, 0, 1, STAT);
+}
+
+void hostile_blk_ops(void)
+{
+	extra_features = 1u << VIRTIO_BLK_F_FLUSH_BIT | 1u << VIRTIO_BLK_F_DISCARD_BIT |
+			 1u << VIRTIO_BLK_F_WRITE_ZEROES_BIT;
+	if (blk_up() < 0)
+		return;
+	begin(0);
+	pattern(40);
+	request(DESC, T_OUT, 40, 512);
+	run_case("ops-write", 0, 1, STAT);
+	flush("ops-flush");
+	begin(0xa5);
+	segment(T_WRITE_ZEROES, 40, 8);
+	run_case("ops-write-zeroes", 0, 1, STAT);
+	begin(0xa5);
+	request(DESC, T_IN, 40, 512);
+	run_case("ops-readback", 0, 1, STAT);
+	int zero = 1;
+	for (unsigned i = 0; i < 512; i++)
+		zero &= ((volatile uint8_t *)DATA)[i] == 0;
+	probe_line("blk.ops-zero");
+	con_dec((uint64_t)zero);
+	con_putc('\n');
+	begin(0xa5);
+	segment(T_DISCARD, 48, 8);
+	run_case("ops-discard", 0, 1, STAT);
+	flush("ops-flush2");
+	con_puts("PROBE blk.ops-done\n");
 }
 
 /* ---- the final proof of life ---- */

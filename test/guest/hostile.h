@@ -11,6 +11,7 @@ extern const char *hostile_cmdline;
  * with a triple fault (kvmrun exits 0).
  */
 void hostile_blk_chains(void);
+void hostile_blk_ops(void);
 void hostile_mmio_poke(void);
 void hostile_reg_read(void);
 void hostile_serial_poke(void);

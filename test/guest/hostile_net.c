@@ -26,6 +26,8 @@
  *   PROBE net.<phase>-end=frames=<n> zero=<used elements of length 0>
  *       last=<0|1> devstatus=0x<Status>
  *   rxa  (A) 32 buffers; host: 60, 1514, 9000 bytes (MRG: 1, 1, 5 buffers)
+ *   rxd  (A) 3 buffers of 40 KiB (room for a largest frame: kvmrun's direct
+ *        read path); host: 9000, 9000 (1 buffer each)
  *   rxh  (A) hostile chains first, then 6 valid buffers (the first through an
  *        indirect table, its header split 6 + 10 + rest); host: 1514. Then one
  *        line per hostile chain:
@@ -89,6 +91,7 @@
 #define SLOT 0x800
 #define RXB (SCR + 0x20000)    /* 32 RX buffers of 2 KiB */
 #define RXBUF 2048
+#define RXD_BUF 0xa000UL       /* rxd: 3 buffers of 40 KiB, up to TXB */
 #define TXB (SCR + 0x40000)    /* TX frame bytes (pattern), TXB_LEN long */
 #define TXB_LEN 0x14000
 #define OUTSIDE 0x40000000UL   /* not RAM with --memory below 1 GiB */
@@ -825,6 +828,102 @@ static void rx_hostile(void)
 
 /* ---- the mode ---- */
 
+/*
+ * ---- rx-flood: malformed RX chains without end, from a second CPU ----
+ *
+ * The AP keeps the RX ring all but full of device-readable (so unusable)
+ * chains, refilling as fast as the device takes them: it sees each one taken
+ * in the used ring (a sentinel length in every element, overwritten by the
+ * device's 0). A device that keeps taking them while it holds its lock
+ * locks its own vCPUs out of the register window; the BSP times register
+ * writes meanwhile (QueueSel: an exit that takes the device lock).
+ */
+#define FLOOD_SENTINEL 0xfffffff0u
+#define FLOOD_WRITES 50
+static volatile uint32_t flood_stop = 0, flood_done = 0, flood_cons = 0;
+
+static void flood_ap(void)
+{
+	volatile uint32_t *ue = (volatile uint32_t *)(RXU + 4); /* id, len per element */
+	volatile uint16_t *av = (volatile uint16_t *)RXA;
+	uint32_t cons = 0;
+	uint16_t aidx = 0;
+
+	uint64_t last = rdtsc();
+
+	/* Bounded: a device that never yields shows as one very long register write. */
+	for (uint64_t t0 = last; !flood_stop && rdtsc() - t0 < 8000 * TSC_MS;) {
+		while (ue[2 * (cons % QN) + 1] != FLOOD_SENTINEL) {
+			ue[2 * (cons % QN) + 1] = FLOOD_SENTINEL;
+			cons++;
+			last = rdtsc();
+		}
+		flood_cons = cons;
+		if ((uint16_t)(aidx - cons) < QN - 1) {
+			while ((uint16_t)(aidx - cons) < QN - 1) {
+				av[2 + aidx % QN] = (uint16_t)(aidx % QN);
+				aidx++;
+			}
+			barrier();
+			av[1] = aidx;
+			barrier();
+		}
+		/* A device busy with the ring sees new chains without a notify (an exit): only an idle one needs it. */
+		if (rdtsc() - last > TSC_MS / 20) {
+			vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+			last = rdtsc();
+		}
+	}
+	flood_done = 1;
+}
+
+void hostile_rx_flood(void)
+{
+	if (net_find() < 0) {
+		probe_error("net-absent");
+		return;
+	}
+	if (ap_count < 1) {
+		probe_error("flood-needs-2-cpus");
+		return;
+	}
+	if (net_up(FEAT_A) < 0)
+		return;
+	for (unsigned i = 0; i < QN; i++)
+		set_desc(RXD, i, BADB, 64, 0, 0); /* device-readable: no frame may go there */
+	for (unsigned i = 0; i < QN; i++)
+		((volatile uint32_t *)(RXU + 4))[2 * i + 1] = FLOOD_SENTINEL;
+	con_puts("PROBE net.rx-ready=flood\n"); /* the host sends frames that wait for room */
+	ap_work = flood_ap;
+	uint64_t t0 = rdtsc();
+
+	while (flood_cons < 4 * QN && rdtsc() - t0 < 3000 * TSC_MS)
+		cpu_relax();
+	uint64_t worst = 0;
+
+	for (int i = 0; i < FLOOD_WRITES; i++) {
+		uint64_t w = rdtsc();
+
+		vw(VIRTIO_MMIO_QUEUE_SEL, 0);
+		w = rdtsc() - w;
+		if (w > worst)
+			worst = w;
+		delay_tsc(TSC_MS / 2);
+	}
+	uint32_t during = flood_cons;
+
+	flood_stop = 1;
+	while (!flood_done)
+		cpu_relax();
+	line("flood");
+	con_puts("writes=");
+	con_dec(FLOOD_WRITES);
+	kv("worst_us", worst * 1000 / TSC_MS, 0);
+	kv("chains", during, 0);
+	kv("devstatus", vr(VIRTIO_MMIO_STATUS), 1);
+	con_putc('\n');
+}
+
 void hostile_net_chains(void)
 {
 	uint8_t *t = (uint8_t *)TXB;
@@ -856,6 +955,14 @@ void hostile_net_chains(void)
 	rx_reset(FEAT_A);
 	rx_post(0, QN);
 	rx_phase("rxa");
+	/* rxd: three 40 KiB buffers hold a largest frame, so kvmrun reads straight into them. */
+	rx_reset(FEAT_A);
+	for (unsigned i = 0; i < 3; i++) {
+		set_desc(RXD, i, RXB + i * RXD_BUF, RXD_BUF, VRING_DESC_F_WRITE, 0);
+		rx_addr[i] = RXB + i * RXD_BUF;
+		q_push(&rxq, (uint16_t)i);
+	}
+	rx_phase("rxd");
 	rx_hostile();
 
 	net_up(FEAT_A);

@@ -153,10 +153,11 @@ static const struct mode modes[] = {
 	{"halt", mode_halt},	{"wait", mode_wait},	 {"echo", mode_echo},
 	{"acpi", mode_acpi}, /* acpi_check.c */
 	/* hostile.c, usually chosen as probe.hostile=NAME */
-	{"blk-chains", hostile_blk_chains},	{"mmio-poke", hostile_mmio_poke},
+	{"blk-chains", hostile_blk_chains},	{"blk-ops", hostile_blk_ops},
+	{"mmio-poke", hostile_mmio_poke},
 	{"serial-poke", hostile_serial_poke},	{"i8042-poke", hostile_i8042_poke},
 	{"reg-read", hostile_reg_read},
-	{"net-chains", hostile_net_chains}, /* hostile_net.c */
+	{"net-chains", hostile_net_chains}, {"rx-flood", hostile_rx_flood}, /* hostile_net.c */
 };
 
 static const struct mode *mode_find(const char *cmdline)

@@ -13,6 +13,8 @@
 #define TSC_MS 3000000ULL
 
 volatile uint32_t ap_count = 0;
+volatile uint32_t ap_park = 0;
+void (*volatile ap_work)(void) = 0;
 volatile uint8_t ap_seen[256] = {0};
 
 static uint8_t cpu_ids[256] = {0};

@@ -270,6 +270,8 @@ void probe_main(int kind, uint64_t info)
 	report_initrd();
 	report_hypervisor();
 	mp_report();
+	/* rx-flood needs a second CPU to work for it (hostile_net.c). */
+	ap_park = cmdline_find(bi.cmdline, "probe.hostile=rx-flood", 0);
 	smp_report(&bi);
 	/* kvmrun's boot timer: the byte an init writes to say it has started. */
 	if (cmdline_find(bi.cmdline, "probe.boot_timer", 0)) {

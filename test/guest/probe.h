@@ -133,6 +133,9 @@ void spurious_stub(void);
 extern char tramp_start[], tramp_end[];
 extern uint64_t pd_win[512];
 extern volatile uint32_t ap_count;
+/* Set before smp_report: the AP with APIC id 1 waits for ap_work and runs it. */
+extern volatile uint32_t ap_park;
+extern void (*volatile ap_work)(void);
 extern volatile uint8_t ap_seen[256];
 
 #endif
