@@ -176,13 +176,13 @@ cmd=${1:-build}
 [ $# -gt 0 ] && shift
 case $cmd in
 build) build_kvmrun; build_guest ;;
-demo) build_kvmrun; build_guest; exec bash test/demo.sh "$@" ;;
+demo) build_kvmrun; build_guest; exec bash test/lab/demo.sh "$@" ;;
 test)
 	t0=$(date +%s)
 	build_kvmrun; build_asan; build_guest
 	# What the tests drive: taps in namespaces, ext4 images, ACPI disassembly,
-	# the installed man page.
-	need python3 iproute2 e2fsprogs acpica-tools procps man-db
+	# the installed man page, seccomp traces, setpriv for the ordinary-user run.
+	need python3 iproute2 e2fsprogs acpica-tools procps man-db strace util-linux
 	KVMRUN_BUILD_SECONDS=$(($(date +%s) - t0)) exec bash test/run.sh "$@" ;;
 bench)
 	build_kvmrun; build_guest

@@ -32,6 +32,7 @@ static const char usage_text[] =
 	"Usage: kvmrun --kernel FILE [options]\n"
 	"       kvmrun --config FILE [options]\n"
 	"Boot a Linux (bzImage, PVH ELF or ELF vmlinux) guest on KVM with a serial console.\n"
+	"Inherited file descriptors other than 0-2 and those named here are closed.\n"
 	"\n"
 	"  -k, --kernel FILE        kernel to boot (format detected from the file)\n"
 	"  -i, --initrd FILE        initial ramdisk\n"
@@ -56,9 +57,10 @@ static const char usage_text[] =
 	"      --hugepages          guest RAM on 2 MiB transparent huge pages: fewer nested\n"
 	"                           page faults (faster boot), more resident memory\n"
 	"      --dump-acpi DIR      write the ACPI tables for this machine to DIR and exit\n"
-	"      --chroot DIR         after opening every file, chroot into DIR\n"
+	"      --chroot DIR         after opening every file, chroot into DIR (needs root)\n"
 	"      --uid N, --gid N     after opening every file, run as this user and group\n"
-	"                           (capabilities are always dropped before the guest runs)\n"
+	"                           (needs root; without them kvmrun runs as any user who may\n"
+	"                           open /dev/kvm, and drops what capabilities it has)\n"
 	"      --no-seccomp         run without the seccomp filters (debugging only; unsafe)\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            version\n"
@@ -467,7 +469,7 @@ static const char *find_config(int argc, char **argv)
 
 void config_parse(struct options *o, int argc, char **argv)
 {
-	enum { OPT_CONSOLE = 256, OPT_SHUTDOWN_TIMEOUT, OPT_DISK, OPT_NET, OPT_NO_SECCOMP,
+	enum { OPT_CONSOLE = 256, OPT_SHUTDOWN_TIMEOUT, OPT_DISK, OPT_NET, OPT_NO_SECCOMP, OPT_SECCOMP_LIST,
 	       OPT_SECCOMP_SELFTEST, OPT_CHROOT, OPT_UID, OPT_GID, OPT_CONFIG, OPT_READY_FD,
 	       OPT_METRICS, OPT_LOG, OPT_LOG_LEVEL, OPT_NO_ACPI, OPT_DUMP_ACPI, OPT_NO_PIT,
 	       OPT_HUGEPAGES };
@@ -492,6 +494,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "seccomp-selftest", required_argument, NULL, OPT_SECCOMP_SELFTEST },
+		{ "seccomp-list", no_argument, NULL, OPT_SECCOMP_LIST },
 		{ "chroot", required_argument, NULL, OPT_CHROOT },
 		{ "uid", required_argument, NULL, OPT_UID },
 		{ "gid", required_argument, NULL, OPT_GID },
@@ -553,6 +556,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		case OPT_DUMP_ACPI: o->dump_acpi = optarg; break;
 		case OPT_NO_SECCOMP: o->no_seccomp = true; break;
 		case OPT_SECCOMP_SELFTEST: o->seccomp_selftest = optarg; return;
+		case OPT_SECCOMP_LIST: o->seccomp_list = true; return;
 		case OPT_CHROOT: o->jail.chroot_dir = optarg; break;
 		case OPT_UID:
 			o->jail.uid = (uid_t)parse_int(optarg, "--uid", 0, INT_MAX);

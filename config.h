@@ -51,6 +51,7 @@ struct options {
 	bool hugepages; /* guest RAM on 2 MiB transparent huge pages */
 	const char *dump_acpi;
 	const char *seccomp_selftest; /* test hook: install that role's filter and misbehave */
+	bool seccomp_list;            /* test hook: print every role's allowlist */
 };
 
 /*

@@ -13,7 +13,6 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#define KICK_SIGNAL SIGUSR2
 
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_SYSENTER_CS 0x174
@@ -312,7 +311,7 @@ static void *cpu_thread(void *arg)
 	struct cpu *c = arg;
 	sigset_t kick;
 	sigemptyset(&kick);
-	sigaddset(&kick, KICK_SIGNAL);
+	sigaddset(&kick, CPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 
 	if (c->env->thread_start && !c->env->thread_start(c->env->ctx))
@@ -350,7 +349,7 @@ void cpu_kick(struct cpu *c)
 	if (!c->started)
 		return;
 	c->run->immediate_exit = 1; /* covers a kick that lands just before KVM_RUN */
-	pthread_kill(c->thread, KICK_SIGNAL);
+	pthread_kill(c->thread, CPU_KICK_SIGNAL);
 }
 
 static void on_kick(int sig)
@@ -362,5 +361,5 @@ int cpu_init_signals(void)
 {
 	struct sigaction sa = { .sa_handler = on_kick }; /* no SA_RESTART */
 	sigemptyset(&sa.sa_mask);
-	return sigaction(KICK_SIGNAL, &sa, NULL);
+	return sigaction(CPU_KICK_SIGNAL, &sa, NULL);
 }

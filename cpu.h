@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -22,8 +23,11 @@ enum cpu_stop {
 };
 
 /* What all vCPUs share; read-only once they run. */
+/* The signal that kicks a vCPU thread out of KVM_RUN (seccomp allows main to send only it). */
+#define CPU_KICK_SIGNAL SIGUSR2
+
 struct cpu_env {
-	int kvmfd, vmfd;
+	int vmfd;
 	int run_size; /* KVM_GET_VCPU_MMAP_SIZE */
 	int ncpus;
 	const struct bus *pio, *mmio;

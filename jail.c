@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <linux/capability.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -24,9 +26,31 @@ __attribute__((format(printf, 5, 6))) static int fail(char *err, size_t len, int
 	return -1;
 }
 
-/* Needs CAP_SETPCAP, so it runs before the ids change. */
+/* The effective capability set, one bit per capability. */
+static uint64_t effective_caps(void)
+{
+	struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return 0;
+	return (uint64_t)data[1].effective << 32 | data[0].effective;
+}
+
+static bool has_cap(uint64_t caps, int cap)
+{
+	return caps >> cap & 1;
+}
+
+/*
+ * Needs CAP_SETPCAP, so it runs before the ids change. Without it there is
+ * nothing to drop that matters: a process without capabilities, under
+ * no_new_privs and a filter without execve, cannot gain any.
+ */
 static int drop_bounding_set(void)
 {
+	if (!has_cap(effective_caps(), CAP_SETPCAP))
+		return 0;
 	/* Capabilities are numbered without gaps: EINVAL is the first past the kernel's last. */
 	for (int cap = 0; cap <= 63; cap++)
 		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
@@ -46,6 +70,25 @@ static int drop_capabilities(void)
 	struct __user_cap_data_struct data[2];
 	memset(data, 0, sizeof(data));
 	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
+}
+
+int jail_check(const struct jail_cfg *c, char *err, size_t errlen)
+{
+	int usage;
+	uint64_t caps = effective_caps();
+	if (c->chroot_dir && !has_cap(caps, CAP_SYS_CHROOT))
+		return fail(err, errlen, 1, &usage, "--chroot %s: needs CAP_SYS_CHROOT (run kvmrun "
+			    "as root to use it)", c->chroot_dir);
+	if (c->set_uid && !has_cap(caps, CAP_SETUID))
+		return fail(err, errlen, 1, &usage, "--uid %u: needs CAP_SETUID (run kvmrun as root "
+			    "to use it)", (unsigned)c->uid);
+	if (c->set_gid && !has_cap(caps, CAP_SETGID))
+		return fail(err, errlen, 1, &usage, "--gid %u: needs CAP_SETGID (run kvmrun as root "
+			    "to use it)", (unsigned)c->gid);
+	if (c->set_uid && !c->set_gid && !has_cap(caps, CAP_SETGID))
+		return fail(err, errlen, 1, &usage, "--uid %u: needs CAP_SETGID to drop the "
+			    "supplementary groups (run kvmrun as root to use it)", (unsigned)c->uid);
+	return 0;
 }
 
 int jail_enter(const struct jail_cfg *c, char *err, size_t errlen, int *usage)

@@ -15,11 +15,19 @@ struct jail_cfg {
 };
 
 /*
+ * Before anything is opened: 0, or -1 with err naming the flag whose
+ * privilege this process lacks (--chroot needs CAP_SYS_CHROOT, --uid
+ * CAP_SETUID and CAP_SETGID, --gid CAP_SETGID). Without these flags an
+ * ordinary user passes: jail_enter then drops what there is to drop.
+ */
+int jail_check(const struct jail_cfg *c, char *err, size_t errlen);
+
+/*
  * Run once, single-threaded, after every file the VM needs is open and
  * before any thread starts: enter chroot_dir (and chdir "/"), drop
  * supplementary groups, switch gid then uid, set no_new_privs, and clear all
- * capabilities (effective, permitted, inheritable, ambient and the bounding
- * set). 0, or -1 with err naming the step that failed; `*usage` set when the
+ * capabilities (effective, permitted, inheritable, ambient, and the bounding
+ * set when CAP_SETPCAP allows). 0, or -1 with err naming the step that failed; `*usage` set when the
  * cause is the user's value (e.g. a missing directory).
  */
 int jail_enter(const struct jail_cfg *c, char *err, size_t errlen, int *usage);

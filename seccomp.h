@@ -3,6 +3,8 @@
 #ifndef KVMRUN_SECCOMP_H
 #define KVMRUN_SECCOMP_H
 
+#include <stdio.h>
+
 enum seccomp_role {
 	SECCOMP_MAIN, /* the event loop: console, signals, timers */
 	SECCOMP_VCPU, /* KVM_RUN and the device register handlers it calls */
@@ -20,6 +22,14 @@ int seccomp_enter(enum seccomp_role role);
 
 /* "main", "vcpu", "io", "teardown"; -1 for an unknown name. */
 int seccomp_role_by_name(const char *name);
+
+/*
+ * Every role's allowlist, one line per rule: "ROLE syscall NAME" (mmap and
+ * mprotect without PROT_EXEC, ioctl limited to the requests listed) and
+ * "ROLE ioctl 0xREQ NAME". For --seccomp-list and the test that holds the
+ * lists to what each role really calls.
+ */
+void seccomp_list(FILE *out);
 
 /* Number of allowed syscalls (and ioctl requests) in a role's filter. */
 int seccomp_count(enum seccomp_role role, int *ioctls);

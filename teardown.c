@@ -35,6 +35,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "seccomp.h"
@@ -49,10 +50,14 @@ static void close_from(int first)
 		close((int)fd);
 }
 
-struct child_args {
+/* Shared with the child (CLONE_VM); lives at the bottom of its stack mapping. */
+struct teardown {
 	int vmfd, waitfd; /* waitfd: a pidfd of kvmrun, or a pipe's read end */
 	bool pidfd, confine;
+	int pid;
+	int state; /* the child's progress: TD_STARTING, then TD_CONFINED or TD_FAILED */
 };
+enum { TD_STARTING, TD_CONFINED, TD_FAILED };
 
 /* Until kvmrun is gone: its pidfd readable (every thread exited) or the pipe at EOF. */
 static void wait_for_kvmrun(bool pidfd)
@@ -73,7 +78,7 @@ static void wait_for_kvmrun(bool pidfd)
  */
 static int child(void *arg)
 {
-	const struct child_args *a = arg;
+	struct teardown *a = arg;
 	int vmfd = a->vmfd, waitfd = a->waitfd;
 	bool pidfd = a->pidfd, confine = a->confine;
 	/* Signals meant for kvmrun's process group do not cut the wait short. */
@@ -81,51 +86,79 @@ static int child(void *arg)
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	/* Keep what we wait on as fd 0 and the VM as fd 1; nothing else. */
-	if (dup2(waitfd, 0) < 0 || dup2(vmfd, 1) < 0)
+	if (dup2(waitfd, 0) < 0 || dup2(vmfd, 1) < 0) {
+		__atomic_store_n(&a->state, TD_FAILED, __ATOMIC_RELEASE);
 		_exit(0);
+	}
 	close_from(2);
 	prctl(PR_SET_NAME, "kvmrun-teardown", 0, 0, 0);
 	/* Ids and capabilities are kvmrun's, already dropped (teardown.h). */
-	if (confine && seccomp_enter(SECCOMP_TEARDOWN) < 0)
+	if (confine && seccomp_enter(SECCOMP_TEARDOWN) < 0) {
+		__atomic_store_n(&a->state, TD_FAILED, __ATOMIC_RELEASE);
 		_exit(0);
+	}
+	/* A plain store into the shared memory: the filter allows no futex. */
+	__atomic_store_n(&a->state, TD_CONFINED, __ATOMIC_RELEASE);
 	wait_for_kvmrun(pidfd);
 	_exit(0); /* the last user of the VM and the memory: teardown runs here */
 }
 
 #define CHILD_STACK (64u << 10)
 
-int teardown_fork(int vmfd, bool confine)
+struct teardown *teardown_fork(int vmfd, bool confine, int *err)
 {
 	int p[2] = { -1, -1 };
 	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); /* close-on-exec */
-	if (pidfd < 0 && pipe2(p, O_CLOEXEC) < 0)
-		return -errno;
+	if (pidfd < 0 && pipe2(p, O_CLOEXEC) < 0) {
+		*err = -errno;
+		return NULL;
+	}
 	int waitfd = pidfd >= 0 ? pidfd : p[0];
 	/* The child reads its arguments before it touches anything else; they
 	 * live on the same fresh mapping as its stack, which is never freed. */
 	uint8_t *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
 			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (stack == MAP_FAILED) {
-		int e = errno;
+		*err = -errno;
 		close(waitfd);
 		if (p[1] >= 0)
 			close(p[1]);
-		return -e;
+		return NULL;
 	}
-	struct child_args *a = (struct child_args *)stack;
-	*a = (struct child_args){
+	struct teardown *a = (struct teardown *)stack;
+	*a = (struct teardown){
 		.vmfd = vmfd, .waitfd = waitfd, .pidfd = pidfd >= 0, .confine = confine,
+		.state = TD_STARTING,
 	};
 	/* No CLONE_FILES: the child gets a copy of the fd table and trims it. */
 	int pid = clone(child, stack + CHILD_STACK, CLONE_VM | SIGCHLD, a);
 	int e = errno;
 	close(waitfd);
 	if (pid < 0) {
+		*err = -e;
 		if (p[1] >= 0)
 			close(p[1]);
 		munmap(stack, CHILD_STACK);
-		return -e;
+		return NULL;
 	}
+	a->pid = pid;
 	/* A pipe's write end stays open, unused, until kvmrun exits. */
-	return 0;
+	return a;
+}
+
+int teardown_confined(struct teardown *t, unsigned timeout_ms)
+{
+	/* The child starts, trims its fds and installs one filter: tens of microseconds. */
+	const struct timespec tick = { 0, 20000 };
+	for (unsigned long waited_us = 0;; waited_us += 20) {
+		int s = __atomic_load_n(&t->state, __ATOMIC_ACQUIRE);
+		if (s == TD_CONFINED)
+			return 0;
+		if (s == TD_FAILED || waited_us >= timeout_ms * 1000ul)
+			break;
+		nanosleep(&tick, NULL);
+	}
+	/* Not confined: it must not live on beside the guest. */
+	kill(t->pid, SIGKILL);
+	return -1;
 }

@@ -5,16 +5,25 @@
 
 #include <stdbool.h>
 
+struct teardown;
+
 /*
  * Start the teardown child. Call it from the main thread once privileges
  * are dropped (the child inherits ids and capabilities) and before the
  * thread's own seccomp filter forbids clone. The child shares the address
  * space, keeps only `vmfd` (and a pidfd of kvmrun), sits under its own
  * seccomp filter (unless `confine` is false) and exits when every thread
- * of kvmrun has, so the kernel's VM and
- * memory teardown runs in it. 0, or -errno (then kvmrun tears everything
- * down in its own exit, as without it).
+ * of kvmrun has, so the kernel's VM and memory teardown runs in it.
+ * Returns its handle, or NULL with *err = -errno (then kvmrun tears
+ * everything down in its own exit, as without it).
  */
-int teardown_fork(int vmfd, bool confine);
+struct teardown *teardown_fork(int vmfd, bool confine, int *err);
+
+/*
+ * Wait (up to timeout_ms, sleeping) until the child has installed its
+ * filter: 0. If it failed or took longer, it is killed and -1 returned; the
+ * VM is then torn down in kvmrun's own exit. Call before the guest runs.
+ */
+int teardown_confined(struct teardown *t, unsigned timeout_ms);
 
 #endif

@@ -14,7 +14,9 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <linux/futex.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -78,6 +80,11 @@ struct vm {
 	atomic_bool stopping;
 	atomic_int stop_why;
 	char stop_msg[256];
+	/* Start-up: no thread runs the guest before every thread and the child are confined. */
+	struct teardown *teardown; /* the teardown child, or NULL */
+	atomic_int reported;       /* threads that installed their filter, or failed to */
+	atomic_int io_threads, vcpu_threads; /* threads started, for their names */
+	atomic_int go;             /* 1: the vCPUs may run */
 	uint64_t t_main, t_first_run, t_init; /* CLOCK_MONOTONIC ns; 0: not yet */
 	/* KVMRUN_TRACE_BOOT: when each start-up stage ended, for bench/boot.sh. */
 	bool trace;
@@ -104,12 +111,18 @@ __attribute__((format(printf, 3, 4), noreturn)) static void die(struct vm *vm, i
 	exit(status);
 }
 
+/*
+ * A fault in any thread (SIGSEGV, SIGBUS, SIGILL, SIGFPE): give the terminal
+ * back and return. The handler was installed with SA_RESETHAND, so the
+ * faulting instruction runs again under the default action and the process
+ * dies of the same signal: no sigaction or kill that a filter would have to
+ * allow.
+ */
 static void on_fatal_signal(int sig)
 {
+	(void)sig;
 	if (g_vm)
 		console_restore(&g_vm->con);
-	signal(sig, SIG_DFL);
-	raise(sig);
 }
 
 /* Note that a start-up stage ended (only when tracing: costs a clock read). */
@@ -199,10 +212,10 @@ static const struct bus_ops boot_timer_ops = { boot_timer_read, boot_timer_write
  * ---- seccomp on every thread ----
  *
  * Each thread installs its own filter before it handles anything the guest
- * controls: a vCPU thread before its first KVM_RUN, an I/O thread before it
- * polls its queues, the main thread before its event loop. No thread waits
- * for another: a thread that cannot confine itself stops the VM and never
- * enters its loop, so nothing guest-supplied reaches an unconfined thread.
+ * controls, and no vCPU enters KVM_RUN before every thread (vCPUs, I/O
+ * threads, main) and the teardown child are confined: the vCPU threads wait
+ * at a gate that the main thread opens once all have reported. A thread
+ * that cannot confine itself stops the VM and never enters its loop.
  */
 static bool enter_role(struct vm *vm, enum seccomp_role role)
 {
@@ -218,30 +231,82 @@ static bool enter_role(struct vm *vm, enum seccomp_role role)
 	return true;
 }
 
+static void futex_wait(atomic_int *a, int val)
+{
+	syscall(SYS_futex, a, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(atomic_int *a)
+{
+	syscall(SYS_futex, a, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
+}
+
+/* A new thread: its filter (or the failure to install it), reported to main. */
+static bool thread_confine(struct vm *vm, enum seccomp_role role)
+{
+	bool ok = enter_role(vm, role);
+	atomic_fetch_add(&vm->reported, 1);
+	futex_wake(&vm->reported);
+	return ok;
+}
+
 static bool io_thread_start(void *ctx)
 {
-	return enter_role(ctx, SECCOMP_IO);
+	struct vm *vm = ctx;
+	char name[16];
+	snprintf(name, sizeof(name), "kvmrun-io%d", atomic_fetch_add(&vm->io_threads, 1));
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	return thread_confine(vm, SECCOMP_IO);
 }
 
 static bool vcpu_thread_start(void *ctx)
 {
-	return enter_role(ctx, SECCOMP_VCPU);
+	struct vm *vm = ctx;
+	char name[16];
+	snprintf(name, sizeof(name), "kvmrun-vcpu%d", atomic_fetch_add(&vm->vcpu_threads, 1));
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	bool ok = thread_confine(vm, SECCOMP_VCPU);
+	while (!atomic_load(&vm->go))
+		futex_wait(&vm->go, 0);
+	return ok;
 }
 
 /*
- * Main thread, once the vCPUs run: make the teardown child (here, off the
- * path to the first KVM_RUN: made earlier, its set-up delayed the guest by
- * up to 2 ms), then confine ourselves. The event loop, which reads what the
- * guest sends, starts only after.
+ * The teardown child is made early (it inherits the dropped ids), so that
+ * its start overlaps device and vCPU set-up instead of delaying the guest.
  */
-static void confine_main(struct vm *vm)
+static void start_teardown_child(struct vm *vm)
 {
-	int rc = teardown_fork(vm->vmfd, !vm->opt.no_seccomp);
-	if (rc < 0)
+	int rc;
+	vm->teardown = teardown_fork(vm->vmfd, !vm->opt.no_seccomp, &rc);
+	if (!vm->teardown)
 		log_msg(&vm->log, LOG_DEBUG, "no teardown child (%s): the VM is torn down in our exit",
 			strerror(-rc));
+}
+
+/*
+ * Start the vCPU threads and open their gate once everything is confined:
+ * the teardown child (checked before main's own filter, which forbids the
+ * sleep the check uses), main, and every I/O and vCPU thread.
+ */
+static void start_guest(struct vm *vm)
+{
+	for (int i = 0; i < vm->opt.cpus; i++)
+		if (cpu_start(&vm->cpus[i]) < 0)
+			die(vm, EXIT_RUNTIME, "cannot start vCPU %d thread", i);
+	if (vm->teardown && teardown_confined(vm->teardown, 1000) < 0) {
+		log_msg(&vm->log, LOG_WARN, "the teardown child did not confine itself: killed; the "
+			"VM is torn down in our exit");
+		vm->teardown = NULL;
+	}
 	if (!enter_role(vm, SECCOMP_MAIN))
 		atomic_store(&vm->stopping, true); /* the stop event ends the loop */
+	int want = vm->ndevices + vm->opt.cpus;
+	for (int n; (n = atomic_load(&vm->reported)) < want;)
+		futex_wait(&vm->reported, n);
+	stage(vm, "threads");
+	atomic_store(&vm->go, 1);
+	futex_wake(&vm->go);
 }
 
 /*
@@ -316,7 +381,7 @@ static void open_kvm(struct vm *vm)
 }
 
 /*
- * The in-kernel interrupt controllers and PIT. Called after setup_memory on
+ * The in-kernel interrupt controllers and PIT. Called after register_memory on
  * purpose: creating them leaves an SRCU grace period pending in KVM, and a
  * memory slot registered after that waits it out (5-10 ms measured on this
  * host's 6.18 kernel, against 0.1 ms before).
@@ -358,7 +423,8 @@ static void map_windows(struct vm *vm)
 	vm->windows = p;
 }
 
-static void setup_memory(struct vm *vm)
+/* Guest RAM in our address space: the loader fills it before KVM is opened. */
+static void map_ram(struct vm *vm)
 {
 	int rc = mem_init(&vm->mem, vm->opt.memory, vm->opt.hugepages);
 	if (rc == -EINVAL && vm->opt.hugepages)
@@ -366,10 +432,50 @@ static void setup_memory(struct vm *vm)
 	if (rc < 0)
 		die(vm, EXIT_RUNTIME, "--memory: cannot map %llu MiB: %s",
 		    (unsigned long long)(vm->opt.memory >> 20), strerror(-rc));
-	rc = mem_register(&vm->mem, vm->vmfd);
+}
+
+static void register_memory(struct vm *vm)
+{
+	int rc = mem_register(&vm->mem, vm->vmfd);
 	if (rc < 0)
 		die(vm, EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION: %s", strerror(-rc));
 	map_windows(vm);
+	/* The last use of /dev/kvm itself: everything else goes through the VM's fd. */
+	close(vm->kvmfd);
+	vm->kvmfd = -1;
+}
+
+/*
+ * Fds a launcher leaked into us are closed before anything is opened: only
+ * 0-2 and the fds named on the command line (--net fd=N, --console fd=N,
+ * --ready-fd N) stay, so no thread ever holds what it was not given.
+ */
+static void close_inherited(struct vm *vm)
+{
+	int keep[MAX_NETS + 2], n = 0;
+	for (int i = 0; i < vm->opt.nnets; i++)
+		if (vm->opt.nets[i].fd >= 0)
+			keep[n++] = vm->opt.nets[i].fd;
+	if (vm->opt.console == CONSOLE_FD)
+		keep[n++] = vm->opt.console_fd;
+	if (vm->opt.ready_fd >= 0)
+		keep[n++] = vm->opt.ready_fd;
+	/* Sorted, so the gaps between them are ranges to close. */
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && keep[j] < keep[j - 1]; j--) {
+			int t = keep[j];
+			keep[j] = keep[j - 1];
+			keep[j - 1] = t;
+		}
+	unsigned from = 3;
+	for (int i = 0; i <= n; i++) {
+		unsigned to = i < n ? (unsigned)keep[i] : ~0u;
+		if (to > from && syscall(SYS_close_range, from, to - 1, 0) < 0)
+			for (unsigned fd = from; fd < to && fd < 65536; fd++)
+				close((int)fd); /* before Linux 5.9 */
+		if (i < n && (unsigned)keep[i] + 1 > from)
+			from = (unsigned)keep[i] + 1;
+	}
 }
 
 /* Open (and lock) every disk and tap first: a bad one fails before anything else. */
@@ -509,9 +615,11 @@ static void open_outputs(struct vm *vm)
 	}
 	if (console_open(&vm->con, &vm->opt, err, sizeof(err)) < 0)
 		die(vm, EXIT_USAGE, "%s", err);
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
+	struct sigaction sa = { .sa_handler = on_fatal_signal, .sa_flags = SA_RESETHAND };
+	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		signal(fatal[i], on_fatal_signal);
+		sigaction(fatal[i], &sa, NULL);
 }
 
 /* Everything is open: from here on kvmrun runs with only what it holds. */
@@ -542,7 +650,7 @@ static void setup_cpus(struct vm *vm)
 {
 	char err[256];
 	vm->env = (struct cpu_env){
-		.kvmfd = vm->kvmfd, .vmfd = vm->vmfd, .run_size = vm->env.run_size,
+		.vmfd = vm->vmfd, .run_size = vm->env.run_size,
 		.ncpus = vm->opt.cpus, .pio = &vm->pio, .mmio = &vm->mmio,
 		.entry = &vm->entry, .cpuid = vm->cpuid, .stopping = &vm->stopping,
 		.stop = vm_stop, .ctx = vm, .first_run = first_run,
@@ -754,11 +862,7 @@ static void event_loop(struct vm *vm)
 	epoll_add(vm, ep, vm->stop_fd, EV_STOP);
 	epoll_add(vm, ep, tfd, EV_GRACE);
 
-	for (int i = 0; i < vm->opt.cpus; i++)
-		if (cpu_start(&vm->cpus[i]) < 0)
-			die(vm, EXIT_RUNTIME, "cannot start vCPU %d thread", i);
-	stage(vm, "threads");
-	confine_main(vm);
+	start_guest(vm);
 
 	for (;;) {
 		struct epoll_event evs[8];
@@ -810,22 +914,37 @@ int main(int argc, char **argv)
 	config_parse(&vm.opt, argc, argv);
 	if (vm.opt.seccomp_selftest)
 		seccomp_selftest(vm.opt.seccomp_selftest);
+	if (vm.opt.seccomp_list) {
+		seccomp_list(stdout);
+		exit(0);
+	}
 	if (vm.opt.dump_acpi)
 		dump_acpi(&vm);
+	char err[256];
+	if (jail_check(&vm.opt.jail, err, sizeof(err)) < 0)
+		die(&vm, EXIT_USAGE, "%s", err);
 	stage(&vm, "config");
+	/*
+	 * Everything the user named is opened and checked (disks, taps, files,
+	 * the kernel and initrd, loaded into guest RAM) before /dev/kvm: a bad
+	 * input is a usage error naming it, whatever the host's KVM.
+	 */
+	close_inherited(&vm);
 	open_devices(&vm);
-	open_kvm(&vm);
-	stage(&vm, "cpuid");
-	setup_memory(&vm);
-	stage(&vm, "memory");
-	create_irqchip(&vm);
-	stage(&vm, "irqchip");
+	map_ram(&vm);
 	announce_devices(&vm);
 	open_outputs(&vm);
 	load_guest(&vm);
-	setup_platform_devices(&vm);
 	stage(&vm, "load");
+	open_kvm(&vm);
+	stage(&vm, "cpuid");
+	register_memory(&vm);
+	stage(&vm, "memory");
+	create_irqchip(&vm);
+	stage(&vm, "irqchip");
+	setup_platform_devices(&vm);
 	enter_jail(&vm);
+	start_teardown_child(&vm);
 	stage(&vm, "jail");
 	for (int i = 0; i < vm.ndevices; i++)
 		attach_device(&vm, i);

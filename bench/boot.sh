@@ -147,9 +147,10 @@ breakdown() {
 }
 echo
 echo "kvmrun-pvh start-up stages (µs, medians): $(breakdown kvmrun-pvh)"
-echo "  (config: parsing; vm: open disks and taps, /dev/kvm, KVM_CREATE_VM; cpuid: KVM_GET_SUPPORTED_CPUID;"
-echo "   memory: mmap and the memory slot; irqchip: irqchip and PIT; load: guest image, ACPI,"
-echo "   MP table, devices; jail: capabilities; vcpus: vCPU state; threads: event loop and thread start)"
+echo "  (config: parsing; load: open disks and taps, mmap guest RAM, outputs, guest image, ACPI, MP table;"
+echo "   vm: /dev/kvm, KVM_CREATE_VM; cpuid: KVM_GET_SUPPORTED_CPUID; memory: the memory slots;"
+echo "   irqchip: irqchip and PIT; jail: devices, capabilities; vcpus: vCPU state;"
+echo "   threads: event loop, teardown child, threads started and confined)"
 echo "Floor (bare-kvm: bench/bare.c, the least a KVM program does before KVM_RUN: VM, 128 MiB slot, irqchip,"
 echo "  supported CPUID, one vCPU, no devices, threads or seccomp): exec-to-first-KVM_RUN $(med bare-kvm exec_to_run_ns 1e6) ms" \
 	"(exec-to-main $(med bare-kvm exec_to_main_ns 1e6)); kvmrun-pvh $(med kvmrun-pvh exec_to_run_ns 1e6) ms"

@@ -102,5 +102,49 @@ def expected_e820(mem):
     return m
 
 
+USER = 65534  # nobody
+
+
+def user_cmd():
+    """The command prefix that runs a program as an ordinary user (uid 65534) who can open
+    /dev/kvm: its group when the group may read and write it (Debian: root:kvm 0660), else
+    nogroup when everyone may. Inside the disposable L1 (test/l1/), where devtmpfs leaves it
+    0600, it is opened up. [] when this process is not root (it is such a user already); a
+    string saying why when there is no way."""
+    import stat
+    if os.geteuid() != 0:
+        return []
+    try:
+        st = os.stat("/dev/kvm")
+    except OSError as e:
+        return f"/dev/kvm: {e.strerror}"
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & 0o006 != 0o006 and mode & 0o060 != 0o060 and os.environ.get("L1_HOST"):
+        os.chmod("/dev/kvm", 0o666)
+        mode = 0o666
+    if mode & 0o006 == 0o006:
+        gid = USER
+    elif mode & 0o060 == 0o060:
+        gid = st.st_gid
+    else:
+        return (f"/dev/kvm is mode {mode:04o}: an ordinary user cannot open it "
+                "(give its group read and write, as Debian's udev rule does with group kvm)")
+    return ["setpriv", f"--reuid={USER}", f"--regid={gid}", "--clear-groups"]
+
+
+def user_copy():
+    """kvmrun and the probe images in a folder any user may read (the checkout may live under
+    a private home): returns the folder."""
+    import shutil
+    d = tempfile.mkdtemp(prefix="kvmrun-user.", dir="/tmp")
+    os.chmod(d, 0o755)
+    shutil.copy2(KVMRUN, os.path.join(d, "kvmrun"))
+    for f in FORMATS.values():
+        shutil.copy2(os.path.join(GUEST, f), os.path.join(d, f))
+        os.chmod(os.path.join(d, f), 0o644)
+    os.chmod(os.path.join(d, "kvmrun"), 0o755)
+    return d
+
+
 def finish():
     sys.exit(0)

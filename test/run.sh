@@ -8,7 +8,8 @@
 #   none           every test that needs KVM (the unit tests that create a VM,
 #                  test/t_*.py, their ASan+UBSan pass) inside one L1 per phase
 #                  that sees this host's root (test/l1/run.sh)
-# Phases: unit, integration, asan, fuzz, lab; each test prints one PASS or FAIL
+# Phases: unit, integration (also as an ordinary user), asan, seccomp, fuzz,
+# lab; each test prints one PASS or FAIL
 # line, the end lists each phase's wall time and the last line is
 # "N passed, N failed". Nothing is skipped: a test that needs KVM and could
 # not run is a FAIL saying why.
@@ -77,7 +78,8 @@ scripts=()
 if [ -n "${KVMRUN_TESTS:-}" ]; then
 	for t in $KVMRUN_TESTS; do scripts+=("test/${t%.py}.py"); done
 else
-	for t in test/t_*.py; do scripts+=("$t"); done
+	# t_seccomp.py reruns the others under strace: a phase of its own.
+	for t in test/t_*.py; do [ "$t" = test/t_seccomp.py ] || scripts+=("$t"); done
 fi
 integration() {
 	local cmds=() s inst
@@ -87,6 +89,9 @@ integration() {
 	PREFIX=$inst ./build.sh install >"$inst.log" 2>&1 || cat "$inst.log"
 	rm -f "$inst.log"
 	for s in "${scripts[@]}"; do cmds+=("python3 $s"); done
+	# The probe-guest scripts once more as an ordinary user with access to /dev/kvm.
+	[ -z "${KVMRUN_TESTS:-}" ] &&
+		cmds+=("python3 test/as_user.py t_probe.py t_console.py t_acpi.py t_hostile.py")
 	KVMRUN_INSTALLED=$inst kvm integration "${cmds[@]}"
 	rm -rf "$inst"
 }
@@ -126,6 +131,8 @@ else
 	phase unit unit
 	phase integration integration
 	[ -x kvmrun-asan ] && phase asan asan
+	# Each role's seccomp allowlist against what the roles call (strace).
+	phase seccomp kvm seccomp "python3 test/t_seccomp.py"
 	# Every committed fuzz input (crashes found earlier included) as a
 	# regression test, plus a few seconds of fuzzing per target. No KVM.
 	phase fuzz run bash fuzz/run.sh "${KVMRUN_FUZZ_SECONDS:-5}"

@@ -5,8 +5,8 @@ import signal
 import struct
 import time
 
-from kvmtest import (DEFAULT_CMDLINE, TMP, expected_e820, fnv1a64, probe, probe_facts, result,
-                     run, start_until, stop)
+from kvmtest import (DEFAULT_CMDLINE, KVMRUN, TMP, expected_e820, fnv1a64, probe, probe_facts,
+                     result, run, start_until, stop)
 
 MIB = 1 << 20
 
@@ -168,6 +168,32 @@ def bad_inputs():
     result("console/none", status == 0 and out == "", f"status {status} {err}")
 
 
+def checked_before_kvm():
+    """Every input is checked before /dev/kvm is opened: a bad one is a usage error naming it
+    whatever the host's KVM (seen: a bad kernel reported as '/dev/kvm: No such file')."""
+    import shutil
+    import subprocess
+    if not result("cli/strace-available", shutil.which("strace") is not None, "no strace"):
+        return
+    k = ["--kernel", probe("pvh")]
+    for name, args, needle in (
+            ("kernel", ["--kernel", "/etc/passwd"], "/etc/passwd"),
+            ("elf32-no-note", ["--kernel", probe("elf32")], "PVH entry note"),
+            ("initrd", k + ["--initrd", "/nonexistent/initrd"], "/nonexistent/initrd"),
+            ("disk", k + ["--disk", "/nonexistent/disk.img"], "/nonexistent/disk.img"),
+            ("console", k + ["--console", "file=/nonexistent/dir/c"], "/nonexistent/dir/c"),
+            ("log", k + ["--log", "/nonexistent/dir/log"], "/nonexistent/dir/log"),
+            ("metrics", k + ["--metrics", "/nonexistent/dir/m"], "/nonexistent/dir/m")):
+        trace = os.path.join(TMP, f"before-kvm-{name}.trace")
+        p = subprocess.run(["strace", "-f", "-qq", "-e", "trace=open,openat", "-o", trace,
+                            KVMRUN] + args, capture_output=True, text=True, timeout=30,
+                           stdin=subprocess.DEVNULL)
+        opened_kvm = "/dev/kvm" in open(trace).read()
+        result(f"cli/checked-before-kvm-{name}", p.returncode == 2 and needle in p.stderr
+               and not opened_kvm, f"status {p.returncode}; /dev/kvm opened: {opened_kvm}; "
+               f"stderr {p.stderr.strip()!r}")
+
+
 def anon_huge_kib(pid):
     with open(f"/proc/{pid}/smaps_rollup") as fh:
         for line in fh:
@@ -209,4 +235,5 @@ def hugepages():
 boots()
 exits()
 bad_inputs()
+checked_before_kvm()
 hugepages()

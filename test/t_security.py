@@ -5,7 +5,8 @@ import signal
 import subprocess
 import time
 
-from kvmtest import KVMRUN, TMP, probe, result, start_until, stop
+import kvmtest
+from kvmtest import KVMRUN, TMP, TOP, probe, result, start_until, stop
 
 
 def proc_status(pid, tid=None):
@@ -178,7 +179,117 @@ def jail():
                f"status {r.returncode} {err!r}")
 
 
+def build_helper(name):
+    """test/NAME.c built into TMP (gcc), or None."""
+    exe = os.path.join(TMP, name)
+    r = subprocess.run(["gcc", "-std=gnu11", "-O1", "-Wall", "-o", exe,
+                        os.path.join(TOP, "test", name + ".c")], capture_output=True, timeout=120)
+    return exe if r.returncode == 0 else None
+
+
+def confined_before_first_run():
+    """When the first vCPU enters KVM_RUN (test/firstrun.c holds it there under ptrace), every
+    thread of kvmrun and the teardown child already run under their filters."""
+    helper = build_helper("firstrun")
+    if not result("seccomp/first-run-helper-builds", helper is not None, "gcc test/firstrun.c"):
+        return
+    imgs = []
+    for i in range(2):
+        imgs.append(os.path.join(TMP, f"fr{i}.img"))
+        with open(imgs[-1], "wb") as fh:
+            fh.truncate(1 << 20)
+    r = subprocess.run([helper, KVMRUN, "-k", probe("pvh"), "--cpus", "2", "--disk", imgs[0],
+                        "--disk", imgs[1]], capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    tasks = [dict(kv.split("=", 1) for kv in line.split()[1:])
+             for line in r.stdout.splitlines() if line.startswith("TASK ")]
+    names = sorted(t["name"] for t in tasks)
+    loose = [f"{t['name']}({t['tid']})={t['seccomp']}" for t in tasks if t["seccomp"] != "2"]
+    # main, two vCPUs, an I/O thread per disk, and the teardown child
+    result("seccomp/confined-before-first-run", r.returncode == 0 and len(tasks) >= 6
+           and "kvmrun-teardown" in names and not loose and "FIRSTRUN done" in r.stdout,
+           f"status {r.returncode}; tasks {names}; unconfined {loose}; stderr {r.stderr[-200:]!r}")
+    want = {"kvmrun-vcpu0", "kvmrun-vcpu1", "kvmrun-io0", "kvmrun-io1", "kvmrun-teardown"}
+    result("seccomp/threads-named", want <= set(names), f"tasks {names}")
+
+
+def fds_closed():
+    """Fds a launcher leaks are closed; the named ones stay; /dev/kvm is not held."""
+    leak_file = open(os.path.join(TMP, "leaked"), "w")
+    leak_r, leak_w = os.pipe()
+    ready_r, ready_w = os.pipe()
+    cons_r, cons_w = os.pipe()
+    leaked = (leak_file.fileno(), leak_r, leak_w)
+    p = subprocess.Popen([KVMRUN, "-k", probe("pvh"), "-c", "probe.exit=halt", "--ready-fd",
+                          str(ready_w), "--console", f"fd={cons_w}"],
+                         pass_fds=leaked + (ready_w, cons_w), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    os.close(ready_w)
+    os.close(cons_w)
+    seen = b""
+    while b"PROBE done" not in seen:
+        chunk = os.read(cons_r, 4096)
+        if not chunk:
+            break
+        seen += chunk
+    fds = {}
+    for fd in os.listdir(f"/proc/{p.pid}/fd"):
+        try:
+            fds[int(fd)] = os.readlink(f"/proc/{p.pid}/fd/{fd}")
+        except OSError:
+            pass
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=20)
+    for fd in leaked + (ready_r, cons_r):
+        os.close(fd)
+    leak_file.close()
+    kept_leak = [f for f in leaked if f in fds]
+    result("fds/leaked-closed", b"PROBE done" in seen and not kept_leak,
+           f"leaked fds still open in kvmrun: {kept_leak}; fds {fds}")
+    result("fds/named-kept", ready_w in fds and cons_w in fds, f"fds {fds}")
+    result("fds/no-dev-kvm", not any(v == "/dev/kvm" for v in fds.values()), f"fds {fds}")
+
+
+def as_user():
+    """An ordinary user with access to /dev/kvm runs kvmrun (everything it can drop is dropped);
+    --chroot/--uid/--gid it has no privilege for are one clear error each."""
+    cmd = kvmtest.user_cmd()
+    if not result("user/setup", isinstance(cmd, list), cmd):
+        return
+    work = kvmtest.user_copy()
+    kv, pvh = os.path.join(work, "kvmrun"), os.path.join(work, "probe.pvh")
+    r = subprocess.run(cmd + [kv, "-k", pvh], capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    result("user/boots", r.returncode == 0 and b"PROBE done" in r.stdout,
+           f"status {r.returncode} {r.stderr!r}")
+    for flag, args in (("chroot", ["--chroot", work]), ("uid", ["--uid", "65534"]),
+                       ("gid", ["--gid", "65534"])):
+        r = subprocess.run(cmd + [kv, "-k", pvh] + args, capture_output=True, timeout=60,
+                           stdin=subprocess.DEVNULL)
+        err = r.stderr.decode()
+        result(f"user/{flag}-without-privilege", r.returncode == 2 and f"--{flag}" in err
+               and len(err.strip().splitlines()) == 1 and r.stdout == b"",
+               f"status {r.returncode} {err!r}")
+    p = subprocess.Popen(cmd + [kv, "-k", pvh, "-c", "probe.exit=halt"], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = b""
+    while b"PROBE done" not in seen:
+        chunk = p.stdout.read1(4096)
+        if not chunk:
+            break
+        seen += chunk
+    st = proc_status(p.pid) if b"PROBE done" in seen else {}
+    p.send_signal(signal.SIGINT)
+    p.communicate(timeout=20)
+    result("user/confined", st.get("Seccomp") == "2" and st.get("NoNewPrivs") == "1"
+           and int(st.get("CapEff", "1"), 16) == 0, {k: st.get(k) for k in
+                                                     ("Seccomp", "NoNewPrivs", "CapEff")})
+
+
 every_thread_filtered()
+confined_before_first_run()
+fds_closed()
+as_user()
 teardown_child()
 filters_kill()
 no_seccomp_is_loud()

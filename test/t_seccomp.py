@@ -1,0 +1,212 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Each role's seccomp allowlist is exactly what that role calls.
+
+The workloads that reach kvmrun's paths (the console, hostile disk and NIC scripts, and the
+exits, signals, outputs and block-device disk below) run once more with KVMRUN pointing at a
+wrapper that runs kvmrun under `strace -f -ff` (the scripts' own PASS/FAIL lines are shown
+indented, not counted: under strace, timing checks may fail; only the traces matter here).
+Not the whole suite: under ptrace in L1 it takes over 20 minutes, and its other runs repeat
+these paths (boots of other formats and sizes). Every trace file is one thread or
+process; its role comes from the name kvmrun gives it (kvmrun-vcpuN, kvmrun-ioN,
+kvmrun-teardown; the main thread is the one that execs kvmrun), and every call it makes after
+its seccomp() counts for that role. `kvmrun --seccomp-list` gives the allowlists. FAIL when a
+role called something its list lacks (the filter would have killed it) or when a list holds a
+rule that no role ever used, unless CONTINGENT below says why the suite cannot reach it.
+"""
+import collections
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+from kvmtest import KVMRUN, TMP, TOP, probe, result
+
+# Rules no workload here can reach, each with the host or path that needs it. Kept short:
+# every entry is a call the filter allows without a test seeing it made.
+CONTINGENT = {
+    ("main", "clock_gettime"): "the vDSO's fallback: hosts whose clocksource has no vDSO path",
+    ("vcpu", "clock_gettime"): "the vDSO's fallback, as for main",
+    ("io", "clock_gettime"): "the vDSO's fallback, as for main",
+    ("vcpu", ("ioctl", 0x5404)): "TCSETSF: the crash handler gives the terminal back when a "
+                                 "vCPU thread faults",
+    ("io", ("ioctl", 0x5404)): "TCSETSF: the same for an I/O thread",
+    ("teardown", "read"): "the pipe the teardown child waits on where the kernel has no "
+                          "pidfd_open (before Linux 5.3)",
+}
+
+SCRIPTS = ["t_console.py", "t_hostile.py", "t_hostile_net.py"]
+
+CALL = re.compile(r"^(\w+)\((.*)")
+
+
+def allowlists():
+    out = subprocess.run([KVMRUN, "--seccomp-list"], capture_output=True, text=True,
+                         timeout=10).stdout
+    rules = collections.defaultdict(set)
+    names = {}
+    for line in out.splitlines():
+        role, kind, what, *rest = line.split()
+        if kind == "syscall":
+            rules[role].add(what)
+        else:
+            req = int(what, 16)
+            rules[role].add(("ioctl", req))
+            names[req] = rest[0] if rest else what
+    return rules, names
+
+
+def wrapper(traces):
+    path = os.path.join(TMP, "kvmrun-traced")
+    with open(path, "w") as fh:
+        fh.write("#!/bin/sh\n"
+                 f"d=$(mktemp -d {traces}/run.XXXXXX)\n"
+                 f'exec strace -f -ff -qq -e raw=ioctl -o "$d/t" {KVMRUN} "$@"\n')
+    os.chmod(path, 0o755)
+    return path
+
+
+def traced_child(pid):
+    """The process strace (pid) runs: kvmrun."""
+    for _ in range(100):
+        try:
+            with open(f"/proc/{pid}/task/{pid}/children") as fh:
+                kids = fh.read().split()
+            if kids:
+                return int(kids[0])
+        except OSError:
+            pass
+        time.sleep(0.05)
+    return pid
+
+
+def other_workloads(traced):
+    """Paths the scripts above do not take: exits, signals, outputs. (Block devices: t_hostile's
+    blk-ops runs on a loop device too.)"""
+    k = ["-k", probe("pvh")]
+    metrics, log = os.path.join(TMP, "m.jsonl"), os.path.join(TMP, "kv.log")
+    r, w = os.pipe()
+    runs = [(k + ["-c", "probe.exit=emulfail"], None),
+            (["-k", probe("bzimage"), "--cpus", "2", "--console", "file=" + os.path.join(TMP, "c")],
+             None),
+            (k + ["--console", f"fd={w}", "--ready-fd", str(w), "--metrics", metrics, "--log", log,
+                  "--log-level", "debug", "-c", "probe.boot_timer probe.exit=wait",
+                  "--shutdown-timeout", "5"], signal.SIGTERM),
+            (k + ["-c", "probe.exit=halt", "--shutdown-timeout", "1", "--metrics", metrics],
+             signal.SIGUSR1),
+            (k + ["-c", "probe.exit=halt"], signal.SIGINT)]
+    try:
+        for args, sig in runs:
+            p = subprocess.Popen([traced] + args, stdin=subprocess.DEVNULL, pass_fds=(w,),
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            if sig:
+                time.sleep(3)  # traced and in L1: let the guest reach its wait
+                # p is strace (the wrapper execs it): signal kvmrun, its child.
+                kid = traced_child(p.pid)
+                os.kill(kid, sig)
+                if sig == signal.SIGUSR1:
+                    time.sleep(1)
+                    os.kill(kid, signal.SIGINT)
+            try:
+                out, _ = p.communicate(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                out, _ = p.communicate()
+            print(f"  traced| kvmrun {' '.join(args)}: status {p.returncode}", flush=True)
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def role_of(lines):
+    for line in lines[:400]:
+        if line.startswith("execve("):
+            return "main"
+        m = re.match(r'prctl\(PR_SET_NAME, "kvmrun-(vcpu|io|teardown)', line)
+        if m:
+            return m.group(1)
+    return None
+
+
+def used_calls(lines):
+    """Calls after the thread's seccomp() returned 0: names, ioctl requests, a SIGSYS."""
+    used, confined, sigsys = set(), False, None
+    for line in lines:
+        if line.startswith("--- SIGSYS"):
+            sigsys = line.strip()
+        m = CALL.match(line)
+        if not m:
+            continue
+        name, args = m.group(1), m.group(2)
+        if not confined:
+            confined = name == "seccomp" and line.rstrip().endswith("= 0")
+            continue
+        used.add(name)
+        if name == "ioctl":
+            parts = args.split(",")
+            if len(parts) > 1:
+                try:
+                    used.add(("ioctl", int(parts[1].strip(), 0) & 0xffffffff))
+                except ValueError:
+                    pass
+    return used, confined, sigsys
+
+
+def main():
+    if not result("seccomp-trace/strace-available", shutil.which("strace") is not None,
+                  "strace missing (./build.sh test installs it)"):
+        return
+    traces = os.path.join(TMP, "traces")
+    os.mkdir(traces)
+    traced = wrapper(traces)
+    env = dict(os.environ, KVMRUN=traced, KVMRUN_TEST_PREFIX="traced/")
+    for script in SCRIPTS:
+        p = subprocess.Popen([sys.executable, os.path.join(TOP, "test", script)], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for line in p.stdout:
+            print(f"  traced| {line.rstrip()}", flush=True)
+        p.wait()
+    other_workloads(traced)
+    rules, names = allowlists()
+    used = collections.defaultdict(set)
+    threads = collections.Counter()
+    problems = []
+    for run in os.listdir(traces):
+        for f in os.listdir(os.path.join(traces, run)):
+            with open(os.path.join(traces, run, f), errors="replace") as fh:
+                lines = fh.read().splitlines()
+            role = role_of(lines)
+            if role is None:
+                continue
+            calls, confined, sigsys = used_calls(lines)
+            if sigsys:
+                problems.append(f"{role} thread killed: {sigsys}")
+            if confined:
+                threads[role] += 1
+                used[role] |= calls
+    for role in ("main", "vcpu", "io", "teardown"):
+        allowed = rules.get(role, set())
+        extra = used[role] - allowed
+        unused = {r for r in allowed - used[role] if (role, r) not in CONTINGENT}
+
+        def show(s):
+            return sorted(f"ioctl {names.get(x[1], hex(x[1]))}" if isinstance(x, tuple) else x
+                          for x in s)
+        nsys = len([r for r in allowed if not isinstance(r, tuple)])
+        nioc = len(allowed) - nsys
+        print(f"INFO seccomp/{role}: {nsys} syscalls and {nioc} ioctl requests allowed; "
+              f"{threads[role]} traced threads used {len(used[role] & allowed)} of them: "
+              f"{' '.join(show(used[role] & allowed))}")
+        result(f"seccomp/{role}-calls-allowed", threads[role] > 0 and not extra,
+               f"{threads[role]} threads traced; called but not allowed: {show(extra)}")
+        result(f"seccomp/{role}-rules-used", threads[role] > 0 and not unused,
+               f"allowed but never called: {show(unused)}")
+        for (r, rule), why in CONTINGENT.items():
+            if r == role and rule in allowed and rule not in used[role]:
+                print(f"INFO seccomp/{role}: {show({rule})[0]} allowed, not reached here: {why}")
+    result("seccomp/no-sigsys", not problems, "; ".join(problems[:5]))
+
+
+main()
