@@ -87,78 +87,61 @@ static bool runnable(const struct virtio_dev *vd, const struct virtq *vq)
 	       !(s & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
-/* Decide whether the driver wants an interrupt for what was just published. */
-static bool want_irq(struct virtq *vq, bool event_idx)
+/* A ring the driver corrupted: NEEDS_RESET, and the queue stops until reset. */
+static int broken(struct virtio_dev *vd)
 {
-	/* Full fence: our used->idx store is ordered before the driver's flag/event read. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (!event_idx)
-		return !(virtq_avail_flags(vq) & VRING_AVAIL_F_NO_INTERRUPT);
+	virtio_needs_reset(vd);
+	return -1;
+}
 
-	uint16_t old = vq->signalled_used, new = vq->used_idx, ev = virtq_used_event(vq);
+/* Pop for the transport: counts chains that failed the walk. */
+static int pop(struct virtio_dev *vd, struct virtq *vq, struct virtq_chain *c)
+{
+	int r = virtq_pop(vq, vd->mem, c);
 
-	vq->signalled_used = new;
-	/* Interrupt iff used_event lies in [old, new): the driver's "vring_need_event". */
-	return (uint16_t)(new - ev - 1) < (uint16_t)(new - old);
+	if (r == VIRTQ_BROKEN)
+		return broken(vd);
+	if (r > 0 && c->err)
+		count(&vd->stats.bad_chains);
+	return r;
 }
 
 unsigned virtio_process(struct virtio_dev *vd, unsigned qi)
 {
 	struct virtq_chain *c = &vd->chain;
 	unsigned done = 0;
-	bool pushed = false;
+	bool notify = false;
 
 	if (qi >= vd->nq)
 		return 0;
 	struct virtq *vq = &vd->q[qi];
 
+	/* One chain per turn of the lock: a reset by the driver waits for one request at most. */
 	for (;;) {
 		pthread_mutex_lock(&vd->lock);
 		if (!runnable(vd, vq))
 			break;
-		bool event_idx = has_feature(vd, VIRTIO_RING_F_EVENT_IDX);
-		uint16_t pending = (uint16_t)(virtq_avail_idx(vq) - vq->last_avail);
+		int r = pop(vd, vq, c);
 
-		if (pending > vq->num) {
-			/* The driver claims more buffers than the ring holds. */
-			virtio_needs_reset(vd);
+		if (r < 0)
 			break;
-		}
-		if (pending == 0) {
-			if (!event_idx)
-				break;
-			/* Ask for a kick at the next buffer, then look once more: a
-			 * buffer added before the driver saw avail_event sent no kick. */
-			virtq_set_avail_event(vq, vq->last_avail);
-			__atomic_thread_fence(__ATOMIC_SEQ_CST);
-			if (virtq_avail_idx(vq) == vq->last_avail)
+		if (r == 0) {
+			/* Ask for a kick at the next buffer, then look once more. */
+			if (!virtq_arm(vq, 0))
 				break;
 			pthread_mutex_unlock(&vd->lock);
 			continue;
 		}
-		uint16_t head = virtq_avail_ring(vq, vq->last_avail);
-
-		if (head >= vq->num) {
-			/* No chain to return this to: the ring itself is corrupt. */
-			virtio_needs_reset(vd);
-			break;
-		}
-		vq->last_avail++;
-		if (virtq_walk(vd->mem, vq, has_feature(vd, VIRTIO_RING_F_INDIRECT_DESC), head, c))
-			count(&vd->stats.bad_chains);
 		uint32_t len = vd->ops->handle(vd, qi, c);
 
 		/* The used length never exceeds what the chain can hold. */
-		if (len > c->wr_len)
-			len = (uint32_t)c->wr_len;
-		virtq_push_used(vq, head, len);
-		pushed = true;
+		virtq_fill(vq, 0, c->head, len > c->wr_len ? (uint32_t)c->wr_len : len);
+		notify |= virtq_flush(vq, 1);
 		done++;
 		pthread_mutex_unlock(&vd->lock);
 	}
 	/* Lock held here. */
-	if (pushed && runnable(vd, vq) &&
-	    want_irq(vq, has_feature(vd, VIRTIO_RING_F_EVENT_IDX)))
+	if (notify && runnable(vd, vq))
 		raise_irq(vd, VIRTIO_MMIO_INT_VRING);
 	pthread_mutex_unlock(&vd->lock);
 	return done;
@@ -166,80 +149,54 @@ unsigned virtio_process(struct virtio_dev *vd, unsigned qi)
 
 /* ---- device-driven queues (virtio-net RX); lock held throughout ---- */
 
-int virtq_pending(struct virtio_dev *vd, unsigned qi)
+/* Queue qi when it may be used now; NULL otherwise (no such queue, not runnable). */
+static struct virtq *live(struct virtio_dev *vd, unsigned qi)
 {
-	if (qi >= vd->nq || !runnable(vd, &vd->q[qi]))
-		return -1;
-	struct virtq *vq = &vd->q[qi];
-	uint16_t pending = (uint16_t)(virtq_avail_idx(vq) - vq->last_avail);
-
-	if (pending > vq->num) {
-		virtio_needs_reset(vd);
-		return -1;
-	}
-	return pending;
+	return qi < vd->nq && runnable(vd, &vd->q[qi]) ? &vd->q[qi] : NULL;
 }
 
-int virtq_pop(struct virtio_dev *vd, unsigned qi, struct virtq_chain *c)
+int virtio_pending(struct virtio_dev *vd, unsigned qi)
 {
-	int n = virtq_pending(vd, qi);
+	struct virtq *vq = live(vd, qi);
+	int n = vq ? virtq_pending(vq) : -1;
 
-	if (n <= 0)
-		return n;
-	struct virtq *vq = &vd->q[qi];
-	uint16_t head = virtq_avail_ring(vq, vq->last_avail);
-
-	if (head >= vq->num) {
-		virtio_needs_reset(vd);
-		return -1;
-	}
-	vq->last_avail++;
-	if (virtq_walk(vd->mem, vq, has_feature(vd, VIRTIO_RING_F_INDIRECT_DESC), head, c))
-		count(&vd->stats.bad_chains);
-	return 1;
+	return n == VIRTQ_BROKEN && vq ? broken(vd) : n;
 }
 
-void virtq_unpop(struct virtio_dev *vd, unsigned qi, unsigned n)
+int virtio_pop(struct virtio_dev *vd, unsigned qi, struct virtq_chain *c)
+{
+	struct virtq *vq = live(vd, qi);
+
+	return vq ? pop(vd, vq, c) : -1;
+}
+
+void virtio_unpop(struct virtio_dev *vd, unsigned qi, unsigned n)
 {
 	if (qi < vd->nq)
-		vd->q[qi].last_avail -= (uint16_t)n;
+		virtq_unpop(&vd->q[qi], n);
 }
 
-void virtq_fill(struct virtio_dev *vd, unsigned qi, unsigned i, uint16_t head, uint32_t len)
+void virtio_fill(struct virtio_dev *vd, unsigned qi, unsigned i, uint16_t head, uint32_t len)
 {
-	if (qi >= vd->nq || !runnable(vd, &vd->q[qi]))
-		return;
-	struct virtq *vq = &vd->q[qi];
-	uint32_t *e = (uint32_t *)(vq->used + 4 + 8 * ((uint16_t)(vq->used_idx + i) % vq->num));
+	struct virtq *vq = live(vd, qi);
 
-	__atomic_store_n(&e[0], head, __ATOMIC_RELAXED);
-	__atomic_store_n(&e[1], len, __ATOMIC_RELAXED);
+	if (vq)
+		virtq_fill(vq, i, head, len);
 }
 
-void virtq_flush(struct virtio_dev *vd, unsigned qi, unsigned n)
+void virtio_flush(struct virtio_dev *vd, unsigned qi, unsigned n)
 {
-	if (n == 0 || qi >= vd->nq || !runnable(vd, &vd->q[qi]))
-		return;
-	struct virtq *vq = &vd->q[qi];
+	struct virtq *vq = live(vd, qi);
 
-	vq->used_idx += (uint16_t)n;
-	/* Release: every element filled is visible before the index that publishes them. */
-	__atomic_store_n((uint16_t *)(vq->used + 2), vq->used_idx, __ATOMIC_RELEASE);
-	if (want_irq(vq, has_feature(vd, VIRTIO_RING_F_EVENT_IDX)))
+	if (vq && virtq_flush(vq, n))
 		raise_irq(vd, VIRTIO_MMIO_INT_VRING);
 }
 
-bool virtq_arm(struct virtio_dev *vd, unsigned qi, unsigned have)
+bool virtio_arm(struct virtio_dev *vd, unsigned qi, unsigned have)
 {
-	if (qi >= vd->nq || !runnable(vd, &vd->q[qi]))
-		return false;
-	struct virtq *vq = &vd->q[qi];
+	struct virtq *vq = live(vd, qi);
 
-	if (has_feature(vd, VIRTIO_RING_F_EVENT_IDX))
-		virtq_set_avail_event(vq, (uint16_t)(vq->last_avail + have));
-	/* Full fence: avail_event is visible before we read avail->idx again. */
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return (uint16_t)(virtq_avail_idx(vq) - vq->last_avail) > have;
+	return vq && virtq_arm(vq, have);
 }
 
 /* ---- register file ---- */
@@ -249,29 +206,20 @@ static struct virtq *sel_queue(struct virtio_dev *vd)
 	return vd->queue_sel < vd->nq ? &vd->q[vd->queue_sel] : NULL;
 }
 
+/* The negotiated features a queue's ring operations depend on. */
+static void queue_features(struct virtio_dev *vd, struct virtq *vq)
+{
+	vq->indirect = has_feature(vd, VIRTIO_RING_F_INDIRECT_DESC);
+	vq->event_idx = has_feature(vd, VIRTIO_RING_F_EVENT_IDX);
+}
+
 /* QueueReady = 1: accept the queue only if its rings are aligned guest RAM. */
 static void queue_enable(struct virtio_dev *vd, struct virtq *vq)
 {
-	uint32_t n = vq->num;
-
-	if (n == 0 || n > VIRTQ_MAX_SIZE || (n & (n - 1)) || vq->desc_gpa % 16 ||
-	    vq->avail_gpa % 2 || vq->used_gpa % 4)
-		goto bad;
-	/* Sizes include used_event / avail_event, present whether or not negotiated. */
-	vq->desc = mem_gpa(vd->mem, vq->desc_gpa, 16ULL * n);
-	vq->avail = mem_gpa(vd->mem, vq->avail_gpa, 6ULL + 2ULL * n);
-	vq->used = mem_gpa(vd->mem, vq->used_gpa, 6ULL + 8ULL * n);
-	if (!vq->desc || !vq->avail || !vq->used)
-		goto bad;
-	vq->last_avail = 0;
-	vq->used_idx = 0;
-	vq->signalled_used = 0;
-	vq->ready = true;
-	return;
-bad:
-	vq->desc = vq->avail = vq->used = NULL;
-	vq->ready = false;
-	virtio_needs_reset(vd);
+	queue_features(vd, vq);
+	vq->ready = virtq_enable(vq, vd->mem);
+	if (!vq->ready)
+		virtio_needs_reset(vd);
 }
 
 /*
@@ -316,6 +264,9 @@ static void status_write(struct virtio_dev *vd, uint32_t v)
 		if ((vd->drv_features & ~vd->dev_features) ||
 		    !has_feature(vd, VIRTIO_F_VERSION_1))
 			v &= ~(uint32_t)VIRTIO_CONFIG_S_FEATURES_OK;
+		/* Features are final from here on (4.2.2.1): queues enabled before now follow. */
+		for (unsigned i = 0; i < vd->nq; i++)
+			queue_features(vd, &vd->q[i]);
 	}
 	__atomic_store_n(reg(vd, VIRTIO_MMIO_STATUS), v, __ATOMIC_SEQ_CST);
 	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK))

@@ -181,39 +181,18 @@ void virtio_get_stats(const struct virtio_dev *vd, struct virtio_stats *out);
 /*
  * Device-driven use of a queue: virtio-net RX takes buffers when a frame
  * arrives, not when the driver kicks, may need several chains for one frame
- * and must publish them together. All of these: I/O thread, vd->lock held
- * for the whole sequence from pop to flush (or unpop).
- *
- * virtq_pending: chains the driver has made available and the device has
- * not taken yet; -1 when the queue is not runnable (not ready, no
- * DRIVER_OK, NEEDS_RESET) or its avail index is corrupt (sets NEEDS_RESET).
+ * and must publish them together. virtq.c's ring operations (see virtq.h for
+ * each), here checked against the device's state: a queue that is not
+ * runnable (not ready, no DRIVER_OK, NEEDS_RESET) gives nothing (-1), a
+ * corrupt ring sets NEEDS_RESET (-1), and a flush the driver wants to hear
+ * about raises the interrupt. I/O thread, vd->lock held for the whole
+ * sequence from pop to flush (or unpop).
  */
-int virtq_pending(struct virtio_dev *vd, unsigned q);
-/*
- * Take the next available chain of queue q and walk it into c (c->err as
- * for virtq_walk; a chain that failed the walk is taken all the same and
- * must be returned with length 0). 1 when a chain was taken, 0 when none is
- * available, -1 as for virtq_pending (a head out of range sets NEEDS_RESET).
- */
-int virtq_pop(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
-/* Give back the last n chains virtq_pop took and nobody filled (they are offered again). */
-void virtq_unpop(struct virtio_dev *vd, unsigned q, unsigned n);
-/*
- * Write used element number `i` (0 = the first one not yet published) as
- * (head, len) without publishing it. len must not exceed the chain's wr_len
- * (the caller clamps: the transport no longer knows the chain).
- */
-void virtq_fill(struct virtio_dev *vd, unsigned q, unsigned i, uint16_t head, uint32_t len);
-/* Publish the n filled elements with one used->idx store; interrupt if the driver asked. */
-void virtq_flush(struct virtio_dev *vd, unsigned q, unsigned n);
-/*
- * The device found `have` chains available and needs more: ask the driver
- * to notify as soon as it adds one (EVENT_IDX: avail_event = the index
- * after those `have`; without EVENT_IDX the driver notifies anyway). Then
- * look again: true when more than `have` are available now, so the caller
- * must retry instead of sleeping (a buffer added before the driver saw
- * avail_event sent no notification).
- */
-bool virtq_arm(struct virtio_dev *vd, unsigned q, unsigned have);
+int virtio_pending(struct virtio_dev *vd, unsigned q);
+int virtio_pop(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
+void virtio_unpop(struct virtio_dev *vd, unsigned q, unsigned n);
+void virtio_fill(struct virtio_dev *vd, unsigned q, unsigned i, uint16_t head, uint32_t len);
+void virtio_flush(struct virtio_dev *vd, unsigned q, unsigned n);
+bool virtio_arm(struct virtio_dev *vd, unsigned q, unsigned have);
 
 #endif

@@ -554,15 +554,15 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 		 * again without waiting for them to come back).
 		 */
 		if (*filled + k >= vd->q[NET_RXQ].num && *filled > 0) {
-			virtq_unpop(vd, NET_RXQ, k);
+			virtio_unpop(vd, NET_RXQ, k);
 			return PUBLISH;
 		}
-		int r = k < VIRTQ_MAX_SIZE ? virtq_pop(vd, NET_RXQ, c) : 0;
+		int r = k < VIRTQ_MAX_SIZE ? virtio_pop(vd, NET_RXQ, c) : 0;
 
 		if (r < 0)
 			return WAIT; /* the queue stopped (reset, NEEDS_RESET): the caller sees it */
 		if (r == 0) {
-			virtq_unpop(vd, NET_RXQ, k);
+			virtio_unpop(vd, NET_RXQ, k);
 			/* A ring full of buffers that cannot hold it never will. */
 			if (k >= vd->q[NET_RXQ].num) {
 				add(&n->stats.rx_oversize, 1);
@@ -573,15 +573,15 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 		if (rx_chain_bad(c)) {
 			/* Bounded by the ring-full check above: a ring's worth, then PUBLISH. */
 			add(&n->stats.rx_errors, 1);
-			virtq_fill(vd, NET_RXQ, (*filled)++, c->head, 0);
+			virtio_fill(vd, NET_RXQ, (*filled)++, c->head, 0);
 			if (k == 0)
 				continue;
 			for (unsigned i = 0; i < k; i++)
-				virtq_fill(vd, NET_RXQ, (*filled)++, heads[i], 0);
+				virtio_fill(vd, NET_RXQ, (*filled)++, heads[i], 0);
 			return DROPPED;
 		}
 		if (!mrg && c->wr_len < len) {
-			virtq_unpop(vd, NET_RXQ, 1);
+			virtio_unpop(vd, NET_RXQ, 1);
 			add(&n->stats.rx_oversize, 1);
 			return DROPPED;
 		}
@@ -601,7 +601,7 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 	if (nbn > 0)
 		virtq_iov_write(nb, (unsigned)nbn, 0, &num, 2);
 	for (unsigned i = 0; i < k; i++)
-		virtq_fill(vd, NET_RXQ, (*filled)++, heads[i], lens[i]);
+		virtio_fill(vd, NET_RXQ, (*filled)++, heads[i], lens[i]);
 	add(&n->stats.rx_frames, 1);
 	add(&n->stats.rx_bytes, len - NET_HDR_LEN);
 	return PLACED;
@@ -665,22 +665,22 @@ static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *ca
 		/* Unpublished elements never outnumber the used ring (see rx_place). */
 		if (*filled + k >= vd->q[NET_RXQ].num)
 			break;
-		int r = virtq_pop(vd, NET_RXQ, c);
+		int r = virtio_pop(vd, NET_RXQ, c);
 
 		if (r <= 0)
 			break;
 		if (rx_chain_bad(c)) {
 			/* A guest refilling the ring with bad chains as fast as we skip them: bounded. */
 			if (k > 0 || ++skipped > VIRTQ_MAX_SIZE) {
-				virtq_unpop(vd, NET_RXQ, 1);
+				virtio_unpop(vd, NET_RXQ, 1);
 				break;
 			}
 			add(&n->stats.rx_errors, 1);
-			virtq_fill(vd, NET_RXQ, (*filled)++, c->head, 0);
+			virtio_fill(vd, NET_RXQ, (*filled)++, c->head, 0);
 			continue;
 		}
 		if (*niov + c->nw > VIRTQ_MAX_SIZE) {
-			virtq_unpop(vd, NET_RXQ, 1);
+			virtio_unpop(vd, NET_RXQ, 1);
 			break;
 		}
 		memcpy(n->rxv + *niov, c->iov, c->nw * sizeof(c->iov[0]));
@@ -692,7 +692,7 @@ static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *ca
 	}
 	if (room >= BUF_LEN - 1)
 		return k;
-	virtq_unpop(vd, NET_RXQ, k);
+	virtio_unpop(vd, NET_RXQ, k);
 	return 0;
 }
 
@@ -722,7 +722,7 @@ static int rx_direct(struct net *n, uint64_t f, unsigned *filled)
 	n->rx_small = r >= 0 && r <= RX_SMALL;
 
 	if (r < 0 || r < NET_HDR_LEN || r > NET_HDR_LEN + NET_MAX_FRAME) {
-		virtq_unpop(vd, NET_RXQ, k);
+		virtio_unpop(vd, NET_RXQ, k);
 		if (r < 0)
 			return rx_error(n, errno);
 		add(r < NET_HDR_LEN ? &n->stats.rx_errors : &n->stats.rx_oversize, 1);
@@ -730,7 +730,7 @@ static int rx_direct(struct net *n, uint64_t f, unsigned *filled)
 	}
 	virtq_iov_read(n->rxv, (unsigned)niov, 0, &h, NET_HDR_LEN);
 	if (!rx_hdr_fix(&h, f)) {
-		virtq_unpop(vd, NET_RXQ, k);
+		virtio_unpop(vd, NET_RXQ, k);
 		add(&n->stats.rx_errors, 1);
 		return 1;
 	}
@@ -740,10 +740,10 @@ static int rx_direct(struct net *n, uint64_t f, unsigned *filled)
 	for (; left > 0; used++) {
 		uint32_t len = left < caps[used] ? (uint32_t)left : caps[used];
 
-		virtq_fill(vd, NET_RXQ, (*filled)++, heads[used], len);
+		virtio_fill(vd, NET_RXQ, (*filled)++, heads[used], len);
 		left -= len;
 	}
-	virtq_unpop(vd, NET_RXQ, k - used);
+	virtio_unpop(vd, NET_RXQ, k - used);
 	h.num_buffers = htole16((uint16_t)used); /* 1 without MRG_RXBUF, as the spec wants */
 	virtq_iov_write(n->rxv, (unsigned)niov, 0, &h, NET_HDR_LEN);
 	add(&n->stats.rx_frames, 1);
@@ -777,16 +777,16 @@ static void rx_run(struct net *n)
 			}
 			break;
 		}
-		int avail = virtq_pending(vd, NET_RXQ);
+		int avail = virtio_pending(vd, NET_RXQ);
 
 		if (avail < 0)
 			break; /* not running: frames wait; DRIVER_OK kicks us */
 		if (avail == 0) {
 			/* Publish first: the driver refills from what we give back. */
-			virtq_flush(vd, NET_RXQ, filled);
+			virtio_flush(vd, NET_RXQ, filled);
 			turn += filled;
 			filled = 0;
-			if (virtq_arm(vd, NET_RXQ, 0))
+			if (virtio_arm(vd, NET_RXQ, 0))
 				continue;
 			if (n->pending)
 				add(&n->stats.rx_nobuf, 1);
@@ -821,20 +821,20 @@ static void rx_run(struct net *n)
 			n->pending = 0;
 			continue;
 		}
-		virtq_flush(vd, NET_RXQ, filled);
+		virtio_flush(vd, NET_RXQ, filled);
 		turn += filled;
 		filled = 0;
 		if (res == PUBLISH)
 			continue; /* the frame is still pending; the turn's bound ends this */
-		int have = virtq_pending(vd, NET_RXQ);
+		int have = virtio_pending(vd, NET_RXQ);
 
-		if (have >= 0 && virtq_arm(vd, NET_RXQ, (unsigned)have))
+		if (have >= 0 && virtio_arm(vd, NET_RXQ, (unsigned)have))
 			continue;
 		if (have >= 0)
 			add(&n->stats.rx_nobuf, 1);
 		break;
 	}
-	virtq_flush(vd, NET_RXQ, filled);
+	virtio_flush(vd, NET_RXQ, filled);
 	pthread_mutex_unlock(&vd->lock);
 }
 

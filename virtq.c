@@ -1,60 +1,150 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Split virtqueues: ring field access, the one chain walker, and iovec helpers. */
+/* Split virtqueues: the rings (pop, fill, flush, notify decisions), the one chain walker, iovecs. */
 #include "virtq.h"
 
 #include <linux/virtio_ring.h>
+#include <stddef.h>
 #include <string.h>
 
-/* ---- ring field access: host views set up by queue_enable() in virtio.c ---- */
+/* ---- ring fields ---- */
 /*
- * The ring addresses were checked for alignment and range when the queue was
- * enabled, so these are aligned accesses inside guest RAM. The guest writes
- * them concurrently: every read is a single atomic load.
+ * The rings were checked for alignment and range by virtq_enable, so these
+ * are aligned accesses inside guest RAM. The guest writes them concurrently:
+ * every access is a single atomic load or store.
  */
-uint16_t virtq_avail_flags(const struct virtq *vq)
+static uint16_t avail_flags(const struct virtq *vq)
 {
-	return __atomic_load_n((uint16_t *)vq->avail, __ATOMIC_RELAXED);
+	return __atomic_load_n(&vq->avail->flags, __ATOMIC_RELAXED);
 }
 
-uint16_t virtq_avail_idx(const struct virtq *vq)
+static uint16_t avail_idx(const struct virtq *vq)
 {
 	/* Acquire: ring entries below idx are read after idx. */
-	return __atomic_load_n((uint16_t *)(vq->avail + 2), __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE);
 }
 
-uint16_t virtq_avail_ring(const struct virtq *vq, uint16_t slot)
+static uint16_t avail_ring(const struct virtq *vq, uint16_t slot)
 {
-	return __atomic_load_n((uint16_t *)(vq->avail + 4 + 2 * (slot % vq->num)),
-			       __ATOMIC_RELAXED);
+	return __atomic_load_n(&vq->avail->ring[slot % vq->num], __ATOMIC_RELAXED);
 }
 
-uint16_t virtq_used_event(const struct virtq *vq)
+/* used_event: the word after avail->ring (meaningful only with EVENT_IDX). */
+static uint16_t used_event(const struct virtq *vq)
 {
-	return __atomic_load_n((uint16_t *)(vq->avail + 4 + 2 * vq->num), __ATOMIC_RELAXED);
+	return __atomic_load_n(&vq->avail->ring[vq->num], __ATOMIC_RELAXED);
 }
 
-void virtq_set_avail_event(struct virtq *vq, uint16_t v)
+/* avail_event: the word after used->ring. */
+static void set_avail_event(struct virtq *vq, uint16_t v)
 {
-	__atomic_store_n((uint16_t *)(vq->used + 4 + 8 * vq->num), v, __ATOMIC_RELAXED);
+	__atomic_store_n((uint16_t *)&vq->used->ring[vq->num], v, __ATOMIC_RELAXED);
 }
 
-void virtq_push_used(struct virtq *vq, uint16_t id, uint32_t len)
-{
-	uint32_t *e = (uint32_t *)(vq->used + 4 + 8 * (vq->used_idx % vq->num));
+/* ---- the ring operations ---- */
 
-	__atomic_store_n(&e[0], id, __ATOMIC_RELAXED);
-	__atomic_store_n(&e[1], len, __ATOMIC_RELAXED);
-	vq->used_idx++;
-	/* Release: the element is visible before the index that publishes it. */
-	__atomic_store_n((uint16_t *)(vq->used + 2), vq->used_idx, __ATOMIC_RELEASE);
+bool virtq_enable(struct virtq *vq, const struct guest_mem *mem)
+{
+	uint32_t n = vq->num;
+
+	vq->desc = NULL;
+	vq->avail = NULL;
+	vq->used = NULL;
+	if (n == 0 || n > VIRTQ_MAX_SIZE || (n & (n - 1)) || vq->desc_gpa % 16 ||
+	    vq->avail_gpa % 2 || vq->used_gpa % 4)
+		return false;
+	/* The event words (used_event, avail_event) are there whether or not negotiated. */
+	void *desc = mem_gpa(mem, vq->desc_gpa, sizeof(struct vring_desc) * n);
+	void *avail = mem_gpa(mem, vq->avail_gpa,
+			      offsetof(struct vring_avail, ring) + sizeof(uint16_t) * (n + 1));
+	void *used = mem_gpa(mem, vq->used_gpa, offsetof(struct vring_used, ring) +
+						       sizeof(struct vring_used_elem) * n +
+						       sizeof(uint16_t));
+	if (!desc || !avail || !used)
+		return false;
+	vq->desc = desc;
+	vq->avail = avail;
+	vq->used = used;
+	vq->last_avail = vq->used_idx = vq->signalled_used = 0;
+	return true;
+}
+
+int virtq_pending(const struct virtq *vq)
+{
+	uint16_t pending = (uint16_t)(avail_idx(vq) - vq->last_avail);
+
+	/* The driver claims more buffers than the ring holds. */
+	return pending > vq->num ? VIRTQ_BROKEN : pending;
+}
+
+int virtq_pop(struct virtq *vq, const struct guest_mem *mem, struct virtq_chain *c)
+{
+	int n = virtq_pending(vq);
+
+	if (n <= 0)
+		return n;
+	uint16_t head = avail_ring(vq, vq->last_avail);
+
+	/* No chain to return this to: the ring itself is corrupt. */
+	if (head >= vq->num)
+		return VIRTQ_BROKEN;
+	vq->last_avail++;
+	virtq_walk(mem, vq, head, c);
+	return 1;
+}
+
+void virtq_unpop(struct virtq *vq, unsigned n)
+{
+	vq->last_avail -= (uint16_t)n;
+}
+
+void virtq_fill(struct virtq *vq, unsigned i, uint16_t head, uint32_t len)
+{
+	struct vring_used_elem *e = &vq->used->ring[(uint16_t)(vq->used_idx + i) % vq->num];
+
+	__atomic_store_n(&e->id, head, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->len, len, __ATOMIC_RELAXED);
+}
+
+/* Decide whether the driver wants an interrupt for what was just published. */
+static bool want_irq(struct virtq *vq)
+{
+	/* Full fence: our used->idx store is ordered before the driver's flag/event read. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!vq->event_idx)
+		return !(avail_flags(vq) & VRING_AVAIL_F_NO_INTERRUPT);
+
+	uint16_t old = vq->signalled_used, new = vq->used_idx, ev = used_event(vq);
+
+	vq->signalled_used = new;
+	/* Interrupt iff used_event lies in [old, new): the driver's "vring_need_event". */
+	return (uint16_t)(new - ev - 1) < (uint16_t)(new - old);
+}
+
+bool virtq_flush(struct virtq *vq, unsigned n)
+{
+	if (n == 0)
+		return false;
+	vq->used_idx += (uint16_t)n;
+	/* Release: every element filled is visible before the index that publishes them. */
+	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+	return want_irq(vq);
+}
+
+bool virtq_arm(struct virtq *vq, unsigned have)
+{
+	if (vq->event_idx)
+		set_avail_event(vq, (uint16_t)(vq->last_avail + have));
+	/* Full fence: avail_event is visible before we read avail->idx again. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return (uint16_t)(avail_idx(vq) - vq->last_avail) > have;
 }
 
 /* ---- the walker ---- */
 
 /* Read one descriptor exactly once; later decisions use only the copy. */
-static void desc_snapshot(const uint8_t *table, uint32_t i, struct vring_desc *d)
+static void desc_snapshot(const struct vring_desc *table, uint32_t i, struct vring_desc *d)
 {
-	memcpy(d, table + 16 * (size_t)i, sizeof(*d));
+	memcpy(d, &table[i], sizeof(*d));
 	/* The compiler may not re-load from guest memory in place of the copy. */
 	__asm__ volatile("" ::: "memory");
 }
@@ -91,10 +181,10 @@ static void add_iov(struct virtq_chain *c, void *p, uint32_t len, bool wr)
  * the device may still answer through the last writable byte. Structural
  * errors stop the walk.
  */
-int virtq_walk(const struct guest_mem *mem, const struct virtq *vq, bool indirect_ok,
-	       uint16_t head, struct virtq_chain *c)
+int virtq_walk(const struct guest_mem *mem, const struct virtq *vq, uint16_t head,
+	       struct virtq_chain *c)
 {
-	const uint8_t *table = vq->desc;
+	const struct vring_desc *table = vq->desc;
 	uint32_t tsize = vq->num, steps = 0, idx = head;
 	bool nested = false, last_ok = false;
 
@@ -112,13 +202,13 @@ int virtq_walk(const struct guest_mem *mem, const struct virtq *vq, bool indirec
 			return c->err = VIRTQ_E_LOOP;
 		desc_snapshot(table, idx, &d);
 		if (d.flags & VRING_DESC_F_INDIRECT) {
-			if (!indirect_ok || nested || (d.flags & VRING_DESC_F_NEXT) ||
-			    d.len == 0 || d.len % 16 || d.len / 16 > VIRTQ_MAX_SIZE)
+			if (!vq->indirect || nested || (d.flags & VRING_DESC_F_NEXT) ||
+			    d.len == 0 || d.len % sizeof(d) || d.len / sizeof(d) > VIRTQ_MAX_SIZE)
 				return c->err = VIRTQ_E_INDIRECT;
 			table = mem_gpa(mem, d.addr, d.len);
 			if (!table)
 				return c->err = VIRTQ_E_ADDR;
-			tsize = d.len / 16;
+			tsize = d.len / sizeof(d);
 			idx = 0;
 			steps = 0;
 			nested = true;

@@ -72,7 +72,8 @@ static void direct_walk(struct fz_in *in)
 	vq.desc = mem_gpa(&mem, gpa, 16ULL * vq.num); /* the caller's contract: a table in RAM */
 	if (!vq.desc)
 		return;
-	int err = virtq_walk(&mem, &vq, flags & 1, head, &chain);
+	vq.indirect = flags & 1;
+	int err = virtq_walk(&mem, &vq, head, &chain);
 
 	FZ_ASSERT(err == chain.err, "walk returned %d, chain says %d", err, chain.err);
 	FZ_ASSERT(head < vq.num || err == VIRTQ_E_INDEX, "head %u of %u accepted", head, vq.num);
@@ -111,12 +112,12 @@ static void driven(struct virtio_dev *vd, struct fz_in *in)
 	unsigned k = 0;
 
 	pthread_mutex_lock(&vd->lock);
-	int pending = virtq_pending(vd, q);
+	int pending = virtio_pending(vd, q);
 
 	FZ_ASSERT(pending < 0 || pending <= vd->q[q].num, "%d pending in a ring of %u", pending,
 		  vd->q[q].num);
 	while (k < want) {
-		int r = virtq_pop(vd, q, &chain);
+		int r = virtio_pop(vd, q, &chain);
 
 		if (r <= 0)
 			break;
@@ -129,12 +130,12 @@ static void driven(struct virtio_dev *vd, struct fz_in *in)
 		k++;
 	}
 	back %= k + 1;
-	virtq_unpop(vd, q, back);
+	virtio_unpop(vd, q, back);
 	k -= back;
 	for (unsigned i = 0; i < k; i++)
-		virtq_fill(vd, q, i, heads[i], lens[i]);
-	virtq_flush(vd, q, k);
-	virtq_arm(vd, q, have);
+		virtio_fill(vd, q, i, heads[i], lens[i]);
+	virtio_flush(vd, q, k);
+	virtio_arm(vd, q, have);
 	pthread_mutex_unlock(&vd->lock);
 }
 
