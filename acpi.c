@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "mptable.h"
 #include "i8042.h"
 #include "serial.h"
@@ -474,12 +475,12 @@ static uint64_t addr_of(const struct out *o, int t)
 
 static bool config_ok(const struct acpi_config *c)
 {
-	if (c->ncpus < 1 || c->ncpus > ACPI_MAX_CPUS || c->nvirtio < 0 || c->nvirtio > 0xfff ||
+	if (c->ncpus < 1 || c->ncpus > MAX_CPUS || c->nvirtio < 0 || c->nvirtio > 0xfff ||
 	    (c->nvirtio && !c->virtio))
 		return false;
 	for (int i = 0; i < c->nvirtio; i++) {
 		const struct acpi_dev *d = &c->virtio[i];
-		if (d->gsi >= ACPI_IOAPIC_PINS || !d->size || d->base > UINT32_MAX ||
+		if (d->gsi >= IOAPIC_PINS || !d->size || d->base > UINT32_MAX ||
 		    d->size - 1 > UINT32_MAX - d->base)
 			return false;
 	}
@@ -611,7 +612,7 @@ static bool fill_madt(struct out *o, int ncpus)
 	struct madt *m = (void *)p;
 	header(&m->h, "APIC", 5); /* MADT revision of ACPI 6.x */
 	m->h.length = (uint32_t)len;
-	m->lapic_address = MPTABLE_LAPIC_ADDR;
+	m->lapic_address = LAPIC_ADDR;
 	m->flags = MADT_PCAT_COMPAT;
 	p += sizeof(*m);
 	for (int i = 0; i < ncpus; i++, p += sizeof(struct madt_lapic)) {
@@ -624,7 +625,7 @@ static bool fill_madt(struct out *o, int ncpus)
 	 * IOAPIC pin n and ISA IRQ n, the identity an OS assumes without them
 	 * (ISA edge, active high), as the MP table says too.
 	 */
-	const struct madt_ioapic io = { 1, sizeof(io), (uint8_t)ncpus, 0, MPTABLE_IOAPIC_ADDR, 0 };
+	const struct madt_ioapic io = { 1, sizeof(io), (uint8_t)ncpus, 0, IOAPIC_ADDR, 0 };
 	memcpy(p, &io, sizeof(io));
 	p += sizeof(io);
 	const struct madt_lapic_nmi nmi = { 4, sizeof(nmi), MADT_ALL_PROCESSORS, 0, 1 };

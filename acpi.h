@@ -10,16 +10,12 @@
 #include "mem.h"
 
 /*
- * Where the tables go: the RSDP at ACPI_BASE (16-byte aligned, inside the
- * 0xe0000-0xfffff range an OS scans for "RSD PTR "), the other tables right
- * after it, all below ACPI_BASE + ACPI_SIZE = 0xf0000, where the MP table
- * starts. The memory map must mark [ACPI_BASE, 1 MiB) reserved.
+ * Where the tables go (layout.h): the RSDP at ACPI_BASE (16-byte aligned,
+ * inside the 0xe0000-0xfffff range an OS scans for "RSD PTR "), the other
+ * tables right after it, all below ACPI_BASE + ACPI_SIZE = MPTABLE_BASE. The
+ * memory map must mark [ACPI_BASE, 1 MiB) reserved. Up to MAX_CPUS vCPUs; a
+ * device's gsi must be below IOAPIC_PINS.
  */
-#define ACPI_BASE 0xe0000ULL
-#define ACPI_SIZE 0x10000ULL
-
-#define ACPI_MAX_CPUS 254 /* APIC ids 0..253; the IOAPIC takes id ncpus */
-#define ACPI_IOAPIC_PINS 24 /* GSIs 0..23: a device's gsi must be below this */
 
 /*
  * The hardware-reduced power-management registers, three byte-wide I/O
@@ -30,8 +26,6 @@
  *   0x602 RESET_REG          write ACPI_RESET_VALUE: reset. Reads 0.
  * Every other write is ignored and counted.
  */
-#define ACPI_PM_PORT 0x600
-#define ACPI_PM_PORT_LEN 3
 #define ACPI_SLEEP_CONTROL_PORT (ACPI_PM_PORT + 0)
 #define ACPI_SLEEP_STATUS_PORT (ACPI_PM_PORT + 1)
 #define ACPI_RESET_PORT (ACPI_PM_PORT + 2)

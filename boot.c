@@ -13,6 +13,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "layout.h"
+
 #define PVH_MAGIC 0x336ec578u
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
 #define PAGE 4096ULL

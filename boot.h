@@ -8,19 +8,7 @@
 
 #include "mem.h"
 
-/* Guest-physical layout of what kvmrun places in low memory. [0x1000, 0x6000) stays free. */
-#define BOOT_GDT 0x500ULL
-#define BOOT_START_INFO 0x6000ULL /* PVH hvm_start_info, modlist, memory map */
-#define BOOT_ZERO_PAGE 0x7000ULL  /* Linux boot_params */
-#define BOOT_PML4 0x9000ULL       /* identity map of the low 4 GiB, 2 MiB pages */
-#define BOOT_PDPT 0xA000ULL
-#define BOOT_PD 0xB000ULL /* four pages */
-#define BOOT_CMDLINE 0x20000ULL
-#define BOOT_CMDLINE_MAX 0x10000ULL
-#define BOOT_EBDA 0x9fc00ULL
-#define BOOT_BIOS 0xf0000ULL /* MP table lives here */
-#define BOOT_RESERVED 0xe0000ULL /* [0xe0000, 1 MiB) reserved: ACPI tables, MP table */
-#define BOOT_KERNEL 0x100000ULL
+/* Where the boot data goes (BOOT_GDT, BOOT_ZERO_PAGE, ...): layout.h, included by mem.h. */
 
 /* GDT selectors kvmrun sets up (Linux's boot protocol wants 0x10/0x18). */
 #define BOOT_CS32 0x08

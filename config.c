@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "mptable.h"
 
 #ifndef KVMRUN_VERSION
@@ -269,8 +270,8 @@ static void machine_config(const struct cfile *f, const cJSON *m, struct options
 	only_known(f, m, p, known);
 	double cpus = member(f, m, p, "vcpu_count", J_INT, true)->valuedouble;
 	double mib = member(f, m, p, "mem_size_mib", J_INT, true)->valuedouble;
-	if (cpus < 1 || cpus > MPTABLE_MAX_CPUS)
-		cfg_error(f, "machine-config.vcpu_count: must be between 1 and %d", MPTABLE_MAX_CPUS);
+	if (cpus < 1 || cpus > MAX_CPUS)
+		cfg_error(f, "machine-config.vcpu_count: must be between 1 and %d", MAX_CPUS);
 	if (mib < 1 || mib > (double)(1 << 30))
 		cfg_error(f, "machine-config.mem_size_mib: out of range");
 	o->cpus = (int)cpus;
@@ -522,7 +523,7 @@ void config_parse(struct options *o, int argc, char **argv)
 			if (!o->memory)
 				usage_error("--memory %s: not a size (try 512M or 2G)", optarg);
 			break;
-		case 'n': o->cpus = parse_int(optarg, "--cpus", 1, MPTABLE_MAX_CPUS); break;
+		case 'n': o->cpus = parse_int(optarg, "--cpus", 1, MAX_CPUS); break;
 		case OPT_CONSOLE: parse_console(o, optarg); break;
 		case OPT_DISK:
 			if (!flag_disks) /* flags replace the config file's drives */

@@ -10,6 +10,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "layout.h"
+
 #define ST_OBF 0x01    /* output buffer full */
 #define ST_SYS 0x04    /* system flag: self-test passed */
 #define ST_CMD 0x08    /* last write was to the command port */

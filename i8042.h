@@ -6,10 +6,6 @@
 #include "bus.h"
 #include "irq.h"
 
-#define I8042_DATA_PORT 0x60
-#define I8042_CMD_PORT 0x64
-#define I8042_IRQ 1
-
 struct i8042;
 
 /* `reset` is called (on a vCPU thread) when the guest pulses the reset line. */

@@ -7,6 +7,8 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include "layout.h"
+
 #define HUGE_PAGE (2ULL << 20)
 
 /*

@@ -7,16 +7,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "layout.h"
+
 /*
- * Guest-physical layout (x86-64):
+ * Guest RAM (layout.h has the whole map):
  *   [0, low_size)                       RAM (low_size <= MEM_HOLE_START)
  *   [MEM_HOLE_START, MEM_HIGH_START)    hole: virtio-mmio windows, IOAPIC, LAPIC
  *   [MEM_HIGH_START, +size-low_size)    RAM above 4 GiB, when size > MEM_HOLE_START
  * All RAM lives in one host mapping: host[0, low_size) is the low part and
  * host[low_size, size) the high part.
  */
-#define MEM_HOLE_START 0xC0000000ULL  /* 3 GiB */
-#define MEM_HIGH_START 0x100000000ULL /* 4 GiB */
 
 struct guest_mem {
 	uint8_t *host;     /* start of the mapping holding all guest RAM */

@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include "layout.h"
+
 struct mpf {
 	char sig[4];
 	uint32_t physptr;
@@ -58,12 +60,12 @@ static size_t table_size(int ncpus)
 {
 	return sizeof(struct mpf) + sizeof(struct mpc_header) + ncpus * sizeof(struct mpc_cpu) +
 	       sizeof(struct mpc_bus) + sizeof(struct mpc_ioapic) +
-	       (MPTABLE_IRQS + 2) * sizeof(struct mpc_irq);
+	       (IOAPIC_PINS + 2) * sizeof(struct mpc_irq);
 }
 
 int mptable_write(const struct guest_mem *m, uint64_t gpa, int ncpus)
 {
-	if (ncpus < 1 || ncpus > MPTABLE_MAX_CPUS)
+	if (ncpus < 1 || ncpus > MAX_CPUS)
 		return -1;
 	size_t size = table_size(ncpus);
 	uint8_t *base = mem_gpa(m, gpa, size);
@@ -85,10 +87,10 @@ int mptable_write(const struct guest_mem *m, uint64_t gpa, int ncpus)
 	*(struct mpc_bus *)p = (struct mpc_bus){ MP_BUS, 0, "ISA   " };
 	p += sizeof(struct mpc_bus), count++;
 	*(struct mpc_ioapic *)p = (struct mpc_ioapic){ MP_IOAPIC, ioapic_id, 0x11, 1,
-						       MPTABLE_IOAPIC_ADDR };
+						       IOAPIC_ADDR };
 	p += sizeof(struct mpc_ioapic), count++;
 	/* Flags 0: bus-default polarity and trigger, i.e. edge, active high on ISA. */
-	for (uint8_t irq = 0; irq < MPTABLE_IRQS; irq++, count++, p += sizeof(struct mpc_irq))
+	for (uint8_t irq = 0; irq < IOAPIC_PINS; irq++, count++, p += sizeof(struct mpc_irq))
 		*(struct mpc_irq *)p = (struct mpc_irq){ MP_INTSRC, MP_INT, 0, 0, irq, ioapic_id, irq };
 	*(struct mpc_irq *)p = (struct mpc_irq){ MP_LINTSRC, MP_EXTINT, 0, 0, 0, 0xff, 0 };
 	p += sizeof(struct mpc_irq), count++;
@@ -101,7 +103,7 @@ int mptable_write(const struct guest_mem *m, uint64_t gpa, int ncpus)
 	memcpy(hdr->oem, "KVMRUN  ", 8);
 	memcpy(hdr->product, "KVMRUN-MP   ", 12);
 	hdr->count = count;
-	hdr->lapic = MPTABLE_LAPIC_ADDR;
+	hdr->lapic = LAPIC_ADDR;
 	hdr->checksum = checksum(hdr, hdr->length);
 
 	memcpy(mpf->sig, "_MP_", 4);

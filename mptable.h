@@ -7,11 +7,6 @@
 
 #include "mem.h"
 
-#define MPTABLE_IOAPIC_ADDR 0xfec00000u
-#define MPTABLE_LAPIC_ADDR 0xfee00000u
-#define MPTABLE_IRQS 24 /* IOAPIC pins, ISA IRQ n wired to pin n */
-#define MPTABLE_MAX_CPUS 254
-
 /*
  * Write the floating pointer and configuration table at guest-physical gpa
  * (within the BIOS area the guest scans, 0xf0000-0xfffff): one enabled

@@ -9,9 +9,6 @@
 #include "bus.h"
 #include "irq.h"
 
-#define SERIAL_COM1_BASE 0x3f8
-#define SERIAL_COM1_IRQ 4
-
 struct serial;
 
 /*

@@ -31,6 +31,7 @@
 #include "cpu.h"
 #include "i8042.h"
 #include "jail.h"
+#include "layout.h"
 #include "log.h"
 #include "mem.h"
 #include "metrics.h"
@@ -42,16 +43,12 @@
 #include "virtio_blk.h"
 #include "virtio_net.h"
 
-#define TSS_ADDR 0xfffbd000
-#define IDENTITY_MAP_ADDR 0xfffbc000
 #define MAX_DEVICES (MAX_DISKS + MAX_NETS)
-#define VIRTIO_BASE 0xd0000000ULL /* virtio-mmio windows, 4 KiB apart, in the hole */
-#define VIRTIO_FIRST_GSI 5        /* after COM1's 4; one IOAPIC pin per device */
 /*
  * The boot timer (Firecracker's idea): a guest's init writes BOOT_TIMER_MAGIC
- * to this byte, e.g. `devmem 0xd1000000 8 123`, and kvmrun records the time.
+ * to the byte at BOOT_TIMER_ADDR, e.g. `devmem 0xd1000000 8 123`, and kvmrun
+ * records the time.
  */
-#define BOOT_TIMER_ADDR 0xd1000000ULL
 #define BOOT_TIMER_MAGIC 123
 
 /* The one place with mutable process-wide state: the VM and its devices. */
@@ -564,7 +561,7 @@ static void load_guest(struct vm *vm)
 	}
 	if (boot_load(&vm->mem, &spec, &vm->entry, err, sizeof(err), &usage) < 0)
 		die(vm, usage ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
-	if (mptable_write(&vm->mem, BOOT_BIOS, vm->opt.cpus) < 0)
+	if (mptable_write(&vm->mem, MPTABLE_BASE, vm->opt.cpus) < 0)
 		die(vm, EXIT_RUNTIME, "cannot write the MP table for %d vCPUs", vm->opt.cpus);
 	log_msg(&vm->log, LOG_INFO, "loaded %s (%s), %d vCPUs, %llu MiB, %d disks, %d NICs",
 		vm->opt.kernel, boot_format_name(vm->entry.format), vm->opt.cpus,

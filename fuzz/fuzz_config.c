@@ -131,7 +131,7 @@ static void check(const struct options *o)
 	FZ_ASSERT(o->kernel || o->dump_acpi || o->seccomp_selftest, "no kernel");
 	if (o->seccomp_selftest)
 		return; /* the test hook returns before the last checks */
-	FZ_ASSERT(o->cpus >= 1 && o->cpus <= MPTABLE_MAX_CPUS, "cpus %d", o->cpus);
+	FZ_ASSERT(o->cpus >= 1 && o->cpus <= MAX_CPUS, "cpus %d", o->cpus);
 	FZ_ASSERT(o->memory >= MIN_MEM && o->memory % 4096 == 0, "memory %llu",
 		  (unsigned long long)o->memory);
 	FZ_ASSERT(o->ndisks >= 0 && o->ndisks <= MAX_DISKS, "%d disks", o->ndisks);

@@ -379,9 +379,9 @@ static void check_rejects(void)
 	check(acpi_write(&m, ACPI_BASE, ACPI_SIZE, &c) == ACPI_BASE, "accepts-baseline", "failed");
 	c.ncpus = 0;
 	check(!acpi_write(&m, ACPI_BASE, ACPI_SIZE, &c), "rejects-0-cpus", "accepted");
-	c.ncpus = ACPI_MAX_CPUS + 1;
+	c.ncpus = MAX_CPUS + 1;
 	check(!acpi_write(&m, ACPI_BASE, ACPI_SIZE, &c), "rejects-255-cpus", "accepted");
-	c.ncpus = 1, d.gsi = ACPI_IOAPIC_PINS;
+	c.ncpus = 1, d.gsi = IOAPIC_PINS;
 	check(!acpi_write(&m, ACPI_BASE, ACPI_SIZE, &c), "rejects-gsi-24", "accepted");
 	d.gsi = 5, d.base = 0x100000000ull;
 	check(!acpi_write(&m, ACPI_BASE, ACPI_SIZE, &c), "rejects-window-above-4g", "accepted");
@@ -411,7 +411,7 @@ static void check_rejects(void)
 	for (int i = 0; i < 16; i++)
 		many[i] = (struct acpi_dev){ 0xd0000000u + 0x1000u * (unsigned)i, 0x1000,
 					     5u + (unsigned)i };
-	struct acpi_config big = { ACPI_MAX_CPUS, many, 16 };
+	struct acpi_config big = { MAX_CPUS, many, 16 };
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	uint64_t r = acpi_write(&m, ACPI_BASE, ACPI_SIZE, &big);
@@ -466,7 +466,7 @@ static void check_pm(void)
 
 int main(void)
 {
-	static const int cpus[] = { 1, 8, ACPI_MAX_CPUS }, devs[] = { 0, 1, 8, 16 };
+	static const int cpus[] = { 1, 8, MAX_CPUS }, devs[] = { 0, 1, 8, 16 };
 	for (size_t i = 0; i < sizeof(cpus) / sizeof(cpus[0]); i++)
 		for (size_t j = 0; j < sizeof(devs) / sizeof(devs[0]); j++)
 			check_config(cpus[i], devs[j]);

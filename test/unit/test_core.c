@@ -114,9 +114,9 @@ static uint8_t sum(const uint8_t *p, size_t n)
 static void test_mptable(void)
 {
 	struct guest_mem m = fake_mem(2 << 20);
-	for (int cpus = 1; cpus <= MPTABLE_MAX_CPUS; cpus += 31) {
-		int len = mptable_write(&m, BOOT_BIOS, cpus);
-		uint8_t *mpf = m.host + BOOT_BIOS;
+	for (int cpus = 1; cpus <= MAX_CPUS; cpus += 31) {
+		int len = mptable_write(&m, MPTABLE_BASE, cpus);
+		uint8_t *mpf = m.host + MPTABLE_BASE;
 		uint32_t phys;
 		memcpy(&phys, mpf + 4, 4);
 		uint8_t *cfg = m.host + phys;
@@ -133,7 +133,7 @@ static void test_mptable(void)
 			      cpu_entries == cpus && count == cpus + 2 + 24 + 2,
 		      name, "len=%d cpus=%d count=%u", len, cpu_entries, count);
 	}
-	check(mptable_write(&m, BOOT_BIOS, 0) < 0 && mptable_write(&m, BOOT_BIOS, 255) < 0,
+	check(mptable_write(&m, MPTABLE_BASE, 0) < 0 && mptable_write(&m, MPTABLE_BASE, 255) < 0,
 	      "mptable-range", "0 and 255 CPUs must be refused");
 	check(mptable_write(&m, (2 << 20) - 100, 4) < 0, "mptable-fit", "table past RAM accepted");
 	free(m.host);
