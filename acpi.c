@@ -16,6 +16,7 @@
 #include "mptable.h"
 #include "i8042.h"
 #include "serial.h"
+#include "util.h"
 
 /* ---- table layouts (ACPI 6.x, chapter 5.2) ---- */
 
@@ -425,14 +426,6 @@ static void res_end(struct aml *a)
 
 /* ---- the tables ---- */
 
-static uint8_t checksum(const void *p, size_t len)
-{
-	uint8_t sum = 0;
-	for (size_t i = 0; i < len; i++)
-		sum += ((const uint8_t *)p)[i];
-	return (uint8_t)-sum;
-}
-
 static void header(struct sdt_header *h, const char *sig, uint8_t revision)
 {
 	memcpy(h->signature, sig, 4);
@@ -630,7 +623,7 @@ static bool fill_madt(struct out *o, int ncpus)
 	p += sizeof(io);
 	const struct madt_lapic_nmi nmi = { 4, sizeof(nmi), MADT_ALL_PROCESSORS, 0, 1 };
 	memcpy(p, &nmi, sizeof(nmi));
-	m->h.checksum = checksum(m, len);
+	m->h.checksum = sum8_fix(m, len);
 	return true;
 }
 
@@ -657,25 +650,25 @@ static bool build(struct out *o, const struct acpi_config *c)
 	o->len[T_DSDT] += a.len;
 	header(dsdt, "DSDT", 2); /* revision 2: integers are 64-bit */
 	dsdt->length = (uint32_t)o->len[T_DSDT];
-	dsdt->checksum = checksum(dsdt, dsdt->length);
+	dsdt->checksum = sum8_fix(dsdt, dsdt->length);
 
 	fill_fadt(fadt, addr_of(o, T_DSDT));
-	fadt->h.checksum = checksum(fadt, sizeof(*fadt));
+	fadt->h.checksum = sum8_fix(fadt, sizeof(*fadt));
 
 	struct sdt_header *xh = (void *)xsdt;
 	const uint64_t entries[2] = { addr_of(o, T_FADT), addr_of(o, T_MADT) };
 	header(xh, "XSDT", 1);
 	xh->length = (uint32_t)xsdt_len;
 	memcpy(xsdt + sizeof(*xh), entries, sizeof(entries));
-	xh->checksum = checksum(xsdt, xsdt_len);
+	xh->checksum = sum8_fix(xsdt, xsdt_len);
 
 	memcpy(rsdp->signature, "RSD PTR ", 8);
 	memcpy(rsdp->oem_id, "KVMRUN", 6);
 	rsdp->revision = 2;
 	rsdp->length = sizeof(*rsdp);
 	rsdp->xsdt_address = addr_of(o, T_XSDT); /* no RSDT: every table sits on 64-bit pointers */
-	rsdp->checksum = checksum(rsdp, 20);
-	rsdp->extended_checksum = checksum(rsdp, sizeof(*rsdp));
+	rsdp->checksum = sum8_fix(rsdp, 20);
+	rsdp->extended_checksum = sum8_fix(rsdp, sizeof(*rsdp));
 	return true;
 }
 
@@ -689,25 +682,15 @@ uint64_t acpi_write(const struct guest_mem *m, uint64_t gpa, uint64_t room,
 	return build(&o, c) ? gpa : 0;
 }
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-						       ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int write_file(const char *dir, const char *name, const uint8_t *p, size_t len,
 		      char *err, size_t errlen)
 {
 	char path[4096];
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
-		return fail(err, errlen, "--dump-acpi %s: path too long", dir);
+		return errf(err, errlen, "--dump-acpi %s: path too long", dir);
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
-		return fail(err, errlen, "--dump-acpi %s: %s", path, strerror(errno));
+		return errf(err, errlen, "--dump-acpi %s: %s", path, strerror(errno));
 	while (len) {
 		ssize_t w = write(fd, p, len);
 		if (w < 0 && errno == EINTR)
@@ -715,12 +698,12 @@ static int write_file(const char *dir, const char *name, const uint8_t *p, size_
 		if (w <= 0) {
 			int e = w < 0 ? errno : EIO;
 			close(fd);
-			return fail(err, errlen, "--dump-acpi %s: %s", path, strerror(e));
+			return errf(err, errlen, "--dump-acpi %s: %s", path, strerror(e));
 		}
 		p += w, len -= (size_t)w;
 	}
 	if (close(fd) < 0)
-		return fail(err, errlen, "--dump-acpi %s: %s", path, strerror(errno));
+		return errf(err, errlen, "--dump-acpi %s: %s", path, strerror(errno));
 	return 0;
 }
 
@@ -730,9 +713,9 @@ int acpi_dump(const struct acpi_config *c, const char *dir, char *err, size_t er
 	int rc = -1;
 
 	if (!o.buf)
-		return fail(err, errlen, "--dump-acpi: out of memory");
+		return errf(err, errlen, "--dump-acpi: out of memory");
 	if (!build(&o, c)) {
-		fail(err, errlen, "--dump-acpi: the tables for %d vCPUs and %d devices do not fit "
+		errf(err, errlen, "--dump-acpi: the tables for %d vCPUs and %d devices do not fit "
 				  "or the configuration is invalid", c->ncpus, c->nvirtio);
 		goto out;
 	}

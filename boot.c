@@ -8,12 +8,19 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "layout.h"
+#include "util.h"
+
+/* Where the bzImage setup header and its fields sit in the image (asm/bootparam.h). */
+#define HDR_OFF offsetof(struct boot_params, hdr)
+#define BOOT_FLAG_OFF offsetof(struct boot_params, hdr.boot_flag)
+#define HEADER_MAGIC_OFF offsetof(struct boot_params, hdr.header)
 
 #define PVH_MAGIC 0x336ec578u
 #define XEN_ELFNOTE_PHYS32_ENTRY 18
@@ -42,10 +49,11 @@ struct loader {
 	uint64_t size;
 	char *err;
 	size_t errlen;
-	int *usage;
+	bool usage; /* the failure is the user's input, not the host */
 	uint64_t kernel_end; /* first byte above the loaded kernel image */
 };
 
+/* The load's failure: errf's message, and whether the user's input is at fault. */
 __attribute__((format(printf, 3, 4))) static int fail(struct loader *l, bool usage,
 						       const char *fmt, ...)
 {
@@ -53,7 +61,7 @@ __attribute__((format(printf, 3, 4))) static int fail(struct loader *l, bool usa
 	va_start(ap, fmt);
 	vsnprintf(l->err, l->errlen, fmt, ap);
 	va_end(ap);
-	*l->usage = usage;
+	l->usage = usage;
 	return -1;
 }
 
@@ -74,7 +82,28 @@ int boot_e820(const struct guest_mem *m, struct e820_entry out[E820_MAX])
 	return n;
 }
 
-/* Read exactly len bytes at off into guest memory at gpa (checked). */
+/*
+ * Read exactly len bytes at off of fd into dst. A short file is `short_why`
+ * (the user's fault when `short_usage`); a read error names errno. Messages
+ * start with `name` ("path" or "--initrd path").
+ */
+static int read_full(struct loader *l, int fd, const char *name, uint64_t off, uint8_t *dst,
+		     uint64_t len, const char *short_why, bool short_usage)
+{
+	while (len > 0) {
+		ssize_t r = pread(fd, dst, len, (off_t)off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return fail(l, false, "%s: %s", name, strerror(errno));
+		if (r == 0)
+			return fail(l, short_usage, "%s: %s", name, short_why);
+		dst += r, off += (uint64_t)r, len -= (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Read exactly len bytes at off of the kernel into guest memory at gpa (checked). */
 static int load_bytes(struct loader *l, uint64_t off, uint64_t gpa, uint64_t len,
 		      const char *what)
 {
@@ -82,23 +111,14 @@ static int load_bytes(struct loader *l, uint64_t off, uint64_t gpa, uint64_t len
 	if (!dst)
 		return fail(l, true, "%s: %s at 0x%llx+0x%llx does not fit in guest memory",
 			    l->s->kernel, what, (unsigned long long)gpa, (unsigned long long)len);
-	while (len > 0) {
-		ssize_t r = pread(l->fd, dst, len, (off_t)off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return fail(l, r == 0, "%s: %s", l->s->kernel,
-				    r == 0 ? "file is truncated" : strerror(errno));
-		dst += r, off += (uint64_t)r, len -= (uint64_t)r;
-	}
-	return 0;
+	return read_full(l, l->fd, l->s->kernel, off, dst, len, "file is truncated", true);
 }
 
 /* ---- page tables, GDT: the state both 64-bit entries assume ---- */
 
 static void put_gdt(const struct guest_mem *m)
 {
-	uint64_t *gdt = mem_gpa(m, BOOT_GDT, 5 * 8);
+	uint64_t *gdt = MEM_FIXED(m, BOOT_GDT, 5 * 8);
 	gdt[0] = 0;
 	gdt[1] = 0x00cf9b000000ffffULL; /* 0x08: 32-bit code, flat (PVH entry) */
 	gdt[2] = 0x00af9b000000ffffULL; /* 0x10: 64-bit code */
@@ -109,9 +129,9 @@ static void put_gdt(const struct guest_mem *m)
 /* Identity-map the low 4 GiB with 2 MiB pages: 6 pages written once by the host. */
 static void put_page_tables(const struct guest_mem *m)
 {
-	uint64_t *pml4 = mem_gpa(m, BOOT_PML4, PAGE);
-	uint64_t *pdpt = mem_gpa(m, BOOT_PDPT, PAGE);
-	uint64_t *pd = mem_gpa(m, BOOT_PD, 4 * PAGE);
+	uint64_t *pml4 = MEM_FIXED(m, BOOT_PML4, PAGE);
+	uint64_t *pdpt = MEM_FIXED(m, BOOT_PDPT, PAGE);
+	uint64_t *pd = MEM_FIXED(m, BOOT_PD, 4 * PAGE);
 
 	pml4[0] = BOOT_PDPT | 0x3; /* present, writable */
 	for (uint64_t i = 0; i < 4; i++)
@@ -129,7 +149,7 @@ static int put_cmdline(struct loader *l, uint64_t limit)
 		return fail(l, true,
 			    "--cmdline: the command line is %zu bytes; %s accepts at most %llu",
 			    len, l->s->kernel, (unsigned long long)limit);
-	memcpy(mem_gpa(l->m, BOOT_CMDLINE, len + 1), l->s->cmdline, len + 1);
+	memcpy(MEM_FIXED(l->m, BOOT_CMDLINE, len + 1), l->s->cmdline, len + 1);
 	return 0;
 }
 
@@ -165,18 +185,12 @@ static int put_initrd(struct loader *l, uint64_t max_end, uint64_t *gpa, uint64_
 		goto out;
 	}
 	uint64_t at = (end - len) & ~(PAGE - 1);
-	uint8_t *dst = mem_gpa(l->m, at, len);
-	for (uint64_t done = 0; done < len;) {
-		ssize_t r = pread(fd, dst + done, len - done, (off_t)done);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			fail(l, false, "--initrd %s: %s", l->s->initrd,
-			     r == 0 ? "file shrank while reading" : strerror(errno));
-			goto out;
-		}
-		done += (uint64_t)r;
-	}
+	char name[32 + 4096];
+	snprintf(name, sizeof(name), "--initrd %s", l->s->initrd);
+	/* In RAM: at + len <= end <= low_size was checked above. */
+	if (read_full(l, fd, name, 0, MEM_FIXED(l->m, at, len), len, "file shrank while reading",
+		      false) < 0)
+		goto out;
 	*gpa = at, *size = len;
 	rc = 0;
 out:
@@ -212,9 +226,9 @@ static int put_zero_page(struct loader *l, struct boot_params *bp, uint64_t cmdl
 static int load_bzimage(struct loader *l, const uint8_t *hd, size_t hdlen, struct boot_entry *e)
 {
 	struct setup_header h;
-	struct boot_params *bp = mem_gpa(l->m, BOOT_ZERO_PAGE, sizeof(*bp));
+	struct boot_params *bp = MEM_FIXED(l->m, BOOT_ZERO_PAGE, sizeof(*bp));
 
-	memcpy(&h, hd + 0x1f1, sizeof(h));
+	memcpy(&h, hd + HDR_OFF, sizeof(h));
 	if (h.version < 0x20c || !(h.xloadflags & XLF_KERNEL_64))
 		return fail(l, true, "%s: bzImage has no 64-bit entry point (boot protocol %u.%02u, "
 				     "need 2.12 with XLF_KERNEL_64)",
@@ -239,11 +253,14 @@ static int load_bzimage(struct loader *l, const uint8_t *hd, size_t hdlen, struc
 		return -1;
 	l->kernel_end = at + need;
 
-	/* The zero page starts as a copy of the image's setup header. */
-	size_t hdr_end = 0x202 + hd[0x201];
+	/*
+	 * The zero page starts as a copy of the image's setup header, which ends
+	 * where its first instruction (a short jump at hdr.jump) lands.
+	 */
+	size_t hdr_end = offsetof(struct boot_params, hdr.header) + (h.jump >> 8);
 	if (hdr_end > hdlen || hdr_end > sizeof(*bp))
 		return fail(l, true, "%s: bzImage setup header is malformed", l->s->kernel);
-	memcpy((uint8_t *)bp + 0x1f1, hd + 0x1f1, hdr_end - 0x1f1);
+	memcpy((uint8_t *)bp + HDR_OFF, hd + HDR_OFF, hdr_end - HDR_OFF);
 	uint64_t cmax = h.cmdline_size ? h.cmdline_size : 255;
 	if (put_zero_page(l, bp, cmax < BOOT_CMDLINE_MAX - 1 ? cmax : BOOT_CMDLINE_MAX - 1,
 			  (uint64_t)h.initrd_addr_max + 1) < 0)
@@ -373,7 +390,7 @@ static int put_start_info(struct loader *l)
 {
 	struct e820_entry map[E820_MAX];
 	int n = boot_e820(l->m, map);
-	struct hvm_start_info *si = mem_gpa(l->m, BOOT_START_INFO, 0x1000);
+	struct hvm_start_info *si = MEM_FIXED(l->m, BOOT_START_INFO, 0x1000);
 	struct hvm_modlist_entry *mod = (void *)(si + 1);
 	struct hvm_memmap_entry *mm = (void *)(mod + 1);
 	uint64_t rd, rdsz;
@@ -453,7 +470,7 @@ static int load_elf(struct loader *l, const uint8_t *hd, size_t hdlen, struct bo
 		return fail(l, true, "%s: ELF entry point 0x%llx is outside guest memory",
 			    l->s->kernel, (unsigned long long)eh.e_entry);
 	/* Enough of a setup header for a vmlinux entered at startup_64. */
-	struct boot_params *bp = mem_gpa(l->m, BOOT_ZERO_PAGE, sizeof(*bp));
+	struct boot_params *bp = MEM_FIXED(l->m, BOOT_ZERO_PAGE, sizeof(*bp));
 	bp->hdr.boot_flag = 0xaa55;
 	bp->hdr.header = 0x53726448; /* "HdrS" */
 	bp->hdr.version = 0x020f;
@@ -486,10 +503,10 @@ static int open_kernel(struct loader *l)
 }
 
 int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_entry *e,
-	      char *err, size_t errlen, int *usage)
+	      char *err, size_t errlen)
 {
 	struct loader l = { .m = m, .s = s, .fd = -1, .err = err, .errlen = errlen,
-			    .usage = usage, .kernel_end = BOOT_KERNEL };
+			    .kernel_end = BOOT_KERNEL };
 	uint8_t hd[1024] = { 0 };
 	int rc = -1;
 
@@ -507,8 +524,8 @@ int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_
 	}
 	if (hdlen >= 4 && memcmp(hd, ELFMAG, SELFMAG) == 0)
 		rc = load_elf(&l, hd, (size_t)hdlen, e);
-	else if (hdlen >= 0x250 && hd[0x1fe] == 0x55 && hd[0x1ff] == 0xaa &&
-		 memcmp(hd + 0x202, "HdrS", 4) == 0)
+	else if (hdlen >= 0x250 && hd[BOOT_FLAG_OFF] == 0x55 && hd[BOOT_FLAG_OFF + 1] == 0xaa &&
+		 memcmp(hd + HEADER_MAGIC_OFF, "HdrS", 4) == 0)
 		rc = load_bzimage(&l, hd, (size_t)hdlen, e);
 	else
 		fail(&l, true, "--kernel %s: not a bzImage or ELF kernel (unknown format)",
@@ -521,5 +538,5 @@ int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_
 out:
 	if (l.fd >= 0)
 		close(l.fd);
-	return rc;
+	return rc < 0 && l.usage ? ERR_USAGE : rc;
 }

@@ -48,13 +48,13 @@ int boot_e820(const struct guest_mem *m, struct e820_entry out[E820_MAX]);
 /*
  * Detect the kernel's format from its bytes and load it, the initrd and the
  * command line into guest memory, with the zero page or hvm_start_info, the
- * memory map, GDT and page tables. On failure returns -1 with `err` holding
- * one line naming the file and what is wrong; `*usage` is set when the cause
- * is the user's input (a bad file or a value that does not fit) rather than a
- * runtime failure.
+ * memory map, GDT and page tables. On failure `err` holds one line naming
+ * the file and what is wrong, and the result is ERR_USAGE when the cause is
+ * the user's input (a bad file or a value that does not fit), -1 for a
+ * runtime failure (util.h).
  */
 int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_entry *e,
-	      char *err, size_t errlen, int *usage);
+	      char *err, size_t errlen);
 
 const char *boot_format_name(enum boot_format f);
 

@@ -2,6 +2,7 @@
 /* vCPU creation, entry state (64-bit Linux boot protocol or 32-bit PVH) and run loop. */
 #include "cpu.h"
 
+#include <asm/processor-flags.h>
 #include <errno.h>
 #include <linux/kvm.h>
 #include <signal.h>
@@ -14,8 +15,12 @@
 #include <unistd.h>
 
 #include "layout.h"
+#include "util.h"
 
 
+/* EFER bits (asm/msr-index.h is not exported to user space). */
+#define EFER_LME (1u << 8)  /* long mode enable */
+#define EFER_LMA (1u << 10) /* long mode active */
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_SYSENTER_CS 0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
@@ -31,15 +36,6 @@
 #define APIC_LVT_LINT1 0x360
 #define APIC_MODE_NMI 0x4
 #define APIC_MODE_EXTINT 0x7
-
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static unsigned order(int n) /* bits needed for n distinct ids */
 {
@@ -58,7 +54,7 @@ static int set_cpuid(struct cpu *c, char *err, size_t errlen)
 	const uint32_t n = (uint32_t)c->env->ncpus, id = (uint32_t)c->id;
 
 	if (!cp)
-		return fail(err, errlen, "out of memory");
+		return errf(err, errlen, "out of memory");
 	memcpy(cp, src, size);
 	for (uint32_t i = 0; i < cp->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &cp->entries[i];
@@ -92,7 +88,7 @@ static int set_cpuid(struct cpu *c, char *err, size_t errlen)
 	int rc = ioctl(c->fd, KVM_SET_CPUID2, cp);
 	free(cp);
 	if (rc < 0)
-		return fail(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
+		return errf(err, errlen, "KVM_SET_CPUID2: %s", strerror(errno));
 	return 0;
 }
 
@@ -116,7 +112,7 @@ static int set_msrs(struct cpu *c, char *err, size_t errlen)
 	m.hdr.nmsrs = (uint32_t)n;
 	int rc = ioctl(c->fd, KVM_SET_MSRS, &m);
 	if (rc < 0)
-		return fail(err, errlen, "KVM_SET_MSRS: %s", strerror(errno));
+		return errf(err, errlen, "KVM_SET_MSRS: %s", strerror(errno));
 	return 0;
 }
 
@@ -124,7 +120,7 @@ static int set_fpu(struct cpu *c, char *err, size_t errlen)
 {
 	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
 	if (ioctl(c->fd, KVM_SET_FPU, &fpu) < 0)
-		return fail(err, errlen, "KVM_SET_FPU: %s", strerror(errno));
+		return errf(err, errlen, "KVM_SET_FPU: %s", strerror(errno));
 	return 0;
 }
 
@@ -133,13 +129,13 @@ static int set_lapic(struct cpu *c, char *err, size_t errlen)
 {
 	struct kvm_lapic_state la;
 	if (ioctl(c->fd, KVM_GET_LAPIC, &la) < 0)
-		return fail(err, errlen, "KVM_GET_LAPIC: %s", strerror(errno));
+		return errf(err, errlen, "KVM_GET_LAPIC: %s", strerror(errno));
 	uint32_t *lint0 = (uint32_t *)(void *)(la.regs + APIC_LVT_LINT0);
 	uint32_t *lint1 = (uint32_t *)(void *)(la.regs + APIC_LVT_LINT1);
 	*lint0 = (*lint0 & ~0x700u) | (APIC_MODE_EXTINT << 8);
 	*lint1 = (*lint1 & ~0x700u) | (APIC_MODE_NMI << 8);
 	if (ioctl(c->fd, KVM_SET_LAPIC, &la) < 0)
-		return fail(err, errlen, "KVM_SET_LAPIC: %s", strerror(errno));
+		return errf(err, errlen, "KVM_SET_LAPIC: %s", strerror(errno));
 	return 0;
 }
 
@@ -159,7 +155,7 @@ static int set_entry_regs(struct cpu *c, char *err, size_t errlen)
 	struct kvm_regs r = { .rflags = 2, .rip = b->rip };
 
 	if (ioctl(c->fd, KVM_GET_SREGS, &sr) < 0)
-		return fail(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
+		return errf(err, errlen, "KVM_GET_SREGS: %s", strerror(errno));
 	sr.cs = pvh ? seg(BOOT_CS32, 11, 0, 1) : seg(BOOT_CS64, 11, 1, 0);
 	sr.ds = sr.es = sr.fs = sr.gs = sr.ss = seg(BOOT_DS, 3, 0, 1);
 	sr.tr = seg(BOOT_TSS, 11, 0, 0);
@@ -169,22 +165,23 @@ static int set_entry_regs(struct cpu *c, char *err, size_t errlen)
 	sr.idt.base = 0;
 	sr.idt.limit = 0;
 	if (pvh) {
-		sr.cr0 = 0x11; /* PE, ET: paging off, as the PVH ABI says */
+		sr.cr0 = X86_CR0_PE | X86_CR0_ET; /* paging off, as the PVH ABI says */
 		sr.cr4 = 0;
 		sr.efer = 0;
 		r.rbx = b->rbx;
 	} else {
-		sr.cr0 = 0x80050033; /* PG, AM, WP, NE, ET, MP, PE */
+		sr.cr0 = X86_CR0_PG | X86_CR0_AM | X86_CR0_WP | X86_CR0_NE | X86_CR0_ET |
+			 X86_CR0_MP | X86_CR0_PE;
 		sr.cr3 = b->cr3;
-		sr.cr4 = 0x20;     /* PAE */
-		sr.efer = 0x500;   /* LME, LMA */
+		sr.cr4 = X86_CR4_PAE;
+		sr.efer = EFER_LME | EFER_LMA;
 		r.rsi = b->rsi;
 		r.rsp = 0x8ff0; /* a scratch stack below the page tables */
 	}
 	if (ioctl(c->fd, KVM_SET_SREGS, &sr) < 0)
-		return fail(err, errlen, "KVM_SET_SREGS: %s", strerror(errno));
+		return errf(err, errlen, "KVM_SET_SREGS: %s", strerror(errno));
 	if (ioctl(c->fd, KVM_SET_REGS, &r) < 0)
-		return fail(err, errlen, "KVM_SET_REGS: %s", strerror(errno));
+		return errf(err, errlen, "KVM_SET_REGS: %s", strerror(errno));
 	return 0;
 }
 
@@ -195,10 +192,10 @@ int cpu_create(struct cpu *c, const struct cpu_env *env, int id, char *err, size
 	c->env = env;
 	c->fd = ioctl(env->vmfd, KVM_CREATE_VCPU, id);
 	if (c->fd < 0)
-		return fail(err, errlen, "KVM_CREATE_VCPU %d: %s", id, strerror(errno));
+		return errf(err, errlen, "KVM_CREATE_VCPU %d: %s", id, strerror(errno));
 	c->run = mmap(NULL, (size_t)env->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
 	if (c->run == MAP_FAILED)
-		return fail(err, errlen, "mmap of vCPU %d: %s", id, strerror(errno));
+		return errf(err, errlen, "mmap of vCPU %d: %s", id, strerror(errno));
 	if (set_cpuid(c, err, errlen) < 0 || set_msrs(c, err, errlen) < 0 ||
 	    set_fpu(c, err, errlen) < 0 || set_lapic(c, err, errlen) < 0)
 		return -1;

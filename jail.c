@@ -15,16 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-__attribute__((format(printf, 5, 6))) static int fail(char *err, size_t len, int usage_in,
-						       int *usage, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, len, fmt, ap);
-	va_end(ap);
-	*usage = usage_in;
-	return -1;
-}
+#include "util.h"
 
 /* The effective capability set, one bit per capability. */
 static uint64_t effective_caps(void)
@@ -74,55 +65,53 @@ static int drop_capabilities(void)
 
 int jail_check(const struct jail_cfg *c, char *err, size_t errlen)
 {
-	int usage;
 	uint64_t caps = effective_caps();
 	if (c->chroot_dir && !has_cap(caps, CAP_SYS_CHROOT))
-		return fail(err, errlen, 1, &usage, "--chroot %s: needs CAP_SYS_CHROOT (run kvmrun "
+		return errf(err, errlen, "--chroot %s: needs CAP_SYS_CHROOT (run kvmrun "
 			    "as root to use it)", c->chroot_dir);
 	if (c->set_uid && !has_cap(caps, CAP_SETUID))
-		return fail(err, errlen, 1, &usage, "--uid %u: needs CAP_SETUID (run kvmrun as root "
+		return errf(err, errlen, "--uid %u: needs CAP_SETUID (run kvmrun as root "
 			    "to use it)", (unsigned)c->uid);
 	if (c->set_gid && !has_cap(caps, CAP_SETGID))
-		return fail(err, errlen, 1, &usage, "--gid %u: needs CAP_SETGID (run kvmrun as root "
+		return errf(err, errlen, "--gid %u: needs CAP_SETGID (run kvmrun as root "
 			    "to use it)", (unsigned)c->gid);
 	if (c->set_uid && !c->set_gid && !has_cap(caps, CAP_SETGID))
-		return fail(err, errlen, 1, &usage, "--uid %u: needs CAP_SETGID to drop the "
+		return errf(err, errlen, "--uid %u: needs CAP_SETGID to drop the "
 			    "supplementary groups (run kvmrun as root to use it)", (unsigned)c->uid);
 	return 0;
 }
 
-int jail_enter(const struct jail_cfg *c, char *err, size_t errlen, int *usage)
+int jail_enter(const struct jail_cfg *c, char *err, size_t errlen)
 {
-	*usage = 0;
 	if (c->chroot_dir) {
 		struct stat st;
 		if (stat(c->chroot_dir, &st) < 0)
-			return fail(err, errlen, 1, usage, "--chroot %s: %s", c->chroot_dir,
-				    strerror(errno));
+			return errf(err, errlen, "--chroot %s: %s", c->chroot_dir,
+				    strerror(errno)), ERR_USAGE;
 		if (!S_ISDIR(st.st_mode))
-			return fail(err, errlen, 1, usage, "--chroot %s: not a directory",
-				    c->chroot_dir);
+			return errf(err, errlen, "--chroot %s: not a directory",
+				    c->chroot_dir), ERR_USAGE;
 		if (chroot(c->chroot_dir) < 0 || chdir("/") < 0)
-			return fail(err, errlen, 0, usage, "--chroot %s: %s", c->chroot_dir,
+			return errf(err, errlen, "--chroot %s: %s", c->chroot_dir,
 				    strerror(errno));
 	}
 	int rc = drop_bounding_set();
 	if (rc < 0)
-		return fail(err, errlen, 0, usage, "dropping the capability bounding set: %s",
+		return errf(err, errlen, "dropping the capability bounding set: %s",
 			    strerror(-rc));
 	if (c->set_gid || c->set_uid) {
 		if (setgroups(0, NULL) < 0)
-			return fail(err, errlen, 0, usage, "setgroups: %s", strerror(errno));
+			return errf(err, errlen, "setgroups: %s", strerror(errno));
 	}
 	/* gid before uid: once the uid is dropped, changing the gid is not allowed. */
 	if (c->set_gid && setresgid(c->gid, c->gid, c->gid) < 0)
-		return fail(err, errlen, 0, usage, "--gid %u: %s", (unsigned)c->gid, strerror(errno));
+		return errf(err, errlen, "--gid %u: %s", (unsigned)c->gid, strerror(errno));
 	if (c->set_uid && setresuid(c->uid, c->uid, c->uid) < 0)
-		return fail(err, errlen, 0, usage, "--uid %u: %s", (unsigned)c->uid, strerror(errno));
+		return errf(err, errlen, "--uid %u: %s", (unsigned)c->uid, strerror(errno));
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return fail(err, errlen, 0, usage, "no_new_privs: %s", strerror(errno));
+		return errf(err, errlen, "no_new_privs: %s", strerror(errno));
 	rc = drop_capabilities();
 	if (rc < 0)
-		return fail(err, errlen, 0, usage, "dropping capabilities: %s", strerror(-rc));
+		return errf(err, errlen, "dropping capabilities: %s", strerror(-rc));
 	return 0;
 }

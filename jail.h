@@ -27,9 +27,10 @@ int jail_check(const struct jail_cfg *c, char *err, size_t errlen);
  * before any thread starts: enter chroot_dir (and chdir "/"), drop
  * supplementary groups, switch gid then uid, set no_new_privs, and clear all
  * capabilities (effective, permitted, inheritable, ambient, and the bounding
- * set when CAP_SETPCAP allows). 0, or -1 with err naming the step that failed; `*usage` set when the
- * cause is the user's value (e.g. a missing directory).
+ * set when CAP_SETPCAP allows). 0, or -1 with err naming the step that
+ * failed, ERR_USAGE when the cause is the user's value (e.g. a missing
+ * directory).
  */
-int jail_enter(const struct jail_cfg *c, char *err, size_t errlen, int *usage);
+int jail_enter(const struct jail_cfg *c, char *err, size_t errlen);
 
 #endif

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
@@ -92,4 +94,15 @@ void *mem_gpa(const struct guest_mem *m, uint64_t gpa, uint64_t len)
 	if (gpa >= MEM_HIGH_START && end - MEM_HIGH_START <= mem_high_size(m))
 		return m->host + m->low_size + (gpa - MEM_HIGH_START);
 	return NULL;
+}
+
+void *mem_fixed(const struct guest_mem *m, uint64_t gpa, uint64_t len, const char *who)
+{
+	void *p = mem_gpa(m, gpa, len);
+	if (!p) {
+		fprintf(stderr, "kvmrun: layout bug: %s: 0x%llx+0x%llx is not guest RAM\n", who,
+			(unsigned long long)gpa, (unsigned long long)len);
+		abort();
+	}
+	return p;
 }

@@ -49,6 +49,15 @@ int mem_register_readonly(int vmfd, uint64_t gpa, uint64_t len, void *host);
  */
 void *mem_gpa(const struct guest_mem *m, uint64_t gpa, uint64_t len);
 
+/*
+ * mem_gpa for kvmrun's own fixed addresses (layout.h), not the guest's: a
+ * range outside RAM there is a bug in the layout, never an input error, so
+ * it ends the process naming the caller instead of returning NULL. Callers
+ * rely on a check made earlier (boot_load refuses less than 2 MiB of RAM).
+ */
+#define MEM_FIXED(m, gpa, len) mem_fixed((m), (gpa), (len), __func__)
+void *mem_fixed(const struct guest_mem *m, uint64_t gpa, uint64_t len, const char *who);
+
 /* Guest RAM bytes at and above MEM_HIGH_START. */
 static inline uint64_t mem_high_size(const struct guest_mem *m)
 {

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "layout.h"
+#include "util.h"
 
 struct mpf {
 	char sig[4];
@@ -47,14 +48,6 @@ struct mpc_irq { /* I/O interrupt (type 3) and local interrupt (type 4) entries 
 
 enum { MP_CPU, MP_BUS, MP_IOAPIC, MP_INTSRC, MP_LINTSRC };
 enum { MP_INT, MP_NMI, MP_SMI, MP_EXTINT };
-
-static uint8_t checksum(const void *p, size_t len)
-{
-	uint8_t sum = 0;
-	for (size_t i = 0; i < len; i++)
-		sum += ((const uint8_t *)p)[i];
-	return (uint8_t)-sum;
-}
 
 static size_t table_size(int ncpus)
 {
@@ -104,12 +97,12 @@ int mptable_write(const struct guest_mem *m, uint64_t gpa, int ncpus)
 	memcpy(hdr->product, "KVMRUN-MP   ", 12);
 	hdr->count = count;
 	hdr->lapic = LAPIC_ADDR;
-	hdr->checksum = checksum(hdr, hdr->length);
+	hdr->checksum = sum8_fix(hdr, hdr->length);
 
 	memcpy(mpf->sig, "_MP_", 4);
 	mpf->physptr = (uint32_t)(gpa + sizeof(*mpf));
 	mpf->length = 1; /* in 16-byte units */
 	mpf->spec_rev = 4;
-	mpf->checksum = checksum(mpf, sizeof(*mpf));
+	mpf->checksum = sum8_fix(mpf, sizeof(*mpf));
 	return (int)size;
 }

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "util.h"
+
 enum { RBR_THR, IER, IIR_FCR, LCR, MCR, LSR, MSR, SCR };
 
 #define IER_RDI 0x01
@@ -46,10 +48,7 @@ struct serial {
 
 static void notify(struct serial *s)
 {
-	uint64_t one = 1;
-	if (write(s->notify_fd, &one, sizeof(one)) < 0) {
-		/* eventfd full: the loop is already due to wake, nothing lost */
-	}
+	efd_signal(s->notify_fd);
 }
 
 static bool tx_full(const struct serial *s)

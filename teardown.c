@@ -125,7 +125,7 @@ struct teardown *teardown_fork(int vmfd, bool confine, int *err)
 			close(p[1]);
 		return NULL;
 	}
-	struct teardown *a = (struct teardown *)stack;
+	struct teardown *a = (void *)stack; /* mmap: page-aligned */
 	*a = (struct teardown){
 		.vmfd = vmfd, .waitfd = waitfd, .pidfd = pidfd >= 0, .confine = confine,
 		.state = TD_STARTING,

@@ -14,6 +14,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define MMIO_MAGIC 0x74726976 /* "virt" */
 #define MMIO_VERSION 2
 #define MMIO_VENDOR 0x524d564b /* "KVMR" */
@@ -22,15 +24,10 @@
 	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |     \
 	 (1ULL << VIRTIO_RING_F_EVENT_IDX))
 
-static void count(uint64_t *c)
-{
-	__atomic_fetch_add(c, 1, __ATOMIC_RELAXED);
-}
-
-/* A 4-byte register of the window; off is 4-aligned and inside it. */
+/* A 4-byte register of the window; off is 4-aligned and inside it (the window is page-aligned). */
 static uint32_t *reg(const struct virtio_dev *vd, uint32_t off)
 {
-	return (uint32_t *)(vd->regs + off);
+	return (void *)(vd->regs + off);
 }
 
 static void reg_set(struct virtio_dev *vd, uint32_t off, uint32_t v)
@@ -48,26 +45,17 @@ uint32_t virtio_status(const struct virtio_dev *vd)
 	return status_get(vd);
 }
 
-static void kick(int fd)
-{
-	uint64_t one = 1;
-
-	/* An eventfd write fails only on counter overflow: the reader is behind anyway. */
-	if (write(fd, &one, sizeof(one)) < 0) {
-	}
-}
-
 static void raise_irq(struct virtio_dev *vd, uint32_t why)
 {
 	__atomic_fetch_or(reg(vd, VIRTIO_MMIO_INTERRUPT_STATUS), why, __ATOMIC_SEQ_CST);
-	count(&vd->stats.interrupts);
-	kick(vd->irq_fd);
+	stat_add(&vd->stats.interrupts, 1);
+	efd_signal(vd->irq_fd);
 }
 
 void virtio_needs_reset(struct virtio_dev *vd)
 {
 	__atomic_fetch_or(reg(vd, VIRTIO_MMIO_STATUS), VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
-	count(&vd->stats.resets_needed);
+	stat_add(&vd->stats.resets_needed, 1);
 	raise_irq(vd, VIRTIO_MMIO_INT_CONFIG);
 }
 
@@ -102,7 +90,7 @@ static int pop(struct virtio_dev *vd, struct virtq *vq, struct virtq_chain *c)
 	if (r == VIRTQ_BROKEN)
 		return broken(vd);
 	if (r > 0 && c->err)
-		count(&vd->stats.bad_chains);
+		stat_add(&vd->stats.bad_chains, 1);
 	return r;
 }
 
@@ -271,7 +259,7 @@ static void status_write(struct virtio_dev *vd, uint32_t v)
 	__atomic_store_n(reg(vd, VIRTIO_MMIO_STATUS), v, __ATOMIC_SEQ_CST);
 	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(old & VIRTIO_CONFIG_S_DRIVER_OK))
 		for (unsigned i = 0; i < vd->nq; i++)
-			kick(vd->kick_fd[i]); /* catch kicks sent before DRIVER_OK */
+			efd_signal(vd->kick_fd[i]); /* catch kicks sent before DRIVER_OK */
 	if (vd->ops->status_changed && v != old)
 		vd->ops->status_changed(vd, old, v);
 }
@@ -297,7 +285,7 @@ static void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 
 	memset(data, 0, len);
 	if (off >= VIRTIO_MMIO_SIZE || len > VIRTIO_MMIO_SIZE - off) {
-		count(&vd->stats.ignored);
+		stat_add(&vd->stats.ignored, 1);
 		return;
 	}
 	if (len == 4 && off % 4 == 0) {
@@ -313,7 +301,7 @@ static void mmio_read(void *opaque, uint64_t off, uint8_t *data, uint32_t len)
 static void queue_reg_write(struct virtio_dev *vd, struct virtq *vq, uint64_t off, uint32_t v)
 {
 	if (!vq || vq->ready) {
-		count(&vd->stats.ignored);
+		stat_add(&vd->stats.ignored, 1);
 		return;
 	}
 	switch (off) {
@@ -348,16 +336,16 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 
 	/* No writable config fields are offered (no CONFIG_WCE). */
 	if (off >= VIRTIO_MMIO_CONFIG || len != 4 || off % 4) {
-		count(&vd->stats.ignored);
+		stat_add(&vd->stats.ignored, 1);
 		return;
 	}
 	memcpy(&v, data, 4);
 	if (off == VIRTIO_MMIO_QUEUE_NOTIFY) {
 		/* Only reached without an ioeventfd match: forward to the I/O thread. */
 		if (v < vd->nq)
-			kick(vd->kick_fd[v]);
+			efd_signal(vd->kick_fd[v]);
 		else
-			count(&vd->stats.ignored);
+			stat_add(&vd->stats.ignored, 1);
 		return;
 	}
 	if (off == VIRTIO_MMIO_INTERRUPT_ACK) {
@@ -374,7 +362,7 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		break;
 	case VIRTIO_MMIO_DRIVER_FEATURES:
 		if (status_get(vd) & VIRTIO_CONFIG_S_FEATURES_OK || vd->drv_feat_sel > 1) {
-			count(&vd->stats.ignored);
+			stat_add(&vd->stats.ignored, 1);
 			break;
 		}
 		if (vd->drv_feat_sel)
@@ -390,7 +378,7 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		break;
 	case VIRTIO_MMIO_QUEUE_READY:
 		if (!vq)
-			count(&vd->stats.ignored);
+			stat_add(&vd->stats.ignored, 1);
 		else if (v & 1) {
 			if (!vq->ready)
 				queue_enable(vd, vq);
@@ -414,7 +402,7 @@ static void mmio_write(void *opaque, uint64_t off, const uint8_t *data, uint32_t
 		queue_reg_write(vd, vq, off, v);
 		break;
 	default:
-		count(&vd->stats.ignored);
+		stat_add(&vd->stats.ignored, 1);
 		break;
 	}
 	refresh(vd);
@@ -631,7 +619,7 @@ undo_io:
 void virtio_stop(struct virtio_dev *vd)
 {
 	if (vd->thread_started) {
-		kick(vd->stop_fd);
+		efd_signal(vd->stop_fd);
 		pthread_join(vd->thread, NULL);
 		vd->thread_started = false;
 	}

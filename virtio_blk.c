@@ -20,6 +20,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "util.h"
+
 /*
  * Block-device ioctls and the fallocate mode we need, spelled out here:
  * <linux/fs.h> clashes with musl's <limits.h>, and musl's <fcntl.h> lacks
@@ -59,11 +61,6 @@ struct blk {
 	struct blk_stats stats;          /* __atomic updates */
 	struct iovec data[VIRTQ_MAX_SIZE]; /* scratch: the data part of a request */
 };
-
-static void add(uint64_t *c, uint64_t n)
-{
-	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
-}
 
 /* ---- setup ---- */
 
@@ -232,18 +229,6 @@ fail_close:
 fail_free:
 	free(b);
 	return NULL;
-}
-
-int blk_attach(struct blk *b, const struct virtio_mmio_cfg *cfg, const struct bus_ops **ops,
-	       void **opaque)
-{
-	int rc = virtio_start(&b->vd, cfg);
-
-	if (rc < 0)
-		return rc;
-	*ops = &virtio_mmio_ops;
-	*opaque = &b->vd;
-	return 0;
 }
 
 void blk_close(struct blk *b)
@@ -422,10 +407,10 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 	int n;
 
 	(void)q;
-	add(&b->stats.requests, 1);
+	stat_add(&b->stats.requests, 1);
 	/* No status byte we may write: nothing can be answered but the used entry. */
 	if (!c->tail) {
-		add(&b->stats.errors, 1);
+		stat_add(&b->stats.errors, 1);
 		return 0;
 	}
 	if (c->err || c->rd_len < HDR_LEN)
@@ -446,7 +431,7 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 			goto out;
 		/* wr_data <= 255 descriptors * 4 GiB, but used is 32 bits: clamp. */
 		used = wr_data > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)wr_data;
-		add(&b->stats.bytes_read, wr_data);
+		stat_add(&b->stats.bytes_read, wr_data);
 		status = VIRTIO_BLK_S_OK;
 		break;
 	case VIRTIO_BLK_T_OUT:
@@ -455,7 +440,7 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 		n = virtq_iov_slice(c->iov, c->nr, HDR_LEN, rd_data, b->data, VIRTQ_MAX_SIZE);
 		if (n < 0 || rw_all(b->fd, b->data, n, sector * SECTOR, true) < 0)
 			goto out;
-		add(&b->stats.bytes_written, rd_data);
+		stat_add(&b->stats.bytes_written, rd_data);
 		status = VIRTIO_BLK_S_OK;
 		break;
 	case VIRTIO_BLK_T_FLUSH:
@@ -485,7 +470,7 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 	}
 out:
 	if (status != VIRTIO_BLK_S_OK)
-		add(&b->stats.errors, 1);
+		stat_add(&b->stats.errors, 1);
 	*c->tail = status;
 	return used + 1;
 }

@@ -20,7 +20,7 @@
  * are counted; nothing the guest sends ends kvmrun.
  *
  * Startup order for vmm.c, per --disk:
- *   blk_parse_spec() -> blk_open() -> blk_attach() -> bus_add(base, 0x1000)
+ *   blk_parse_spec() -> blk_open() -> virtio_start(blk_virtio()) -> bus_add(base, 0x1000)
  *   -> append "virtio_mmio.device=4K@0x<base>:<gsi>" to the command line.
  * Shutdown, after the vCPU threads have stopped: blk_close().
  */
@@ -60,23 +60,17 @@ int blk_parse_spec(const char *arg, struct blk_spec *out, char *err, size_t errl
  */
 struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen);
 
-/*
- * Bind the device to the guest at cfg (see virtio_start): registers the
- * QueueNotify ioeventfd and the irqfd on cfg->gsi, and starts the device's
- * I/O thread (one per disk). On success *ops and *opaque are what vmm.c passes to
- * bus_add(cfg->base, VIRTIO_MMIO_SIZE, ...). With cfg->vmfd < 0 (unit tests)
- * no eventfd is bound and no thread starts. 0 or -errno.
- */
-int blk_attach(struct blk *b, const struct virtio_mmio_cfg *cfg, const struct bus_ops **ops,
-	       void **opaque);
-
 /* Stop the I/O thread (if any), drop the lock and close the image, free b. NULL is a no-op. */
 void blk_close(struct blk *b);
 
 /* Counters, safe to call from any thread. */
 void blk_get_stats(const struct blk *b, struct blk_stats *out);
 
-/* The transport under the disk: unit tests drive virtio_process() through it. */
+/*
+ * The transport under the disk: vmm.c binds it to the guest with
+ * virtio_start() (one I/O thread per disk) and puts virtio_mmio_ops on the
+ * bus with it; unit tests drive virtio_process() through it.
+ */
 struct virtio_dev *blk_virtio(struct blk *b);
 
 /* Capacity in 512-byte sectors. */

@@ -21,6 +21,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #define RX_BATCH 64 /* frames per RX turn, so TX and the vCPUs get the lock in between */
 /*
  * Chains per RX turn, bad ones included: a guest that refills its ring with
@@ -64,15 +66,10 @@ struct net {
 	struct virtq_chain chain; /* RX scratch */
 	struct iovec rxv[VIRTQ_MAX_SIZE]; /* RX straight into guest buffers: their writable parts */
 	struct iovec txv[VIRTQ_MAX_SIZE + 1]; /* TX scratch: our header copy + the frame */
-	uint8_t buf[BUF_LEN];   /* RX bounce buffer */
+	_Alignas(8) uint8_t buf[BUF_LEN]; /* RX bounce buffer; starts with the header */
 };
 
 enum { PLACED, DROPPED, WAIT, PUBLISH };
-
-static void add(uint64_t *c, uint64_t n)
-{
-	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
-}
 
 /* ---- options ---- */
 
@@ -357,18 +354,6 @@ struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t
 	return net_create(fd, true, name, mac, err, errlen);
 }
 
-int net_attach(struct net *n, const struct virtio_mmio_cfg *cfg, const struct bus_ops **ops,
-	       void **opaque)
-{
-	int rc = virtio_start(&n->vd, cfg);
-
-	if (rc < 0)
-		return rc;
-	*ops = &virtio_mmio_ops;
-	*opaque = &n->vd;
-	return 0;
-}
-
 void net_close(struct net *n)
 {
 	if (!n)
@@ -466,16 +451,16 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 		r = writev(n->fd, n->txv, k + 1);
 	while (r < 0 && errno == EINTR);
 	if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
-		add(&n->stats.tx_dropped, 1);
+		stat_add(&n->stats.tx_dropped, 1);
 	} else if (r != (ssize_t)c->rd_len) {
-		add(&n->stats.tx_errors, 1); /* tap down (EIO), header refused (EINVAL), short */
+		stat_add(&n->stats.tx_errors, 1); /* tap down (EIO), header refused (EINVAL), short */
 	} else {
-		add(&n->stats.tx_frames, 1);
-		add(&n->stats.tx_bytes, c->rd_len - NET_HDR_LEN);
+		stat_add(&n->stats.tx_frames, 1);
+		stat_add(&n->stats.tx_bytes, c->rd_len - NET_HDR_LEN);
 	}
 	return 0;
 bad:
-	add(&n->stats.tx_errors, 1);
+	stat_add(&n->stats.tx_errors, 1);
 	return 0;
 }
 
@@ -534,7 +519,7 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 {
 	struct virtio_dev *vd = &n->vd;
 	struct virtq_chain *c = &n->chain;
-	struct virtio_net_hdr_v1 *h = (struct virtio_net_hdr_v1 *)n->buf;
+	struct virtio_net_hdr_v1 *h = (void *)n->buf; /* aligned: see struct net */
 	bool mrg = f & F(VIRTIO_NET_F_MRG_RXBUF);
 	uint16_t heads[VIRTQ_MAX_SIZE];
 	uint32_t lens[VIRTQ_MAX_SIZE];
@@ -544,7 +529,7 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 	size_t off = 0, len = n->pending;
 
 	if (!rx_hdr_fix(h, f)) {
-		add(&n->stats.rx_errors, 1);
+		stat_add(&n->stats.rx_errors, 1);
 		return DROPPED;
 	}
 	while (off < len) {
@@ -565,14 +550,14 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 			virtio_unpop(vd, NET_RXQ, k);
 			/* A ring full of buffers that cannot hold it never will. */
 			if (k >= vd->q[NET_RXQ].num) {
-				add(&n->stats.rx_oversize, 1);
+				stat_add(&n->stats.rx_oversize, 1);
 				return DROPPED;
 			}
 			return WAIT;
 		}
 		if (rx_chain_bad(c)) {
 			/* Bounded by the ring-full check above: a ring's worth, then PUBLISH. */
-			add(&n->stats.rx_errors, 1);
+			stat_add(&n->stats.rx_errors, 1);
 			virtio_fill(vd, NET_RXQ, (*filled)++, c->head, 0);
 			if (k == 0)
 				continue;
@@ -582,7 +567,7 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 		}
 		if (!mrg && c->wr_len < len) {
 			virtio_unpop(vd, NET_RXQ, 1);
-			add(&n->stats.rx_oversize, 1);
+			stat_add(&n->stats.rx_oversize, 1);
 			return DROPPED;
 		}
 		size_t take = c->wr_len < len - off ? (size_t)c->wr_len : len - off;
@@ -602,8 +587,8 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 		virtq_iov_write(nb, (unsigned)nbn, 0, &num, 2);
 	for (unsigned i = 0; i < k; i++)
 		virtio_fill(vd, NET_RXQ, (*filled)++, heads[i], lens[i]);
-	add(&n->stats.rx_frames, 1);
-	add(&n->stats.rx_bytes, len - NET_HDR_LEN);
+	stat_add(&n->stats.rx_frames, 1);
+	stat_add(&n->stats.rx_bytes, len - NET_HDR_LEN);
 	return PLACED;
 }
 
@@ -614,7 +599,7 @@ static int rx_error(struct net *n, int e)
 		return 0;
 	if (e == EAGAIN)
 		return -1;
-	add(&n->stats.rx_errors, 1);
+	stat_add(&n->stats.rx_errors, 1);
 	/* tap deleted or detached: it would report readable forever */
 	if (e == EBADFD || e == EBADF || e == EIO || e == ENXIO) {
 		n->tap_dead = true;
@@ -631,14 +616,14 @@ static int rx_read(struct net *n)
 	if (r < 0)
 		return rx_error(n, errno);
 	if (r < NET_HDR_LEN) {
-		add(&n->stats.rx_errors, 1);
+		stat_add(&n->stats.rx_errors, 1);
 		return 0;
 	}
 	if ((size_t)r > NET_HDR_LEN + NET_MAX_FRAME) {
-		add(&n->stats.rx_oversize, 1);
+		stat_add(&n->stats.rx_oversize, 1);
 		return 0;
 	}
-	add(&n->stats.rx_bounced, 1);
+	stat_add(&n->stats.rx_bounced, 1);
 	n->rx_small = r <= RX_SMALL;
 	n->pending = (size_t)r;
 	return 1;
@@ -675,7 +660,7 @@ static unsigned rx_gather(struct net *n, bool mrg, uint16_t *heads, uint32_t *ca
 				virtio_unpop(vd, NET_RXQ, 1);
 				break;
 			}
-			add(&n->stats.rx_errors, 1);
+			stat_add(&n->stats.rx_errors, 1);
 			virtio_fill(vd, NET_RXQ, (*filled)++, c->head, 0);
 			continue;
 		}
@@ -725,13 +710,13 @@ static int rx_direct(struct net *n, uint64_t f, unsigned *filled)
 		virtio_unpop(vd, NET_RXQ, k);
 		if (r < 0)
 			return rx_error(n, errno);
-		add(r < NET_HDR_LEN ? &n->stats.rx_errors : &n->stats.rx_oversize, 1);
+		stat_add(r < NET_HDR_LEN ? &n->stats.rx_errors : &n->stats.rx_oversize, 1);
 		return 1;
 	}
 	virtq_iov_read(n->rxv, (unsigned)niov, 0, &h, NET_HDR_LEN);
 	if (!rx_hdr_fix(&h, f)) {
 		virtio_unpop(vd, NET_RXQ, k);
-		add(&n->stats.rx_errors, 1);
+		stat_add(&n->stats.rx_errors, 1);
 		return 1;
 	}
 	unsigned used = 0;
@@ -746,8 +731,8 @@ static int rx_direct(struct net *n, uint64_t f, unsigned *filled)
 	virtio_unpop(vd, NET_RXQ, k - used);
 	h.num_buffers = htole16((uint16_t)used); /* 1 without MRG_RXBUF, as the spec wants */
 	virtq_iov_write(n->rxv, (unsigned)niov, 0, &h, NET_HDR_LEN);
-	add(&n->stats.rx_frames, 1);
-	add(&n->stats.rx_bytes, (uint64_t)r - NET_HDR_LEN);
+	stat_add(&n->stats.rx_frames, 1);
+	stat_add(&n->stats.rx_bytes, (uint64_t)r - NET_HDR_LEN);
 	return 1;
 }
 
@@ -770,11 +755,7 @@ static void rx_run(struct net *n)
 	for (;;) {
 		if (turn + filled >= RX_TURN_CHAINS) {
 			/* Let the vCPUs have the lock; our own kick brings us back at once. */
-			uint64_t one = 1;
-
-			if (write(vd->kick_fd[NET_RXQ], &one, sizeof(one)) < 0) {
-				/* counter overflow only: a wake-up is pending anyway */
-			}
+			efd_signal(vd->kick_fd[NET_RXQ]);
 			break;
 		}
 		int avail = virtio_pending(vd, NET_RXQ);
@@ -789,7 +770,7 @@ static void rx_run(struct net *n)
 			if (virtio_arm(vd, NET_RXQ, 0))
 				continue;
 			if (n->pending)
-				add(&n->stats.rx_nobuf, 1);
+				stat_add(&n->stats.rx_nobuf, 1);
 			break;
 		}
 		if (!n->pending) {
@@ -831,7 +812,7 @@ static void rx_run(struct net *n)
 		if (have >= 0 && virtio_arm(vd, NET_RXQ, (unsigned)have))
 			continue;
 		if (have >= 0)
-			add(&n->stats.rx_nobuf, 1);
+			stat_add(&n->stats.rx_nobuf, 1);
 		break;
 	}
 	virtio_flush(vd, NET_RXQ, filled);
@@ -843,13 +824,9 @@ static void rx_run(struct net *n)
 /* vCPU thread, lock held: wake the I/O thread to sync offloads (an eventfd write never blocks). */
 static void status_changed(struct virtio_dev *vd, uint32_t old, uint32_t now)
 {
-	uint64_t one = 1;
-
 	(void)old;
 	(void)now;
-	if (write(vd->kick_fd[NET_RXQ], &one, sizeof(one)) < 0) {
-		/* counter overflow only: the thread has a wake-up pending anyway */
-	}
+	efd_signal(vd->kick_fd[NET_RXQ]);
 }
 
 /* Bring TUNSETOFFLOAD in step with the negotiated features: 0 until FEATURES_OK and after reset. */
@@ -864,17 +841,8 @@ static void sync_offloads(struct net *n)
 	if (want == n->offload)
 		return;
 	if (n->is_tap && ioctl(n->fd, TUNSETOFFLOAD, (unsigned long)want) < 0)
-		add(&n->stats.rx_errors, 1); /* the RX header check still protects the guest */
+		stat_add(&n->stats.rx_errors, 1); /* the RX header check still protects the guest */
 	n->offload = want;
-}
-
-static void drain(int fd)
-{
-	uint64_t v;
-
-	if (read(fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: already drained */
-	}
 }
 
 int net_run_once(struct net *n, int timeout_ms)
@@ -897,18 +865,18 @@ int net_run_once(struct net *n, int timeout_ms)
 	sync_offloads(n);
 	if (p[1].revents) {
 		/* Clear the count first: a kick after this read is not lost. */
-		drain(p[1].fd);
+		efd_drain(p[1].fd);
 		virtio_process(vd, NET_TXQ);
 	}
 	if (p[0].revents) {
-		drain(p[0].fd);
+		efd_drain(p[0].fd);
 		rx_run(n);
 	} else if (p[3].revents & POLLIN) {
 		rx_run(n);
 	} else if (p[3].revents) {
 		/* POLLERR/POLLHUP without data: the tap is gone */
 		n->tap_dead = true;
-		add(&n->stats.rx_errors, 1);
+		stat_add(&n->stats.rx_errors, 1);
 	}
 	return r;
 }

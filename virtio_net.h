@@ -32,14 +32,14 @@
  * writev straight from guest memory; a bad chain is counted and returned.
  * Nothing the guest does ends kvmrun.
  *
- * Threads: net_attach starts one I/O thread per interface (through the
- * transport, after cfg->thread_start) that polls the two queue eventfds,
+ * Threads: virtio_start(net_virtio()) starts one I/O thread per interface
+ * (after cfg->thread_start) that polls the two queue eventfds,
  * the stop eventfd and, while the guest has RX buffers, the tap.
  *
  * Startup order for vmm.c, per --net:
  *   net_parse_spec() (option parsing) -> net_open(spec, index) (before
- *   anything else, so a bad tap fails early) -> net_attach(dev, cfg, &ops,
- *   &opaque) -> bus_add(cfg->base, VIRTIO_MMIO_SIZE, ops, opaque) -> append
+ *   anything else, so a bad tap fails early) -> virtio_start(net_virtio(dev),
+ *   cfg) -> bus_add(cfg->base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, vd) -> append
  *   "virtio_mmio.device=4K@0x<base>:<gsi>" to the command line.
  * Shutdown, after the vCPU threads have stopped: net_close().
  */
@@ -121,16 +121,6 @@ struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t
 struct net *net_create(int fd, bool is_tap, const char *name, const uint8_t mac[6], char *err,
 		       size_t errlen);
 
-/*
- * Bind the device to the guest at cfg (see virtio_start): registers the two
- * QueueNotify ioeventfds and the irqfd on cfg->gsi and starts the device's
- * I/O thread. On success *ops and *opaque are what vmm.c passes to
- * bus_add(cfg->base, VIRTIO_MMIO_SIZE, ...). With cfg->vmfd < 0 (unit tests)
- * no eventfd is bound and no thread starts: call net_run_once. 0 or -errno.
- */
-int net_attach(struct net *n, const struct virtio_mmio_cfg *cfg, const struct bus_ops **ops,
-	       void **opaque);
-
 /* Stop the I/O thread (if any), close the fd, free n. NULL is a no-op. */
 void net_close(struct net *n);
 
@@ -149,10 +139,14 @@ const char *net_name(const struct net *n);
  */
 unsigned net_offload_flags(uint64_t features);
 
-/* ---- for unit tests ---- */
-
-/* The transport under the interface. */
+/*
+ * The transport under the interface: vmm.c binds it with virtio_start()
+ * (which starts the interface's I/O thread; with cfg->vmfd < 0 in unit tests
+ * none starts: call net_run_once) and puts virtio_mmio_ops on the bus with it.
+ */
 struct virtio_dev *net_virtio(struct net *n);
+
+/* ---- for unit tests ---- */
 
 /*
  * One turn of the I/O thread's loop: poll (up to timeout_ms; -1 waits)

@@ -39,6 +39,7 @@
 #include "seccomp.h"
 #include "teardown.h"
 #include "serial.h"
+#include "util.h"
 #include "virtio.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
@@ -153,9 +154,7 @@ static void vm_stop(void *ctx, enum cpu_stop why, const char *msg)
 		return; /* another vCPU got there first */
 	atomic_store(&vm->stop_why, why);
 	snprintf(vm->stop_msg, sizeof(vm->stop_msg), "%s", msg);
-	uint64_t one = 1;
-	if (write(vm->stop_fd, &one, sizeof(one)) < 0)
-		_exit(EXIT_RUNTIME); /* cannot tell the loop: nothing sane remains */
+	efd_signal(vm->stop_fd);
 }
 
 static void guest_reset(void *ctx)
@@ -541,7 +540,6 @@ static void load_guest(struct vm *vm)
 	char cmdline[BOOT_CMDLINE_MAX + sizeof(vm->devices_cmdline) + 256], err[512];
 	struct acpi_dev devs[MAX_DEVICES];
 	const char *user = vm->opt.cmdline ? vm->opt.cmdline : "";
-	int usage = 0;
 	/*
 	 * With ACPI the i8042 is found (and gets its IRQ) through the DSDT;
 	 * without it, Linux must probe the legacy ports instead.
@@ -559,8 +557,9 @@ static void load_guest(struct vm *vm)
 		if (!spec.rsdp)
 			die(vm, EXIT_RUNTIME, "cannot build the ACPI tables");
 	}
-	if (boot_load(&vm->mem, &spec, &vm->entry, err, sizeof(err), &usage) < 0)
-		die(vm, usage ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
+	int rc = boot_load(&vm->mem, &spec, &vm->entry, err, sizeof(err));
+	if (rc < 0)
+		die(vm, rc == ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
 	if (mptable_write(&vm->mem, MPTABLE_BASE, vm->opt.cpus) < 0)
 		die(vm, EXIT_RUNTIME, "cannot write the MP table for %d vCPUs", vm->opt.cpus);
 	log_msg(&vm->log, LOG_INFO, "loaded %s (%s), %d vCPUs, %llu MiB, %d disks, %d NICs",
@@ -623,23 +622,21 @@ static void open_outputs(struct vm *vm)
 static void enter_jail(struct vm *vm)
 {
 	char err[256];
-	int usage;
-	if (jail_enter(&vm->opt.jail, err, sizeof(err), &usage) < 0)
-		die(vm, usage ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
+	int rc = jail_enter(&vm->opt.jail, err, sizeof(err));
+	if (rc < 0)
+		die(vm, rc == ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
 }
 
 static void attach_device(struct vm *vm, int i)
 {
 	struct virtio_mmio_cfg cfg = virtio_cfg(vm, i);
-	const struct bus_ops *ops;
-	void *opaque;
 	int nd = vm->opt.ndisks;
-	int rc = i < nd ? blk_attach(vm->blks[i], &cfg, &ops, &opaque)
-			: net_attach(vm->nets[i - nd], &cfg, &ops, &opaque);
+	struct virtio_dev *vd = i < nd ? blk_virtio(vm->blks[i]) : net_virtio(vm->nets[i - nd]);
+	int rc = virtio_start(vd, &cfg);
 	if (rc < 0)
 		die(vm, EXIT_RUNTIME, "%s %s: cannot attach: %s", i < nd ? "--disk" : "--net",
 		    i < nd ? vm->opt.disks[i].path : net_name(vm->nets[i - nd]), strerror(-rc));
-	if (bus_add(&vm->mmio, cfg.base, VIRTIO_MMIO_SIZE, ops, opaque) < 0)
+	if (bus_add(&vm->mmio, cfg.base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, vd) < 0)
 		die(vm, EXIT_RUNTIME, "device address conflict at 0x%llx", (unsigned long long)cfg.base);
 }
 
@@ -771,14 +768,6 @@ static int epoll_add(struct vm *vm, int ep, int fd, uint32_t tag)
 	die(vm, EXIT_RUNTIME, "epoll_ctl: %s", strerror(errno));
 }
 
-static void drain_eventfd(int fd)
-{
-	uint64_t v;
-	if (read(fd, &v, sizeof(v)) < 0) {
-		/* EAGAIN: already drained */
-	}
-}
-
 /* Stop every vCPU, flush the console, report, and leave with `status`. */
 __attribute__((noreturn)) static void finish(struct vm *vm, int status, const char *msg)
 {
@@ -883,7 +872,7 @@ static void event_loop(struct vm *vm)
 					epoll_ctl(ep, EPOLL_CTL_DEL, in_fd, NULL);
 				break;
 			case EV_SERIAL:
-				drain_eventfd(vm->serial_fd);
+				efd_drain(vm->serial_fd);
 				console_drain(&vm->con, vm->serial);
 				break;
 			case EV_STOP: {

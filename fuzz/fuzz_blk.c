@@ -46,8 +46,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t mode = fz_u8(&in);
 	struct blk_spec spec;
 	char err[256], arg[128];
-	const struct bus_ops *ops;
-	void *opaque;
 	struct stat st;
 
 	fz_mem(&mem);
@@ -66,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &mem, .base = 0xd0000000, .gsi = 5 };
 
-	if (blk_attach(b, &cfg, &ops, &opaque) < 0)
+	if (virtio_start(blk_virtio(b), &cfg) < 0)
 		abort();
 	struct virtio_dev *vd = blk_virtio(b);
 

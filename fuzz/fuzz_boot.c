@@ -43,7 +43,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct boot_spec s = { .kernel = kpath, .initrd = ipath, .cmdline = cmdline, .rsdp = 0xe0000 };
 	struct boot_entry e;
 	char err[512];
-	int usage = 0;
 
 	if (!ram)
 		setup();
@@ -52,7 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (ftruncate(kfd, 0) < 0 || (size && pwrite(kfd, data, size, 0) != (ssize_t)size))
 		abort();
-	if (boot_load(&m, &s, &e, err, sizeof(err), &usage) < 0) {
+	if (boot_load(&m, &s, &e, err, sizeof(err)) < 0) {
 		FZ_ASSERT(err[0] && memchr(err, 0, sizeof(err)), "failed without a message");
 		return 0;
 	}

@@ -60,7 +60,7 @@ static void fz_free(void *p)
 {
 	if (!p)
 		return;
-	struct block *b = (struct block *)((char *)p - offsetof(struct block, payload));
+	struct block *b = (void *)((char *)p - offsetof(struct block, payload));
 
 	b->prev->next = b->next;
 	b->next->prev = b->prev;
@@ -190,7 +190,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	memcpy(text, data, size);
 	text[size] = 0;
-	argv[argc++] = "kvmrun";
+	argv[argc++] = (char *)"kvmrun"; /* getopt takes char *const[]: never written */
 
 	char *json = NULL, *line = text;
 
@@ -216,7 +216,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		/* --config goes first: the flags that follow override it. */
 		memmove(argv + 3, argv + 1, (size_t)(argc - 1) * sizeof(*argv));
-		argv[1] = "--config";
+		argv[1] = (char *)"--config";
 		argv[2] = cpath;
 		argc += 2;
 	}

@@ -91,8 +91,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	struct fz_in in = { data, size };
-	const struct bus_ops *ops;
-	void *opaque;
 	char err[256];
 	int sv[2], sz = 1 << 20;
 
@@ -111,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &mem, .base = 0xd0000000, .gsi = 5 };
 
-	if (net_attach(n, &cfg, &ops, &opaque) < 0)
+	if (virtio_start(net_virtio(n), &cfg) < 0)
 		abort();
 	struct virtio_dev *vd = net_virtio(n);
 

@@ -44,7 +44,9 @@ cjson_src() {
 }
 
 SAN=(-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -pthread -Wall -Wextra -Wshadow -Werror)
+# shellcheck source=../warnings.sh
+. "$TOP/warnings.sh"
+CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -pthread "${WARN[@]}" -Werror)
 
 # build TARGET: $OUT/fuzz_TARGET, or a message on stdout and status 1.
 build() {

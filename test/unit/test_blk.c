@@ -72,8 +72,6 @@ static int setup(struct t *t, struct ctx *x, const char *spec_text)
 	struct blk_spec s = { 0 };
 	char err[256];
 	char spec[256];
-	const struct bus_ops *ops;
-	void *opaque;
 
 	mem_fake(&t->mem);
 	if (make_image(x) < 0)
@@ -87,9 +85,9 @@ static int setup(struct t *t, struct ctx *x, const char *spec_text)
 		return -1;
 	}
 	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &t->mem, .base = 0xd0000000, .gsi = 5 };
-	if (blk_attach(x->b, &cfg, &ops, &opaque) < 0 || ops != &virtio_mmio_ops)
+	if (virtio_start(blk_virtio(x->b), &cfg) < 0)
 		return -1;
-	t->vd = opaque;
+	t->vd = blk_virtio(x->b);
 	drv_setup(t, ~0ULL, QSIZE);
 	return 0;
 }
@@ -619,8 +617,6 @@ static void t_block_device(struct t *t, struct ctx *x)
 	const char *dev = getenv("BLK_TEST_DEV");
 	struct blk_spec s = { 0 };
 	char err[256];
-	const struct bus_ops *ops;
-	void *opaque;
 	uint32_t used;
 
 	(void)x;
@@ -632,8 +628,8 @@ static void t_block_device(struct t *t, struct ctx *x)
 	CHECK(t, b, "%s", err);
 	x->b = b; /* teardown closes it */
 	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &t->mem, .base = 0xd0000000, .gsi = 5 };
-	CHECK(t, blk_attach(b, &cfg, &ops, &opaque) == 0, "attach");
-	t->vd = opaque;
+	CHECK(t, virtio_start(blk_virtio(b), &cfg) == 0, "attach");
+	t->vd = blk_virtio(b);
 	drv_setup(t, ~0ULL, QSIZE);
 	/* A second writable open of the device fails (O_EXCL, then the OFD lock). */
 	CHECK(t, !blk_open(&s, err, sizeof(err)) && strstr(err, "in use"), "second open: %s", err);

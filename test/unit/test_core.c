@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "mem.h"
 #include "mptable.h"
+#include "util.h"
 
 static int failures;
 
@@ -152,8 +153,8 @@ static int load(const char *kernel, const char *cmdline, uint64_t memsize, struc
 {
 	struct guest_mem m = fake_mem(memsize);
 	struct boot_spec s = { .kernel = kernel, .cmdline = cmdline };
-	*usage = 0;
-	int rc = boot_load(&m, &s, e, err, 512, usage);
+	int rc = boot_load(&m, &s, e, err, 512);
+	*usage = rc == ERR_USAGE;
 	free(m.host);
 	return rc;
 }

@@ -109,8 +109,6 @@ static int setup(struct t *t, struct ctx *x, uint64_t want, uint16_t rxnum, uint
 	int sv[2];
 	char err[256];
 	const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
-	const struct bus_ops *ops;
-	void *opaque;
 
 	mem_fake(&t->mem);
 	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
@@ -126,9 +124,9 @@ static int setup(struct t *t, struct ctx *x, uint64_t want, uint16_t rxnum, uint
 	if (!x->n)
 		return -1;
 	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &t->mem, .base = 0xd0000000, .gsi = 5 };
-	if (net_attach(x->n, &cfg, &ops, &opaque) < 0 || ops != &virtio_mmio_ops)
+	if (virtio_start(net_virtio(x->n), &cfg) < 0)
 		return -1;
-	t->vd = opaque;
+	t->vd = net_virtio(x->n);
 
 	x->q[0] = (struct dq){ RX_DESC, RX_AVAIL, RX_USED, rxnum, 0, 0 };
 	x->q[1] = (struct dq){ TX_DESC, TX_AVAIL, TX_USED, txnum, 0, 0 };
@@ -936,8 +934,6 @@ static void t_io_thread(struct t *t, struct ctx *x)
 	int sv[2];
 	char err[256];
 	const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x01, 0x02, 0x03 };
-	const struct bus_ops *ops;
-	void *opaque;
 	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	int vmfd = kvm < 0 ? -1 : ioctl(kvm, KVM_CREATE_VM, 0);
 
@@ -961,9 +957,9 @@ static void t_io_thread(struct t *t, struct ctx *x)
 	started = 0;
 	struct virtio_mmio_cfg cfg = { .vmfd = vmfd, .mem = &t->mem, .base = 0xd0000000, .gsi = 5,
 				       .thread_start = on_thread_start, .thread_ctx = &started };
-	int rc = net_attach(x->n, &cfg, &ops, &opaque);
-	CHECK(t, rc == 0, "net_attach with a VM fd: %s", strerror(-rc));
-	t->vd = opaque;
+	int rc = virtio_start(net_virtio(x->n), &cfg);
+	CHECK(t, rc == 0, "virtio_start with a VM fd: %s", strerror(-rc));
+	t->vd = net_virtio(x->n);
 	x->q[0] = (struct dq){ RX_DESC, RX_AVAIL, RX_USED, 16, 0, 0 };
 	x->q[1] = (struct dq){ TX_DESC, TX_AVAIL, TX_USED, 16, 0, 0 };
 	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER);
@@ -1051,8 +1047,6 @@ static void t_real_tap(struct t *t, struct ctx *x)
 {
 	struct net_spec s;
 	char err[256];
-	const struct bus_ops *ops;
-	void *opaque;
 
 	mem_fake(&t->mem);
 	x->peer = -1;
@@ -1101,8 +1095,8 @@ static void t_real_tap(struct t *t, struct ctx *x)
 
 	/* Traffic: the guest side through the device, the host side through AF_PACKET. */
 	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &t->mem, .base = 0xd0000000, .gsi = 5 };
-	CHECK(t, net_attach(x->n, &cfg, &ops, &opaque) == 0, "attach");
-	t->vd = opaque;
+	CHECK(t, virtio_start(net_virtio(x->n), &cfg) == 0, "attach");
+	t->vd = net_virtio(x->n);
 	CHECK(t, if_up("kvmrun-t0") == 0, "ifup: %s", strerror(errno));
 	int ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	CHECK(t, ps >= 0, "AF_PACKET: %s", strerror(errno));

@@ -41,8 +41,6 @@ static void t_io_thread(struct t *t, int vmfd, const char *path)
 {
 	struct blk_spec s = { 0 };
 	char err[256];
-	const struct bus_ops *ops;
-	void *opaque;
 
 	snprintf(s.path, sizeof(s.path), "%s", path);
 	s.ro = false;
@@ -50,11 +48,11 @@ static void t_io_thread(struct t *t, int vmfd, const char *path)
 	struct blk *b = blk_open(&s, err, sizeof(err));
 	CHECK(t, b, "%s", err);
 	struct virtio_mmio_cfg cfg = { .vmfd = vmfd, .mem = &t->mem, .base = 0xd0000000, .gsi = 5 };
-	int rc = blk_attach(b, &cfg, &ops, &opaque);
+	int rc = virtio_start(blk_virtio(b), &cfg);
 	if (rc < 0)
 		blk_close(b);
-	CHECK(t, rc == 0, "blk_attach with a VM fd: %s", strerror(-rc));
-	t->vd = opaque;
+	CHECK(t, rc == 0, "virtio_start with a VM fd: %s", strerror(-rc));
+	t->vd = blk_virtio(b);
 	drv_setup(t, ~0ULL, QSIZE);
 
 	/* 2000 IN requests, each kicked through the QueueNotify register (the

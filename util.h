@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* Small helpers every module shares (counters, eventfds, one-line errors, checksums), and how failures are reported. */
+#ifndef KVMRUN_UTIL_H
+#define KVMRUN_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
+
+/*
+ * How a function reports failure, everywhere in kvmrun:
+ *   - -errno, when a system call failed and errno says all there is to say
+ *     (mem_register, virtio_start, seccomp_enter).
+ *   - -1 (or NULL) with a one-line message in the caller's `char *err,
+ *     size_t errlen` (no trailing newline), when the failure needs words:
+ *     which file, field or value, and why. A function whose failure can be
+ *     the user's input or the host returns ERR_USAGE for the first, so the
+ *     caller can exit 2 for a usage error and 1 for a runtime one.
+ */
+#define ERR_USAGE (-2)
+
+/* Format the message into err and return -1 (the second convention above). */
+__attribute__((format(printf, 3, 4))) static inline int errf(char *err, size_t errlen,
+							     const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Add to a statistics counter that other threads sample: relaxed, never torn. */
+static inline void stat_add(uint64_t *c, uint64_t n)
+{
+	__atomic_fetch_add(c, n, __ATOMIC_RELAXED);
+}
+
+/* Wake whoever polls an eventfd. A write fails only on counter overflow: a wake-up is pending then. */
+static inline void efd_signal(int fd)
+{
+	uint64_t one = 1;
+	if (write(fd, &one, sizeof(one)) < 0) {
+	}
+}
+
+/* Reset a non-blocking eventfd's counter (EAGAIN: it was already 0). */
+static inline void efd_drain(int fd)
+{
+	uint64_t v;
+	if (read(fd, &v, sizeof(v)) < 0) {
+	}
+}
+
+/* The byte that makes an ACPI or MP table's bytes sum to zero (its checksum field counted as 0). */
+static inline uint8_t sum8_fix(const void *p, size_t len)
+{
+	uint8_t sum = 0;
+	for (size_t i = 0; i < len; i++)
+		sum += ((const uint8_t *)p)[i];
+	return (uint8_t)-sum;
+}
+
+#endif
