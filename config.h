@@ -6,9 +6,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "blkspec.h"
 #include "jail.h"
-#include "virtio_blk.h"
-#include "virtio_net.h"
+#include "log.h"
+#include "netspec.h"
 
 #define MAX_DISKS 16
 #define MAX_NETS 8
@@ -26,7 +27,6 @@ enum {
 	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd"
 
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE, CONSOLE_FD };
-enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 struct options {
 	const char *kernel, *initrd, *cmdline;

@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#include "config.h"
+enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 
 struct log {
 	int fd; /* -1: no --log */

@@ -206,9 +206,25 @@ int main(void)
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
+#include "util.h"
+
 #include "seccomp_bpf.h"
+
+int seccomp_selftest(const char *role, char *err, size_t errlen)
+{
+	int r = seccomp_role_by_name(role);
+	if (r < 0)
+		return errf(err, errlen, "--seccomp-selftest %s: expected main, vcpu, io or teardown",
+			    role), ERR_USAGE;
+	int rc = seccomp_enter((enum seccomp_role)r);
+	if (rc < 0)
+		return errf(err, errlen, "seccomp: %s", strerror(-rc));
+	syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
+	return errf(err, errlen, "seccomp self-test: socket() was not blocked in role %s", role);
+}
 
 int seccomp_enter(enum seccomp_role role)
 {

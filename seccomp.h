@@ -20,6 +20,13 @@ enum seccomp_role {
  */
 int seccomp_enter(enum seccomp_role role);
 
+/*
+ * --seccomp-selftest ROLE: install that role's filter, then make a call no
+ * role allows; the kernel must kill the process with SIGSYS. Returns only on
+ * failure: ERR_USAGE for an unknown role, else -1; err says why.
+ */
+int seccomp_selftest(const char *role, char *err, size_t errlen);
+
 /* "main", "vcpu", "io", "teardown"; -1 for an unknown name. */
 int seccomp_role_by_name(const char *name);
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "blkspec.h"
 #include "virtio.h"
 
 /*
@@ -25,15 +26,6 @@
  * Shutdown, after the vCPU threads have stopped: blk_close().
  */
 
-#define BLK_SERIAL_MAX 20 /* VIRTIO_BLK_ID_BYTES */
-#define BLK_PATH_MAX 4096
-
-struct blk_spec {
-	char path[BLK_PATH_MAX];
-	bool ro;
-	bool no_flush; /* cache=unsafe: FLUSH is not offered (the host page cache decides) */
-	char serial[BLK_SERIAL_MAX + 1]; /* "" when not given */
-};
 
 struct blk_stats {
 	uint64_t requests;      /* chains handled, good or bad */
@@ -44,12 +36,6 @@ struct blk_stats {
 };
 
 struct blk;
-
-/*
- * Parse "PATH[,ro][,serial=ID][,cache=unsafe|writeback]" (ID: 1..20 printable ASCII characters, no
- * comma). PATH may not contain a comma. 0, or -1 with a message in err.
- */
-int blk_parse_spec(const char *arg, struct blk_spec *out, char *err, size_t errlen);
 
 /*
  * Open and lock the image: O_RDWR with a whole-file OFD write lock, or for

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* virtio-net: tap setup, RX straight into guest buffers (or through a bounce buffer), zero-copy TX. */
+/* virtio-net: RX straight into guest buffers (or through a bounce buffer), zero-copy TX. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "tap.h"
 #include "util.h"
 
 #define RX_BATCH 64 /* frames per RX turn, so TX and the vCPUs get the lock in between */
@@ -70,119 +71,6 @@ struct net {
 };
 
 enum { PLACED, DROPPED, WAIT, PUBLISH };
-
-/* ---- options ---- */
-
-static int hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-int net_parse_mac(const char *s, uint8_t mac[6])
-{
-	char sep = 0;
-	unsigned any = 0;
-
-	for (int i = 0; i < 6; i++) {
-		int hi = hex(s[0]), lo = hi < 0 ? -1 : hex(s[1]);
-
-		if (lo < 0)
-			return -1;
-		mac[i] = (uint8_t)(hi << 4 | lo);
-		any |= mac[i];
-		s += 2;
-		if (i == 5)
-			break;
-		if (*s != ':' && *s != '-')
-			return -1;
-		if (sep && *s != sep)
-			return -1; /* one separator throughout */
-		sep = *s++;
-	}
-	/* Group bit: a multicast address cannot be a station address. */
-	return *s || (mac[0] & 1) || !any ? -1 : 0;
-}
-
-void net_default_mac(unsigned index, uint8_t mac[6])
-{
-	static const uint8_t base[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
-
-	memcpy(mac, base, 6);
-	mac[5] = (uint8_t)(0x56 + index);
-}
-
-const char *net_tap_name_error(const char *name, size_t len)
-{
-	if (len == 0)
-		return "empty tap name";
-	if (len >= NET_NAME_MAX)
-		return "tap name longer than 15 characters";
-	/* A comma could not be written on the command line either. */
-	for (size_t i = 0; i < len; i++)
-		if (name[i] == '/' || name[i] == ',' || name[i] <= ' ' || name[i] > '~')
-			return "bad character in tap name (printable ASCII, no '/', ',' or space)";
-	return NULL;
-}
-
-int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errlen)
-{
-	const char *comma = strchr(arg, ',');
-	size_t len = comma ? (size_t)(comma - arg) : strlen(arg);
-	const char *why;
-
-	memset(out, 0, sizeof(*out));
-	out->fd = -1;
-	if (len >= 4 && !strncmp(arg, "tap=", 4)) {
-		if ((why = net_tap_name_error(arg + 4, len - 4))) {
-			snprintf(err, errlen, "%s", why);
-			return -1;
-		}
-		memcpy(out->tap, arg + 4, len - 4);
-	} else if (len > 3 && !strncmp(arg, "fd=", 3)) {
-		long v = 0;
-
-		for (size_t i = 3; i < len; i++) {
-			if (arg[i] < '0' || arg[i] > '9' || v > 100000000) {
-				snprintf(err, errlen, "fd= wants a decimal fd number");
-				return -1;
-			}
-			v = v * 10 + (arg[i] - '0');
-		}
-		out->fd = (int)v;
-	} else {
-		snprintf(err, errlen, "want tap=NAME or fd=N first");
-		return -1;
-	}
-	while (comma) {
-		const char *opt = comma + 1;
-		size_t olen;
-
-		comma = strchr(opt, ',');
-		olen = comma ? (size_t)(comma - opt) : strlen(opt);
-		if (olen > 4 && !strncmp(opt, "mac=", 4)) {
-			char m[32];
-
-			snprintf(m, sizeof(m), "%.*s", (int)(olen - 4 < 31 ? olen - 4 : 31), opt + 4);
-			if (olen - 4 > 31 || net_parse_mac(m, out->mac) < 0) {
-				snprintf(err, errlen,
-					 "bad MAC '%.*s' (want a unicast address like 52:54:00:12:34:56)",
-					 (int)(olen - 4), opt + 4);
-				return -1;
-			}
-			out->has_mac = true;
-		} else {
-			snprintf(err, errlen, "unknown option '%.*s' (want mac=MAC)", (int)olen, opt);
-			return -1;
-		}
-	}
-	return 0;
-}
 
 unsigned net_offload_flags(uint64_t f)
 {
@@ -239,94 +127,6 @@ struct net *net_create(int fd, bool is_tap, const char *name, const uint8_t mac[
 	return n;
 }
 
-/* Settings common to both ways of getting a tap. 0, or -1 with err set. */
-static int tap_setup(int fd, const char *name, char *err, size_t errlen)
-{
-	int hdr = NET_HDR_LEN;
-	int fl = fcntl(fd, F_GETFL);
-
-	if (ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0) {
-		snprintf(err, errlen, "%s: TUNSETVNETHDRSZ: %s", name, strerror(errno));
-		return -1;
-	}
-	if (ioctl(fd, TUNSETOFFLOAD, 0UL) < 0) {
-		snprintf(err, errlen, "%s: TUNSETOFFLOAD: %s", name, strerror(errno));
-		return -1;
-	}
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-		snprintf(err, errlen, "%s: fcntl: %s", name, strerror(errno));
-		return -1;
-	}
-	return 0;
-}
-
-static int open_tap(const char *tap, char *err, size_t errlen)
-{
-	struct ifreq ifr;
-	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "tap %s: /dev/net/tun: %s", tap, strerror(errno));
-		return -1;
-	}
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", tap);
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
-		int e = errno;
-
-		if (e == EBUSY)
-			snprintf(err, errlen, "tap %s: busy (attached to another process)", tap);
-		else if (e == EPERM)
-			snprintf(err, errlen,
-				 "tap %s: permission denied (needs CAP_NET_ADMIN, or a persistent "
-				 "tap owned by this user)",
-				 tap);
-		else if (e == EINVAL)
-			snprintf(err, errlen,
-				 "tap %s: exists with other settings (a tun device or a "
-				 "multi-queue tap?)",
-				 tap);
-		else
-			snprintf(err, errlen, "tap %s: TUNSETIFF: %s", tap, strerror(e));
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* fd=N from the launcher: is it open, a tap, with the flags we need? 0 or -1. */
-static int check_fd(int fd, char *name, size_t namelen, char *err, size_t errlen)
-{
-	struct ifreq ifr;
-
-	if (fcntl(fd, F_GETFD) < 0) {
-		snprintf(err, errlen, "fd %d: not an open file descriptor", fd);
-		return -1;
-	}
-	memset(&ifr, 0, sizeof(ifr));
-	if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
-		snprintf(err, errlen, "fd %d: not an attached tap (TUNGETIFF: %s)", fd,
-			 strerror(errno));
-		return -1;
-	}
-	ifr.ifr_name[IFNAMSIZ - 1] = 0;
-	snprintf(name, namelen, "fd %d (tap %s)", fd, ifr.ifr_name);
-	if (!(ifr.ifr_flags & IFF_TAP)) {
-		snprintf(err, errlen, "fd %d: %s is a tun (layer 3) device, not a tap", fd,
-			 ifr.ifr_name);
-		return -1;
-	}
-	if (!(ifr.ifr_flags & IFF_NO_PI) || !(ifr.ifr_flags & IFF_VNET_HDR)) {
-		snprintf(err, errlen,
-			 "fd %d: tap %s was attached without IFF_NO_PI and IFF_VNET_HDR (both are "
-			 "needed and cannot be set afterwards)",
-			 fd, ifr.ifr_name);
-		return -1;
-	}
-	return 0;
-}
-
 struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t errlen)
 {
 	char name[48];
@@ -337,20 +137,9 @@ struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t
 		memcpy(mac, s->mac, 6);
 	else
 		net_default_mac(index, mac);
-	if (s->tap[0]) {
-		snprintf(name, sizeof(name), "tap %s", s->tap);
-		fd = open_tap(s->tap, err, errlen);
-		if (fd < 0)
-			return NULL;
-	} else {
-		fd = s->fd;
-		if (check_fd(fd, name, sizeof(name), err, errlen) < 0)
-			return NULL; /* not ours to close */
-	}
-	if (tap_setup(fd, name, err, errlen) < 0) {
-		close(fd);
+	fd = tap_open(s, name, sizeof(name), err, errlen);
+	if (fd < 0)
 		return NULL;
-	}
 	return net_create(fd, true, name, mac, err, errlen);
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "netspec.h"
 #include "virtio.h"
 
 /*
@@ -46,16 +47,9 @@
 
 #define NET_HDR_LEN 12       /* struct virtio_net_hdr_v1, with num_buffers */
 #define NET_MAX_FRAME 65550  /* largest frame (after the header) either way */
-#define NET_NAME_MAX 16      /* IFNAMSIZ */
 #define NET_RXQ 0
 #define NET_TXQ 1
 
-struct net_spec {
-	char tap[NET_NAME_MAX]; /* tap=NAME; "" with fd= */
-	int fd;                 /* fd=N; -1 with tap= */
-	bool has_mac;
-	uint8_t mac[6];
-};
 
 struct net_stats {
 	uint64_t rx_frames, rx_bytes; /* delivered to the guest (bytes after the header) */
@@ -75,38 +69,10 @@ struct net_stats {
 struct net;
 
 /*
- * Parse "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]". NAME: 1..15 characters, no
- * '/', ',' or white space. N: a decimal fd number. MAC: six two-digit hex
- * octets separated by ':' (or '-'), unicast and not all zero.
- * 0, or -1 with a one-line message in err.
- */
-int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errlen);
-
-/* Why the first `len` bytes of `name` are no tap name, or NULL when they are one. */
-const char *net_tap_name_error(const char *name, size_t len);
-
-/* Parse a MAC as above. 0 or -1. */
-int net_parse_mac(const char *s, uint8_t mac[6]);
-
-/*
- * The MAC of interface `index` (0-based, in --net order) when none is given:
- * 52:54:00:12:34:56 + index in the last octet (the QEMU convention: locally
- * administered, unicast, stable across runs). Two VMs on one segment need
- * mac= on at least one of them. index must be < 170 (the last octet stays
- * below 0x100).
- */
-void net_default_mac(unsigned index, uint8_t mac[6]);
-
-/*
- * Open the backend. tap=NAME: open /dev/net/tun and TUNSETIFF NAME with
- * IFF_TAP | IFF_NO_PI | IFF_VNET_HDR (the kernel creates a non-persistent
- * tap when NAME does not exist and we may; it vanishes at exit).
- * fd=N: check that N is open, is a tap (TUNGETIFF) and was attached with
- * IFF_NO_PI and IFF_VNET_HDR (neither can be changed once attached); kvmrun
- * takes the fd over and closes it in net_close. Either way: TUNSETVNETHDRSZ
- * 12, TUNSETOFFLOAD 0, O_NONBLOCK and close-on-exec. Errors name the tap or
- * fd: busy elsewhere (EBUSY), permission, not a tap, closed fd.
- * Returns the device, or NULL with a one-line message in err.
+ * Open the backend (tap_open: a tap by name, or a launcher's tap fd, which
+ * kvmrun then takes over and closes in net_close) and make the device, with
+ * the spec's MAC or net_default_mac(index). Returns the device, or NULL
+ * with a one-line message in err.
  */
 struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t errlen);
 

@@ -1,113 +1,40 @@
 // SPDX-License-Identifier: Apache-2.0
-/* kvmrun: VM lifecycle and the event loop. */
+/* kvmrun: the VM's lifecycle: check and open every input, build the machine, confine, start. */
+#include "vm.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/kvm.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <stdatomic.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
-#include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "acpi.h"
-#include "boot.h"
-#include "bus.h"
-#include "config.h"
-#include "console.h"
-#include "cpu.h"
+#include "acpi_pm.h"
 #include "i8042.h"
 #include "jail.h"
 #include "layout.h"
-#include "log.h"
-#include "mem.h"
 #include "metrics.h"
 #include "mptable.h"
 #include "seccomp.h"
-#include "teardown.h"
 #include "serial.h"
+#include "teardown.h"
 #include "util.h"
 #include "virtio.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
 
-#define MAX_DEVICES (MAX_DISKS + MAX_NETS)
-/*
- * The boot timer (Firecracker's idea): a guest's init writes BOOT_TIMER_MAGIC
- * to the byte at BOOT_TIMER_ADDR, e.g. `devmem 0xd1000000 8 123`, and kvmrun
- * records the time.
- */
-#define BOOT_TIMER_MAGIC 123
-
-/* The one place with mutable process-wide state: the VM and its devices. */
-struct vm {
-	struct options opt;
-	int kvmfd, vmfd;
-	struct guest_mem mem;
-	struct bus pio, mmio;
-	struct boot_entry entry;
-	struct kvm_cpuid2 *cpuid;
-	struct cpu_env env;
-	struct cpu *cpus;
-	struct serial *serial;
-	struct i8042 *kbd;
-	struct acpi_pm *pm;
-	struct blk *blks[MAX_DISKS];
-	struct net *nets[MAX_NETS];
-	int ndevices; /* virtio-mmio windows: disks first, then NICs */
-	uint8_t *windows; /* their registers, mapped read-only into the guest; or NULL */
-	char devices_cmdline[MAX_DEVICES * 48];
-	struct console con;
-	struct log log;
-	int metrics_fd;
-	int serial_fd; /* eventfd: console output ready / input room */
-	int stop_fd;   /* eventfd: a vCPU ended the VM */
-	atomic_bool stopping;
-	atomic_int stop_why;
-	char stop_msg[256];
-	/* Start-up: no thread runs the guest before every thread and the child are confined. */
-	struct teardown *teardown; /* the teardown child, or NULL */
-	atomic_int reported;       /* threads that installed their filter, or failed to */
-	atomic_int io_threads, vcpu_threads; /* threads started, for their names */
-	atomic_int go;             /* 1: the vCPUs may run */
-	uint64_t t_main, t_first_run, t_init; /* CLOCK_MONOTONIC ns; 0: not yet */
-	/* KVMRUN_TRACE_BOOT: when each start-up stage ended, for bench/boot.sh. */
-	bool trace;
-	int nstages;
-	struct { const char *name; uint64_t t; } stages[16];
-};
-
 /* For the fatal-signal handler only: the terminal is restored on every exit path. */
 static struct vm *g_vm;
-
-__attribute__((format(printf, 3, 4), noreturn)) static void die(struct vm *vm, int status,
-								 const char *fmt, ...)
-{
-	char msg[512];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (vm) {
-		console_restore(&vm->con);
-		log_msg(&vm->log, LOG_ERROR, "%s", msg);
-	}
-	fprintf(stderr, "kvmrun: %s\n", msg);
-	exit(status);
-}
 
 /*
  * A fault in any thread (SIGSEGV, SIGBUS, SIGILL, SIGFPE): give the terminal
@@ -121,20 +48,6 @@ static void on_fatal_signal(int sig)
 	(void)sig;
 	if (g_vm)
 		console_restore(&g_vm->con);
-}
-
-/* Note that a start-up stage ended (only when tracing: costs a clock read). */
-static void stage(struct vm *vm, const char *name)
-{
-	if (!vm->trace || vm->nstages >= (int)(sizeof(vm->stages) / sizeof(vm->stages[0])))
-		return;
-	vm->stages[vm->nstages].name = name;
-	vm->stages[vm->nstages++].t = log_now_ns();
-}
-
-static uint64_t since_main_us(const struct vm *vm, uint64_t t)
-{
-	return t ? (t - vm->t_main) / 1000 : 0;
 }
 
 /* ---- events from vCPU threads ---- */
@@ -172,9 +85,18 @@ static void ready_line(struct vm *vm, const char *what, uint64_t t)
 {
 	char line[64];
 	int n = snprintf(line, sizeof(line), "%s %llu\n", what,
-			 (unsigned long long)since_main_us(vm, t));
+			 (unsigned long long)vm_since_main_us(vm, t));
 	if (vm->opt.ready_fd >= 0 && write(vm->opt.ready_fd, line, (size_t)n) < 0)
 		log_msg(&vm->log, LOG_WARN, "--ready-fd: %s", strerror(errno));
+}
+
+static void init_signalled(void *ctx)
+{
+	struct vm *vm = ctx;
+	vm->t_init = log_now_ns();
+	ready_line(vm, "init", vm->t_init);
+	log_msg(&vm->log, LOG_INFO, "guest init signalled (%llu us after start)",
+		(unsigned long long)vm_since_main_us(vm, vm->t_init));
 }
 
 static void first_run(void *ctx)
@@ -183,26 +105,8 @@ static void first_run(void *ctx)
 	vm->t_first_run = log_now_ns();
 	ready_line(vm, "running", vm->t_first_run);
 	log_msg(&vm->log, LOG_INFO, "guest running (first KVM_RUN %llu us after start)",
-		(unsigned long long)since_main_us(vm, vm->t_first_run));
+		(unsigned long long)vm_since_main_us(vm, vm->t_first_run));
 }
-
-static void boot_timer_read(void *opaque, uint64_t off, uint8_t *d, uint32_t len)
-{
-	memset(d, 0, len);
-}
-
-static void boot_timer_write(void *opaque, uint64_t off, const uint8_t *d, uint32_t len)
-{
-	struct vm *vm = opaque;
-	if (off != 0 || d[0] != BOOT_TIMER_MAGIC || vm->t_init)
-		return; /* only the first signal counts */
-	vm->t_init = log_now_ns();
-	ready_line(vm, "init", vm->t_init);
-	log_msg(&vm->log, LOG_INFO, "guest init signalled (%llu us after start)",
-		(unsigned long long)since_main_us(vm, vm->t_init));
-}
-
-static const struct bus_ops boot_timer_ops = { boot_timer_read, boot_timer_write };
 
 /*
  * ---- seccomp on every thread ----
@@ -285,11 +189,11 @@ static void start_teardown_child(struct vm *vm)
  * the teardown child (checked before main's own filter, which forbids the
  * sleep the check uses), main, and every I/O and vCPU thread.
  */
-static void start_guest(struct vm *vm)
+static void vm_start_guest(struct vm *vm)
 {
 	for (int i = 0; i < vm->opt.cpus; i++)
 		if (cpu_start(&vm->cpus[i]) < 0)
-			die(vm, EXIT_RUNTIME, "cannot start vCPU %d thread", i);
+			vm_die(vm, EXIT_RUNTIME, "cannot start vCPU %d thread", i);
 	if (vm->teardown && teardown_confined(vm->teardown, 1000) < 0) {
 		log_msg(&vm->log, LOG_WARN, "the teardown child did not confine itself: killed; the "
 			"VM is torn down in our exit");
@@ -300,27 +204,9 @@ static void start_guest(struct vm *vm)
 	int want = vm->ndevices + vm->opt.cpus;
 	for (int n; (n = atomic_load(&vm->reported)) < want;)
 		futex_wait(&vm->reported, n);
-	stage(vm, "threads");
+	vm_stage(vm, "threads");
 	atomic_store(&vm->go, 1);
 	futex_wake(&vm->go);
-}
-
-/*
- * --seccomp-selftest ROLE: install that role's filter, then make a call no
- * role allows. The kernel must kill us with SIGSYS; returning is a failure.
- */
-__attribute__((noreturn)) static void seccomp_selftest(const char *role)
-{
-	int r = seccomp_role_by_name(role);
-	if (r < 0) {
-		fprintf(stderr, "kvmrun: --seccomp-selftest %s: expected main, vcpu, io or teardown\n", role);
-		exit(EXIT_USAGE);
-	}
-	int rc = seccomp_enter((enum seccomp_role)r);
-	if (rc < 0)
-		die(NULL, EXIT_RUNTIME, "seccomp: %s", strerror(-rc));
-	syscall(SYS_socket, AF_INET, SOCK_STREAM, 0);
-	die(NULL, EXIT_RUNTIME, "seccomp self-test: socket() was not blocked in role %s", role);
 }
 
 /* ---- setup ---- */
@@ -333,7 +219,7 @@ static int kvm_ioctl_checked(struct vm *vm, int fd, unsigned long req, unsigned 
 		rc = ioctl(fd, req, arg);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
-		die(vm, EXIT_RUNTIME, "KVM: %s: %s", what, strerror(errno));
+		vm_die(vm, EXIT_RUNTIME, "KVM: %s: %s", what, strerror(errno));
 	return rc;
 }
 
@@ -342,13 +228,13 @@ static struct kvm_cpuid2 *supported_cpuid(struct vm *vm)
 	for (uint32_t n = 64;; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
 		if (!c)
-			die(vm, EXIT_RUNTIME, "out of memory");
+			vm_die(vm, EXIT_RUNTIME, "out of memory");
 		c->nent = n;
 		if (ioctl(vm->kvmfd, KVM_GET_SUPPORTED_CPUID, c) == 0)
 			return c;
 		free(c);
 		if (errno != E2BIG || n > 4096)
-			die(vm, EXIT_RUNTIME, "KVM: KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+			vm_die(vm, EXIT_RUNTIME, "KVM: KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
 	}
 }
 
@@ -356,15 +242,15 @@ static void open_kvm(struct vm *vm)
 {
 	vm->kvmfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvmfd < 0)
-		die(vm, EXIT_RUNTIME, "/dev/kvm: %s%s", strerror(errno),
+		vm_die(vm, EXIT_RUNTIME, "/dev/kvm: %s%s", strerror(errno),
 		    errno == ENOENT ? " (is the kvm module loaded?)" : "");
 	if (ioctl(vm->kvmfd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
-		die(vm, EXIT_RUNTIME, "/dev/kvm: unsupported KVM API version");
+		vm_die(vm, EXIT_RUNTIME, "/dev/kvm: unsupported KVM API version");
 	int max = ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max > 0 && vm->opt.cpus > max)
-		die(vm, EXIT_USAGE, "--cpus %d: this host's KVM allows at most %d", vm->opt.cpus, max);
+		vm_die(vm, EXIT_USAGE, "--cpus %d: this host's KVM allows at most %d", vm->opt.cpus, max);
 	if (ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0)
-		die(vm, EXIT_RUNTIME, "KVM: KVM_CAP_IMMEDIATE_EXIT is missing (Linux 4.11+ needed)");
+		vm_die(vm, EXIT_RUNTIME, "KVM: KVM_CAP_IMMEDIATE_EXIT is missing (Linux 4.11+ needed)");
 	vm->vmfd = kvm_ioctl_checked(vm, vm->kvmfd, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
 	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_TSS_ADDR, TSS_ADDR, "KVM_SET_TSS_ADDR");
 	uint64_t idmap = IDENTITY_MAP_ADDR;
@@ -372,7 +258,7 @@ static void open_kvm(struct vm *vm)
 			  "KVM_SET_IDENTITY_MAP_ADDR");
 	vm->env.run_size = kvm_ioctl_checked(vm, vm->kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0,
 					     "KVM_GET_VCPU_MMAP_SIZE");
-	stage(vm, "vm");
+	vm_stage(vm, "vm");
 	vm->cpuid = supported_cpuid(vm);
 }
 
@@ -411,10 +297,10 @@ static void map_windows(struct vm *vm)
 	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
 		       -1, 0);
 	if (p == MAP_FAILED)
-		die(vm, EXIT_RUNTIME, "cannot map the device registers: %s", strerror(errno));
+		vm_die(vm, EXIT_RUNTIME, "cannot map the device registers: %s", strerror(errno));
 	int rc = mem_register_readonly(vm->vmfd, VIRTIO_BASE, len, p);
 	if (rc < 0)
-		die(vm, EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION (device registers): %s",
+		vm_die(vm, EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION (device registers): %s",
 		    strerror(-rc));
 	vm->windows = p;
 }
@@ -424,9 +310,9 @@ static void map_ram(struct vm *vm)
 {
 	int rc = mem_init(&vm->mem, vm->opt.memory, vm->opt.hugepages);
 	if (rc == -EINVAL && vm->opt.hugepages)
-		die(vm, EXIT_RUNTIME, "--hugepages: this kernel has no transparent huge pages");
+		vm_die(vm, EXIT_RUNTIME, "--hugepages: this kernel has no transparent huge pages");
 	if (rc < 0)
-		die(vm, EXIT_RUNTIME, "--memory: cannot map %llu MiB: %s",
+		vm_die(vm, EXIT_RUNTIME, "--memory: cannot map %llu MiB: %s",
 		    (unsigned long long)(vm->opt.memory >> 20), strerror(-rc));
 }
 
@@ -434,7 +320,7 @@ static void register_memory(struct vm *vm)
 {
 	int rc = mem_register(&vm->mem, vm->vmfd);
 	if (rc < 0)
-		die(vm, EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION: %s", strerror(-rc));
+		vm_die(vm, EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION: %s", strerror(-rc));
 	map_windows(vm);
 	/* The last use of /dev/kvm itself: everything else goes through the VM's fd. */
 	close(vm->kvmfd);
@@ -481,12 +367,12 @@ static void open_devices(struct vm *vm)
 	for (int i = 0; i < vm->opt.ndisks; i++) {
 		vm->blks[i] = blk_open(&vm->opt.disks[i], err, sizeof(err));
 		if (!vm->blks[i])
-			die(vm, EXIT_USAGE, "--disk %s", err);
+			vm_die(vm, EXIT_USAGE, "--disk %s", err);
 	}
 	for (int i = 0; i < vm->opt.nnets; i++) {
 		vm->nets[i] = net_open(&vm->opt.nets[i], (unsigned)i, err, sizeof(err));
 		if (!vm->nets[i])
-			die(vm, EXIT_USAGE, "--net %s", err);
+			vm_die(vm, EXIT_USAGE, "--net %s", err);
 	}
 	vm->ndevices = vm->opt.ndisks + vm->opt.nnets;
 }
@@ -531,7 +417,7 @@ __attribute__((noreturn)) static void dump_acpi(struct vm *vm)
 	vm->ndevices = vm->opt.ndisks + vm->opt.nnets;
 	struct acpi_config cfg = acpi_plan(vm, devs);
 	if (acpi_dump(&cfg, vm->opt.dump_acpi, err, sizeof(err)) < 0)
-		die(vm, EXIT_USAGE, "--dump-acpi %s", err);
+		vm_die(vm, EXIT_USAGE, "--dump-acpi %s", err);
 	exit(0);
 }
 
@@ -549,19 +435,19 @@ static void load_guest(struct vm *vm)
 			 vm->devices_cmdline, vm->opt.extra_cmdline[0] ? " " : "",
 			 vm->opt.extra_cmdline, *user ? " " : "", user);
 	if (n < 0 || (size_t)n >= sizeof(cmdline))
-		die(vm, EXIT_USAGE, "--cmdline: longer than %llu bytes", BOOT_CMDLINE_MAX - 1);
+		vm_die(vm, EXIT_USAGE, "--cmdline: longer than %llu bytes", BOOT_CMDLINE_MAX - 1);
 	struct boot_spec spec = { vm->opt.kernel, vm->opt.initrd, cmdline, 0 };
 	if (!vm->opt.no_acpi) {
 		struct acpi_config cfg = acpi_plan(vm, devs);
 		spec.rsdp = acpi_write(&vm->mem, ACPI_BASE, ACPI_SIZE, &cfg);
 		if (!spec.rsdp)
-			die(vm, EXIT_RUNTIME, "cannot build the ACPI tables");
+			vm_die(vm, EXIT_RUNTIME, "cannot build the ACPI tables");
 	}
 	int rc = boot_load(&vm->mem, &spec, &vm->entry, err, sizeof(err));
 	if (rc < 0)
-		die(vm, rc == ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
+		vm_die(vm, rc == ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
 	if (mptable_write(&vm->mem, MPTABLE_BASE, vm->opt.cpus) < 0)
-		die(vm, EXIT_RUNTIME, "cannot write the MP table for %d vCPUs", vm->opt.cpus);
+		vm_die(vm, EXIT_RUNTIME, "cannot write the MP table for %d vCPUs", vm->opt.cpus);
 	log_msg(&vm->log, LOG_INFO, "loaded %s (%s), %d vCPUs, %llu MiB, %d disks, %d NICs",
 		vm->opt.kernel, boot_format_name(vm->entry.format), vm->opt.cpus,
 		(unsigned long long)(vm->opt.memory >> 20), vm->opt.ndisks, vm->opt.nnets);
@@ -572,7 +458,7 @@ static int new_eventfd(struct vm *vm)
 {
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fd < 0)
-		die(vm, EXIT_RUNTIME, "eventfd: %s", strerror(errno));
+		vm_die(vm, EXIT_RUNTIME, "eventfd: %s", strerror(errno));
 	return fd;
 }
 
@@ -585,13 +471,14 @@ static void setup_platform_devices(struct vm *vm)
 	vm->serial = serial_create(&com1, vm->serial_fd);
 	vm->kbd = i8042_create(&kbd, guest_reset, vm);
 	vm->pm = acpi_pm_create(acpi_event, vm);
+	boot_timer_init(&vm->timer, init_signalled, vm);
 	if (!vm->serial || !vm->kbd || !vm->pm)
-		die(vm, EXIT_RUNTIME, "out of memory");
+		vm_die(vm, EXIT_RUNTIME, "out of memory");
 	if (bus_add(&vm->pio, SERIAL_COM1_BASE, 8, &serial_bus_ops, vm->serial) < 0 ||
 	    bus_add(&vm->pio, I8042_DATA_PORT, 5, &i8042_bus_ops, vm->kbd) < 0 ||
 	    bus_add(&vm->pio, ACPI_PM_PORT, ACPI_PM_PORT_LEN, &acpi_pm_bus_ops, vm->pm) < 0 ||
-	    bus_add(&vm->mmio, BOOT_TIMER_ADDR, 0x1000, &boot_timer_ops, vm) < 0)
-		die(vm, EXIT_RUNTIME, "device address conflict");
+	    bus_add(&vm->mmio, BOOT_TIMER_ADDR, 0x1000, &boot_timer_ops, &vm->timer) < 0)
+		vm_die(vm, EXIT_RUNTIME, "device address conflict");
 }
 
 /* Files the VM writes to: opened before the jail, like everything else. */
@@ -600,17 +487,17 @@ static void open_outputs(struct vm *vm)
 	char err[512];
 	int rc = log_open(&vm->log, vm->opt.log_path, vm->opt.log_level, vm->t_main);
 	if (rc < 0)
-		die(vm, EXIT_USAGE, "--log %s: %s", vm->opt.log_path, strerror(-rc));
+		vm_die(vm, EXIT_USAGE, "--log %s: %s", vm->opt.log_path, strerror(-rc));
 	vm->metrics_fd = -1;
 	if (vm->opt.metrics_path) {
 		vm->metrics_fd = metrics_open(vm->opt.metrics_path);
 		if (vm->metrics_fd < 0)
-			die(vm, EXIT_USAGE, "--metrics %s: %s%s", vm->opt.metrics_path,
+			vm_die(vm, EXIT_USAGE, "--metrics %s: %s%s", vm->opt.metrics_path,
 			    strerror(-vm->metrics_fd),
 			    vm->metrics_fd == -ENXIO ? " (a FIFO needs a reader first)" : "");
 	}
 	if (console_open(&vm->con, &vm->opt, err, sizeof(err)) < 0)
-		die(vm, EXIT_USAGE, "%s", err);
+		vm_die(vm, EXIT_USAGE, "%s", err);
 	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
 	struct sigaction sa = { .sa_handler = on_fatal_signal, .sa_flags = SA_RESETHAND };
 	sigemptyset(&sa.sa_mask);
@@ -624,7 +511,7 @@ static void enter_jail(struct vm *vm)
 	char err[256];
 	int rc = jail_enter(&vm->opt.jail, err, sizeof(err));
 	if (rc < 0)
-		die(vm, rc == ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
+		vm_die(vm, rc == ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
 }
 
 static void attach_device(struct vm *vm, int i)
@@ -634,10 +521,10 @@ static void attach_device(struct vm *vm, int i)
 	struct virtio_dev *vd = i < nd ? blk_virtio(vm->blks[i]) : net_virtio(vm->nets[i - nd]);
 	int rc = virtio_start(vd, &cfg);
 	if (rc < 0)
-		die(vm, EXIT_RUNTIME, "%s %s: cannot attach: %s", i < nd ? "--disk" : "--net",
+		vm_die(vm, EXIT_RUNTIME, "%s %s: cannot attach: %s", i < nd ? "--disk" : "--net",
 		    i < nd ? vm->opt.disks[i].path : net_name(vm->nets[i - nd]), strerror(-rc));
 	if (bus_add(&vm->mmio, cfg.base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, vd) < 0)
-		die(vm, EXIT_RUNTIME, "device address conflict at 0x%llx", (unsigned long long)cfg.base);
+		vm_die(vm, EXIT_RUNTIME, "device address conflict at 0x%llx", (unsigned long long)cfg.base);
 }
 
 static void setup_cpus(struct vm *vm)
@@ -652,239 +539,10 @@ static void setup_cpus(struct vm *vm)
 	};
 	vm->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->cpus));
 	if (!vm->cpus || cpu_init_signals() < 0)
-		die(vm, EXIT_RUNTIME, "cannot set up vCPUs: %s", strerror(errno));
+		vm_die(vm, EXIT_RUNTIME, "cannot set up vCPUs: %s", strerror(errno));
 	for (int i = 0; i < vm->opt.cpus; i++)
 		if (cpu_create(&vm->cpus[i], &vm->env, i, err, sizeof(err)) < 0)
-			die(vm, EXIT_RUNTIME, "KVM: %s", err);
-}
-
-/* ---- metrics ---- */
-
-static void put_devices(struct vm *vm, struct jline *j)
-{
-	char name[16];
-	j_obj(j, "disks");
-	for (int i = 0; i < vm->opt.ndisks; i++) {
-		struct blk_stats s;
-		blk_get_stats(vm->blks[i], &s);
-		snprintf(name, sizeof(name), "vd%c", 'a' + i);
-		j_obj(j, name);
-		j_u64(j, "requests", s.requests);
-		j_u64(j, "bytes_read", s.bytes_read);
-		j_u64(j, "bytes_written", s.bytes_written);
-		j_u64(j, "errors", s.errors);
-		j_u64(j, "ignored_accesses", s.ignored);
-		j_end(j);
-	}
-	j_end(j);
-	j_obj(j, "nets");
-	for (int i = 0; i < vm->opt.nnets; i++) {
-		struct net_stats s;
-		net_get_stats(vm->nets[i], &s);
-		snprintf(name, sizeof(name), "eth%d", i);
-		j_obj(j, name);
-		j_u64(j, "rx_frames", s.rx_frames);
-		j_u64(j, "rx_bytes", s.rx_bytes);
-		j_u64(j, "tx_frames", s.tx_frames);
-		j_u64(j, "tx_bytes", s.tx_bytes);
-		j_u64(j, "rx_dropped", s.rx_oversize);
-		j_u64(j, "tx_dropped", s.tx_dropped);
-		j_u64(j, "errors", s.rx_errors + s.tx_errors);
-		j_u64(j, "ignored_accesses", s.ignored);
-		j_end(j);
-	}
-	j_end(j);
-}
-
-static void emit_metrics(struct vm *vm, const char *event, int status)
-{
-	struct jline j;
-	if (vm->metrics_fd < 0)
-		return;
-	j_begin(&j);
-	j_u64(&j, "ts_us", since_main_us(vm, log_now_ns()));
-	j_str(&j, "event", event);
-	if (status >= 0) {
-		j_u64(&j, "status", (uint64_t)status);
-		j_str(&j, "reason", vm->stop_msg);
-	}
-	j_obj(&j, "boot");
-	j_u64(&j, "first_run_us", since_main_us(vm, vm->t_first_run));
-	j_u64(&j, "init_us", since_main_us(vm, vm->t_init));
-	j_end(&j);
-	j_obj(&j, "exits");
-	for (int k = 0; k < CPU_EXIT_KINDS; k++) {
-		uint64_t sum = 0;
-		for (int i = 0; i < vm->opt.cpus; i++)
-			sum += atomic_load_explicit(&vm->cpus[i].exits[k], memory_order_relaxed);
-		j_u64(&j, cpu_exit_name((enum cpu_exit_kind)k), sum);
-	}
-	j_end(&j);
-	put_devices(vm, &j);
-	j_obj(&j, "serial");
-	j_u64(&j, "dropped_bytes", serial_dropped(vm->serial));
-	j_end(&j);
-	j_obj(&j, "seccomp");
-	j_bool(&j, "enabled", !vm->opt.no_seccomp);
-	j_u64(&j, "main_rules", (uint64_t)seccomp_count(SECCOMP_MAIN, NULL));
-	j_u64(&j, "vcpu_rules", (uint64_t)seccomp_count(SECCOMP_VCPU, NULL));
-	j_u64(&j, "io_rules", (uint64_t)seccomp_count(SECCOMP_IO, NULL));
-	j_end(&j);
-	j_obj(&j, "errors");
-	j_u64(&j, "acpi_ignored_writes", acpi_pm_ignored(vm->pm));
-	j_end(&j);
-	if (metrics_emit(vm->metrics_fd, &j) < 0)
-		log_msg(&vm->log, LOG_WARN, "--metrics: a line was lost");
-}
-
-/* ---- the event loop ---- */
-
-static int block_signals(struct vm *vm)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGUSR1);
-	/* Blocked before any thread starts, so only the loop's signalfd sees them. */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
-	int fd = signalfd(-1, &set, SFD_CLOEXEC);
-	if (fd < 0)
-		die(vm, EXIT_RUNTIME, "signalfd: %s", strerror(errno));
-	return fd;
-}
-
-/* 0, or -1 when fd is a file epoll cannot watch (always readable). */
-static int epoll_add(struct vm *vm, int ep, int fd, uint32_t tag)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
-	if (fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0)
-		return 0;
-	if (errno == EPERM)
-		return -1;
-	die(vm, EXIT_RUNTIME, "epoll_ctl: %s", strerror(errno));
-}
-
-/* Stop every vCPU, flush the console, report, and leave with `status`. */
-__attribute__((noreturn)) static void finish(struct vm *vm, int status, const char *msg)
-{
-	atomic_store(&vm->stopping, true);
-	for (int i = 0; i < vm->opt.cpus; i++)
-		cpu_kick(&vm->cpus[i]);
-	console_drain(&vm->con, vm->serial);
-	bool was_raw = vm->con.tty_raw;
-	console_restore(&vm->con);
-	if (msg && msg != vm->stop_msg)
-		snprintf(vm->stop_msg, sizeof(vm->stop_msg), "%s", msg);
-	log_msg(&vm->log, status ? LOG_ERROR : LOG_INFO, "exit %d: %s", status, vm->stop_msg);
-	emit_metrics(vm, "exit", status);
-	if (status && msg)
-		fprintf(stderr, "%skvmrun: %s\n", was_raw ? "\r\n" : "", msg);
-	if (vm->trace) {
-		fprintf(stderr, "kvmrun: trace: main %llu.%09llu first_run %llu.%09llu stages",
-			(unsigned long long)(vm->t_main / 1000000000u),
-			(unsigned long long)(vm->t_main % 1000000000u),
-			(unsigned long long)(vm->t_first_run / 1000000000u),
-			(unsigned long long)(vm->t_first_run % 1000000000u));
-		for (int i = 0; i < vm->nstages; i++)
-			fprintf(stderr, " %s=%llu", vm->stages[i].name,
-				(unsigned long long)(vm->stages[i].t - vm->t_main) / 1000);
-		fputc('\n', stderr);
-	}
-	/* No joins: vCPU threads may sit in KVM; process exit reclaims everything. */
-	_exit(status);
-}
-
-static int stop_status(struct vm *vm)
-{
-	switch (atomic_load(&vm->stop_why)) {
-	case CPU_STOP_RESET: return EXIT_GUEST_DONE;
-	case CPU_STOP_FAULT: return EXIT_GUEST_FAULT;
-	default: return EXIT_RUNTIME;
-	}
-}
-
-enum { EV_SIGNAL, EV_STDIN, EV_SERIAL, EV_STOP, EV_GRACE };
-
-static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
-{
-	struct signalfd_siginfo si;
-	if (read(sfd, &si, sizeof(si)) != sizeof(si))
-		return;
-	int sig = (int)si.ssi_signo;
-	if (sig == SIGUSR1) {
-		emit_metrics(vm, "sigusr1", -1);
-		return;
-	}
-	if (sig == SIGTERM && !*asked) { /* the first SIGTERM asks; a second one ends it now */
-		struct itimerspec grace = { .it_value.tv_sec = vm->opt.shutdown_timeout };
-		if (grace.it_value.tv_sec == 0)
-			grace.it_value.tv_nsec = 1;
-		*asked = true;
-		log_msg(&vm->log, LOG_INFO, "SIGTERM: asking the guest to shut down (Ctrl-Alt-Del)");
-		i8042_ctrl_alt_del(vm->kbd);
-		timerfd_settime(tfd, 0, &grace, NULL);
-		return;
-	}
-	finish(vm, EXIT_SIGNAL + sig, sig == SIGINT ? "terminated by SIGINT" :
-				      sig == SIGHUP ? "terminated by SIGHUP" :
-				      sig == SIGQUIT ? "terminated by SIGQUIT" : "terminated by SIGTERM");
-}
-
-static void event_loop(struct vm *vm)
-{
-	int ep = epoll_create1(EPOLL_CLOEXEC);
-	int sfd = block_signals(vm);
-	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	bool asked = false;
-	if (ep < 0 || tfd < 0)
-		die(vm, EXIT_RUNTIME, "epoll/timerfd: %s", strerror(errno));
-	epoll_add(vm, ep, sfd, EV_SIGNAL);
-	vm->con.in_unpollable = epoll_add(vm, ep, vm->con.in_fd, EV_STDIN) < 0;
-	epoll_add(vm, ep, vm->serial_fd, EV_SERIAL);
-	epoll_add(vm, ep, vm->stop_fd, EV_STOP);
-	epoll_add(vm, ep, tfd, EV_GRACE);
-
-	start_guest(vm);
-
-	for (;;) {
-		struct epoll_event evs[8];
-		/* A file on stdin is read as the guest makes room, without epoll. */
-		int in_fd = vm->con.in_fd;
-		bool poll_file = vm->con.in_unpollable && in_fd >= 0;
-		if (poll_file && !console_input(&vm->con, vm->serial))
-			finish(vm, EXIT_GUEST_DONE, "Ctrl-A x: quit");
-		int n = epoll_wait(ep, evs, 8, poll_file ? 10 : -1);
-		if (n < 0 && errno != EINTR)
-			die(vm, EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
-		for (int i = 0; i < n; i++) {
-			switch (evs[i].data.u32) {
-			case EV_SIGNAL:
-				on_signal(vm, sfd, tfd, &asked);
-				break;
-			case EV_STDIN:
-				if (!console_input(&vm->con, vm->serial))
-					finish(vm, EXIT_GUEST_DONE, "Ctrl-A x: quit");
-				if (vm->con.in_fd < 0 && !vm->con.in_unpollable)
-					epoll_ctl(ep, EPOLL_CTL_DEL, in_fd, NULL);
-				break;
-			case EV_SERIAL:
-				efd_drain(vm->serial_fd);
-				console_drain(&vm->con, vm->serial);
-				break;
-			case EV_STOP: {
-				int status = stop_status(vm);
-				finish(vm, status, status ? vm->stop_msg : NULL);
-			}
-			case EV_GRACE:
-				finish(vm, EXIT_SIGNAL + SIGTERM,
-				       "SIGTERM: the guest did not shut down in time");
-			}
-		}
-	}
+			vm_die(vm, EXIT_RUNTIME, "KVM: %s", err);
 }
 
 int main(int argc, char **argv)
@@ -898,8 +556,11 @@ int main(int argc, char **argv)
 	vm.t_main = log_now_ns();
 	vm.trace = getenv("KVMRUN_TRACE_BOOT") != NULL;
 	config_parse(&vm.opt, argc, argv);
-	if (vm.opt.seccomp_selftest)
-		seccomp_selftest(vm.opt.seccomp_selftest);
+	if (vm.opt.seccomp_selftest) {
+		char err[128];
+		int rc = seccomp_selftest(vm.opt.seccomp_selftest, err, sizeof(err));
+		vm_die(NULL, rc == ERR_USAGE ? EXIT_USAGE : EXIT_RUNTIME, "%s", err);
+	}
 	if (vm.opt.seccomp_list) {
 		seccomp_list(stdout);
 		exit(0);
@@ -908,8 +569,8 @@ int main(int argc, char **argv)
 		dump_acpi(&vm);
 	char err[256];
 	if (jail_check(&vm.opt.jail, err, sizeof(err)) < 0)
-		die(&vm, EXIT_USAGE, "%s", err);
-	stage(&vm, "config");
+		vm_die(&vm, EXIT_USAGE, "%s", err);
+	vm_stage(&vm, "config");
 	/*
 	 * Everything the user named is opened and checked (disks, taps, files,
 	 * the kernel and initrd, loaded into guest RAM) before /dev/kvm: a bad
@@ -921,23 +582,26 @@ int main(int argc, char **argv)
 	announce_devices(&vm);
 	open_outputs(&vm);
 	load_guest(&vm);
-	stage(&vm, "load");
+	vm_stage(&vm, "load");
 	open_kvm(&vm);
-	stage(&vm, "cpuid");
+	vm_stage(&vm, "cpuid");
 	register_memory(&vm);
-	stage(&vm, "memory");
+	vm_stage(&vm, "memory");
 	create_irqchip(&vm);
-	stage(&vm, "irqchip");
+	vm_stage(&vm, "irqchip");
 	setup_platform_devices(&vm);
 	enter_jail(&vm);
 	start_teardown_child(&vm);
-	stage(&vm, "jail");
+	vm_stage(&vm, "jail");
 	for (int i = 0; i < vm.ndevices; i++)
 		attach_device(&vm, i);
 	setup_cpus(&vm);
-	stage(&vm, "vcpus");
+	vm_stage(&vm, "vcpus");
 	if (vm.opt.no_seccomp)
 		fputs("kvmrun: WARNING: --no-seccomp: the monitor is not confined; a hostile guest "
 		      "that finds a bug owns this process (debugging only)\n", stderr);
-	event_loop(&vm);
+	struct vm_loop loop;
+	vm_loop_open(&vm, &loop);
+	vm_start_guest(&vm);
+	vm_loop_run(&vm, &loop);
 }

@@ -53,8 +53,8 @@ build() {
 	local t=$1 srcs=() extra=()
 	case $t in
 	virtq) srcs=(virtio.c virtq.c mem.c) ;;
-	blk) srcs=(virtio_blk.c virtio.c virtq.c mem.c) ;;
-	net) srcs=(virtio_net.c virtio.c virtq.c mem.c) ;;
+	blk) srcs=(virtio_blk.c blkspec.c virtio.c virtq.c mem.c) ;;
+	net) srcs=(virtio_net.c netspec.c tap.c virtio.c virtq.c mem.c) ;;
 	boot) srcs=(boot.c mem.c) ;;
 	config)
 		local cj
@@ -62,7 +62,7 @@ build() {
 		# Third-party: instrumented too (its parser is the first thing a config file meets), no -Werror.
 		"$CC" -std=gnu11 -g -O1 "${SAN[@]/fuzzer,/fuzzer-no-link,}" -c "$cj/cJSON.c" \
 			-o "$OUT/cJSON.o" 2>"$OUT/cJSON.build.log" || { echo "cJSON does not compile"; return 1; }
-		srcs=(virtio_blk.c virtio_net.c virtio.c virtq.c mem.c "$OUT/cJSON.o")
+		srcs=(blkspec.c netspec.c "$OUT/cJSON.o")
 		extra=(-isystem "$cj") ;;
 	*) echo "no such target"; return 1 ;;
 	esac

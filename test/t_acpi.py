@@ -55,7 +55,8 @@ def build_dumper():
     with open(src, "w") as fh:
         fh.write(DUMP_C)
     p = subprocess.run(["gcc", "-std=gnu11", "-O2", "-D_GNU_SOURCE", "-I", TOP, "-o", exe, src,
-                        os.path.join(TOP, "acpi.c"), os.path.join(TOP, "mem.c")],
+                        os.path.join(TOP, "acpi.c"), os.path.join(TOP, "aml.c"),
+                        os.path.join(TOP, "acpi_pm.c"), os.path.join(TOP, "mem.c")],
                        capture_output=True, text=True)
     return exe if p.returncode == 0 else p.stderr
 

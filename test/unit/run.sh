@@ -20,13 +20,13 @@ CFLAGS=(-std=gnu11 -g -O1 "${WARN[@]}" -Werror -D_GNU_SOURCE -I"$TOP"
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 ALL=(core acpi virtq blk net thread)
 KVM=(thread net)
-VIRTIO=(virtio.c virtq.c virtio_blk.c virtio_net.c mem.c)
+VIRTIO=(virtio.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c tap.c mem.c)
 
 # srcs NAME: the modules a test links against.
 srcs() {
 	case $1 in
 	core) echo mem.c bus.c boot.c mptable.c ;;
-	acpi) echo acpi.c mem.c ;;
+	acpi) echo acpi.c aml.c acpi_pm.c mem.c ;;
 	virtq | blk | net | thread) echo "${VIRTIO[@]}" ;;
 	*) return 1 ;;
 	esac

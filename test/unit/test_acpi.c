@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "acpi.h"
+#include "acpi_pm.h"
 #include "mem.h"
 
 #define RAM (1u << 20) /* fake guest RAM: the low 1 MiB, where the tables live */

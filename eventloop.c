@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The main thread's loop: signals, console input and output, the VM's stop, and the way out. */
+#include "vm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "i8042.h"
+#include "util.h"
+
+static int block_signals(struct vm *vm)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGUSR1);
+	/* Blocked before any thread starts, so only the loop's signalfd sees them. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	int fd = signalfd(-1, &set, SFD_CLOEXEC);
+	if (fd < 0)
+		vm_die(vm, EXIT_RUNTIME, "signalfd: %s", strerror(errno));
+	return fd;
+}
+
+/* 0, or -1 when fd is a file epoll cannot watch (always readable). */
+static int epoll_add(struct vm *vm, int ep, int fd, uint32_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = tag };
+	if (fd < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0)
+		return 0;
+	if (errno == EPERM)
+		return -1;
+	vm_die(vm, EXIT_RUNTIME, "epoll_ctl: %s", strerror(errno));
+}
+
+/* Stop every vCPU, flush the console, report, and leave with `status`. */
+__attribute__((noreturn)) static void finish(struct vm *vm, int status, const char *msg)
+{
+	atomic_store(&vm->stopping, true);
+	for (int i = 0; i < vm->opt.cpus; i++)
+		cpu_kick(&vm->cpus[i]);
+	console_drain(&vm->con, vm->serial);
+	bool was_raw = vm->con.tty_raw;
+	console_restore(&vm->con);
+	if (msg && msg != vm->stop_msg)
+		snprintf(vm->stop_msg, sizeof(vm->stop_msg), "%s", msg);
+	log_msg(&vm->log, status ? LOG_ERROR : LOG_INFO, "exit %d: %s", status, vm->stop_msg);
+	vm_report(vm, "exit", status);
+	if (status && msg)
+		fprintf(stderr, "%skvmrun: %s\n", was_raw ? "\r\n" : "", msg);
+	if (vm->trace) {
+		fprintf(stderr, "kvmrun: trace: main %llu.%09llu first_run %llu.%09llu stages",
+			(unsigned long long)(vm->t_main / 1000000000u),
+			(unsigned long long)(vm->t_main % 1000000000u),
+			(unsigned long long)(vm->t_first_run / 1000000000u),
+			(unsigned long long)(vm->t_first_run % 1000000000u));
+		for (int i = 0; i < vm->nstages; i++)
+			fprintf(stderr, " %s=%llu", vm->stages[i].name,
+				(unsigned long long)(vm->stages[i].t - vm->t_main) / 1000);
+		fputc('\n', stderr);
+	}
+	/* No joins: vCPU threads may sit in KVM; process exit reclaims everything. */
+	_exit(status);
+}
+
+static int stop_status(struct vm *vm)
+{
+	switch (atomic_load(&vm->stop_why)) {
+	case CPU_STOP_RESET: return EXIT_GUEST_DONE;
+	case CPU_STOP_FAULT: return EXIT_GUEST_FAULT;
+	default: return EXIT_RUNTIME;
+	}
+}
+
+enum { EV_SIGNAL, EV_STDIN, EV_SERIAL, EV_STOP, EV_GRACE };
+
+static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
+{
+	struct signalfd_siginfo si;
+	if (read(sfd, &si, sizeof(si)) != sizeof(si))
+		return;
+	int sig = (int)si.ssi_signo;
+	if (sig == SIGUSR1) {
+		vm_report(vm, "sigusr1", -1);
+		return;
+	}
+	if (sig == SIGTERM && !*asked) { /* the first SIGTERM asks; a second one ends it now */
+		struct itimerspec grace = { .it_value.tv_sec = vm->opt.shutdown_timeout };
+		if (grace.it_value.tv_sec == 0)
+			grace.it_value.tv_nsec = 1;
+		*asked = true;
+		log_msg(&vm->log, LOG_INFO, "SIGTERM: asking the guest to shut down (Ctrl-Alt-Del)");
+		i8042_ctrl_alt_del(vm->kbd);
+		timerfd_settime(tfd, 0, &grace, NULL);
+		return;
+	}
+	finish(vm, EXIT_SIGNAL + sig, sig == SIGINT ? "terminated by SIGINT" :
+				      sig == SIGHUP ? "terminated by SIGHUP" :
+				      sig == SIGQUIT ? "terminated by SIGQUIT" : "terminated by SIGTERM");
+}
+
+void vm_loop_open(struct vm *vm, struct vm_loop *l)
+{
+	l->ep = epoll_create1(EPOLL_CLOEXEC);
+	l->sfd = block_signals(vm);
+	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	l->asked = false;
+	if (l->ep < 0 || l->tfd < 0)
+		vm_die(vm, EXIT_RUNTIME, "epoll/timerfd: %s", strerror(errno));
+	epoll_add(vm, l->ep, l->sfd, EV_SIGNAL);
+	vm->con.in_unpollable = epoll_add(vm, l->ep, vm->con.in_fd, EV_STDIN) < 0;
+	epoll_add(vm, l->ep, vm->serial_fd, EV_SERIAL);
+	epoll_add(vm, l->ep, vm->stop_fd, EV_STOP);
+	epoll_add(vm, l->ep, l->tfd, EV_GRACE);
+}
+
+void vm_loop_run(struct vm *vm, struct vm_loop *l)
+{
+	int ep = l->ep, sfd = l->sfd, tfd = l->tfd;
+
+	for (;;) {
+		struct epoll_event evs[8];
+		/* A file on stdin is read as the guest makes room, without epoll. */
+		int in_fd = vm->con.in_fd;
+		bool poll_file = vm->con.in_unpollable && in_fd >= 0;
+		if (poll_file && !console_input(&vm->con, vm->serial))
+			finish(vm, EXIT_GUEST_DONE, "Ctrl-A x: quit");
+		int n = epoll_wait(ep, evs, 8, poll_file ? 10 : -1);
+		if (n < 0 && errno != EINTR)
+			vm_die(vm, EXIT_RUNTIME, "epoll_wait: %s", strerror(errno));
+		for (int i = 0; i < n; i++) {
+			switch (evs[i].data.u32) {
+			case EV_SIGNAL:
+				on_signal(vm, sfd, tfd, &l->asked);
+				break;
+			case EV_STDIN:
+				if (!console_input(&vm->con, vm->serial))
+					finish(vm, EXIT_GUEST_DONE, "Ctrl-A x: quit");
+				if (vm->con.in_fd < 0 && !vm->con.in_unpollable)
+					epoll_ctl(ep, EPOLL_CTL_DEL, in_fd, NULL);
+				break;
+			case EV_SERIAL:
+				efd_drain(vm->serial_fd);
+				console_drain(&vm->con, vm->serial);
+				break;
+			case EV_STOP: {
+				int status = stop_status(vm);
+				finish(vm, status, status ? vm->stop_msg : NULL);
+			}
+			case EV_GRACE:
+				finish(vm, EXIT_SIGNAL + SIGTERM,
+				       "SIGTERM: the guest did not shut down in time");
+			}
+		}
+	}
+}

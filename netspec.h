@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The --net option: "tap=NAME" or "fd=N", tap names and MAC addresses. */
+#ifndef KVMRUN_NETSPEC_H
+#define KVMRUN_NETSPEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define NET_NAME_MAX 16 /* IFNAMSIZ */
+
+struct net_spec {
+	char tap[NET_NAME_MAX]; /* tap=NAME; "" with fd= */
+	int fd;                 /* fd=N; -1 with tap= */
+	bool has_mac;
+	uint8_t mac[6];
+};
+
+/*
+ * Parse "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]". NAME: 1..15 characters, no
+ * '/', ',' or white space. N: a decimal fd number. MAC: six two-digit hex
+ * octets separated by ':' (or '-'), unicast and not all zero.
+ * 0, or -1 with a one-line message in err.
+ */
+int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errlen);
+
+/* Why the first `len` bytes of `name` are no tap name, or NULL when they are one. */
+const char *net_tap_name_error(const char *name, size_t len);
+
+/* Parse a MAC as above. 0 or -1. */
+int net_parse_mac(const char *s, uint8_t mac[6]);
+
+/*
+ * The MAC of interface `index` (0-based, in --net order) when none is given:
+ * 52:54:00:12:34:56 + index in the last octet (the QEMU convention: locally
+ * administered, unicast, stable across runs). Two VMs on one segment need
+ * mac= on at least one of them. index must be < 170 (the last octet stays
+ * below 0x100).
+ */
+void net_default_mac(unsigned index, uint8_t mac[6]);
+
+#endif

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The --metrics lines: counters of the vCPUs, devices, console and seccomp, as one JSON object. */
+#include "vm.h"
+
+#include <stdio.h>
+
+#include "acpi_pm.h"
+#include "metrics.h"
+#include "seccomp.h"
+#include "serial.h"
+#include "virtio_blk.h"
+#include "virtio_net.h"
+
+static void put_devices(struct vm *vm, struct jline *j)
+{
+	char name[16];
+	j_obj(j, "disks");
+	for (int i = 0; i < vm->opt.ndisks; i++) {
+		struct blk_stats s;
+		blk_get_stats(vm->blks[i], &s);
+		snprintf(name, sizeof(name), "vd%c", 'a' + i);
+		j_obj(j, name);
+		j_u64(j, "requests", s.requests);
+		j_u64(j, "bytes_read", s.bytes_read);
+		j_u64(j, "bytes_written", s.bytes_written);
+		j_u64(j, "errors", s.errors);
+		j_u64(j, "ignored_accesses", s.ignored);
+		j_end(j);
+	}
+	j_end(j);
+	j_obj(j, "nets");
+	for (int i = 0; i < vm->opt.nnets; i++) {
+		struct net_stats s;
+		net_get_stats(vm->nets[i], &s);
+		snprintf(name, sizeof(name), "eth%d", i);
+		j_obj(j, name);
+		j_u64(j, "rx_frames", s.rx_frames);
+		j_u64(j, "rx_bytes", s.rx_bytes);
+		j_u64(j, "tx_frames", s.tx_frames);
+		j_u64(j, "tx_bytes", s.tx_bytes);
+		j_u64(j, "rx_dropped", s.rx_oversize);
+		j_u64(j, "tx_dropped", s.tx_dropped);
+		j_u64(j, "errors", s.rx_errors + s.tx_errors);
+		j_u64(j, "ignored_accesses", s.ignored);
+		j_end(j);
+	}
+	j_end(j);
+}
+
+void vm_report(struct vm *vm, const char *event, int status)
+{
+	struct jline j;
+	if (vm->metrics_fd < 0)
+		return;
+	j_begin(&j);
+	j_u64(&j, "ts_us", vm_since_main_us(vm, log_now_ns()));
+	j_str(&j, "event", event);
+	if (status >= 0) {
+		j_u64(&j, "status", (uint64_t)status);
+		j_str(&j, "reason", vm->stop_msg);
+	}
+	j_obj(&j, "boot");
+	j_u64(&j, "first_run_us", vm_since_main_us(vm, vm->t_first_run));
+	j_u64(&j, "init_us", vm_since_main_us(vm, vm->t_init));
+	j_end(&j);
+	j_obj(&j, "exits");
+	for (int k = 0; k < CPU_EXIT_KINDS; k++) {
+		uint64_t sum = 0;
+		for (int i = 0; i < vm->opt.cpus; i++)
+			sum += atomic_load_explicit(&vm->cpus[i].exits[k], memory_order_relaxed);
+		j_u64(&j, cpu_exit_name((enum cpu_exit_kind)k), sum);
+	}
+	j_end(&j);
+	put_devices(vm, &j);
+	j_obj(&j, "serial");
+	j_u64(&j, "dropped_bytes", serial_dropped(vm->serial));
+	j_end(&j);
+	j_obj(&j, "seccomp");
+	j_bool(&j, "enabled", !vm->opt.no_seccomp);
+	j_u64(&j, "main_rules", (uint64_t)seccomp_count(SECCOMP_MAIN, NULL));
+	j_u64(&j, "vcpu_rules", (uint64_t)seccomp_count(SECCOMP_VCPU, NULL));
+	j_u64(&j, "io_rules", (uint64_t)seccomp_count(SECCOMP_IO, NULL));
+	j_end(&j);
+	j_obj(&j, "errors");
+	j_u64(&j, "acpi_ignored_writes", acpi_pm_ignored(vm->pm));
+	j_end(&j);
+	if (metrics_emit(vm->metrics_fd, &j) < 0)
+		log_msg(&vm->log, LOG_WARN, "--metrics: a line was lost");
+}

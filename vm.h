@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The VM as vmm.c, eventloop.c and report.c share it: its state, and vm.c's common helpers. */
+#ifndef KVMRUN_VM_H
+#define KVMRUN_VM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "boot.h"
+#include "boottimer.h"
+#include "bus.h"
+#include "config.h"
+#include "console.h"
+#include "cpu.h"
+#include "log.h"
+#include "mem.h"
+
+#define MAX_DEVICES (MAX_DISKS + MAX_NETS)
+
+struct acpi_pm;
+struct blk;
+struct i8042;
+struct net;
+struct serial;
+struct teardown;
+
+/*
+ * The VM and its devices: kvmrun's one piece of mutable process-wide state.
+ * vmm.c owns the one instance (set up, then started); eventloop.c and
+ * report.c get it by pointer.
+ */
+struct vm {
+	struct options opt;
+	int kvmfd, vmfd;
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct boot_entry entry;
+	struct kvm_cpuid2 *cpuid;
+	struct cpu_env env;
+	struct cpu *cpus;
+	struct serial *serial;
+	struct i8042 *kbd;
+	struct acpi_pm *pm;
+	struct boot_timer timer;
+	struct blk *blks[MAX_DISKS];
+	struct net *nets[MAX_NETS];
+	int ndevices; /* virtio-mmio windows: disks first, then NICs */
+	uint8_t *windows; /* their registers, mapped read-only into the guest; or NULL */
+	char devices_cmdline[MAX_DEVICES * 48];
+	struct console con;
+	struct log log;
+	int metrics_fd;
+	int serial_fd; /* eventfd: console output ready / input room */
+	int stop_fd;   /* eventfd: a vCPU ended the VM */
+	atomic_bool stopping;
+	atomic_int stop_why;
+	char stop_msg[256];
+	/* Start-up: no thread runs the guest before every thread and the child are confined. */
+	struct teardown *teardown; /* the teardown child, or NULL */
+	atomic_int reported;       /* threads that installed their filter, or failed to */
+	atomic_int io_threads, vcpu_threads; /* threads started, for their names */
+	atomic_int go;             /* 1: the vCPUs may run */
+	uint64_t t_main, t_first_run, t_init; /* CLOCK_MONOTONIC ns; 0: not yet */
+	/* KVMRUN_TRACE_BOOT: when each start-up stage ended, for bench/boot.sh. */
+	bool trace;
+	int nstages;
+	struct { const char *name; uint64_t t; } stages[16];
+};
+
+/* End the process with `status` after one line on stderr (and the log), terminal restored. */
+__attribute__((format(printf, 3, 4), noreturn)) void vm_die(struct vm *vm, int status,
+							       const char *fmt, ...);
+/* Microseconds from main() to CLOCK_MONOTONIC time t (0 stays 0: "not yet"). */
+uint64_t vm_since_main_us(const struct vm *vm, uint64_t t);
+/* Note that a start-up stage ended (KVMRUN_TRACE_BOOT). */
+void vm_stage(struct vm *vm, const char *name);
+
+/* eventloop.c: the main thread's loop. */
+struct vm_loop {
+	int ep, sfd, tfd; /* epoll, signalfd, the SIGTERM grace timer */
+	bool asked;       /* a first SIGTERM asked the guest to shut down */
+};
+/* Block the loop's signals (before any vCPU thread exists) and open its fds. */
+void vm_loop_open(struct vm *vm, struct vm_loop *l);
+/* Serve signals, the console and the VM's stop until the end; never returns. */
+__attribute__((noreturn)) void vm_loop_run(struct vm *vm, struct vm_loop *l);
+
+/* report.c: one metrics line (event "exit" with status >= 0, or "sigusr1" with -1). */
+void vm_report(struct vm *vm, const char *event, int status);
+
+#endif
