@@ -14,9 +14,9 @@
 
 #include "acpi_pm.h"
 #include "aml.h"
+#include "i8042.h"
 #include "layout.h"
 #include "mptable.h"
-#include "i8042.h"
 #include "serial.h"
 #include "util.h"
 
@@ -382,8 +382,8 @@ uint64_t acpi_write(const struct guest_mem *m, uint64_t gpa, uint64_t room,
 	return build(&o, c) ? gpa : 0;
 }
 
-static int write_file(const char *dir, const char *name, const uint8_t *p, size_t len,
-		      char *err, size_t errlen)
+static int write_file(const char *dir, const char *name, const uint8_t *p, size_t len, char *err,
+		      size_t errlen)
 {
 	char path[4096];
 	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
@@ -415,8 +415,10 @@ int acpi_dump(const struct acpi_config *c, const char *dir, char *err, size_t er
 	if (!o.buf)
 		return errf(err, errlen, "--dump-acpi: out of memory");
 	if (!build(&o, c)) {
-		errf(err, errlen, "--dump-acpi: the tables for %d vCPUs and %d devices do not fit "
-				  "or the configuration is invalid", c->ncpus, c->nvirtio);
+		errf(err, errlen,
+		     "--dump-acpi: the tables for %d vCPUs and %d devices do not fit "
+		     "or the configuration is invalid",
+		     c->ncpus, c->nvirtio);
 		goto out;
 	}
 	for (int t = 0; t < T_COUNT; t++)

@@ -16,7 +16,6 @@
  * device's gsi must be below IOAPIC_PINS.
  */
 
-
 /* A virtio-mmio window: DSDT device "LNRO0005" with its memory range and interrupt. */
 struct acpi_dev {
 	uint64_t base; /* below 4 GiB (Memory32Fixed) */

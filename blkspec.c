@@ -50,7 +50,8 @@ int blk_parse_spec(const char *arg, struct blk_spec *out, char *err, size_t errl
 			memcpy(out->serial, opt + 7, n);
 			out->serial[n] = 0;
 		} else {
-			snprintf(err, errlen, "--disk %s: unknown option '%.*s' (want ro, serial=ID, "
+			snprintf(err, errlen,
+				 "--disk %s: unknown option '%.*s' (want ro, serial=ID, "
 				 "cache=unsafe|writeback)",
 				 out->path, (int)olen, opt);
 			return -1;

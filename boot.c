@@ -49,13 +49,13 @@ struct loader {
 	uint64_t size;
 	char *err;
 	size_t errlen;
-	bool usage; /* the failure is the user's input, not the host */
+	bool usage;	     /* the failure is the user's input, not the host */
 	uint64_t kernel_end; /* first byte above the loaded kernel image */
 };
 
 /* The load's failure: errf's message, and whether the user's input is at fault. */
-__attribute__((format(printf, 3, 4))) static int fail(struct loader *l, bool usage,
-						       const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct loader *l, bool usage, const char *fmt,
+						      ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -104,8 +104,7 @@ static int read_full(struct loader *l, int fd, const char *name, uint64_t off, u
 }
 
 /* Read exactly len bytes at off of the kernel into guest memory at gpa (checked). */
-static int load_bytes(struct loader *l, uint64_t off, uint64_t gpa, uint64_t len,
-		      const char *what)
+static int load_bytes(struct loader *l, uint64_t off, uint64_t gpa, uint64_t len, const char *what)
 {
 	uint8_t *dst = mem_gpa(l->m, gpa, len);
 	if (!dst)
@@ -179,8 +178,9 @@ static int put_initrd(struct loader *l, uint64_t max_end, uint64_t *gpa, uint64_
 	uint64_t end = l->m->low_size < max_end ? l->m->low_size : max_end;
 	uint64_t len = (uint64_t)st.st_size;
 	if (len > end || ((end - len) & ~(PAGE - 1)) < l->kernel_end) {
-		fail(l, true, "--initrd %s: %llu bytes do not fit in guest memory below 0x%llx "
-			      "beside the kernel (raise --memory)",
+		fail(l, true,
+		     "--initrd %s: %llu bytes do not fit in guest memory below 0x%llx "
+		     "beside the kernel (raise --memory)",
 		     l->s->initrd, (unsigned long long)len, (unsigned long long)end);
 		goto out;
 	}
@@ -217,7 +217,8 @@ static int put_zero_page(struct loader *l, struct boot_params *bp, uint64_t cmdl
 	bp->hdr.ramdisk_size = (uint32_t)rdsz;
 	bp->ext_ramdisk_size = (uint32_t)(rdsz >> 32);
 	for (int i = 0; i < n; i++)
-		bp->e820_table[i] = (struct boot_e820_entry){ map[i].addr, map[i].size, map[i].type };
+		bp->e820_table[i] =
+			(struct boot_e820_entry){ map[i].addr, map[i].size, map[i].type };
 	bp->e820_entries = (uint8_t)n;
 	bp->acpi_rsdp_addr = l->s->rsdp;
 	return 0;
@@ -230,8 +231,9 @@ static int load_bzimage(struct loader *l, const uint8_t *hd, size_t hdlen, struc
 
 	memcpy(&h, hd + HDR_OFF, sizeof(h));
 	if (h.version < 0x20c || !(h.xloadflags & XLF_KERNEL_64))
-		return fail(l, true, "%s: bzImage has no 64-bit entry point (boot protocol %u.%02u, "
-				     "need 2.12 with XLF_KERNEL_64)",
+		return fail(l, true,
+			    "%s: bzImage has no 64-bit entry point (boot protocol %u.%02u, "
+			    "need 2.12 with XLF_KERNEL_64)",
 			    l->s->kernel, h.version >> 8, h.version & 0xff);
 	uint64_t setup = ((uint64_t)(h.setup_sects ? h.setup_sects : 4) + 1) * 512;
 	/* syssize (protocol 2.04+) is the kernel's length in 16-byte units. */
@@ -294,18 +296,21 @@ static int read_phdrs(struct loader *l, const Elf64_Ehdr *eh, bool elf32, Elf64_
 		memcpy(p32, ph, len);
 		for (int i = 0; i < eh->e_phnum; i++)
 			ph[i] = (Elf64_Phdr){
-				.p_type = p32[i].p_type, .p_flags = p32[i].p_flags,
-				.p_offset = p32[i].p_offset, .p_vaddr = p32[i].p_vaddr,
-				.p_paddr = p32[i].p_paddr, .p_filesz = p32[i].p_filesz,
-				.p_memsz = p32[i].p_memsz, .p_align = p32[i].p_align,
+				.p_type = p32[i].p_type,
+				.p_flags = p32[i].p_flags,
+				.p_offset = p32[i].p_offset,
+				.p_vaddr = p32[i].p_vaddr,
+				.p_paddr = p32[i].p_paddr,
+				.p_filesz = p32[i].p_filesz,
+				.p_memsz = p32[i].p_memsz,
+				.p_align = p32[i].p_align,
 			};
 	}
 	return eh->e_phnum;
 }
 
 /* The ELF header, widened to Elf64_Ehdr for ELF32 (only the fields the loader reads). */
-static int read_ehdr(struct loader *l, const uint8_t *hd, size_t hdlen, Elf64_Ehdr *eh,
-		     bool *elf32)
+static int read_ehdr(struct loader *l, const uint8_t *hd, size_t hdlen, Elf64_Ehdr *eh, bool *elf32)
 {
 	*elf32 = hdlen > EI_CLASS && hd[EI_CLASS] == ELFCLASS32;
 	if (hdlen < (*elf32 ? sizeof(Elf32_Ehdr) : sizeof(Elf64_Ehdr)))
@@ -316,9 +321,12 @@ static int read_ehdr(struct loader *l, const uint8_t *hd, size_t hdlen, Elf64_Eh
 	}
 	Elf32_Ehdr e32;
 	memcpy(&e32, hd, sizeof(e32));
-	*eh = (Elf64_Ehdr){ .e_type = e32.e_type, .e_machine = e32.e_machine,
-			    .e_entry = e32.e_entry, .e_phoff = e32.e_phoff,
-			    .e_phentsize = e32.e_phentsize, .e_phnum = e32.e_phnum };
+	*eh = (Elf64_Ehdr){ .e_type = e32.e_type,
+			    .e_machine = e32.e_machine,
+			    .e_entry = e32.e_entry,
+			    .e_phoff = e32.e_phoff,
+			    .e_phentsize = e32.e_phentsize,
+			    .e_phnum = e32.e_phnum };
 	memcpy(eh->e_ident, e32.e_ident, EI_NIDENT);
 	return 0;
 }
@@ -436,7 +444,8 @@ static int load_elf(struct loader *l, const uint8_t *hd, size_t hdlen, struct bo
 	bool x86 = elf32 ? eh.e_machine == EM_386 || eh.e_machine == EM_X86_64
 			 : eh.e_machine == EM_X86_64 && eh.e_ident[EI_CLASS] == ELFCLASS64;
 	if (eh.e_ident[EI_DATA] != ELFDATA2LSB || !x86)
-		return fail(l, true, "%s: not an x86 ELF (64-bit x86-64, or 32-bit with a PVH note)",
+		return fail(l, true,
+			    "%s: not an x86 ELF (64-bit x86-64, or 32-bit with a PVH note)",
 			    l->s->kernel);
 	if (eh.e_type != ET_EXEC)
 		return fail(l, true, "%s: ELF is not an executable (type %u)", l->s->kernel,
@@ -450,8 +459,10 @@ static int load_elf(struct loader *l, const uint8_t *hd, size_t hdlen, struct bo
 		return -1;
 	/* ELF32 has no 64-bit entry: only its PVH entry can be used. */
 	if (elf32 && !has_pvh)
-		return fail(l, true, "%s: a 32-bit ELF boots only through a PVH entry note "
-				     "(XEN_ELFNOTE_PHYS32_ENTRY), and it has none", l->s->kernel);
+		return fail(l, true,
+			    "%s: a 32-bit ELF boots only through a PVH entry note "
+			    "(XEN_ELFNOTE_PHYS32_ENTRY), and it has none",
+			    l->s->kernel);
 	if (load_segments(l, ph, n) < 0)
 		return -1;
 	if (has_pvh) {
@@ -502,11 +513,12 @@ static int open_kernel(struct loader *l)
 	return 0;
 }
 
-int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_entry *e,
-	      char *err, size_t errlen)
+int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_entry *e, char *err,
+	      size_t errlen)
 {
-	struct loader l = { .m = m, .s = s, .fd = -1, .err = err, .errlen = errlen,
-			    .kernel_end = BOOT_KERNEL };
+	struct loader l = {
+		.m = m, .s = s, .fd = -1, .err = err, .errlen = errlen, .kernel_end = BOOT_KERNEL
+	};
 	uint8_t hd[1024] = { 0 };
 	int rc = -1;
 

@@ -31,7 +31,7 @@ struct boot_spec {
 	const char *kernel;
 	const char *initrd;  /* NULL: none */
 	const char *cmdline; /* the complete command line */
-	uint64_t rsdp;       /* ACPI RSDP address for the guest, 0: none */
+	uint64_t rsdp;	     /* ACPI RSDP address for the guest, 0: none */
 };
 
 struct e820_entry {
@@ -53,8 +53,8 @@ int boot_e820(const struct guest_mem *m, struct e820_entry out[E820_MAX]);
  * the user's input (a bad file or a value that does not fit), -1 for a
  * runtime failure (util.h).
  */
-int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_entry *e,
-	      char *err, size_t errlen);
+int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_entry *e, char *err,
+	      size_t errlen);
 
 const char *boot_format_name(enum boot_format f);
 

@@ -4,8 +4,7 @@
 
 #include <string.h>
 
-int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct bus_ops *ops,
-	    void *opaque)
+int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct bus_ops *ops, void *opaque)
 {
 	if (b->n == BUS_MAX_RANGES || len == 0 || base + len < base)
 		return -1;
@@ -16,8 +15,7 @@ int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct bus_ops *op
 	return 0;
 }
 
-bool bus_access(const struct bus *b, uint64_t addr, uint8_t *data, uint32_t len,
-		bool is_write)
+bool bus_access(const struct bus *b, uint64_t addr, uint8_t *data, uint32_t len, bool is_write)
 {
 	for (int i = 0; i < b->n; i++) {
 		const struct bus_range *r = &b->r[i];

@@ -32,14 +32,12 @@ struct bus {
 };
 
 /* Claim [base, base+len). 0, or -1 if full or overlapping another range. */
-int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct bus_ops *ops,
-	    void *opaque);
+int bus_add(struct bus *b, uint64_t base, uint64_t len, const struct bus_ops *ops, void *opaque);
 
 /*
  * Dispatch one guest access. Returns false when no device owns the whole
  * access (reads then return all ones, like an empty bus; writes are dropped).
  */
-bool bus_access(const struct bus *b, uint64_t addr, uint8_t *data, uint32_t len,
-		bool is_write);
+bool bus_access(const struct bus *b, uint64_t addr, uint8_t *data, uint32_t len, bool is_write);
 
 #endif

@@ -51,7 +51,8 @@ static const char usage_text[] =
 	"      --metrics PATH       JSON-lines metrics (file or FIFO), at exit and on SIGUSR1\n"
 	"      --log PATH           event log with monotonic timestamps\n"
 	"      --log-level LEVEL    error, warn, info (default) or debug\n"
-	"      --shutdown-timeout S seconds the guest gets to shut down after SIGTERM (default 10)\n"
+	"      --shutdown-timeout S seconds the guest gets to shut down after SIGTERM (default "
+	"10)\n"
 	"      --no-acpi            no ACPI tables (devices stay on the command line)\n"
 	"      --no-pit             no i8254 PIT (faster exit; for guests that need no PIT:\n"
 	"                           Linux checks its timer through it, use no_timer_check)\n"
@@ -99,12 +100,31 @@ uint64_t config_parse_size(const char *s)
 	unsigned shift = 20;
 	bool unit = true;
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	case 0: unit = false; break;
-	default: return 0;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
+	case 0:
+		unit = false;
+		break;
+	default:
+		return 0;
 	}
 	if (unit && *end == 'i') /* 2GiB, 2GB, 2G */
 		end++;
@@ -188,7 +208,7 @@ struct cfile {
 };
 
 __attribute__((format(printf, 2, 3), noreturn)) static void cfg_error(const struct cfile *f,
-								       const char *fmt, ...)
+								      const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "kvmrun: --config %s: ", f->path);
@@ -223,15 +243,16 @@ enum jtype { J_STR, J_INT, J_BOOL, J_OBJ, J_ARR };
  */
 static bool is_integer(double v)
 {
-	return v >= -9223372036854775808.0 && v < 9223372036854775808.0 && v == (double)(long long)v;
+	return v >= -9223372036854775808.0 && v < 9223372036854775808.0 &&
+	       v == (double)(long long)v;
 }
 
 /* Member `name` of obj checked for type; NULL when absent (an error if required). */
 static const cJSON *member(const struct cfile *f, const cJSON *obj, const char *path,
 			   const char *name, enum jtype t, bool required)
 {
-	static const char *const tname[] = { "a string", "an integer", "true or false",
-					     "an object", "an array" };
+	static const char *const tname[] = { "a string", "an integer", "true or false", "an object",
+					     "an array" };
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, name);
 	if (!m || cJSON_IsNull(m)) {
 		if (required)
@@ -255,7 +276,8 @@ static const char *str_member(const struct cfile *f, const cJSON *o, const char 
 
 static void boot_source(const struct cfile *f, const cJSON *b, struct options *o)
 {
-	static const char *const known[] = { "kernel_image_path", "initrd_path", "boot_args", NULL };
+	static const char *const known[] = { "kernel_image_path", "initrd_path", "boot_args",
+					     NULL };
 	only_known(f, b, "boot-source", known);
 	o->kernel = str_member(f, b, "boot-source", "kernel_image_path", true);
 	o->initrd = str_member(f, b, "boot-source", "initrd_path", false);
@@ -264,8 +286,10 @@ static void boot_source(const struct cfile *f, const cJSON *b, struct options *o
 
 static void machine_config(const struct cfile *f, const cJSON *m, struct options *o)
 {
-	static const char *const known[] = { "vcpu_count", "mem_size_mib", "smt",
-					     "track_dirty_pages", "cpu_template", "huge_pages", NULL };
+	static const char *const known[] = {
+		"vcpu_count",	"mem_size_mib", "smt", "track_dirty_pages",
+		"cpu_template", "huge_pages",	NULL
+	};
 	const char *p = "machine-config";
 	only_known(f, m, p, known);
 	double cpus = member(f, m, p, "vcpu_count", J_INT, true)->valuedouble;
@@ -278,7 +302,8 @@ static void machine_config(const struct cfile *f, const cJSON *m, struct options
 	o->memory = (uint64_t)mib << 20;
 	const cJSON *smt = member(f, m, p, "smt", J_BOOL, false);
 	if (smt && cJSON_IsTrue(smt))
-		cfg_error(f, "machine-config.smt: true is not supported (each vCPU is its own core)");
+		cfg_error(f,
+			  "machine-config.smt: true is not supported (each vCPU is its own core)");
 	const cJSON *dirty = member(f, m, p, "track_dirty_pages", J_BOOL, false);
 	if (dirty && cJSON_IsTrue(dirty))
 		cfg_error(f, "machine-config.track_dirty_pages: true is not supported");
@@ -288,15 +313,21 @@ static void machine_config(const struct cfile *f, const cJSON *m, struct options
 			  tmpl->valuestring);
 	const cJSON *huge = member(f, m, p, "huge_pages", J_STR, false);
 	if (huge && strcmp(huge->valuestring, "None") != 0 && strcmp(huge->valuestring, "2M") != 0)
-		cfg_error(f, "machine-config.huge_pages: \"%s\" is not supported (\"None\" or \"2M\")",
+		cfg_error(f,
+			  "machine-config.huge_pages: \"%s\" is not supported (\"None\" or \"2M\")",
 			  huge->valuestring);
 	o->hugepages = huge && strcmp(huge->valuestring, "2M") == 0;
 }
 
 static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 {
-	static const char *const known[] = { "drive_id", "path_on_host", "is_root_device",
-					     "is_read_only", "cache_type", "io_engine", NULL };
+	static const char *const known[] = { "drive_id",
+					     "path_on_host",
+					     "is_root_device",
+					     "is_read_only",
+					     "cache_type",
+					     "io_engine",
+					     NULL };
 	const cJSON *d;
 	int root = -1;
 	cJSON_ArrayForEach(d, arr)
@@ -331,8 +362,10 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 				  eng->valuestring);
 		if (is_root) {
 			if (root >= 0)
-				cfg_error(f, "%s.is_root_device: drives[%d] is the root device already",
-					  p, root);
+				cfg_error(
+					f,
+					"%s.is_root_device: drives[%d] is the root device already",
+					p, root);
 			root = o->ndisks;
 		}
 		o->ndisks++;
@@ -372,8 +405,10 @@ static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 			cfg_error(f, "%s.host_dev_name: %s", p, why);
 		memcpy(s->tap, dev, strlen(dev));
 		if (mac && net_parse_mac(mac->valuestring, s->mac) < 0)
-			cfg_error(f, "%s.guest_mac: bad MAC '%s' (want a unicast address like "
-				     "52:54:00:12:34:56)", p, mac->valuestring);
+			cfg_error(f,
+				  "%s.guest_mac: bad MAC '%s' (want a unicast address like "
+				  "52:54:00:12:34:56)",
+				  p, mac->valuestring);
 		s->has_mac = mac != NULL;
 		o->nnets++;
 	}
@@ -399,8 +434,10 @@ static char *read_config(const char *path, size_t *len)
 
 static void load_config(const char *path, struct options *o)
 {
-	static const char *const known[] = { "boot-source", "drives", "network-interfaces",
-					     "machine-config", "logger", "metrics", NULL };
+	static const char *const known[] = {
+		"boot-source", "drives", "network-interfaces", "machine-config", "logger",
+		"metrics",     NULL
+	};
 	struct cfile f = { .path = path };
 	size_t len;
 	char *text = read_config(path, &len);
@@ -429,7 +466,7 @@ static void load_config(const char *path, struct options *o)
 	const cJSON *lg = member(&f, root, "", "logger", J_OBJ, false);
 	if (lg) {
 		static const char *const lk[] = { "log_path", "level", "show_level",
-						   "show_log_origin", NULL };
+						  "show_log_origin", NULL };
 		only_known(&f, lg, "logger", lk);
 		o->log_path = str_member(&f, lg, "logger", "log_path", true);
 		const cJSON *lvl = member(&f, lg, "logger", "level", J_STR, false);
@@ -470,10 +507,27 @@ static const char *find_config(int argc, char **argv)
 
 void config_parse(struct options *o, int argc, char **argv)
 {
-	enum { OPT_CONSOLE = 256, OPT_SHUTDOWN_TIMEOUT, OPT_DISK, OPT_NET, OPT_NO_SECCOMP, OPT_SECCOMP_LIST,
-	       OPT_SECCOMP_SELFTEST, OPT_CHROOT, OPT_UID, OPT_GID, OPT_CONFIG, OPT_READY_FD,
-	       OPT_METRICS, OPT_LOG, OPT_LOG_LEVEL, OPT_NO_ACPI, OPT_DUMP_ACPI, OPT_NO_PIT,
-	       OPT_HUGEPAGES };
+	enum {
+		OPT_CONSOLE = 256,
+		OPT_SHUTDOWN_TIMEOUT,
+		OPT_DISK,
+		OPT_NET,
+		OPT_NO_SECCOMP,
+		OPT_SECCOMP_LIST,
+		OPT_SECCOMP_SELFTEST,
+		OPT_CHROOT,
+		OPT_UID,
+		OPT_GID,
+		OPT_CONFIG,
+		OPT_READY_FD,
+		OPT_METRICS,
+		OPT_LOG,
+		OPT_LOG_LEVEL,
+		OPT_NO_ACPI,
+		OPT_DUMP_ACPI,
+		OPT_NO_PIT,
+		OPT_HUGEPAGES
+	};
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
 		{ "initrd", required_argument, NULL, 'i' },
@@ -507,24 +561,38 @@ void config_parse(struct options *o, int argc, char **argv)
 	char err[256];
 	int c;
 
-	*o = (struct options){ .memory = DEFAULT_MEM, .cpus = 1, .shutdown_timeout = 10,
-			       .ready_fd = -1, .console_fd = -1, .log_level = LOG_INFO };
+	*o = (struct options){ .memory = DEFAULT_MEM,
+			       .cpus = 1,
+			       .shutdown_timeout = 10,
+			       .ready_fd = -1,
+			       .console_fd = -1,
+			       .log_level = LOG_INFO };
 	const char *cfg = find_config(argc, argv);
 	if (cfg)
 		load_config(cfg, o);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, NULL)) != -1) {
 		switch (c) {
-		case 'k': o->kernel = optarg; break;
-		case 'i': o->initrd = optarg; break;
-		case 'c': o->cmdline = optarg; break;
+		case 'k':
+			o->kernel = optarg;
+			break;
+		case 'i':
+			o->initrd = optarg;
+			break;
+		case 'c':
+			o->cmdline = optarg;
+			break;
 		case 'm':
 			o->memory = config_parse_size(optarg);
 			if (!o->memory)
 				usage_error("--memory %s: not a size (try 512M or 2G)", optarg);
 			break;
-		case 'n': o->cpus = parse_int(optarg, "--cpus", 1, MAX_CPUS); break;
-		case OPT_CONSOLE: parse_console(o, optarg); break;
+		case 'n':
+			o->cpus = parse_int(optarg, "--cpus", 1, MAX_CPUS);
+			break;
+		case OPT_CONSOLE:
+			parse_console(o, optarg);
+			break;
 		case OPT_DISK:
 			if (!flag_disks) /* flags replace the config file's drives */
 				o->ndisks = 0, o->extra_cmdline[0] = 0, flag_disks = true;
@@ -543,22 +611,47 @@ void config_parse(struct options *o, int argc, char **argv)
 				usage_error("--net %s: %s", optarg, err);
 			o->nnets++;
 			break;
-		case OPT_CONFIG: break; /* read first, above */
-		case OPT_READY_FD: o->ready_fd = parse_fd(optarg, "--ready-fd "); break;
-		case OPT_METRICS: o->metrics_path = optarg; break;
-		case OPT_LOG: o->log_path = optarg; break;
-		case OPT_LOG_LEVEL: parse_log_level(o, optarg, "--log-level"); break;
+		case OPT_CONFIG:
+			break; /* read first, above */
+		case OPT_READY_FD:
+			o->ready_fd = parse_fd(optarg, "--ready-fd ");
+			break;
+		case OPT_METRICS:
+			o->metrics_path = optarg;
+			break;
+		case OPT_LOG:
+			o->log_path = optarg;
+			break;
+		case OPT_LOG_LEVEL:
+			parse_log_level(o, optarg, "--log-level");
+			break;
 		case OPT_SHUTDOWN_TIMEOUT:
 			o->shutdown_timeout = parse_int(optarg, "--shutdown-timeout", 0, 3600);
 			break;
-		case OPT_NO_ACPI: o->no_acpi = true; break;
-		case OPT_NO_PIT: o->no_pit = true; break;
-		case OPT_HUGEPAGES: o->hugepages = true; break;
-		case OPT_DUMP_ACPI: o->dump_acpi = optarg; break;
-		case OPT_NO_SECCOMP: o->no_seccomp = true; break;
-		case OPT_SECCOMP_SELFTEST: o->seccomp_selftest = optarg; return;
-		case OPT_SECCOMP_LIST: o->seccomp_list = true; return;
-		case OPT_CHROOT: o->jail.chroot_dir = optarg; break;
+		case OPT_NO_ACPI:
+			o->no_acpi = true;
+			break;
+		case OPT_NO_PIT:
+			o->no_pit = true;
+			break;
+		case OPT_HUGEPAGES:
+			o->hugepages = true;
+			break;
+		case OPT_DUMP_ACPI:
+			o->dump_acpi = optarg;
+			break;
+		case OPT_NO_SECCOMP:
+			o->no_seccomp = true;
+			break;
+		case OPT_SECCOMP_SELFTEST:
+			o->seccomp_selftest = optarg;
+			return;
+		case OPT_SECCOMP_LIST:
+			o->seccomp_list = true;
+			return;
+		case OPT_CHROOT:
+			o->jail.chroot_dir = optarg;
+			break;
 		case OPT_UID:
 			o->jail.uid = (uid_t)parse_int(optarg, "--uid", 0, INT_MAX);
 			o->jail.set_uid = true;
@@ -567,9 +660,14 @@ void config_parse(struct options *o, int argc, char **argv)
 			o->jail.gid = (gid_t)parse_int(optarg, "--gid", 0, INT_MAX);
 			o->jail.set_gid = true;
 			break;
-		case 'h': fputs(usage_text, stdout); exit(0);
-		case 'V': printf("kvmrun %s\n", KVMRUN_VERSION); exit(0);
-		case ':': usage_error("%s needs a value", argv[optind - 1]);
+		case 'h':
+			fputs(usage_text, stdout);
+			exit(0);
+		case 'V':
+			printf("kvmrun %s\n", KVMRUN_VERSION);
+			exit(0);
+		case ':':
+			usage_error("%s needs a value", argv[optind - 1]);
 		default:
 			if (optopt)
 				usage_error("unknown option -%c", optopt);

@@ -18,7 +18,7 @@
 enum {
 	EXIT_GUEST_DONE = 0,  /* guest reset or powered off (also Ctrl-A x) */
 	EXIT_RUNTIME = 1,     /* kvmrun or host failure while setting up or running */
-	EXIT_USAGE = 2,       /* bad command line, config file or input file */
+	EXIT_USAGE = 2,	      /* bad command line, config file or input file */
 	EXIT_GUEST_FAULT = 3, /* KVM internal error / emulation failure / failed entry */
 	EXIT_SIGNAL = 128,    /* + signal number: ended by a fatal signal */
 };
@@ -51,7 +51,7 @@ struct options {
 	bool hugepages; /* guest RAM on 2 MiB transparent huge pages */
 	const char *dump_acpi;
 	const char *seccomp_selftest; /* test hook: install that role's filter and misbehave */
-	bool seccomp_list;            /* test hook: print every role's allowlist */
+	bool seccomp_list;	      /* test hook: print every role's allowlist */
 };
 
 /*

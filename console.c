@@ -21,7 +21,8 @@ int console_open(struct console *c, const struct options *o, char *err, size_t e
 	case CONSOLE_FILE:
 		c->out_fd = open(o->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (c->out_fd < 0) {
-			snprintf(err, errlen, "--console file=%s: %s", o->console_path, strerror(errno));
+			snprintf(err, errlen, "--console file=%s: %s", o->console_path,
+				 strerror(errno));
 			return -1;
 		}
 		break;
@@ -31,7 +32,8 @@ int console_open(struct console *c, const struct options *o, char *err, size_t e
 		if (acc == O_RDWR)
 			c->in_fd = o->console_fd;
 		if (acc == O_RDONLY) {
-			snprintf(err, errlen, "--console fd=%d: not open for writing", o->console_fd);
+			snprintf(err, errlen, "--console fd=%d: not open for writing",
+				 o->console_fd);
 			return -1;
 		}
 		break;

@@ -17,7 +17,6 @@
 #include "layout.h"
 #include "util.h"
 
-
 /* EFER bits (asm/msr-index.h is not exported to user space). */
 #define EFER_LME (1u << 8)  /* long mode enable */
 #define EFER_LMA (1u << 10) /* long mode active */
@@ -94,9 +93,14 @@ static int set_cpuid(struct cpu *c, char *err, size_t errlen)
 
 static int set_msrs(struct cpu *c, char *err, size_t errlen)
 {
-	static const uint32_t zero[] = { MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP,
-					 MSR_IA32_SYSENTER_EIP, MSR_STAR, MSR_LSTAR,
-					 MSR_CSTAR, MSR_SYSCALL_MASK, MSR_KERNEL_GS_BASE,
+	static const uint32_t zero[] = { MSR_IA32_SYSENTER_CS,
+					 MSR_IA32_SYSENTER_ESP,
+					 MSR_IA32_SYSENTER_EIP,
+					 MSR_STAR,
+					 MSR_LSTAR,
+					 MSR_CSTAR,
+					 MSR_SYSCALL_MASK,
+					 MSR_KERNEL_GS_BASE,
 					 MSR_IA32_TSC };
 	const size_t n = sizeof(zero) / sizeof(zero[0]) + 1;
 	struct {
@@ -141,9 +145,16 @@ static int set_lapic(struct cpu *c, char *err, size_t errlen)
 
 static struct kvm_segment seg(uint16_t sel, uint8_t type, uint8_t l, uint8_t db)
 {
-	return (struct kvm_segment){ .base = 0, .limit = 0xffffffff, .selector = sel,
-				     .type = type, .present = 1, .dpl = 0, .db = db,
-				     .s = 1, .l = l, .g = 1 };
+	return (struct kvm_segment){ .base = 0,
+				     .limit = 0xffffffff,
+				     .selector = sel,
+				     .type = type,
+				     .present = 1,
+				     .dpl = 0,
+				     .db = db,
+				     .s = 1,
+				     .l = l,
+				     .g = 1 };
 }
 
 /* vCPU 0's registers: 64-bit long mode with paging, or PVH's flat 32-bit mode. */
@@ -236,8 +247,8 @@ static void port_io(struct cpu *c)
 const char *cpu_exit_name(enum cpu_exit_kind k)
 {
 	static const char *const names[CPU_EXIT_KINDS] = {
-		"io", "mmio", "intr", "shutdown", "system_event", "internal_error", "fail_entry",
-		"other",
+		"io",		"mmio",		  "intr",	"shutdown",
+		"system_event", "internal_error", "fail_entry", "other",
 	};
 	return names[k];
 }
@@ -251,13 +262,20 @@ static void count(struct cpu *c, enum cpu_exit_kind k)
 static enum cpu_exit_kind exit_kind(uint32_t reason)
 {
 	switch (reason) {
-	case KVM_EXIT_IO: return CPU_EXIT_IO;
-	case KVM_EXIT_MMIO: return CPU_EXIT_MMIO;
-	case KVM_EXIT_SHUTDOWN: return CPU_EXIT_SHUTDOWN;
-	case KVM_EXIT_SYSTEM_EVENT: return CPU_EXIT_SYSTEM_EVENT;
-	case KVM_EXIT_INTERNAL_ERROR: return CPU_EXIT_INTERNAL_ERROR;
-	case KVM_EXIT_FAIL_ENTRY: return CPU_EXIT_FAIL_ENTRY;
-	default: return CPU_EXIT_OTHER;
+	case KVM_EXIT_IO:
+		return CPU_EXIT_IO;
+	case KVM_EXIT_MMIO:
+		return CPU_EXIT_MMIO;
+	case KVM_EXIT_SHUTDOWN:
+		return CPU_EXIT_SHUTDOWN;
+	case KVM_EXIT_SYSTEM_EVENT:
+		return CPU_EXIT_SYSTEM_EVENT;
+	case KVM_EXIT_INTERNAL_ERROR:
+		return CPU_EXIT_INTERNAL_ERROR;
+	case KVM_EXIT_FAIL_ENTRY:
+		return CPU_EXIT_FAIL_ENTRY;
+	default:
+		return CPU_EXIT_OTHER;
 	}
 }
 
@@ -281,20 +299,24 @@ static bool handle_exit(struct cpu *c)
 		if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
 			stop(c, CPU_STOP_FAULT, "guest crashed (vCPU %d)", c->id);
 		else
-			stop(c, CPU_STOP_RESET, "guest %s", run->system_event.type ==
-				     KVM_SYSTEM_EVENT_SHUTDOWN ? "powered off" : "reset");
+			stop(c, CPU_STOP_RESET, "guest %s",
+			     run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ? "powered off"
+										 : "reset");
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
-		stop(c, CPU_STOP_FAULT, "KVM internal error on vCPU %d: suberror %u (%s) at guest "
-					"RIP 0x%llx", c->id, run->internal.suberror,
+		stop(c, CPU_STOP_FAULT,
+		     "KVM internal error on vCPU %d: suberror %u (%s) at guest "
+		     "RIP 0x%llx",
+		     c->id, run->internal.suberror,
 		     run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? "emulation failure"
 									    : "see KVM docs",
 		     (unsigned long long)guest_rip(c));
 		return false;
 	case KVM_EXIT_FAIL_ENTRY:
-		stop(c, CPU_STOP_FAULT, "KVM could not enter vCPU %d: hardware reason 0x%llx at "
-					"guest RIP 0x%llx", c->id,
-		     (unsigned long long)run->fail_entry.hardware_entry_failure_reason,
+		stop(c, CPU_STOP_FAULT,
+		     "KVM could not enter vCPU %d: hardware reason 0x%llx at "
+		     "guest RIP 0x%llx",
+		     c->id, (unsigned long long)run->fail_entry.hardware_entry_failure_reason,
 		     (unsigned long long)guest_rip(c));
 		return false;
 	case KVM_EXIT_HLT: /* only without an in-kernel LAPIC: not our setup */
@@ -327,7 +349,8 @@ static void *cpu_thread(void *arg)
 				count(c, CPU_EXIT_INTR);
 				continue;
 			}
-			stop(c, CPU_STOP_INTERNAL, "KVM_RUN on vCPU %d: %s", c->id, strerror(errno));
+			stop(c, CPU_STOP_INTERNAL, "KVM_RUN on vCPU %d: %s", c->id,
+			     strerror(errno));
 			break;
 		}
 		if (!handle_exit(c))

@@ -4,8 +4,8 @@
 #define KVMRUN_CPU_H
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -17,8 +17,8 @@ struct kvm_run;
 
 /* Why a vCPU ended the VM; vmm.c maps these to exit statuses. */
 enum cpu_stop {
-	CPU_STOP_RESET,    /* guest reset or powered off */
-	CPU_STOP_FAULT,    /* KVM internal error, emulation failure, failed entry */
+	CPU_STOP_RESET,	   /* guest reset or powered off */
+	CPU_STOP_FAULT,	   /* KVM internal error, emulation failure, failed entry */
 	CPU_STOP_INTERNAL, /* a kvmrun or host failure */
 };
 
@@ -33,7 +33,7 @@ struct cpu_env {
 	const struct bus *pio, *mmio;
 	const struct boot_entry *entry;
 	const struct kvm_cpuid2 *cpuid; /* KVM_GET_SUPPORTED_CPUID, filtered per vCPU */
-	atomic_bool *stopping;          /* set once the VM is ending */
+	atomic_bool *stopping;		/* set once the VM is ending */
 	/* Called once per VM by the vCPU that ends it, with a one-line reason. */
 	void (*stop)(void *ctx, enum cpu_stop why, const char *msg);
 	void *ctx;
@@ -47,9 +47,17 @@ struct cpu_env {
 };
 
 /* Exit reasons counted per vCPU, for metrics. */
-enum cpu_exit_kind { CPU_EXIT_IO, CPU_EXIT_MMIO, CPU_EXIT_INTR, CPU_EXIT_SHUTDOWN,
-		     CPU_EXIT_SYSTEM_EVENT, CPU_EXIT_INTERNAL_ERROR, CPU_EXIT_FAIL_ENTRY,
-		     CPU_EXIT_OTHER, CPU_EXIT_KINDS };
+enum cpu_exit_kind {
+	CPU_EXIT_IO,
+	CPU_EXIT_MMIO,
+	CPU_EXIT_INTR,
+	CPU_EXIT_SHUTDOWN,
+	CPU_EXIT_SYSTEM_EVENT,
+	CPU_EXIT_INTERNAL_ERROR,
+	CPU_EXIT_FAIL_ENTRY,
+	CPU_EXIT_OTHER,
+	CPU_EXIT_KINDS
+};
 
 /* "io", "mmio", ... */
 const char *cpu_exit_name(enum cpu_exit_kind k);

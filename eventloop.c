@@ -76,9 +76,12 @@ __attribute__((noreturn)) static void finish(struct vm *vm, int status, const ch
 static int stop_status(struct vm *vm)
 {
 	switch (atomic_load(&vm->stop_why)) {
-	case CPU_STOP_RESET: return EXIT_GUEST_DONE;
-	case CPU_STOP_FAULT: return EXIT_GUEST_FAULT;
-	default: return EXIT_RUNTIME;
+	case CPU_STOP_RESET:
+		return EXIT_GUEST_DONE;
+	case CPU_STOP_FAULT:
+		return EXIT_GUEST_FAULT;
+	default:
+		return EXIT_RUNTIME;
 	}
 }
 
@@ -99,14 +102,17 @@ static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
 		if (grace.it_value.tv_sec == 0)
 			grace.it_value.tv_nsec = 1;
 		*asked = true;
-		log_msg(&vm->log, LOG_INFO, "SIGTERM: asking the guest to shut down (Ctrl-Alt-Del)");
+		log_msg(&vm->log, LOG_INFO,
+			"SIGTERM: asking the guest to shut down (Ctrl-Alt-Del)");
 		i8042_ctrl_alt_del(vm->kbd);
 		timerfd_settime(tfd, 0, &grace, NULL);
 		return;
 	}
-	finish(vm, EXIT_SIGNAL + sig, sig == SIGINT ? "terminated by SIGINT" :
-				      sig == SIGHUP ? "terminated by SIGHUP" :
-				      sig == SIGQUIT ? "terminated by SIGQUIT" : "terminated by SIGTERM");
+	finish(vm, EXIT_SIGNAL + sig,
+	       sig == SIGINT	? "terminated by SIGINT"
+	       : sig == SIGHUP	? "terminated by SIGHUP"
+	       : sig == SIGQUIT ? "terminated by SIGQUIT"
+				: "terminated by SIGTERM");
 }
 
 void vm_loop_open(struct vm *vm, struct vm_loop *l)

@@ -12,9 +12,9 @@
 
 #include "layout.h"
 
-#define ST_OBF 0x01    /* output buffer full */
-#define ST_SYS 0x04    /* system flag: self-test passed */
-#define ST_CMD 0x08    /* last write was to the command port */
+#define ST_OBF 0x01 /* output buffer full */
+#define ST_SYS 0x04 /* system flag: self-test passed */
+#define ST_CMD 0x08 /* last write was to the command port */
 #define CTR_KBDINT 0x01
 #define CTR_SYS 0x04
 

@@ -4,10 +4,10 @@
 
 #include <errno.h>
 #include <grp.h>
-#include <stdbool.h>
-#include <stdint.h>
 #include <linux/capability.h>
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -67,17 +67,25 @@ int jail_check(const struct jail_cfg *c, char *err, size_t errlen)
 {
 	uint64_t caps = effective_caps();
 	if (c->chroot_dir && !has_cap(caps, CAP_SYS_CHROOT))
-		return errf(err, errlen, "--chroot %s: needs CAP_SYS_CHROOT (run kvmrun "
-			    "as root to use it)", c->chroot_dir);
+		return errf(err, errlen,
+			    "--chroot %s: needs CAP_SYS_CHROOT (run kvmrun "
+			    "as root to use it)",
+			    c->chroot_dir);
 	if (c->set_uid && !has_cap(caps, CAP_SETUID))
-		return errf(err, errlen, "--uid %u: needs CAP_SETUID (run kvmrun as root "
-			    "to use it)", (unsigned)c->uid);
+		return errf(err, errlen,
+			    "--uid %u: needs CAP_SETUID (run kvmrun as root "
+			    "to use it)",
+			    (unsigned)c->uid);
 	if (c->set_gid && !has_cap(caps, CAP_SETGID))
-		return errf(err, errlen, "--gid %u: needs CAP_SETGID (run kvmrun as root "
-			    "to use it)", (unsigned)c->gid);
+		return errf(err, errlen,
+			    "--gid %u: needs CAP_SETGID (run kvmrun as root "
+			    "to use it)",
+			    (unsigned)c->gid);
 	if (c->set_uid && !c->set_gid && !has_cap(caps, CAP_SETGID))
-		return errf(err, errlen, "--uid %u: needs CAP_SETGID to drop the "
-			    "supplementary groups (run kvmrun as root to use it)", (unsigned)c->uid);
+		return errf(err, errlen,
+			    "--uid %u: needs CAP_SETGID to drop the "
+			    "supplementary groups (run kvmrun as root to use it)",
+			    (unsigned)c->uid);
 	return 0;
 }
 
@@ -86,19 +94,17 @@ int jail_enter(const struct jail_cfg *c, char *err, size_t errlen)
 	if (c->chroot_dir) {
 		struct stat st;
 		if (stat(c->chroot_dir, &st) < 0)
-			return errf(err, errlen, "--chroot %s: %s", c->chroot_dir,
-				    strerror(errno)), ERR_USAGE;
+			return errf(err, errlen, "--chroot %s: %s", c->chroot_dir, strerror(errno)),
+			       ERR_USAGE;
 		if (!S_ISDIR(st.st_mode))
-			return errf(err, errlen, "--chroot %s: not a directory",
-				    c->chroot_dir), ERR_USAGE;
+			return errf(err, errlen, "--chroot %s: not a directory", c->chroot_dir),
+			       ERR_USAGE;
 		if (chroot(c->chroot_dir) < 0 || chdir("/") < 0)
-			return errf(err, errlen, "--chroot %s: %s", c->chroot_dir,
-				    strerror(errno));
+			return errf(err, errlen, "--chroot %s: %s", c->chroot_dir, strerror(errno));
 	}
 	int rc = drop_bounding_set();
 	if (rc < 0)
-		return errf(err, errlen, "dropping the capability bounding set: %s",
-			    strerror(-rc));
+		return errf(err, errlen, "dropping the capability bounding set: %s", strerror(-rc));
 	if (c->set_gid || c->set_uid) {
 		if (setgroups(0, NULL) < 0)
 			return errf(err, errlen, "setgroups: %s", strerror(errno));

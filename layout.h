@@ -49,7 +49,7 @@
 #define IOAPIC_ADDR 0xfec00000u
 #define LAPIC_ADDR 0xfee00000u
 #define IDENTITY_MAP_ADDR 0xfffbc000ULL /* KVM_SET_IDENTITY_MAP_ADDR: one page */
-#define TSS_ADDR 0xfffbd000ULL          /* KVM_SET_TSS_ADDR: three pages */
+#define TSS_ADDR 0xfffbd000ULL		/* KVM_SET_TSS_ADDR: three pages */
 
 /* I/O ports. */
 #define I8042_DATA_PORT 0x60

@@ -34,7 +34,8 @@ void log_msg(const struct log *l, enum log_level level, const char *fmt, ...)
 	if (l->fd < 0 || level > l->level)
 		return;
 	uint64_t t = log_now_ns() - l->t0_ns;
-	int n = snprintf(line, sizeof(line), "[%5llu.%06llu] %s: ", (unsigned long long)(t / 1000000000u),
+	int n = snprintf(line, sizeof(line),
+			 "[%5llu.%06llu] %s: ", (unsigned long long)(t / 1000000000u),
 			 (unsigned long long)(t % 1000000000u / 1000), names[level]);
 	va_list ap;
 	va_start(ap, fmt);

@@ -56,8 +56,7 @@ int mem_init(struct guest_mem *m, uint64_t size, bool huge)
 	return 0;
 }
 
-static int set_slot(int vmfd, uint32_t slot, uint64_t gpa, uint64_t len, void *host,
-		    uint32_t flags)
+static int set_slot(int vmfd, uint32_t slot, uint64_t gpa, uint64_t len, void *host, uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
@@ -73,8 +72,7 @@ int mem_register(const struct guest_mem *m, int vmfd)
 {
 	int rc = set_slot(vmfd, 0, 0, m->low_size, m->host, 0);
 	if (rc == 0 && mem_high_size(m) > 0)
-		rc = set_slot(vmfd, 1, MEM_HIGH_START, mem_high_size(m),
-			      m->host + m->low_size, 0);
+		rc = set_slot(vmfd, 1, MEM_HIGH_START, mem_high_size(m), m->host + m->low_size, 0);
 	return rc;
 }
 

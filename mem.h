@@ -19,8 +19,8 @@
  */
 
 struct guest_mem {
-	uint8_t *host;     /* start of the mapping holding all guest RAM */
-	uint64_t size;     /* total RAM in bytes */
+	uint8_t *host;	   /* start of the mapping holding all guest RAM */
+	uint64_t size;	   /* total RAM in bytes */
 	uint64_t low_size; /* RAM below MEM_HOLE_START */
 };
 

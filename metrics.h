@@ -14,9 +14,9 @@ struct jline {
 	int overflow;
 };
 
-void j_begin(struct jline *j);                       /* { */
-void j_obj(struct jline *j, const char *key);         /* "key": { */
-void j_end(struct jline *j);                          /* } */
+void j_begin(struct jline *j);		      /* { */
+void j_obj(struct jline *j, const char *key); /* "key": { */
+void j_end(struct jline *j);		      /* } */
 void j_u64(struct jline *j, const char *key, uint64_t v);
 void j_str(struct jline *j, const char *key, const char *v);
 void j_bool(struct jline *j, const char *key, int v);

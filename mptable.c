@@ -73,18 +73,21 @@ int mptable_write(const struct guest_mem *m, uint64_t gpa, int ncpus)
 	const uint8_t ioapic_id = (uint8_t)ncpus;
 
 	for (int i = 0; i < ncpus; i++, count++, p += sizeof(struct mpc_cpu))
-		*(struct mpc_cpu *)p = (struct mpc_cpu){
-			.type = MP_CPU, .apic_id = (uint8_t)i, .apic_ver = 0x14,
-			.flags = 1 | (i == 0 ? 2 : 0), /* enabled, BSP */
-			.signature = 0x600, .features = 0x201 /* FPU, APIC */ };
+		*(struct mpc_cpu *)p =
+			(struct mpc_cpu){ .type = MP_CPU,
+					  .apic_id = (uint8_t)i,
+					  .apic_ver = 0x14,
+					  .flags = 1 | (i == 0 ? 2 : 0), /* enabled, BSP */
+					  .signature = 0x600,
+					  .features = 0x201 /* FPU, APIC */ };
 	*(struct mpc_bus *)p = (struct mpc_bus){ MP_BUS, 0, "ISA   " };
 	p += sizeof(struct mpc_bus), count++;
-	*(struct mpc_ioapic *)p = (struct mpc_ioapic){ MP_IOAPIC, ioapic_id, 0x11, 1,
-						       IOAPIC_ADDR };
+	*(struct mpc_ioapic *)p = (struct mpc_ioapic){ MP_IOAPIC, ioapic_id, 0x11, 1, IOAPIC_ADDR };
 	p += sizeof(struct mpc_ioapic), count++;
 	/* Flags 0: bus-default polarity and trigger, i.e. edge, active high on ISA. */
 	for (uint8_t irq = 0; irq < IOAPIC_PINS; irq++, count++, p += sizeof(struct mpc_irq))
-		*(struct mpc_irq *)p = (struct mpc_irq){ MP_INTSRC, MP_INT, 0, 0, irq, ioapic_id, irq };
+		*(struct mpc_irq *)p =
+			(struct mpc_irq){ MP_INTSRC, MP_INT, 0, 0, irq, ioapic_id, irq };
 	*(struct mpc_irq *)p = (struct mpc_irq){ MP_LINTSRC, MP_EXTINT, 0, 0, 0, 0xff, 0 };
 	p += sizeof(struct mpc_irq), count++;
 	*(struct mpc_irq *)p = (struct mpc_irq){ MP_LINTSRC, MP_NMI, 0, 0, 0, 0xff, 1 };

@@ -100,16 +100,19 @@ int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errl
 		if (olen > 4 && !strncmp(opt, "mac=", 4)) {
 			char m[32];
 
-			snprintf(m, sizeof(m), "%.*s", (int)(olen - 4 < 31 ? olen - 4 : 31), opt + 4);
+			snprintf(m, sizeof(m), "%.*s", (int)(olen - 4 < 31 ? olen - 4 : 31),
+				 opt + 4);
 			if (olen - 4 > 31 || net_parse_mac(m, out->mac) < 0) {
 				snprintf(err, errlen,
-					 "bad MAC '%.*s' (want a unicast address like 52:54:00:12:34:56)",
+					 "bad MAC '%.*s' (want a unicast address like "
+					 "52:54:00:12:34:56)",
 					 (int)(olen - 4), opt + 4);
 				return -1;
 			}
 			out->has_mac = true;
 		} else {
-			snprintf(err, errlen, "unknown option '%.*s' (want mac=MAC)", (int)olen, opt);
+			snprintf(err, errlen, "unknown option '%.*s' (want mac=MAC)", (int)olen,
+				 opt);
 			return -1;
 		}
 	}

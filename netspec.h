@@ -11,7 +11,7 @@
 
 struct net_spec {
 	char tap[NET_NAME_MAX]; /* tap=NAME; "" with fd= */
-	int fd;                 /* fd=N; -1 with tap= */
+	int fd;			/* fd=N; -1 with tap= */
 	bool has_mac;
 	uint8_t mac[6];
 };

@@ -12,9 +12,9 @@
 #include "cpu.h"
 
 #include <errno.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <signal.h>
-#include <linux/if_tun.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -40,8 +40,14 @@
  * "untested path" here). No memory calls at all: every allocation, thread
  * stack and mapping is made before the threads confine themselves.
  */
-#define SC(name, roles, why) { SYS_##name, #name, roles, -1, 0, why }
-#define SC_ARG(name, roles, arg, val, why) { SYS_##name, #name, roles, arg, val, why }
+#define SC(name, roles, why)                         \
+	{                                            \
+		SYS_##name, #name, roles, -1, 0, why \
+	}
+#define SC_ARG(name, roles, arg, val, why)              \
+	{                                               \
+		SYS_##name, #name, roles, arg, val, why \
+	}
 static const struct {
 	int nr;
 	const char *name;
@@ -50,8 +56,9 @@ static const struct {
 	uint64_t val;
 	const char *why;
 } allowed[] = {
-	SC(read, MAIN | IO | DOWN, "console input, eventfd/signalfd drains, tap reads; the "
-				   "teardown child's pipe before Linux 5.3 (untested path)"),
+	SC(read, MAIN | IO | DOWN,
+	   "console input, eventfd/signalfd drains, tap reads; the "
+	   "teardown child's pipe before Linux 5.3 (untested path)"),
 	SC(write, ALL, "console output, eventfd notifications (serial, stop, kicks), tap/log"),
 	SC(readv, IO, "tap RX straight into guest buffers"),
 	SC(writev, MAIN | IO, "stderr messages (main); tap TX from guest buffers"),
@@ -59,14 +66,16 @@ static const struct {
 	SC(pwritev, IO, "virtio-blk OUT straight from guest buffers; zeroes where fallocate fails"),
 	SC(fdatasync, IO, "virtio-blk FLUSH"),
 	SC(fallocate, IO, "virtio-blk DISCARD and WRITE_ZEROES on image files"),
-	SC(poll, IO | DOWN, "I/O threads wait on kicks, the tap and stop; the teardown child on "
-			    "kvmrun's pidfd"),
+	SC(poll, IO | DOWN,
+	   "I/O threads wait on kicks, the tap and stop; the teardown child on "
+	   "kvmrun's pidfd"),
 	SC(epoll_pwait, MAIN, "the event loop"),
 	SC(epoll_ctl, MAIN, "drop stdin at EOF"),
 	SC(timerfd_settime, MAIN, "SIGTERM grace period"),
 	SC(futex, ALL, "device and console locks, the start gate"),
-	SC_ARG(tkill, MAIN, 1, CPU_KICK_SIGNAL, "cpu_kick: pthread_kill of a vCPU thread, only "
-						"with the kick signal"),
+	SC_ARG(tkill, MAIN, 1, CPU_KICK_SIGNAL,
+	       "cpu_kick: pthread_kill of a vCPU thread, only "
+	       "with the kick signal"),
 	SC(rt_sigprocmask, MAIN | VCPU, "pthread_kill (main) and thread exit (vCPUs) mask signals"),
 	SC(rt_sigreturn, VCPU, "return from the kick handler"),
 	SC(clock_gettime, ALL, "timestamps where the vDSO has no fast path (untested path)"),
@@ -75,7 +84,10 @@ static const struct {
 };
 
 /* ioctl request numbers per role (compared on the low 32 bits: libc sign-extends). */
-#define IOC(req, roles, why) { req, #req, roles, why }
+#define IOC(req, roles, why)          \
+	{                             \
+		req, #req, roles, why \
+	}
 static const struct {
 	uint32_t req;
 	const char *name;
@@ -85,8 +97,9 @@ static const struct {
 	IOC(KVM_RUN, VCPU, "the vCPU run loop"),
 	IOC(KVM_GET_REGS, VCPU, "guest RIP in fault reports"),
 	IOC(KVM_IRQ_LINE, MAIN | VCPU, "serial and i8042 interrupt lines"),
-	IOC(TCSETSF, ALL, "restore the terminal at exit (main), or when a thread faults (the "
-			  "crash handler; untested path for vCPU and I/O threads)"),
+	IOC(TCSETSF, ALL,
+	    "restore the terminal at exit (main), or when a thread faults (the "
+	    "crash handler; untested path for vCPU and I/O threads)"),
 	IOC(BLKDISCARD_REQ, IO, "virtio-blk DISCARD on block devices"),
 	IOC(BLKZEROOUT_REQ, IO, "virtio-blk WRITE_ZEROES on block devices"),
 	IOC(TUNSETOFFLOAD, IO, "virtio-net offloads follow the negotiated features"),
@@ -126,8 +139,8 @@ void seccomp_list(FILE *out)
 				fprintf(out, "%s syscall %s\n", role_names[r], allowed[i].name);
 		for (size_t i = 0; i < NIOCTLS; i++)
 			if (ioctls[i].roles & (1u << r)) {
-				fprintf(out, "%s ioctl 0x%x %s\n", role_names[r], (unsigned)ioctls[i].req,
-					ioctls[i].name);
+				fprintf(out, "%s ioctl 0x%x %s\n", role_names[r],
+					(unsigned)ioctls[i].req, ioctls[i].name);
 				nioctl++;
 			}
 		if (nioctl)
@@ -161,16 +174,19 @@ static void emit(FILE *out, enum seccomp_role role, const char *name)
 		if (!(allowed[i].roles & (1u << role)))
 			continue;
 		if (allowed[i].arg < 0)
-			check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i].nr, 0), allowed[i].why);
+			check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i].nr, 0),
+			      allowed[i].why);
 		else
 			check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i].nr, 1,
 					       SCMP_CMP((unsigned)allowed[i].arg, SCMP_CMP_EQ,
-							allowed[i].val)), allowed[i].why);
+							allowed[i].val)),
+			      allowed[i].why);
 	}
 	for (size_t i = 0; i < NIOCTLS; i++)
 		if (ioctls[i].roles & (1u << role))
-			check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-					       SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i].req)),
+			check(seccomp_rule_add(
+				      ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				      SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, ioctls[i].req)),
 			      ioctls[i].why);
 
 	FILE *tmp = tmpfile();
@@ -192,7 +208,8 @@ static void emit(FILE *out, enum seccomp_role role, const char *name)
 
 int main(void)
 {
-	printf("/* Generated by build.sh from seccomp.c with libseccomp %u.%u.%u. Do not edit. */\n",
+	printf("/* Generated by build.sh from seccomp.c with libseccomp %u.%u.%u. Do not edit. "
+	       "*/\n",
 	       seccomp_version()->major, seccomp_version()->minor, seccomp_version()->micro);
 	emit(stdout, SECCOMP_MAIN, "main");
 	emit(stdout, SECCOMP_VCPU, "vcpu");
@@ -217,8 +234,9 @@ int seccomp_selftest(const char *role, char *err, size_t errlen)
 {
 	int r = seccomp_role_by_name(role);
 	if (r < 0)
-		return errf(err, errlen, "--seccomp-selftest %s: expected main, vcpu, io or teardown",
-			    role), ERR_USAGE;
+		return errf(err, errlen,
+			    "--seccomp-selftest %s: expected main, vcpu, io or teardown", role),
+		       ERR_USAGE;
 	int rc = seccomp_enter((enum seccomp_role)r);
 	if (rc < 0)
 		return errf(err, errlen, "seccomp: %s", strerror(-rc));

@@ -6,9 +6,9 @@
 #include <stdio.h>
 
 enum seccomp_role {
-	SECCOMP_MAIN, /* the event loop: console, signals, timers */
-	SECCOMP_VCPU, /* KVM_RUN and the device register handlers it calls */
-	SECCOMP_IO,   /* virtio device threads: disk and tap I/O */
+	SECCOMP_MAIN,	  /* the event loop: console, signals, timers */
+	SECCOMP_VCPU,	  /* KVM_RUN and the device register handlers it calls */
+	SECCOMP_IO,	  /* virtio device threads: disk and tap I/O */
 	SECCOMP_TEARDOWN, /* the child that holds the VM fd until kvmrun exits */
 	SECCOMP_ROLES
 };

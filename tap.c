@@ -26,7 +26,8 @@ static int tap_setup(int fd, const char *name, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: TUNSETOFFLOAD: %s", name, strerror(errno));
 		return -1;
 	}
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
 		snprintf(err, errlen, "%s: fcntl: %s", name, strerror(errno));
 		return -1;
 	}

@@ -29,9 +29,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
-#include <sched.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -116,8 +116,8 @@ struct teardown *teardown_fork(int vmfd, bool confine, int *err)
 	int waitfd = pidfd >= 0 ? pidfd : p[0];
 	/* The child reads its arguments before it touches anything else; they
 	 * live on the same fresh mapping as its stack, which is never freed. */
-	uint8_t *stack = mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE,
-			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *stack =
+		mmap(NULL, CHILD_STACK, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (stack == MAP_FAILED) {
 		*err = -errno;
 		close(waitfd);
@@ -127,7 +127,10 @@ struct teardown *teardown_fork(int vmfd, bool confine, int *err)
 	}
 	struct teardown *a = (void *)stack; /* mmap: page-aligned */
 	*a = (struct teardown){
-		.vmfd = vmfd, .waitfd = waitfd, .pidfd = pidfd >= 0, .confine = confine,
+		.vmfd = vmfd,
+		.waitfd = waitfd,
+		.pidfd = pidfd >= 0,
+		.confine = confine,
 		.state = TD_STARTING,
 	};
 	/* No CLONE_FILES: the child gets a copy of the fd table and trims it. */

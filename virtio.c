@@ -20,8 +20,8 @@
 #define MMIO_VERSION 2
 #define MMIO_VENDOR 0x524d564b /* "KVMR" */
 
-#define TRANSPORT_FEATURES                                                          \
-	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |     \
+#define TRANSPORT_FEATURES                                                      \
+	((1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_INDIRECT_DESC) | \
 	 (1ULL << VIRTIO_RING_F_EVENT_IDX))
 
 /* A 4-byte register of the window; off is 4-aligned and inside it (the window is page-aligned). */
@@ -54,7 +54,8 @@ static void raise_irq(struct virtio_dev *vd, uint32_t why)
 
 void virtio_needs_reset(struct virtio_dev *vd)
 {
-	__atomic_fetch_or(reg(vd, VIRTIO_MMIO_STATUS), VIRTIO_CONFIG_S_NEEDS_RESET, __ATOMIC_SEQ_CST);
+	__atomic_fetch_or(reg(vd, VIRTIO_MMIO_STATUS), VIRTIO_CONFIG_S_NEEDS_RESET,
+			  __ATOMIC_SEQ_CST);
 	stat_add(&vd->stats.resets_needed, 1);
 	raise_irq(vd, VIRTIO_MMIO_INT_CONFIG);
 }
@@ -249,8 +250,7 @@ static void status_write(struct virtio_dev *vd, uint32_t v)
 	v = (v & 0xff) | (old & VIRTIO_CONFIG_S_NEEDS_RESET);
 	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		/* Accept only a subset of what we offered, and never legacy. */
-		if ((vd->drv_features & ~vd->dev_features) ||
-		    !has_feature(vd, VIRTIO_F_VERSION_1))
+		if ((vd->drv_features & ~vd->dev_features) || !has_feature(vd, VIRTIO_F_VERSION_1))
 			v &= ~(uint32_t)VIRTIO_CONFIG_S_FEATURES_OK;
 		/* Features are final from here on (4.2.2.1): queues enabled before now follow. */
 		for (unsigned i = 0; i < vd->nq; i++)
@@ -452,7 +452,8 @@ int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, un
 {
 	int rc;
 
-	if (nq == 0 || nq > VIRTIO_MAX_QUEUES || config_size > VIRTIO_MMIO_SIZE - VIRTIO_MMIO_CONFIG)
+	if (nq == 0 || nq > VIRTIO_MAX_QUEUES ||
+	    config_size > VIRTIO_MMIO_SIZE - VIRTIO_MMIO_CONFIG)
 		return -EINVAL;
 	memset(vd, 0, sizeof(*vd));
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)

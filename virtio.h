@@ -88,8 +88,8 @@ struct virtio_dev_ops {
 };
 
 struct virtio_stats {
-	uint64_t ignored;   /* register accesses of odd width or at unknown offsets */
-	uint64_t bad_chains; /* chains that failed the walker */
+	uint64_t ignored;	/* register accesses of odd width or at unknown offsets */
+	uint64_t bad_chains;	/* chains that failed the walker */
 	uint64_t resets_needed; /* times DEVICE_NEEDS_RESET was set */
 	uint64_t interrupts;
 };
@@ -109,15 +109,15 @@ struct virtio_dev {
 	struct virtq q[VIRTIO_MAX_QUEUES];
 	/* Fixed from virtio_init to virtio_stop (read by the I/O thread without the lock). */
 	int kick_fd[VIRTIO_MAX_QUEUES]; /* eventfd: ioeventfd on QueueNotify, datamatch = index */
-	int irq_fd;  /* eventfd: irqfd on the device's GSI */
-	int ack_fd;  /* eventfd: ioeventfd on InterruptACK = VRING; never read */
-	int stop_fd; /* eventfd: tells the I/O thread to exit */
+	int irq_fd;			/* eventfd: irqfd on the device's GSI */
+	int ack_fd;			/* eventfd: ioeventfd on InterruptACK = VRING; never read */
+	int stop_fd;			/* eventfd: tells the I/O thread to exit */
 	bool kvm_bound, thread_started;
 	int vmfd;
 	struct virtio_mmio_cfg cfg;
 	pthread_t thread;
-	struct virtio_stats stats; /* __atomic updates */
-	struct virtq_chain chain;  /* scratch for virtio_process, under lock */
+	struct virtio_stats stats;		 /* __atomic updates */
+	struct virtq_chain chain;		 /* scratch for virtio_process, under lock */
 	uint32_t regs_own[VIRTIO_MMIO_SIZE / 4]; /* the window until cfg.regs replaces it */
 };
 

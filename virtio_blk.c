@@ -44,9 +44,9 @@
 #endif
 
 #define SECTOR 512ULL
-#define HDR_LEN 16 /* struct virtio_blk_outhdr */
-#define SEG_LEN 16 /* struct virtio_blk_discard_write_zeroes */
-#define MAX_DWZ_SECTORS (1u << 22) /* 2 GiB per discard / write-zeroes request */
+#define HDR_LEN 16		     /* struct virtio_blk_outhdr */
+#define SEG_LEN 16		     /* struct virtio_blk_discard_write_zeroes */
+#define MAX_DWZ_SECTORS (1u << 22)   /* 2 GiB per discard / write-zeroes request */
 #define SEG_MAX (VIRTQ_MAX_SIZE - 2) /* a chain also holds the header and the status */
 
 struct blk {
@@ -56,9 +56,9 @@ struct blk {
 	uint64_t sectors;
 	uint32_t blk_size;
 	char path[BLK_PATH_MAX];
-	char serial[BLK_SERIAL_MAX]; /* zero padded, not NUL terminated when full */
-	struct virtio_blk_config config; /* little endian, as the guest reads it */
-	struct blk_stats stats;          /* __atomic updates */
+	char serial[BLK_SERIAL_MAX];	   /* zero padded, not NUL terminated when full */
+	struct virtio_blk_config config;   /* little endian, as the guest reads it */
+	struct blk_stats stats;		   /* __atomic updates */
 	struct iovec data[VIRTQ_MAX_SIZE]; /* scratch: the data part of a request */
 };
 
@@ -109,7 +109,8 @@ struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 		     (s->ro ? O_RDONLY : O_RDWR | O_EXCL) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	if (b->fd < 0) {
 		if (errno == EBUSY)
-			snprintf(err, errlen, "%s: in use by another process (or mounted)", s->path);
+			snprintf(err, errlen, "%s: in use by another process (or mounted)",
+				 s->path);
 		else
 			snprintf(err, errlen, "%s: %s", s->path, strerror(errno));
 		goto fail_free;
@@ -120,7 +121,8 @@ struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 	}
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
 		snprintf(err, errlen, "%s: %s", s->path,
-			 S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file or block device");
+			 S_ISDIR(st.st_mode) ? "is a directory"
+					     : "not a regular file or block device");
 		goto fail_close;
 	}
 	if (fcntl(b->fd, F_SETFL, 0) < 0) {
@@ -220,7 +222,8 @@ static int rw_all(int fd, struct iovec *iov, int n, uint64_t off, bool wr)
 			continue;
 		}
 		int cnt = n < IOV_MAX ? n : IOV_MAX;
-		ssize_t r = wr ? pwritev(fd, iov, cnt, (off_t)off) : preadv(fd, iov, cnt, (off_t)off);
+		ssize_t r =
+			wr ? pwritev(fd, iov, cnt, (off_t)off) : preadv(fd, iov, cnt, (off_t)off);
 
 		if (r < 0) {
 			if (errno == EINTR)
@@ -403,7 +406,8 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 			goto out;
 		/* The ID is 20 bytes, NUL padded; a shorter buffer gets a prefix. */
 		used = (uint32_t)virtq_iov_write(c->iov + c->nr, c->nw, 0, b->serial,
-						 wr_data < BLK_SERIAL_MAX ? wr_data : BLK_SERIAL_MAX);
+						 wr_data < BLK_SERIAL_MAX ? wr_data
+									  : BLK_SERIAL_MAX);
 		status = VIRTIO_BLK_S_OK;
 		break;
 	case VIRTIO_BLK_T_DISCARD:

@@ -7,8 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "bus.h"
 #include "blkspec.h"
+#include "bus.h"
 #include "virtio.h"
 
 /*
@@ -26,13 +26,12 @@
  * Shutdown, after the vCPU threads have stopped: blk_close().
  */
 
-
 struct blk_stats {
-	uint64_t requests;      /* chains handled, good or bad */
-	uint64_t bytes_read;    /* from the image into the guest */
+	uint64_t requests;	/* chains handled, good or bad */
+	uint64_t bytes_read;	/* from the image into the guest */
 	uint64_t bytes_written; /* from the guest into the image (OUT only) */
-	uint64_t errors;        /* requests answered other than OK, or not answerable */
-	uint64_t ignored;       /* register accesses of odd width or unknown offset */
+	uint64_t errors;	/* requests answered other than OK, or not answerable */
+	uint64_t ignored;	/* register accesses of odd width or unknown offset */
 };
 
 struct blk;

@@ -44,11 +44,10 @@
 _Static_assert(sizeof(struct virtio_net_hdr_v1) == NET_HDR_LEN, "vnet header size");
 
 #define F(bit) (1ULL << (bit))
-#define NET_FEATURES                                                                     \
-	(F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_STATUS) | F(VIRTIO_NET_F_MRG_RXBUF) |      \
+#define NET_FEATURES                                                                    \
+	(F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_STATUS) | F(VIRTIO_NET_F_MRG_RXBUF) |     \
 	 F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) | \
-	 F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) |                       \
-	 F(VIRTIO_NET_F_GUEST_TSO6))
+	 F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO6))
 
 struct net {
 	struct virtio_dev vd;
@@ -57,17 +56,17 @@ struct net {
 	char name[48];
 	uint8_t mac[6];
 	struct virtio_net_config config; /* little endian, as the guest reads it */
-	struct net_stats stats;          /* __atomic updates */
+	struct net_stats stats;		 /* __atomic updates */
 	/* I/O thread only (or the unit test driving net_run_once). */
-	bool tap_poll;          /* the fd is in the poll set */
-	bool tap_dead;          /* the fd failed for good (tap deleted): never poll it again */
-	unsigned offload;       /* TUN_F_* in force */
-	size_t pending;         /* bytes of the frame waiting in buf (header included), 0: none */
-	bool rx_small;          /* the last frame read was small: bounce the next one too */
+	bool tap_poll;		  /* the fd is in the poll set */
+	bool tap_dead;		  /* the fd failed for good (tap deleted): never poll it again */
+	unsigned offload;	  /* TUN_F_* in force */
+	size_t pending;		  /* bytes of the frame waiting in buf (header included), 0: none */
+	bool rx_small;		  /* the last frame read was small: bounce the next one too */
 	struct virtq_chain chain; /* RX scratch */
 	struct iovec rxv[VIRTQ_MAX_SIZE]; /* RX straight into guest buffers: their writable parts */
 	struct iovec txv[VIRTQ_MAX_SIZE + 1]; /* TX scratch: our header copy + the frame */
-	_Alignas(8) uint8_t buf[BUF_LEN]; /* RX bounce buffer; starts with the header */
+	_Alignas(8) uint8_t buf[BUF_LEN];     /* RX bounce buffer; starts with the header */
 };
 
 enum { PLACED, DROPPED, WAIT, PUBLISH };
@@ -117,7 +116,8 @@ struct net *net_create(int fd, bool is_tap, const char *name, const uint8_t mac[
 	memcpy(n->config.mac, mac, 6);
 	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
 	n->config.max_virtqueue_pairs = htole16(1);
-	rc = virtio_init(&n->vd, VIRTIO_ID_NET, NET_FEATURES, 2, &n->config, CONFIG_LEN, &net_ops, n);
+	rc = virtio_init(&n->vd, VIRTIO_ID_NET, NET_FEATURES, 2, &n->config, CONFIG_LEN, &net_ops,
+			 n);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: virtio setup: %s", name, strerror(-rc));
 		close(fd);
@@ -242,7 +242,8 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 	if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
 		stat_add(&n->stats.tx_dropped, 1);
 	} else if (r != (ssize_t)c->rd_len) {
-		stat_add(&n->stats.tx_errors, 1); /* tap down (EIO), header refused (EINVAL), short */
+		stat_add(&n->stats.tx_errors,
+			 1); /* tap down (EIO), header refused (EINVAL), short */
 	} else {
 		stat_add(&n->stats.tx_frames, 1);
 		stat_add(&n->stats.tx_bytes, c->rd_len - NET_HDR_LEN);
@@ -364,7 +365,8 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 		virtq_iov_write(c->iov + c->nr, c->nw, 0, n->buf + off, take);
 		if (k == 0)
 			nbn = virtq_iov_slice(c->iov + c->nr, c->nw,
-					      offsetof(struct virtio_net_hdr_v1, num_buffers), 2, nb, 2);
+					      offsetof(struct virtio_net_hdr_v1, num_buffers), 2,
+					      nb, 2);
 		heads[k] = c->head;
 		lens[k] = (uint32_t)take;
 		k++;
@@ -623,8 +625,8 @@ static void sync_offloads(struct net *n)
 {
 	pthread_mutex_lock(&n->vd.lock);
 	uint32_t s = virtio_status(&n->vd);
-	unsigned want = (s & VIRTIO_CONFIG_S_FEATURES_OK) ? net_offload_flags(n->vd.drv_features)
-							   : 0;
+	unsigned want =
+		(s & VIRTIO_CONFIG_S_FEATURES_OK) ? net_offload_flags(n->vd.drv_features) : 0;
 	pthread_mutex_unlock(&n->vd.lock);
 
 	if (want == n->offload)

@@ -45,11 +45,10 @@
  * Shutdown, after the vCPU threads have stopped: net_close().
  */
 
-#define NET_HDR_LEN 12       /* struct virtio_net_hdr_v1, with num_buffers */
-#define NET_MAX_FRAME 65550  /* largest frame (after the header) either way */
+#define NET_HDR_LEN 12	    /* struct virtio_net_hdr_v1, with num_buffers */
+#define NET_MAX_FRAME 65550 /* largest frame (after the header) either way */
 #define NET_RXQ 0
 #define NET_TXQ 1
-
 
 struct net_stats {
 	uint64_t rx_frames, rx_bytes; /* delivered to the guest (bytes after the header) */

@@ -56,9 +56,9 @@ bool virtq_enable(struct virtq *vq, const struct guest_mem *mem)
 	void *desc = mem_gpa(mem, vq->desc_gpa, sizeof(struct vring_desc) * n);
 	void *avail = mem_gpa(mem, vq->avail_gpa,
 			      offsetof(struct vring_avail, ring) + sizeof(uint16_t) * (n + 1));
-	void *used = mem_gpa(mem, vq->used_gpa, offsetof(struct vring_used, ring) +
-						       sizeof(struct vring_used_elem) * n +
-						       sizeof(uint16_t));
+	void *used = mem_gpa(mem, vq->used_gpa,
+			     offsetof(struct vring_used, ring) +
+				     sizeof(struct vring_used_elem) * n + sizeof(uint16_t));
 	if (!desc || !avail || !used)
 		return false;
 	vq->desc = desc;
@@ -270,8 +270,8 @@ int virtq_iov_slice(const struct iovec *iov, unsigned n, uint64_t off, uint64_t 
 }
 
 /* Copy between a flat buffer and the iovec bytes [off, off + len); to_iov picks the direction. */
-static size_t iov_copy(const struct iovec *iov, unsigned n, uint64_t off, uint8_t *buf,
-		       size_t len, bool to_iov)
+static size_t iov_copy(const struct iovec *iov, unsigned n, uint64_t off, uint8_t *buf, size_t len,
+		       bool to_iov)
 {
 	size_t done = 0;
 

@@ -31,18 +31,18 @@ struct virtq_chain {
 	uint16_t head;
 	uint16_t nr, nw;
 	uint64_t rd_len, wr_len; /* byte totals of each part */
-	int err;                 /* 0 or a VIRTQ_E_* code */
+	int err;		 /* 0 or a VIRTQ_E_* code */
 	uint8_t *tail;
 	struct iovec iov[VIRTQ_MAX_SIZE];
 };
 
 enum {
-	VIRTQ_E_ADDR = 1,  /* a buffer or indirect table is not guest RAM (or wraps) */
-	VIRTQ_E_LOOP,      /* chain longer than the queue size / table: a cycle */
-	VIRTQ_E_INDEX,     /* next index past the queue size / table */
-	VIRTQ_E_INDIRECT,  /* nested table, INDIRECT with NEXT, bad table length,
+	VIRTQ_E_ADDR = 1, /* a buffer or indirect table is not guest RAM (or wraps) */
+	VIRTQ_E_LOOP,	  /* chain longer than the queue size / table: a cycle */
+	VIRTQ_E_INDEX,	  /* next index past the queue size / table */
+	VIRTQ_E_INDIRECT, /* nested table, INDIRECT with NEXT, bad table length,
 			      or indirect not negotiated */
-	VIRTQ_E_ORDER,     /* a device-readable descriptor after a writable one */
+	VIRTQ_E_ORDER,	  /* a device-readable descriptor after a writable one */
 };
 
 struct vring_desc;
@@ -60,8 +60,8 @@ struct virtq {
 	struct vring_used *used;
 	/* Negotiated features that change how the rings are used (set by the transport). */
 	bool indirect, event_idx;
-	uint16_t last_avail;     /* next avail slot the device consumes */
-	uint16_t used_idx;       /* the device's copy of used->idx */
+	uint16_t last_avail;	 /* next avail slot the device consumes */
+	uint16_t used_idx;	 /* the device's copy of used->idx */
 	uint16_t signalled_used; /* used_idx at the last interrupt decision */
 };
 

@@ -45,7 +45,7 @@ struct vm {
 	struct boot_timer timer;
 	struct blk *blks[MAX_DISKS];
 	struct net *nets[MAX_NETS];
-	int ndevices; /* virtio-mmio windows: disks first, then NICs */
+	int ndevices;	  /* virtio-mmio windows: disks first, then NICs */
 	uint8_t *windows; /* their registers, mapped read-only into the guest; or NULL */
 	char devices_cmdline[MAX_DEVICES * 48];
 	struct console con;
@@ -57,20 +57,23 @@ struct vm {
 	atomic_int stop_why;
 	char stop_msg[256];
 	/* Start-up: no thread runs the guest before every thread and the child are confined. */
-	struct teardown *teardown; /* the teardown child, or NULL */
-	atomic_int reported;       /* threads that installed their filter, or failed to */
+	struct teardown *teardown;	     /* the teardown child, or NULL */
+	atomic_int reported;		     /* threads that installed their filter, or failed to */
 	atomic_int io_threads, vcpu_threads; /* threads started, for their names */
-	atomic_int go;             /* 1: the vCPUs may run */
+	atomic_int go;			     /* 1: the vCPUs may run */
 	uint64_t t_main, t_first_run, t_init; /* CLOCK_MONOTONIC ns; 0: not yet */
 	/* KVMRUN_TRACE_BOOT: when each start-up stage ended, for bench/boot.sh. */
 	bool trace;
 	int nstages;
-	struct { const char *name; uint64_t t; } stages[16];
+	struct {
+		const char *name;
+		uint64_t t;
+	} stages[16];
 };
 
 /* End the process with `status` after one line on stderr (and the log), terminal restored. */
 __attribute__((format(printf, 3, 4), noreturn)) void vm_die(struct vm *vm, int status,
-							       const char *fmt, ...);
+							    const char *fmt, ...);
 /* Microseconds from main() to CLOCK_MONOTONIC time t (0 stays 0: "not yet"). */
 uint64_t vm_since_main_us(const struct vm *vm, uint64_t t);
 /* Note that a start-up stage ended (KVMRUN_TRACE_BOOT). */
@@ -79,7 +82,7 @@ void vm_stage(struct vm *vm, const char *name);
 /* eventloop.c: the main thread's loop. */
 struct vm_loop {
 	int ep, sfd, tfd; /* epoll, signalfd, the SIGTERM grace timer */
-	bool asked;       /* a first SIGTERM asked the guest to shut down */
+	bool asked;	  /* a first SIGTERM asked the guest to shut down */
 };
 /* Block the loop's signals (before any vCPU thread exists) and open its fds. */
 void vm_loop_open(struct vm *vm, struct vm_loop *l);

@@ -77,8 +77,8 @@ static void guest_reset(void *ctx)
 
 static void acpi_event(void *ctx, int kind)
 {
-	vm_stop(ctx, CPU_STOP_RESET, kind == ACPI_EVENT_POWEROFF ? "guest powered off (ACPI)"
-								 : "guest reset (ACPI)");
+	vm_stop(ctx, CPU_STOP_RESET,
+		kind == ACPI_EVENT_POWEROFF ? "guest powered off (ACPI)" : "guest reset (ACPI)");
 }
 
 static void ready_line(struct vm *vm, const char *what, uint64_t t)
@@ -180,8 +180,8 @@ static void start_teardown_child(struct vm *vm)
 	int rc;
 	vm->teardown = teardown_fork(vm->vmfd, !vm->opt.no_seccomp, &rc);
 	if (!vm->teardown)
-		log_msg(&vm->log, LOG_DEBUG, "no teardown child (%s): the VM is torn down in our exit",
-			strerror(-rc));
+		log_msg(&vm->log, LOG_DEBUG,
+			"no teardown child (%s): the VM is torn down in our exit", strerror(-rc));
 }
 
 /*
@@ -195,7 +195,8 @@ static void vm_start_guest(struct vm *vm)
 		if (cpu_start(&vm->cpus[i]) < 0)
 			vm_die(vm, EXIT_RUNTIME, "cannot start vCPU %d thread", i);
 	if (vm->teardown && teardown_confined(vm->teardown, 1000) < 0) {
-		log_msg(&vm->log, LOG_WARN, "the teardown child did not confine itself: killed; the "
+		log_msg(&vm->log, LOG_WARN,
+			"the teardown child did not confine itself: killed; the "
 			"VM is torn down in our exit");
 		vm->teardown = NULL;
 	}
@@ -234,7 +235,8 @@ static struct kvm_cpuid2 *supported_cpuid(struct vm *vm)
 			return c;
 		free(c);
 		if (errno != E2BIG || n > 4096)
-			vm_die(vm, EXIT_RUNTIME, "KVM: KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+			vm_die(vm, EXIT_RUNTIME, "KVM: KVM_GET_SUPPORTED_CPUID: %s",
+			       strerror(errno));
 	}
 }
 
@@ -243,14 +245,16 @@ static void open_kvm(struct vm *vm)
 	vm->kvmfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 	if (vm->kvmfd < 0)
 		vm_die(vm, EXIT_RUNTIME, "/dev/kvm: %s%s", strerror(errno),
-		    errno == ENOENT ? " (is the kvm module loaded?)" : "");
+		       errno == ENOENT ? " (is the kvm module loaded?)" : "");
 	if (ioctl(vm->kvmfd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
 		vm_die(vm, EXIT_RUNTIME, "/dev/kvm: unsupported KVM API version");
 	int max = ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max > 0 && vm->opt.cpus > max)
-		vm_die(vm, EXIT_USAGE, "--cpus %d: this host's KVM allows at most %d", vm->opt.cpus, max);
+		vm_die(vm, EXIT_USAGE, "--cpus %d: this host's KVM allows at most %d", vm->opt.cpus,
+		       max);
 	if (ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0)
-		vm_die(vm, EXIT_RUNTIME, "KVM: KVM_CAP_IMMEDIATE_EXIT is missing (Linux 4.11+ needed)");
+		vm_die(vm, EXIT_RUNTIME,
+		       "KVM: KVM_CAP_IMMEDIATE_EXIT is missing (Linux 4.11+ needed)");
 	vm->vmfd = kvm_ioctl_checked(vm, vm->kvmfd, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
 	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_TSS_ADDR, TSS_ADDR, "KVM_SET_TSS_ADDR");
 	uint64_t idmap = IDENTITY_MAP_ADDR;
@@ -294,14 +298,14 @@ static void map_windows(struct vm *vm)
 	if (len == 0 || ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_READONLY_MEM) <= 0)
 		return;
 	/* Populated: KVM must map our pages, not the shared zero page. */
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE,
-		       -1, 0);
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	if (p == MAP_FAILED)
 		vm_die(vm, EXIT_RUNTIME, "cannot map the device registers: %s", strerror(errno));
 	int rc = mem_register_readonly(vm->vmfd, VIRTIO_BASE, len, p);
 	if (rc < 0)
 		vm_die(vm, EXIT_RUNTIME, "KVM: KVM_SET_USER_MEMORY_REGION (device registers): %s",
-		    strerror(-rc));
+		       strerror(-rc));
 	vm->windows = p;
 }
 
@@ -313,7 +317,7 @@ static void map_ram(struct vm *vm)
 		vm_die(vm, EXIT_RUNTIME, "--hugepages: this kernel has no transparent huge pages");
 	if (rc < 0)
 		vm_die(vm, EXIT_RUNTIME, "--memory: cannot map %llu MiB: %s",
-		    (unsigned long long)(vm->opt.memory >> 20), strerror(-rc));
+		       (unsigned long long)(vm->opt.memory >> 20), strerror(-rc));
 }
 
 static void register_memory(struct vm *vm)
@@ -381,8 +385,10 @@ static void open_devices(struct vm *vm)
 static struct virtio_mmio_cfg virtio_cfg(struct vm *vm, int i)
 {
 	return (struct virtio_mmio_cfg){
-		.vmfd = vm->vmfd, .mem = &vm->mem,
-		.thread_start = io_thread_start, .thread_ctx = vm,
+		.vmfd = vm->vmfd,
+		.mem = &vm->mem,
+		.thread_start = io_thread_start,
+		.thread_ctx = vm,
 		.base = VIRTIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE,
 		.gsi = VIRTIO_FIRST_GSI + (uint32_t)i,
 		.regs = vm->windows ? vm->windows + (size_t)i * VIRTIO_MMIO_SIZE : NULL,
@@ -431,9 +437,9 @@ static void load_guest(struct vm *vm)
 	 * without it, Linux must probe the legacy ports instead.
 	 */
 	int n = snprintf(cmdline, sizeof(cmdline), "%s%s%s%s%s%s%s", DEFAULT_CMDLINE,
-			 vm->opt.no_acpi ? " i8042.nopnp" : "",
-			 vm->devices_cmdline, vm->opt.extra_cmdline[0] ? " " : "",
-			 vm->opt.extra_cmdline, *user ? " " : "", user);
+			 vm->opt.no_acpi ? " i8042.nopnp" : "", vm->devices_cmdline,
+			 vm->opt.extra_cmdline[0] ? " " : "", vm->opt.extra_cmdline,
+			 *user ? " " : "", user);
 	if (n < 0 || (size_t)n >= sizeof(cmdline))
 		vm_die(vm, EXIT_USAGE, "--cmdline: longer than %llu bytes", BOOT_CMDLINE_MAX - 1);
 	struct boot_spec spec = { vm->opt.kernel, vm->opt.initrd, cmdline, 0 };
@@ -493,8 +499,8 @@ static void open_outputs(struct vm *vm)
 		vm->metrics_fd = metrics_open(vm->opt.metrics_path);
 		if (vm->metrics_fd < 0)
 			vm_die(vm, EXIT_USAGE, "--metrics %s: %s%s", vm->opt.metrics_path,
-			    strerror(-vm->metrics_fd),
-			    vm->metrics_fd == -ENXIO ? " (a FIFO needs a reader first)" : "");
+			       strerror(-vm->metrics_fd),
+			       vm->metrics_fd == -ENXIO ? " (a FIFO needs a reader first)" : "");
 	}
 	if (console_open(&vm->con, &vm->opt, err, sizeof(err)) < 0)
 		vm_die(vm, EXIT_USAGE, "%s", err);
@@ -522,19 +528,27 @@ static void attach_device(struct vm *vm, int i)
 	int rc = virtio_start(vd, &cfg);
 	if (rc < 0)
 		vm_die(vm, EXIT_RUNTIME, "%s %s: cannot attach: %s", i < nd ? "--disk" : "--net",
-		    i < nd ? vm->opt.disks[i].path : net_name(vm->nets[i - nd]), strerror(-rc));
+		       i < nd ? vm->opt.disks[i].path : net_name(vm->nets[i - nd]), strerror(-rc));
 	if (bus_add(&vm->mmio, cfg.base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, vd) < 0)
-		vm_die(vm, EXIT_RUNTIME, "device address conflict at 0x%llx", (unsigned long long)cfg.base);
+		vm_die(vm, EXIT_RUNTIME, "device address conflict at 0x%llx",
+		       (unsigned long long)cfg.base);
 }
 
 static void setup_cpus(struct vm *vm)
 {
 	char err[256];
 	vm->env = (struct cpu_env){
-		.vmfd = vm->vmfd, .run_size = vm->env.run_size,
-		.ncpus = vm->opt.cpus, .pio = &vm->pio, .mmio = &vm->mmio,
-		.entry = &vm->entry, .cpuid = vm->cpuid, .stopping = &vm->stopping,
-		.stop = vm_stop, .ctx = vm, .first_run = first_run,
+		.vmfd = vm->vmfd,
+		.run_size = vm->env.run_size,
+		.ncpus = vm->opt.cpus,
+		.pio = &vm->pio,
+		.mmio = &vm->mmio,
+		.entry = &vm->entry,
+		.cpuid = vm->cpuid,
+		.stopping = &vm->stopping,
+		.stop = vm_stop,
+		.ctx = vm,
+		.first_run = first_run,
 		.thread_start = vcpu_thread_start,
 	};
 	vm->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->cpus));
@@ -599,7 +613,8 @@ int main(int argc, char **argv)
 	vm_stage(&vm, "vcpus");
 	if (vm.opt.no_seccomp)
 		fputs("kvmrun: WARNING: --no-seccomp: the monitor is not confined; a hostile guest "
-		      "that finds a bug owns this process (debugging only)\n", stderr);
+		      "that finds a bug owns this process (debugging only)\n",
+		      stderr);
 	struct vm_loop loop;
 	vm_loop_open(&vm, &loop);
 	vm_start_guest(&vm);

@@ -40,7 +40,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct boot_spec s = { .kernel = kpath, .initrd = ipath, .cmdline = cmdline, .rsdp = 0xe0000 };
+	struct boot_spec s = {
+		.kernel = kpath, .initrd = ipath, .cmdline = cmdline, .rsdp = 0xe0000
+	};
 	struct boot_entry e;
 	char err[512];
 

@@ -22,17 +22,17 @@
  * is produced by fuzz/mkseeds.py for the committed seeds.
  */
 enum {
-	OP_MMIO_W,  /* u16 off, u8 width sel, u64 value: one register write */
-	OP_MMIO_R,  /* u16 off, u8 width sel: one register read */
-	OP_MEM,     /* u32 gpa sel, u8 len, len bytes: the guest writes its RAM */
-	OP_INIT,    /* u64 features, u8 how: reset, ACK, DRIVER, features, FEATURES_OK */
-	OP_QUEUE,   /* u8 q, u16 num, u32 desc, u32 avail, u32 used sels: program q, QueueReady */
-	OP_GO,      /* status |= DRIVER_OK */
-	OP_DESC,    /* u8 q, u8 i, u8 mode, u64 addr, u32 len, u16 flags, u16 next */
-	OP_OFFER,   /* u8 q, u16 head: avail ring[idx % num] = head, idx++ */
-	OP_AVAIL,   /* u8 q, u16 idx, u16 used_event, u16 flags: raw avail header fields */
-	OP_KICK,    /* u8 q, u32 len: notify q (and let the device run); len for a dummy device */
-	OP_EXTRA,   /* target-specific: the direct walker, a frame from the tap, ... */
+	OP_MMIO_W, /* u16 off, u8 width sel, u64 value: one register write */
+	OP_MMIO_R, /* u16 off, u8 width sel: one register read */
+	OP_MEM,	   /* u32 gpa sel, u8 len, len bytes: the guest writes its RAM */
+	OP_INIT,   /* u64 features, u8 how: reset, ACK, DRIVER, features, FEATURES_OK */
+	OP_QUEUE,  /* u8 q, u16 num, u32 desc, u32 avail, u32 used sels: program q, QueueReady */
+	OP_GO,	   /* status |= DRIVER_OK */
+	OP_DESC,   /* u8 q, u8 i, u8 mode, u64 addr, u32 len, u16 flags, u16 next */
+	OP_OFFER,  /* u8 q, u16 head: avail ring[idx % num] = head, idx++ */
+	OP_AVAIL,  /* u8 q, u16 idx, u16 used_event, u16 flags: raw avail header fields */
+	OP_KICK,   /* u8 q, u32 len: notify q (and let the device run); len for a dummy device */
+	OP_EXTRA,  /* target-specific: the direct walker, a frame from the tap, ... */
 	OP_COUNT
 };
 
@@ -41,14 +41,14 @@ enum {
 #define FZ_MAX_OPS 192
 
 /* A broken promise is a crash for libFuzzer. Written to fd 2 (a target may silence stderr). */
-#define FZ_ASSERT(cond, ...)                                                          \
-	do {                                                                          \
-		if (!(cond)) {                                                        \
+#define FZ_ASSERT(cond, ...)                                                               \
+	do {                                                                               \
+		if (!(cond)) {                                                             \
 			dprintf(2, "fuzz invariant broken (%s:%d): ", __FILE__, __LINE__); \
-			dprintf(2, __VA_ARGS__);                                      \
-			dprintf(2, "\n");                                             \
-			abort();                                                      \
-		}                                                                     \
+			dprintf(2, __VA_ARGS__);                                           \
+			dprintf(2, "\n");                                                  \
+			abort();                                                           \
+		}                                                                          \
 	} while (0)
 
 struct fz_in {

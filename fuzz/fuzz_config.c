@@ -212,7 +212,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (json) {
 		size_t n = size - (size_t)(json - text);
 
-		if (ftruncate(cfd, 0) < 0 || (n && pwrite(cfd, data + (json - text), n, 0) != (ssize_t)n))
+		if (ftruncate(cfd, 0) < 0 ||
+		    (n && pwrite(cfd, data + (json - text), n, 0) != (ssize_t)n))
 			abort();
 		/* --config goes first: the flags that follow override it. */
 		memmove(argv + 3, argv + 1, (size_t)(argc - 1) * sizeof(*argv));

@@ -30,8 +30,10 @@ static void check_tx(int peer, uint64_t f)
 		struct virtio_net_hdr_v1 h;
 
 		memcpy(&h, frame, sizeof(h));
-		FZ_ASSERT(!(h.flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM), "sent header flags %#x", h.flags);
-		FZ_ASSERT(!(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) || (f & (1ULL << VIRTIO_NET_F_CSUM)),
+		FZ_ASSERT(!(h.flags & ~VIRTIO_NET_HDR_F_NEEDS_CSUM), "sent header flags %#x",
+			  h.flags);
+		FZ_ASSERT(!(h.flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) ||
+				  (f & (1ULL << VIRTIO_NET_F_CSUM)),
 			  "sent NEEDS_CSUM without CSUM negotiated");
 		FZ_ASSERT(h.gso_type == VIRTIO_NET_HDR_GSO_NONE ||
 				  (h.gso_type == VIRTIO_NET_HDR_GSO_TCPV4 &&

@@ -49,7 +49,8 @@ static uint32_t dummy_handle(struct virtio_dev *vd, unsigned q, struct virtq_cha
 static void dummy_status(struct virtio_dev *vd, uint32_t old, uint32_t now)
 {
 	(void)vd;
-	FZ_ASSERT(now == 0 || (now & VIRTIO_CONFIG_S_NEEDS_RESET) >= (old & VIRTIO_CONFIG_S_NEEDS_RESET),
+	FZ_ASSERT(now == 0 || (now & VIRTIO_CONFIG_S_NEEDS_RESET) >=
+				      (old & VIRTIO_CONFIG_S_NEEDS_RESET),
 		  "the driver cleared NEEDS_RESET without a reset (%#x -> %#x)", old, now);
 }
 
@@ -88,7 +89,8 @@ static void direct_walk(struct fz_in *in)
 		uint64_t sum = 0;
 
 		for (int i = 0; i < k; i++) {
-			FZ_ASSERT(fz_in_ram(&mem, dst[i].iov_base, dst[i].iov_len), "slice %d left RAM", i);
+			FZ_ASSERT(fz_in_ram(&mem, dst[i].iov_base, dst[i].iov_len),
+				  "slice %d left RAM", i);
 			sum += dst[i].iov_len;
 		}
 		FZ_ASSERT(sum == len, "slice of %u bytes has %llu", len, (unsigned long long)sum);
@@ -126,7 +128,9 @@ static void driven(struct virtio_dev *vd, struct fz_in *in)
 		FZ_ASSERT(chain.head < vd->q[q].num, "popped head %u of %u", chain.head,
 			  vd->q[q].num);
 		heads[k] = chain.head;
-		lens[k] = chain.err ? 0 : (uint32_t)(chain.wr_len > UINT32_MAX ? UINT32_MAX : chain.wr_len);
+		lens[k] = chain.err ? 0
+				    : (uint32_t)(chain.wr_len > UINT32_MAX ? UINT32_MAX
+									   : chain.wr_len);
 		k++;
 	}
 	back %= k + 1;

@@ -20,8 +20,8 @@
 #define DESC_GPA 0x1000u
 #define AVAIL_GPA 0x3000u
 #define USED_GPA 0x4000u
-#define IND_GPA 0x8000u  /* indirect tables */
-#define HDR_GPA 0xa000u  /* request headers */
+#define IND_GPA 0x8000u	 /* indirect tables */
+#define HDR_GPA 0xa000u	 /* request headers */
 #define STAT_GPA 0xb000u /* status bytes */
 #define DATA_GPA 0x10000u
 
@@ -47,14 +47,14 @@ static inline void t_fail(struct t *t, const char *fmt, ...)
 }
 
 /* On failure: remember why (with the line) and leave the test function. */
-#define CHECK(t, cond, ...)                                                            \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			char m_[512];                                                  \
-			snprintf(m_, sizeof(m_), __VA_ARGS__);                         \
-			t_fail(t, "line %d: %s", __LINE__, m_);                        \
-			return;                                                        \
-		}                                                                      \
+#define CHECK(t, cond, ...)                                     \
+	do {                                                    \
+		if (!(cond)) {                                  \
+			char m_[512];                           \
+			snprintf(m_, sizeof(m_), __VA_ARGS__);  \
+			t_fail(t, "line %d: %s", __LINE__, m_); \
+			return;                                 \
+		}                                               \
 	} while (0)
 
 static inline void mem_fake(struct guest_mem *m)
@@ -103,8 +103,8 @@ static inline uint32_t drv_setup(struct t *t, uint64_t want, uint16_t num)
 	reg_w(t, 0x20, (uint32_t)dev);
 	reg_w(t, 0x24, 1);
 	reg_w(t, 0x20, (uint32_t)(dev >> 32));
-	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			       VIRTIO_CONFIG_S_FEATURES_OK);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
 	reg_w(t, 0x30, 0);
 	reg_w(t, 0x38, num);
 	reg_w(t, 0x80, DESC_GPA);
@@ -114,8 +114,9 @@ static inline uint32_t drv_setup(struct t *t, uint64_t want, uint16_t num)
 	reg_w(t, 0xa0, USED_GPA);
 	reg_w(t, 0xa4, 0);
 	reg_w(t, 0x44, 1);
-	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+		      VIRTIO_CONFIG_S_DRIVER_OK);
 	t->num = num;
 	t->avail_idx = 0;
 	t->used_seen = 0;

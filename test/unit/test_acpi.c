@@ -281,18 +281,20 @@ static void check_config(int ncpus, int nvirtio)
 	bool ok = rsdp_gpa == ACPI_BASE && rsdp == m.host + ACPI_BASE;
 	if (!ok)
 		snprintf(why, sizeof(why), "acpi_write gave 0x%llx; legacy scan %s",
-			 (unsigned long long)rsdp_gpa, rsdp ? "found it elsewhere" : "found nothing");
+			 (unsigned long long)rsdp_gpa,
+			 rsdp ? "found it elsewhere" : "found nothing");
 	else if (rsdp[15] != 2 || rd32(rsdp + 20) != 36 || sum(rsdp, 36) || rd32(rsdp + 16) != 0)
 		ok = false, snprintf(why, sizeof(why), "RSDP revision/length/extended checksum");
 	ok = ok && table_at(&m, rd64(rsdp + 24), "XSDT", &xsdt, why, sizeof(why));
 	/* XSDT entries: exactly the FADT and the MADT, each a whole table. */
 	if (ok && xsdt.len != 36 + 16)
-		ok = false, snprintf(why, sizeof(why), "XSDT has %u bytes, want 2 entries", xsdt.len);
+		ok = false,
+		snprintf(why, sizeof(why), "XSDT has %u bytes, want 2 entries", xsdt.len);
 	ok = ok && table_at(&m, rd64(xsdt.p + 36), "FACP", &fadt, why, sizeof(why));
 	ok = ok && table_at(&m, rd64(xsdt.p + 44), "APIC", &madt, why, sizeof(why));
 	if (ok && (fadt.len != 276 || fadt.p[8] != 6))
-		ok = false, snprintf(why, sizeof(why), "FADT length %u revision %u", fadt.len,
-				     fadt.p[8]);
+		ok = false,
+		snprintf(why, sizeof(why), "FADT length %u revision %u", fadt.len, fadt.p[8]);
 	ok = ok && table_at(&m, rd64(fadt.p + 140), "DSDT", &dsdt, why, sizeof(why));
 	if (!check(ok, name, "%s", why))
 		goto out;
@@ -442,7 +444,7 @@ static void check_pm(void)
 	struct acpi_pm *pm = acpi_pm_create(on_event, NULL);
 	uint8_t d[4];
 
-	wr(pm, ACPI_SLEEP_CONTROL_PORT, 1, 0x20 | 3 << 2); /* S3: not offered */
+	wr(pm, ACPI_SLEEP_CONTROL_PORT, 1, 0x20 | 3 << 2);	  /* S3: not offered */
 	wr(pm, ACPI_SLEEP_CONTROL_PORT, 1, ACPI_SLP_TYP_S5 << 2); /* type without SLP_EN */
 	wr(pm, ACPI_RESET_PORT, 1, ACPI_RESET_VALUE + 1);
 	wr(pm, ACPI_SLEEP_STATUS_PORT, 1, 0x80); /* clearing WAK_STS: fine, not counted */

@@ -223,9 +223,10 @@ static void t_config(struct t *t, struct ctx *x)
 	CHECK(t, cfg32(t, 0x30) > 0 && cfg32(t, 0x34) == 1 && (cfg32(t, 0x38) & 0xff) == 1,
 	      "write zeroes limits");
 	uint64_t f = t->vd->drv_features;
-	CHECK(t, (f & (1 << VIRTIO_BLK_F_FLUSH)) && (f & (1 << VIRTIO_BLK_F_DISCARD)) &&
-			 (f & (1 << VIRTIO_BLK_F_WRITE_ZEROES)) && (f & (1 << VIRTIO_BLK_F_SEG_MAX)) &&
-			 (f & (1 << VIRTIO_BLK_F_BLK_SIZE)) && !(f & (1 << VIRTIO_BLK_F_RO)),
+	CHECK(t,
+	      (f & (1 << VIRTIO_BLK_F_FLUSH)) && (f & (1 << VIRTIO_BLK_F_DISCARD)) &&
+		      (f & (1 << VIRTIO_BLK_F_WRITE_ZEROES)) && (f & (1 << VIRTIO_BLK_F_SEG_MAX)) &&
+		      (f & (1 << VIRTIO_BLK_F_BLK_SIZE)) && !(f & (1 << VIRTIO_BLK_F_RO)),
 	      "features %#lx", (unsigned long)f);
 	teardown(t, x);
 	memset(x, 0, sizeof(*x));
@@ -248,9 +249,10 @@ static void t_in(struct t *t, struct ctx *x)
 	int st = req(t, VIRTIO_BLK_T_IN, 3, s, 3, &used);
 	CHECK(t, st == VIRTIO_BLK_S_OK, "status %d", st);
 	CHECK(t, used == 1025, "used len %u", used);
-	CHECK(t, !memcmp(g(t, DATA_GPA), x->orig + 3 * 512, 100) &&
-			 !memcmp(g(t, DATA_GPA + 0x1000), x->orig + 3 * 512 + 100, 412) &&
-			 !memcmp(g(t, DATA_GPA + 0x2000), x->orig + 4 * 512, 512),
+	CHECK(t,
+	      !memcmp(g(t, DATA_GPA), x->orig + 3 * 512, 100) &&
+		      !memcmp(g(t, DATA_GPA + 0x1000), x->orig + 3 * 512 + 100, 412) &&
+		      !memcmp(g(t, DATA_GPA + 0x2000), x->orig + 4 * 512, 512),
 	      "data read back differs");
 	CHECK(t, *(uint8_t *)g(t, DATA_GPA + 100) == 0xee, "wrote past a descriptor");
 	/* Data and status in one 513-byte descriptor: the status is its last byte. */
@@ -380,7 +382,8 @@ static void t_discard_write_zeroes(struct t *t, struct ctx *x)
 	CHECK(t, st == VIRTIO_BLK_S_OK, "write zeroes %d", st);
 	memset(want + 30 * 512, 0, 3 * 512);
 	CHECK(t, file_diff(x, want, IMG_SIZE) < 0, "write zeroes: file differs");
-	r = (struct virtio_blk_discard_write_zeroes){ .sector = 40, .num_sectors = 1,
+	r = (struct virtio_blk_discard_write_zeroes){ .sector = 40,
+						      .num_sectors = 1,
 						      .flags = VIRTIO_BLK_WRITE_ZEROES_FLAG_UNMAP };
 	memcpy(g(t, DATA_GPA), &r, 16);
 	st = req(t, VIRTIO_BLK_T_WRITE_ZEROES, 0, &s, 1, &used);
@@ -498,20 +501,19 @@ static void t_hostile(struct t *t, struct ctx *x)
 	}
 	uint16_t u0;
 	uint32_t id;
-#define ONE(what, want_status, want_used)                                              \
-	do {                                                                           \
-		*(uint8_t *)g(t, STAT_GPA) = 0xff;                                     \
-		u0 = used_idx(t);                                                      \
-		offer(t, 0);                                                           \
-		virtio_process(t->vd, 0);                                              \
-		CHECK(t, used_idx(t) == (uint16_t)(u0 + 1), "%s: not completed", what);   \
-		used_elem(t, u0, &id, &used);                                          \
-		CHECK(t, id == 0 && used == (want_used), "%s: used id %u len %u", what, id, \
-		      used);                                                           \
-		CHECK(t, *(uint8_t *)g(t, STAT_GPA) == (want_status), "%s: status %#x", what, \
-		      *(uint8_t *)g(t, STAT_GPA));                                     \
-		CHECK(t, !needs_reset(t), "%s: NEEDS_RESET", what);                    \
-		CHECK(t, file_diff(x, x->orig, IMG_SIZE) < 0, "%s: image modified", what); \
+#define ONE(what, want_status, want_used)                                                          \
+	do {                                                                                       \
+		*(uint8_t *)g(t, STAT_GPA) = 0xff;                                                 \
+		u0 = used_idx(t);                                                                  \
+		offer(t, 0);                                                                       \
+		virtio_process(t->vd, 0);                                                          \
+		CHECK(t, used_idx(t) == (uint16_t)(u0 + 1), "%s: not completed", what);            \
+		used_elem(t, u0, &id, &used);                                                      \
+		CHECK(t, id == 0 && used == (want_used), "%s: used id %u len %u", what, id, used); \
+		CHECK(t, *(uint8_t *)g(t, STAT_GPA) == (want_status), "%s: status %#x", what,      \
+		      *(uint8_t *)g(t, STAT_GPA));                                                 \
+		CHECK(t, !needs_reset(t), "%s: NEEDS_RESET", what);                                \
+		CHECK(t, file_diff(x, x->orig, IMG_SIZE) < 0, "%s: image modified", what);         \
 	} while (0)
 	struct virtio_blk_outhdr h = { .type = VIRTIO_BLK_T_OUT, .sector = 0 };
 	memcpy(g(t, HDR_GPA), &h, 16);
@@ -667,13 +669,13 @@ int main(void)
 {
 	int failed = 0;
 	static struct ctx x;
-#define RUN(fn)                                                                        \
-	do {                                                                           \
-		struct t t = { .name = #fn };                                          \
-		memset(&x, 0, sizeof(x));                                              \
-		fn(&t, &x);                                                            \
-		teardown(&t, &x);                                                      \
-		failed += t_report(&t);                                                \
+#define RUN(fn)                               \
+	do {                                  \
+		struct t t = { .name = #fn }; \
+		memset(&x, 0, sizeof(x));     \
+		fn(&t, &x);                   \
+		teardown(&t, &x);             \
+		failed += t_report(&t);       \
 	} while (0)
 	{
 		struct t t = { .name = "t_parse_spec" };

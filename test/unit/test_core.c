@@ -42,7 +42,8 @@ static void test_gate(void)
 	/* Pretend 3 GiB + 8 KiB of RAM without allocating it: only arithmetic is checked. */
 	struct guest_mem m = { (uint8_t *)0x10000000, MEM_HOLE_START + 8192, MEM_HOLE_START };
 	check(mem_gpa(&m, 0, 16) == m.host, "gate-low", "start of RAM");
-	check(mem_gpa(&m, MEM_HOLE_START - 16, 16) != NULL, "gate-low-end", "last bytes below hole");
+	check(mem_gpa(&m, MEM_HOLE_START - 16, 16) != NULL, "gate-low-end",
+	      "last bytes below hole");
 	check(!mem_gpa(&m, MEM_HOLE_START - 16, 17), "gate-into-hole", "range entering the hole");
 	check(!mem_gpa(&m, MEM_HOLE_START, 1), "gate-hole", "address in the hole");
 	check(mem_gpa(&m, MEM_HIGH_START, 8192) == m.host + MEM_HOLE_START, "gate-high",
@@ -73,7 +74,8 @@ static void test_bus(void)
 	uint8_t d[8];
 	check(bus_add(&b, 0x100, 8, &t_ops, NULL) == 0, "bus-add", "first range");
 	check(bus_add(&b, 0x104, 8, &t_ops, NULL) < 0, "bus-overlap", "overlap accepted");
-	check(bus_add(&b, UINT64_MAX - 2, 8, &t_ops, NULL) < 0, "bus-wrap", "wrapping range accepted");
+	check(bus_add(&b, UINT64_MAX - 2, 8, &t_ops, NULL) < 0, "bus-wrap",
+	      "wrapping range accepted");
 	check(bus_access(&b, 0x103, d, 1, false) && d[0] == 3, "bus-read", "offset passed");
 	check(!bus_access(&b, 0x106, d, 4, false) && d[0] == 0xff, "bus-partial",
 	      "access running past the range must miss and read as all ones");
@@ -174,8 +176,12 @@ static size_t make_elf(uint8_t *buf, bool pvh, uint64_t paddr, uint64_t filesz)
 	eh->e_phoff = sizeof(*eh);
 	eh->e_phentsize = sizeof(*ph);
 	eh->e_phnum = pvh ? 2 : 1;
-	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD, .p_offset = 1024, .p_paddr = paddr,
-			      .p_vaddr = paddr, .p_filesz = filesz, .p_memsz = filesz };
+	ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD,
+			      .p_offset = 1024,
+			      .p_paddr = paddr,
+			      .p_vaddr = paddr,
+			      .p_filesz = filesz,
+			      .p_memsz = filesz };
 	if (pvh) {
 		ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE, .p_offset = 512, .p_filesz = 24 };
 		Elf64_Nhdr nh = { 4, 8, 18 };
@@ -224,8 +230,8 @@ static void test_loaders(void)
 	n = make_elf(buf, false, 0x100000, 64);
 	((Elf64_Ehdr *)buf)->e_phnum = 0;
 	write_file("nophdr.elf", buf, n);
-	check(load("nophdr.elf", "", 16 << 20, &e, err, &usage) < 0 && usage,
-	      "load-elf-no-phdrs", "%s", err);
+	check(load("nophdr.elf", "", 16 << 20, &e, err, &usage) < 0 && usage, "load-elf-no-phdrs",
+	      "%s", err);
 
 	/* bzImage: a setup header with a 64-bit entry, a tiny payload and a 255-byte cmdline limit. */
 	memset(buf, 0, sizeof(buf));
@@ -234,9 +240,9 @@ static void test_loaders(void)
 	buf[0x201] = 0x68; /* header length: through init_size */
 	memcpy(buf + 0x202, "HdrS", 4);
 	buf[0x206] = 0x0f, buf[0x207] = 0x02; /* version 2.15 */
-	buf[0x234] = 1;                       /* relocatable */
-	buf[0x236] = 1;                       /* XLF_KERNEL_64 */
-	buf[0x238] = 255;                     /* cmdline_size */
+	buf[0x234] = 1;			      /* relocatable */
+	buf[0x236] = 1;			      /* XLF_KERNEL_64 */
+	buf[0x238] = 255;		      /* cmdline_size */
 	buf[0x22c] = 0xff, buf[0x22d] = 0xff, buf[0x22e] = 0xff, buf[0x22f] = 0x37;
 	write_file("bz.img", buf, 4096);
 	check(load("bz.img", "console=ttyS0", 16 << 20, &e, err, &usage) == 0 &&
@@ -253,8 +259,7 @@ static void test_loaders(void)
 	      "load-bzimage-truncated", "%s", err);
 	buf[0x236] = 0; /* no 64-bit entry */
 	write_file("bz32.img", buf, 4096);
-	check(load("bz32.img", "", 16 << 20, &e, err, &usage) < 0 && usage &&
-		      strstr(err, "64-bit"),
+	check(load("bz32.img", "", 16 << 20, &e, err, &usage) < 0 && usage && strstr(err, "64-bit"),
 	      "load-bzimage-32bit", "%s", err);
 }
 

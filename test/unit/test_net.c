@@ -29,7 +29,7 @@
 #define TX_AVAIL 0x6000u
 #define TX_USED 0x7000u
 #define TX_DATA 0x10000u /* up to 0x30000: frames to send */
-#define RX_BUF 0x40000u  /* RX buffers, 4 KiB apart by default */
+#define RX_BUF 0x40000u	 /* RX buffers, 4 KiB apart by default */
 #define HDR NET_HDR_LEN
 
 #define EVENT_IDX (1ULL << VIRTIO_RING_F_EVENT_IDX)
@@ -141,8 +141,8 @@ static int setup(struct t *t, struct ctx *x, uint64_t want, uint16_t rxnum, uint
 	reg_w(t, 0x20, (uint32_t)dev);
 	reg_w(t, 0x24, 1);
 	reg_w(t, 0x20, (uint32_t)(dev >> 32));
-	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			       VIRTIO_CONFIG_S_FEATURES_OK);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
 	for (unsigned i = 0; i < 2; i++) {
 		reg_w(t, 0x30, i);
 		reg_w(t, 0x38, x->q[i].num);
@@ -154,8 +154,9 @@ static int setup(struct t *t, struct ctx *x, uint64_t want, uint16_t rxnum, uint
 		reg_w(t, 0xa4, 0);
 		reg_w(t, 0x44, 1);
 	}
-	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+		      VIRTIO_CONFIG_S_DRIVER_OK);
 	if (!(reg_r(t, 0x70) & VIRTIO_CONFIG_S_DRIVER_OK))
 		return -1;
 	return run(x) < 0 ? -1 : 0;
@@ -228,42 +229,45 @@ static void t_parse_spec(struct t *t)
 	CHECK(t, !strcmp(s.tap, "tap0") && s.fd == -1 && !s.has_mac, "tap fields");
 	CHECK(t, net_parse_spec("fd=7,mac=02:00:00:00:00:01", &s, err, sizeof(err)) == 0, "fd: %s",
 	      err);
-	CHECK(t, s.fd == 7 && !s.tap[0] && s.has_mac && s.mac[0] == 2 && s.mac[5] == 1, "fd fields");
-	CHECK(t, net_parse_spec("tap=t,mac=52-54-00-AB-cd-EF", &s, err, sizeof(err)) == 0, "dashes");
+	CHECK(t, s.fd == 7 && !s.tap[0] && s.has_mac && s.mac[0] == 2 && s.mac[5] == 1,
+	      "fd fields");
+	CHECK(t, net_parse_spec("tap=t,mac=52-54-00-AB-cd-EF", &s, err, sizeof(err)) == 0,
+	      "dashes");
 	CHECK(t, s.mac[3] == 0xab && s.mac[4] == 0xcd && s.mac[5] == 0xef, "hex case");
 	CHECK(t, net_parse_spec("tap=123456789012345", &s, err, sizeof(err)) == 0, "15 chars");
 
 	static const char *bad[] = {
-		"",			    /* nothing */
-		"tap=",			    /* empty name */
-		"tap=1234567890123456",	    /* 16 chars */
-		"tap=a/b",		    /* slash */
-		"tap=a b",		    /* space */
-		"fd=",			    /* no number */
-		"fd=-1",		    /* negative */
-		"fd=3x",		    /* junk */
-		"fd=99999999999999",	    /* huge */
-		"eth0",			    /* no kind */
-		"tap=t,mac",		    /* no value */
-		"tap=t,mac=",		    /* empty */
-		"tap=t,mac=52:54:00:12:34",    /* five octets */
+		"",				  /* nothing */
+		"tap=",				  /* empty name */
+		"tap=1234567890123456",		  /* 16 chars */
+		"tap=a/b",			  /* slash */
+		"tap=a b",			  /* space */
+		"fd=",				  /* no number */
+		"fd=-1",			  /* negative */
+		"fd=3x",			  /* junk */
+		"fd=99999999999999",		  /* huge */
+		"eth0",				  /* no kind */
+		"tap=t,mac",			  /* no value */
+		"tap=t,mac=",			  /* empty */
+		"tap=t,mac=52:54:00:12:34",	  /* five octets */
 		"tap=t,mac=52:54:00:12:34:56:78", /* seven */
-		"tap=t,mac=52:54:00:12:34:5g", /* not hex */
-		"tap=t,mac=52:54:00:12:34:5",  /* short octet */
-		"tap=t,mac=525400123456",      /* no separators */
-		"tap=t,mac=52:54-00:12:34:56", /* mixed separators */
-		"tap=t,mac=01:00:5e:00:00:01", /* multicast */
-		"tap=t,mac=00:00:00:00:00:00", /* zero */
-		"tap=t,speed=10",	      /* unknown option */
-		"tap=t,",		      /* empty option */
+		"tap=t,mac=52:54:00:12:34:5g",	  /* not hex */
+		"tap=t,mac=52:54:00:12:34:5",	  /* short octet */
+		"tap=t,mac=525400123456",	  /* no separators */
+		"tap=t,mac=52:54-00:12:34:56",	  /* mixed separators */
+		"tap=t,mac=01:00:5e:00:00:01",	  /* multicast */
+		"tap=t,mac=00:00:00:00:00:00",	  /* zero */
+		"tap=t,speed=10",		  /* unknown option */
+		"tap=t,",			  /* empty option */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
 		CHECK(t, net_parse_spec(bad[i], &s, err, sizeof(err)) < 0, "'%s' accepted", bad[i]);
 		CHECK(t, err[0] && !strchr(err, '\n'), "'%s': no one-line message", bad[i]);
 	}
-	CHECK(t, net_parse_spec("tap=t,mac=01:00:5e:00:00:01", &s, err, sizeof(err)) < 0 &&
-		     strstr(err, "bad MAC") && strstr(err, "01:00:5e:00:00:01"),
+	CHECK(t,
+	      net_parse_spec("tap=t,mac=01:00:5e:00:00:01", &s, err, sizeof(err)) < 0 &&
+		      strstr(err, "bad MAC") && strstr(err, "01:00:5e:00:00:01"),
 	      "MAC message: %s", err);
 }
 
@@ -298,8 +302,9 @@ static void t_offload_flags(struct t *t)
 	CHECK(t, net_offload_flags(C | T4 | T6) == (TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6), "both");
 	CHECK(t, net_offload_flags(T4 | T6) == 0, "TSO without GUEST_CSUM");
 	/* Host-side (TX) offloads and everything else do not touch the tap's RX offloads. */
-	CHECK(t, net_offload_flags(NF(VIRTIO_NET_F_CSUM) | NF(VIRTIO_NET_F_HOST_TSO4) | MRG |
-				   NF(VIRTIO_F_VERSION_1)) == 0,
+	CHECK(t,
+	      net_offload_flags(NF(VIRTIO_NET_F_CSUM) | NF(VIRTIO_NET_F_HOST_TSO4) | MRG |
+				NF(VIRTIO_F_VERSION_1)) == 0,
 	      "host offloads");
 }
 
@@ -309,9 +314,10 @@ static void t_config(struct t *t, struct ctx *x)
 	CHECK(t, reg_r(t, 0x08) == 1, "device id %u", reg_r(t, 0x08));
 	reg_w(t, 0x14, 0);
 	uint32_t lo = reg_r(t, 0x10);
-	CHECK(t, (lo & NF(VIRTIO_NET_F_MAC)) && (lo & MRG) && (lo & NF(VIRTIO_NET_F_STATUS)) &&
-		     (lo & NF(VIRTIO_NET_F_GUEST_TSO6)) && (lo & NF(VIRTIO_NET_F_HOST_TSO4)) &&
-		     !(lo & NF(VIRTIO_NET_F_CTRL_VQ)) && !(lo & NF(VIRTIO_NET_F_GUEST_UFO)),
+	CHECK(t,
+	      (lo & NF(VIRTIO_NET_F_MAC)) && (lo & MRG) && (lo & NF(VIRTIO_NET_F_STATUS)) &&
+		      (lo & NF(VIRTIO_NET_F_GUEST_TSO6)) && (lo & NF(VIRTIO_NET_F_HOST_TSO4)) &&
+		      !(lo & NF(VIRTIO_NET_F_CTRL_VQ)) && !(lo & NF(VIRTIO_NET_F_GUEST_UFO)),
 	      "features 0x%x", lo);
 	uint8_t cfg[10];
 	for (unsigned i = 0; i < 10; i++)
@@ -391,7 +397,8 @@ static void t_tx_good(struct t *t, struct ctx *x)
 static void t_tx_bad(struct t *t, struct ctx *x)
 {
 	/* No CSUM/HOST_TSO: headers asking for them are errors. */
-	CHECK(t, setup(t, x, BASE_FEATURES | NF(VIRTIO_RING_F_INDIRECT_DESC), 16, 16) == 0, "setup");
+	CHECK(t, setup(t, x, BASE_FEATURES | NF(VIRTIO_RING_F_INDIRECT_DESC), 16, 16) == 0,
+	      "setup");
 	size_t a = make_frame(x, 100, 3);
 	memcpy(g(t, TX_DATA), x->frame, a);
 	struct seg out_of_ram = { MEM_SIZE - 8, 64, 0 };
@@ -430,7 +437,8 @@ static void t_tx_bad(struct t *t, struct ctx *x)
 	tx_chain(t, x, 12, &good, 1);
 	kick(t, NET_TXQ);
 	CHECK(t, run(x) >= 1, "run");
-	CHECK(t, q_used_idx(t, &x->q[1]) == 10, "all 10 chains returned: %u", q_used_idx(t, &x->q[1]));
+	CHECK(t, q_used_idx(t, &x->q[1]) == 10, "all 10 chains returned: %u",
+	      q_used_idx(t, &x->q[1]));
 	for (uint16_t i = 0; i < 10; i++) {
 		uint32_t id, len;
 		q_used(t, &x->q[1], i, &id, &len);
@@ -465,8 +473,8 @@ static void t_rx_mergeable(struct t *t, struct ctx *x)
 	for (uint16_t u = 0; u < 3; u++) {
 		uint16_t head;
 		uint32_t l = rx_take(t, x, u, &head);
-		CHECK(t, head == u && l == (u < 2 ? 4096u : 9012u - 8192u), "used %u: head %u len %u",
-		      u, head, l);
+		CHECK(t, head == u && l == (u < 2 ? 4096u : 9012u - 8192u),
+		      "used %u: head %u len %u", u, head, l);
 		memcpy(x->got + off, g(t, RX_BUF + 0x1000u * head), l);
 		off += l;
 	}
@@ -486,7 +494,8 @@ static void t_rx_mergeable(struct t *t, struct ctx *x)
 	      "small frame");
 	struct net_stats st;
 	net_get_stats(x->n, &st);
-	CHECK(t, st.rx_frames == 2 && st.rx_bytes == 9060 && st.rx_errors == 0 && st.rx_oversize == 0,
+	CHECK(t,
+	      st.rx_frames == 2 && st.rx_bytes == 9060 && st.rx_errors == 0 && st.rx_oversize == 0,
 	      "stats");
 	CHECK(t, !net_rx_polling(x->n), "ring empty: tap no longer polled");
 }
@@ -528,12 +537,14 @@ static void t_rx_no_buffers(struct t *t, struct ctx *x)
 	rx_buf(t, x, 3, RX_BUF + 0x3000, 4096);
 	kick(t, NET_RXQ);
 	CHECK(t, run(x) >= 1, "run");
-	CHECK(t, q_used_idx(t, &x->q[0]) == 4, "arrived after the kick: %u", q_used_idx(t, &x->q[0]));
+	CHECK(t, q_used_idx(t, &x->q[0]) == 4, "arrived after the kick: %u",
+	      q_used_idx(t, &x->q[0]));
 	struct virtio_net_hdr_v1 *h = g(t, RX_BUF + 0x1000);
 	CHECK(t, h->num_buffers == 3, "num_buffers %u", h->num_buffers);
-	CHECK(t, !memcmp(g(t, RX_BUF + 0x1000 + HDR), x->frame + HDR, 4096 - HDR) &&
-		     !memcmp(g(t, RX_BUF + 0x2000), x->frame + 4096, 4096) &&
-		     !memcmp(g(t, RX_BUF + 0x3000), x->frame + 8192, 9012 - 8192),
+	CHECK(t,
+	      !memcmp(g(t, RX_BUF + 0x1000 + HDR), x->frame + HDR, 4096 - HDR) &&
+		      !memcmp(g(t, RX_BUF + 0x2000), x->frame + 4096, 4096) &&
+		      !memcmp(g(t, RX_BUF + 0x3000), x->frame + 8192, 9012 - 8192),
 	      "data");
 }
 
@@ -617,17 +628,19 @@ static void t_rx_direct(struct t *t, struct ctx *x)
 	CHECK(t, q_used_idx(t, q) == 3, "3 buffers used: %u", q_used_idx(t, q));
 	for (uint16_t u = 0; u < 3; u++) {
 		l = rx_take(t, x, u, &head);
-		CHECK(t, head == u && l == (u < 2 ? 4096u : 9012u - 8192u), "used %u: head %u len %u",
-		      u, head, l);
+		CHECK(t, head == u && l == (u < 2 ? 4096u : 9012u - 8192u),
+		      "used %u: head %u len %u", u, head, l);
 	}
 	struct virtio_net_hdr_v1 *h = g(t, RX_BUF);
 	CHECK(t, le16toh(h->num_buffers) == 3, "num_buffers %u", h->num_buffers);
 	h->num_buffers = 0;
-	CHECK(t, !memcmp(g(t, RX_BUF), x->frame, 8192) &&
-		     !memcmp(g(t, RX_BUF + 0x2000), x->frame + 8192, 9012 - 8192),
+	CHECK(t,
+	      !memcmp(g(t, RX_BUF), x->frame, 8192) &&
+		      !memcmp(g(t, RX_BUF + 0x2000), x->frame + 8192, 9012 - 8192),
 	      "frame intact");
-	CHECK(t, *(uint8_t *)g(t, RX_BUF + 0x2000 + 820) == 0xee &&
-		     *(uint8_t *)g(t, RX_BUF + 0x3000) == 0xee,
+	CHECK(t,
+	      *(uint8_t *)g(t, RX_BUF + 0x2000 + 820) == 0xee &&
+		      *(uint8_t *)g(t, RX_BUF + 0x3000) == 0xee,
 	      "wrote past the frame");
 	net_get_stats(x->n, &st);
 	CHECK(t, st.rx_frames == 1 && st.rx_bounced == 0, "frames %lu bounced %lu",
@@ -643,8 +656,9 @@ static void t_rx_direct(struct t *t, struct ctx *x)
 	CHECK(t, q_used_idx(t, q) == 4, "used %u", q_used_idx(t, q));
 	l = rx_take(t, x, 3, &head);
 	h = g(t, RX_BUF + 0x3000);
-	CHECK(t, head == 3 && l == 72 && h->num_buffers == 1 && h->gso_type == 0 &&
-		     !memcmp(g(t, RX_BUF + 0x3000 + HDR), x->frame + HDR, 60),
+	CHECK(t,
+	      head == 3 && l == 72 && h->num_buffers == 1 && h->gso_type == 0 &&
+		      !memcmp(g(t, RX_BUF + 0x3000 + HDR), x->frame + HDR, 60),
 	      "small frame in the next chain: head %u len %u", head, l);
 	/* The refused frame was small, so the 60-byte one after it was bounced. */
 	net_get_stats(x->n, &st);
@@ -676,8 +690,9 @@ static void t_rx_direct(struct t *t, struct ctx *x)
 	CHECK(t, run(x) >= 1, "run");
 	CHECK(t, q_used_idx(t, q) == 9, "used %u", q_used_idx(t, q));
 	l = rx_take(t, x, 8, &head);
-	CHECK(t, head == 8 && l == 9012 - 8192 &&
-		     !memcmp(g(t, RX_BUF + 0x8000), x->frame + 8192, 9012 - 8192),
+	CHECK(t,
+	      head == 8 && l == 9012 - 8192 &&
+		      !memcmp(g(t, RX_BUF + 0x8000), x->frame + 8192, 9012 - 8192),
 	      "third part: head %u len %u", head, l);
 	net_get_stats(x->n, &st);
 	CHECK(t, st.rx_frames == 4 && st.rx_bounced == 2, "frames %lu bounced %lu",
@@ -739,15 +754,17 @@ static void t_rx_direct_single(struct t *t, struct ctx *x)
 	CHECK(t, head == 0 && l == 50012, "head %u len %u", head, l);
 	struct virtio_net_hdr_v1 *h = g(t, RX_BUF);
 	CHECK(t, h->num_buffers == 1, "num_buffers %u (1 without MRG_RXBUF)", h->num_buffers);
-	CHECK(t, !memcmp(g(t, RX_BUF + 0x1000), x->frame + HDR, 40000) &&
-		     !memcmp(g(t, RX_BUF + 0x20000), x->frame + HDR + 40000, 10000),
+	CHECK(t,
+	      !memcmp(g(t, RX_BUF + 0x1000), x->frame + HDR, 40000) &&
+		      !memcmp(g(t, RX_BUF + 0x20000), x->frame + HDR + 40000, 10000),
 	      "data");
 	len = make_frame(x, 1500, 2);
 	CHECK(t, peer_send(x, len) == 0, "send");
 	CHECK(t, run(x) >= 1, "run");
 	l = rx_take(t, x, 1, &head);
-	CHECK(t, q_used_idx(t, &x->q[0]) == 2 && head == 3 && l == 1512 &&
-		     !memcmp(g(t, RX_BUF + 0x30000 + HDR), x->frame + HDR, 1500),
+	CHECK(t,
+	      q_used_idx(t, &x->q[0]) == 2 && head == 3 && l == 1512 &&
+		      !memcmp(g(t, RX_BUF + 0x30000 + HDR), x->frame + HDR, 1500),
 	      "small chain: head %u len %u", head, l);
 	net_get_stats(x->n, &st);
 	CHECK(t, st.rx_frames == 2 && st.rx_bounced == 1 && st.rx_oversize == 0,
@@ -828,8 +845,8 @@ static void t_rx_malformed(struct t *t, struct ctx *x)
 /* TUNSETOFFLOAD follows negotiation and reset; RX headers are held to what was negotiated. */
 static void t_offloads(struct t *t, struct ctx *x)
 {
-	uint64_t want = BASE_FEATURES | MRG | NF(VIRTIO_NET_F_GUEST_CSUM) |
-			NF(VIRTIO_NET_F_GUEST_TSO4);
+	uint64_t want =
+		BASE_FEATURES | MRG | NF(VIRTIO_NET_F_GUEST_CSUM) | NF(VIRTIO_NET_F_GUEST_TSO4);
 
 	CHECK(t, setup(t, x, want, 16, 16) == 0, "setup");
 	CHECK(t, net_offloads(x->n) == (TUN_F_CSUM | TUN_F_TSO4), "offloads 0x%x",
@@ -851,8 +868,9 @@ static void t_offloads(struct t *t, struct ctx *x)
 	CHECK(t, run(x) >= 1, "run");
 	CHECK(t, q_used_idx(t, &x->q[0]) == 1, "used %u", q_used_idx(t, &x->q[0]));
 	struct virtio_net_hdr_v1 *gh = g(t, RX_BUF);
-	CHECK(t, gh->gso_type == VIRTIO_NET_HDR_GSO_TCPV4 && gh->gso_size == 1000 &&
-		     gh->flags == VIRTIO_NET_HDR_F_NEEDS_CSUM && gh->csum_start == 34,
+	CHECK(t,
+	      gh->gso_type == VIRTIO_NET_HDR_GSO_TCPV4 && gh->gso_size == 1000 &&
+		      gh->flags == VIRTIO_NET_HDR_F_NEEDS_CSUM && gh->csum_start == 34,
 	      "header passed through");
 	/* Reset: offloads back to 0 (the status hook wakes the thread). */
 	reg_w(t, 0x70, 0);
@@ -868,8 +886,8 @@ static void t_offloads(struct t *t, struct ctx *x)
 	reg_w(t, 0x20, (uint32_t)want2);
 	reg_w(t, 0x24, 1);
 	reg_w(t, 0x20, (uint32_t)(want2 >> 32));
-	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			       VIRTIO_CONFIG_S_FEATURES_OK);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
 	for (unsigned i = 0; i < 2; i++) {
 		reg_w(t, 0x30, i);
 		reg_w(t, 0x38, x->q[i].num);
@@ -878,8 +896,9 @@ static void t_offloads(struct t *t, struct ctx *x)
 		reg_w(t, 0xa0, (uint32_t)x->q[i].used);
 		reg_w(t, 0x44, 1);
 	}
-	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+		      VIRTIO_CONFIG_S_DRIVER_OK);
 	rx_buf(t, x, 0, RX_BUF, 4096);
 	rx_buf(t, x, 1, RX_BUF + 0x1000, 4096);
 	kick(t, NET_RXQ);
@@ -955,8 +974,12 @@ static void t_io_thread(struct t *t, struct ctx *x)
 	x->n = net_create(sv[0], false, "thread", mac, err, sizeof(err));
 	CHECK(t, x->n, "%s", err);
 	started = 0;
-	struct virtio_mmio_cfg cfg = { .vmfd = vmfd, .mem = &t->mem, .base = 0xd0000000, .gsi = 5,
-				       .thread_start = on_thread_start, .thread_ctx = &started };
+	struct virtio_mmio_cfg cfg = { .vmfd = vmfd,
+				       .mem = &t->mem,
+				       .base = 0xd0000000,
+				       .gsi = 5,
+				       .thread_start = on_thread_start,
+				       .thread_ctx = &started };
 	int rc = virtio_start(net_virtio(x->n), &cfg);
 	CHECK(t, rc == 0, "virtio_start with a VM fd: %s", strerror(-rc));
 	t->vd = net_virtio(x->n);
@@ -968,8 +991,8 @@ static void t_io_thread(struct t *t, struct ctx *x)
 	reg_w(t, 0x20, (uint32_t)want);
 	reg_w(t, 0x24, 1);
 	reg_w(t, 0x20, (uint32_t)(want >> 32));
-	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			       VIRTIO_CONFIG_S_FEATURES_OK);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
 	for (unsigned i = 0; i < 2; i++) {
 		reg_w(t, 0x30, i);
 		reg_w(t, 0x38, 16);
@@ -978,8 +1001,9 @@ static void t_io_thread(struct t *t, struct ctx *x)
 		reg_w(t, 0xa0, (uint32_t)x->q[i].used);
 		reg_w(t, 0x44, 1);
 	}
-	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+		      VIRTIO_CONFIG_S_DRIVER_OK);
 	usleep(20000);
 	CHECK(t, __atomic_load_n(&started, __ATOMIC_SEQ_CST) == 1, "thread_start ran %d times",
 	      started);
@@ -1079,8 +1103,9 @@ static void t_real_tap(struct t *t, struct ctx *x)
 	CHECK(t, fcntl(nul, F_GETFD) >= 0, "a refused fd is left open");
 	close(nul);
 	net_parse_spec("fd=987", &s, err, sizeof(err));
-	CHECK(t, !net_open(&s, 0, err, sizeof(err)) && strstr(err, "fd 987") &&
-		     strstr(err, "not an open"),
+	CHECK(t,
+	      !net_open(&s, 0, err, sizeof(err)) && strstr(err, "fd 987") &&
+		      strstr(err, "not an open"),
 	      "closed fd: %s", err);
 	/* A good fd=N: a vnet-header tap opened "by the launcher". */
 	int good = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
@@ -1100,7 +1125,8 @@ static void t_real_tap(struct t *t, struct ctx *x)
 	CHECK(t, if_up("kvmrun-t0") == 0, "ifup: %s", strerror(errno));
 	int ps = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(ETH_P_ALL));
 	CHECK(t, ps >= 0, "AF_PACKET: %s", strerror(errno));
-	struct sockaddr_ll ll = { .sll_family = AF_PACKET, .sll_protocol = htons(ETH_P_ALL),
+	struct sockaddr_ll ll = { .sll_family = AF_PACKET,
+				  .sll_protocol = htons(ETH_P_ALL),
 				  .sll_ifindex = (int)if_nametoindex("kvmrun-t0") };
 	CHECK(t, bind(ps, (struct sockaddr *)&ll, sizeof(ll)) == 0, "bind: %s", strerror(errno));
 	x->peer = ps;
@@ -1117,8 +1143,8 @@ static void t_real_tap(struct t *t, struct ctx *x)
 	reg_w(t, 0x20, (uint32_t)dev);
 	reg_w(t, 0x24, 1);
 	reg_w(t, 0x20, (uint32_t)(dev >> 32));
-	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			       VIRTIO_CONFIG_S_FEATURES_OK);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK);
 	for (unsigned i = 0; i < 2; i++) {
 		reg_w(t, 0x30, i);
 		reg_w(t, 0x38, 16);
@@ -1127,8 +1153,9 @@ static void t_real_tap(struct t *t, struct ctx *x)
 		reg_w(t, 0xa0, (uint32_t)x->q[i].used);
 		reg_w(t, 0x44, 1);
 	}
-	reg_w(t, 0x70, VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
-			       VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
+		      VIRTIO_CONFIG_S_DRIVER_OK);
 	rx_bufs(t, x, 0, 8);
 	run(x);
 	struct net_stats st;
@@ -1180,7 +1207,8 @@ static void t_real_tap(struct t *t, struct ctx *x)
 		for (uint16_t u = 0; u < used && !found; u++) {
 			uint16_t head;
 			uint32_t l = rx_take(t, x, u, &head);
-			found = l == HDR + 114 && !memcmp(g(t, RX_BUF + 0x1000u * head + HDR), out, 114);
+			found = l == HDR + 114 &&
+				!memcmp(g(t, RX_BUF + 0x1000u * head + HDR), out, 114);
 		}
 	}
 	CHECK(t, found, "guest did not get the host's frame");
@@ -1288,20 +1316,20 @@ int main(void)
 {
 	int failed = 0;
 	static struct ctx x;
-#define RUN(fn)                                                                        \
-	do {                                                                           \
-		struct t t = { .name = #fn };                                          \
-		memset(&x, 0, sizeof(x));                                              \
-		x.peer = -1;                                                           \
-		fn(&t, &x);                                                            \
-		teardown(&t, &x);                                                      \
-		failed += t_report(&t);                                                \
+#define RUN(fn)                               \
+	do {                                  \
+		struct t t = { .name = #fn }; \
+		memset(&x, 0, sizeof(x));     \
+		x.peer = -1;                  \
+		fn(&t, &x);                   \
+		teardown(&t, &x);             \
+		failed += t_report(&t);       \
 	} while (0)
-#define RUN0(fn)                                                                       \
-	do {                                                                           \
-		struct t t = { .name = #fn };                                          \
-		fn(&t);                                                                \
-		failed += t_report(&t);                                                \
+#define RUN0(fn)                              \
+	do {                                  \
+		struct t t = { .name = #fn }; \
+		fn(&t);                       \
+		failed += t_report(&t);       \
 	} while (0)
 	RUN0(t_parse_spec);
 	RUN0(t_default_mac);
@@ -1335,7 +1363,8 @@ int main(void)
 	    unshare(CLONE_NEWNET) == 0)
 		RUN(t_real_tap);
 	else
-		failed++, printf("FAIL unit/net/real_tap: needs root, /dev/net/tun and a new network "
-				 "namespace\n");
+		failed++,
+			printf("FAIL unit/net/real_tap: needs root, /dev/net/tun and a new network "
+			       "namespace\n");
 	return failed ? 1 : 0;
 }

@@ -105,7 +105,8 @@ static void t_regs_odd_width(struct t *t)
 	CHECK(t, !buf[0] && !buf[1] && !buf[2] && !buf[3], "past config space reads 0");
 	virtio_mmio_ops.read(t->vd, 0x000, buf, 8);
 	virtio_mmio_ops.read(t->vd, 0xffc, buf, 4); /* last word of the window */
-	CHECK(t, ignored(t) == 0, "reads inside the window ignored: %lu", (unsigned long)ignored(t));
+	CHECK(t, ignored(t) == 0, "reads inside the window ignored: %lu",
+	      (unsigned long)ignored(t));
 	memset(buf, 0x55, sizeof(buf));
 	virtio_mmio_ops.read(t->vd, 0xffe, buf, 4); /* runs off the window */
 	CHECK(t, !buf[0] && !buf[3], "read off the window returns zeros");
@@ -198,7 +199,8 @@ static void t_ready_bad_rings(struct t *t)
 		CHECK(t, irqs(t) >= 1, "%s: no interrupt", cases[i].what);
 		/* The driver cannot clear NEEDS_RESET except by resetting. */
 		reg_w(t, 0x70, 0xf);
-		CHECK(t, needs_reset(t), "%s: NEEDS_RESET cleared by a status write", cases[i].what);
+		CHECK(t, needs_reset(t), "%s: NEEDS_RESET cleared by a status write",
+		      cases[i].what);
 		reg_w(t, 0x70, 0);
 		CHECK(t, !needs_reset(t), "%s: reset did not clear NEEDS_RESET", cases[i].what);
 	}
@@ -245,7 +247,8 @@ static void t_walk_good(struct t *t, struct dummy *d)
 	desc(t, 2, STAT_GPA, 1, VRING_DESC_F_WRITE, 0);
 	struct virtq_chain *c = run1(t, d, 0);
 	CHECK(t, c, "not processed");
-	CHECK(t, c->err == 0 && c->nr == 1 && c->nw == 2, "err %d nr %u nw %u", c->err, c->nr, c->nw);
+	CHECK(t, c->err == 0 && c->nr == 1 && c->nw == 2, "err %d nr %u nw %u", c->err, c->nr,
+	      c->nw);
 	CHECK(t, c->rd_len == 16 && c->wr_len == 4097, "lens");
 	CHECK(t, c->iov[1].iov_base == g(t, DATA_GPA), "host address");
 	CHECK(t, c->tail == g(t, STAT_GPA), "tail");
@@ -490,8 +493,9 @@ static void t_window_mapped(struct t *t)
 	if (!page || virtio_init(&d->vd, DUMMY_ID, DUMMY_FEAT, 1, d->config, sizeof(d->config),
 				 &dummy_ops, d) < 0)
 		abort();
-	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &t->mem, .base = 0xd0000000, .gsi = 5,
-				       .regs = page };
+	struct virtio_mmio_cfg cfg = {
+		.vmfd = -1, .mem = &t->mem, .base = 0xd0000000, .gsi = 5, .regs = page
+	};
 
 	if (virtio_start(&d->vd, &cfg) < 0)
 		abort();
@@ -557,21 +561,21 @@ static void t_ring_wrap(struct t *t, struct dummy *d)
 int main(void)
 {
 	int failed = 0;
-#define RUN0(fn)                                                                       \
-	do {                                                                           \
-		struct t t = { .name = #fn };                                          \
-		struct dummy *d = dummy_new(&t);                                       \
-		fn(&t);                                                                \
-		failed += t_report(&t);                                                \
-		dummy_free(&t, d);                                                     \
+#define RUN0(fn)                                 \
+	do {                                     \
+		struct t t = { .name = #fn };    \
+		struct dummy *d = dummy_new(&t); \
+		fn(&t);                          \
+		failed += t_report(&t);          \
+		dummy_free(&t, d);               \
 	} while (0)
-#define RUN1(fn)                                                                       \
-	do {                                                                           \
-		struct t t = { .name = #fn };                                          \
-		struct dummy *d = dummy_new(&t);                                       \
-		fn(&t, d);                                                             \
-		failed += t_report(&t);                                                \
-		dummy_free(&t, d);                                                     \
+#define RUN1(fn)                                 \
+	do {                                     \
+		struct t t = { .name = #fn };    \
+		struct dummy *d = dummy_new(&t); \
+		fn(&t, d);                       \
+		failed += t_report(&t);          \
+		dummy_free(&t, d);               \
 	} while (0)
 	RUN0(t_regs_ids);
 	RUN0(t_regs_odd_width);
