@@ -181,8 +181,9 @@ test)
 	t0=$(date +%s)
 	build_kvmrun; build_asan; build_guest
 	# What the tests drive: taps in namespaces, ext4 images, ACPI disassembly,
-	# the installed man page, seccomp traces, setpriv for the ordinary-user run.
-	need python3 iproute2 e2fsprogs acpica-tools procps man-db strace util-linux
+	# the installed man page, seccomp traces, setpriv for the ordinary-user run,
+	# the layout check.
+	need python3 iproute2 e2fsprogs acpica-tools procps man-db strace util-linux clang-format
 	KVMRUN_BUILD_SECONDS=$(($(date +%s) - t0)) exec bash test/run.sh "$@" ;;
 bench)
 	build_kvmrun; build_guest

@@ -65,6 +65,7 @@ phase() {
 
 unit() {
 	local k
+	run test/format.sh
 	k=$(test/unit/run.sh --kvm)
 	run test/unit/run.sh --build
 	# shellcheck disable=SC2046 # names, one word each
