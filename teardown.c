@@ -1,28 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Deferred VM teardown. Destroying a KVM VM waits for SRCU grace periods:
- * the in-kernel irqchip leaves one pending for about 13 ms after it is
- * created, and removing the PIT starts more; unmapping guest memory that a
- * VM's MMU notifier watches waits for another. On this host that is 13-25 ms,
- * spent in the exit of whichever process drops the last reference, and a
- * launcher waiting for kvmrun's exit status waits for all of it.
+ * the in-kernel irqchip leaves one pending for a while after it is created,
+ * and removing the PIT starts more; unmapping guest memory that a VM's MMU
+ * notifier watches waits for another. Milliseconds, spent in the exit of
+ * whichever process drops the last reference, and a launcher waiting for
+ * kvmrun's exit status would wait for all of it.
  *
- * So a child made when the guest starts shares kvmrun's address space
+ * So a child made before the guest starts shares kvmrun's address space
  * (CLONE_VM) and holds a copy of the VM fd and no other fd (no disk, tap or
- * console: locks and taps are released the moment kvmrun exits, as before).
- * It waits until the last thread of kvmrun is gone (a pidfd of kvmrun turns
- * readable then); as the child still uses the address space and the VM,
- * kvmrun's exit costs neither teardown. The child then exits and both happen
- * there, off the launcher's path.
+ * console: locks and taps are released the moment kvmrun exits). It waits
+ * until the last thread of kvmrun is gone (a pidfd of kvmrun turns readable
+ * then); as the child still uses the address space and the VM, kvmrun's
+ * exit costs neither teardown. The child then exits and both happen there,
+ * off the launcher's path.
  *
  * Why the whole thread group and not just kvmrun's fds: KVM starts a worker
  * of its own inside kvmrun (NX huge page recovery, "kvm-nx-lpage-re", a
  * thread of kvmrun since Linux 6.13) that holds references to the VM and
- * the address space and exits after kvmrun's other threads. A child that left
- * when kvmrun's fds closed (a pipe's EOF: the first version) let that worker
- * drop the last references, and the 13-25 ms teardown ran inside kvmrun's
- * exit again, in about a third of the launches measured here. Without
- * pidfds (Linux < 5.3) the child still falls back to the pipe.
+ * the address space and exits after kvmrun's other threads; a child that
+ * left when kvmrun's fds closed would let that worker drop the last
+ * references, and the teardown would run inside kvmrun's exit again.
+ * Without pidfds (Linux < 5.3) the child falls back to a pipe's EOF.
  */
 #include "teardown.h"
 
