@@ -463,6 +463,11 @@ static void load_config(const char *path, struct options *o)
 	const cJSON *n = member(&f, root, "", "network-interfaces", J_ARR, false);
 	if (n)
 		net_ifaces(&f, n, o);
+	if (o->ndisks + o->nnets > MAX_VIRTIO_DEVICES)
+		cfg_error(&f,
+			  "drives, network-interfaces: %d in all; at most %d (each takes one of "
+			  "the interrupt controller's free lines)",
+			  o->ndisks + o->nnets, MAX_VIRTIO_DEVICES);
 	const cJSON *lg = member(&f, root, "", "logger", J_OBJ, false);
 	if (lg) {
 		static const char *const lk[] = { "log_path", "level", "show_level",
@@ -678,5 +683,10 @@ void config_parse(struct options *o, int argc, char **argv)
 		usage_error("unexpected argument %s", argv[optind]);
 	if (!o->kernel && !o->dump_acpi)
 		usage_error("--kernel FILE is required");
+	if (o->ndisks + o->nnets > MAX_VIRTIO_DEVICES)
+		usage_error(
+			"--disk, --net: %d disks and %d NICs; at most %d in all (each takes one of "
+			"the interrupt controller's free lines)",
+			o->ndisks, o->nnets, MAX_VIRTIO_DEVICES);
 	check_memory(o->memory, "--memory");
 }

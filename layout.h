@@ -65,7 +65,8 @@
 #define I8042_IRQ 1
 #define SERIAL_COM1_IRQ 4
 #define VIRTIO_FIRST_GSI 5
-#define IOAPIC_PINS 24 /* GSIs 0..23 */
+#define IOAPIC_PINS 24 /* GSIs 0..23: KVM's in-kernel IOAPIC has no more */
+#define MAX_VIRTIO_DEVICES (IOAPIC_PINS - VIRTIO_FIRST_GSI) /* disks and NICs together: 19 */
 
 /* APIC ids 0..MAX_CPUS-1 for the vCPUs; the IOAPIC takes id ncpus (< 255, broadcast). */
 #define MAX_CPUS 254

@@ -91,6 +91,13 @@ def config_errors():
                            "network-interfaces": [{"iface_id": "eth0",
                                                    "host_dev_name": "a-very-long-tap-name"}]},
          "network-interfaces[0].host_dev_name"),
+        ("too-many-devices", {"boot-source": {"kernel_image_path": k},
+                              "drives": [{"drive_id": f"d{i}", "path_on_host": f"/x{i}",
+                                          "is_root_device": False} for i in range(16)],
+                              "network-interfaces": [{"iface_id": f"e{i}",
+                                                      "host_dev_name": f"kvx{i}"}
+                                                     for i in range(4)]},
+         "at most 19"),
         ("two-roots", {"boot-source": {"kernel_image_path": k},
                        "drives": [{"drive_id": "a", "path_on_host": "/a", "is_root_device": True},
                                   {"drive_id": "b", "path_on_host": "/b", "is_root_device": True}]},

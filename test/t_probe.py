@@ -145,6 +145,9 @@ def bad_inputs():
         ("net-bad-kind", k + ["--net", "tup=kvx0"], "want tap=NAME or fd=N"),
         ("net-long-tap", k + ["--net", "tap=a-very-long-tap-name"], "longer than 15"),
         ("disk-bad-option", k + ["--disk", "/x,rw"], "unknown option"),
+        # 20 devices would need GSIs up to 24: the IOAPIC has 0..23 (5 are taken).
+        ("too-many-devices", k + sum((["--disk", f"/x{i}"] for i in range(16)), [])
+         + sum((["--net", f"tap=kvx{i}"] for i in range(4)), []), "at most 19"),
     ]
     for name, args, needle in cases:
         status, out, err = run(args, timeout=20)
