@@ -3,7 +3,7 @@
 # Boot the benchmark L1 (bench/lab/build.sh) once and run the named
 # benchmark scenarios (bench/lab/scenarios/NAME.sh) in it:
 #   bench/lab/run.sh CONSOLE_FILE SCENARIO[,SCENARIO...] [EXTRA_L1_CMDLINE_WORDS...]
-# Extra words (e.g. bench.boots=10) reach the scenarios through L1's
+# Extra words (e.g. bench.rounds=3) reach the scenarios through L1's
 # /proc/cmdline. L1's console (CR stripped) goes to CONSOLE_FILE. An L1 that
 # ends without "LAB: ALL DONE" (or prints nothing for BENCH_IDLE seconds, 600)
 # is a lab failure: it is booted once more, and the script exits 2 if that

@@ -30,6 +30,13 @@
  * statistics and its vCPU statistics summed over the vCPUs; summed over the
  * directories if there are several), by name. Nothing for KVM when debugfs
  * is not mounted or holds no such directory.
+ * With -k, the first time each -m STRING is seen it also prints
+ *   "mem I RSS_KB ANON_HUGE_KB" (the child's VmRSS, and AnonHugePages from
+ *   smaps_rollup, -1 when unreadable) and "kvmstat markI ..." as above,
+ * so a guest's page faults and exits can be read at that point.
+ * First of all: "start SECONDS" (the CLOCK_MONOTONIC reading that MS count
+ * from, to line up with trace timestamps taken with trace_clock "mono"),
+ * then "first MS" when the child's first output byte arrives.
  * At the end: "exit STATUS MS CPU_MS" (CPU from wait4's rusage).
  * MS are milliseconds since just before fork(), CLOCK_MONOTONIC.
  * The child's stdin is /dev/null.
@@ -290,15 +297,45 @@ static void print_kvmstat(const char *tag, const int *tids, int ntids)
 	printf("\n");
 }
 
+/* A "Name:  N kB" line of a /proc file, in kB; -1 if absent. */
+static long long proc_kb(const char *path, const char *name)
+{
+	char line[256];
+	long long v = -1;
+	size_t n = strlen(name);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof line, f))
+		if (strncmp(line, name, n) == 0 && line[n] == ':')
+			v = atoll(line + n + 1);
+	fclose(f);
+	return v;
+}
+
+/* "mem I RSS_KB ANON_HUGE_KB" and "kvmstat markI ...": the child at mark I. */
+static void print_mark_state(int m, pid_t pid)
+{
+	char path[64], tag[16];
+	static int tids[MAX_TIDS];
+	snprintf(path, sizeof path, "/proc/%d/status", (int)pid);
+	long long rss = proc_kb(path, "VmRSS");
+	snprintf(path, sizeof path, "/proc/%d/smaps_rollup", (int)pid);
+	printf("mem %d %lld %lld\n", m, rss, proc_kb(path, "AnonHugePages"));
+	snprintf(tag, sizeof tag, "mark%d", m);
+	print_kvmstat(tag, tids, list_tids(pid, tids));
+}
+
 int main(int argc, char **argv)
 {
 	const char *logpath = NULL, *pidfile = NULL;
 	const char *marks[32];
-	int nmarks = 0, seen[32] = { 0 };
+	int nmarks = 0, seen[32] = { 0 }, mark_state = 0, first = 0;
 	double timeout_s = 300;
 	int opt;
-	while ((opt = getopt(argc, argv, "+o:p:t:m:")) != -1) {
+	while ((opt = getopt(argc, argv, "+o:p:t:m:k")) != -1) {
 		switch (opt) {
+		case 'k': mark_state = 1; break;
 		case 'o': logpath = optarg; break;
 		case 'p': pidfile = optarg; break;
 		case 't': timeout_s = atof(optarg); break;
@@ -307,7 +344,7 @@ int main(int argc, char **argv)
 				marks[nmarks++] = optarg;
 			break;
 		default:
-			fprintf(stderr, "usage: vmmtime [-o LOG] [-p PIDFILE] [-t S] [-m STR]... -- CMD...\n");
+			fprintf(stderr, "usage: vmmtime [-o LOG] [-p PIDFILE] [-t S] [-k] [-m STR]... -- CMD...\n");
 			return 2;
 		}
 	}
@@ -327,6 +364,7 @@ int main(int argc, char **argv)
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	printf("start %lld.%09ld\n", (long long)t0.tv_sec, t0.tv_nsec);
 	pid_t pid = fork();
 	if (pid < 0) {
 		perror("vmmtime: fork");
@@ -375,6 +413,10 @@ int main(int argc, char **argv)
 		if (n <= 0)
 			break;
 		double t = ms_now();
+		if (!first) {
+			first = 1;
+			printf("first %.2f\n", t);
+		}
 		if (logfd >= 0 && write(logfd, buf, n) != n)
 			perror("vmmtime: log write");
 		for (ssize_t i = 0; i < n; i++) {
@@ -392,6 +434,8 @@ int main(int argc, char **argv)
 				if (!seen[m] && strstr(line, marks[m])) {
 					seen[m] = 1;
 					printf("mark %d %.2f\n", m, t);
+					if (mark_state)
+						print_mark_state(m, pid);
 				}
 			}
 			char *c2 = strstr(line, "BENCH-CPU ");
