@@ -224,6 +224,20 @@ static int put_zero_page(struct loader *l, struct boot_params *bp, uint64_t cmdl
 	return 0;
 }
 
+/* The real-mode part of a bzImage: the boot sector and the setup sectors (0 means 4). */
+static uint64_t bzimage_setup_len(const struct setup_header *h)
+{
+	return ((uint64_t)(h->setup_sects ? h->setup_sects : 4) + 1) * 512;
+}
+
+/* Bytes a bzImage needs from its load address: its own init_size, or at least its payload. */
+static uint64_t bzimage_need(const struct setup_header *h, uint64_t file_size)
+{
+	uint64_t setup = bzimage_setup_len(h);
+	uint64_t payload = file_size > setup ? file_size - setup : 0;
+	return h->init_size > payload ? h->init_size : payload;
+}
+
 static int load_bzimage(struct loader *l, const uint8_t *hd, size_t hdlen, struct boot_entry *e)
 {
 	struct setup_header h;
@@ -235,7 +249,7 @@ static int load_bzimage(struct loader *l, const uint8_t *hd, size_t hdlen, struc
 			    "%s: bzImage has no 64-bit entry point (boot protocol %u.%02u, "
 			    "need 2.12 with XLF_KERNEL_64)",
 			    l->s->kernel, h.version >> 8, h.version & 0xff);
-	uint64_t setup = ((uint64_t)(h.setup_sects ? h.setup_sects : 4) + 1) * 512;
+	uint64_t setup = bzimage_setup_len(&h);
 	/* syssize (protocol 2.04+) is the kernel's length in 16-byte units. */
 	if (setup >= l->size || l->size - setup < (uint64_t)h.syssize * 16)
 		return fail(l, true, "%s: bzImage is truncated (%llu bytes, header says %llu)",
@@ -247,7 +261,7 @@ static int load_bzimage(struct loader *l, const uint8_t *hd, size_t hdlen, struc
 	 */
 	uint64_t at = h.relocatable_kernel ? BOOT_KERNEL : h.pref_address;
 	uint64_t payload = l->size - setup;
-	uint64_t need = h.init_size > payload ? h.init_size : payload;
+	uint64_t need = bzimage_need(&h, l->size);
 	if (at < BOOT_KERNEL || !mem_gpa(l->m, at, need))
 		return fail(l, true, "%s: kernel needs 0x%llx bytes at 0x%llx: raise --memory",
 			    l->s->kernel, (unsigned long long)need, (unsigned long long)at);
@@ -432,6 +446,22 @@ static uint64_t entry_phys(const Elf64_Phdr *ph, int n, uint64_t v)
 	return v;
 }
 
+/* From the lowest loaded byte to the highest, BSS included; 0 when nothing loads. */
+static uint64_t elf_span(const Elf64_Phdr *ph, int n)
+{
+	uint64_t lo = UINT64_MAX, hi = 0;
+	for (int i = 0; i < n; i++) {
+		if (ph[i].p_type != PT_LOAD || ph[i].p_memsz == 0)
+			continue;
+		uint64_t end = ph[i].p_paddr + ph[i].p_memsz;
+		if (end < ph[i].p_paddr)
+			return 0; /* wraps: boot_load refuses it */
+		lo = ph[i].p_paddr < lo ? ph[i].p_paddr : lo;
+		hi = end > hi ? end : hi;
+	}
+	return hi > lo ? hi - lo : 0;
+}
+
 static int load_elf(struct loader *l, const uint8_t *hd, size_t hdlen, struct boot_entry *e)
 {
 	Elf64_Ehdr eh;
@@ -513,6 +543,47 @@ static int open_kernel(struct loader *l)
 	return 0;
 }
 
+static bool is_elf(const uint8_t *hd, ssize_t hdlen)
+{
+	return hdlen >= 4 && memcmp(hd, ELFMAG, SELFMAG) == 0;
+}
+
+static bool is_bzimage(const uint8_t *hd, ssize_t hdlen)
+{
+	return hdlen >= 0x250 && hd[BOOT_FLAG_OFF] == 0x55 && hd[BOOT_FLAG_OFF + 1] == 0xaa &&
+	       memcmp(hd + HEADER_MAGIC_OFF, "HdrS", 4) == 0;
+}
+
+uint64_t boot_footprint(const char *kernel)
+{
+	struct boot_spec s = { .kernel = kernel };
+	char err[256];
+	struct loader l = { .s = &s, .fd = -1, .err = err, .errlen = sizeof(err) };
+	uint8_t hd[1024] = { 0 };
+	uint64_t span = 0;
+
+	if (open_kernel(&l) < 0)
+		return 0;
+	ssize_t hdlen = pread(l.fd, hd, sizeof(hd), 0);
+	if (is_elf(hd, hdlen)) {
+		Elf64_Ehdr eh;
+		Elf64_Phdr ph[64];
+		bool elf32;
+		memset(&eh, 0, sizeof(eh));
+		int n = read_ehdr(&l, hd, (size_t)hdlen, &eh, &elf32) < 0
+				? -1
+				: read_phdrs(&l, &eh, elf32, ph, 64);
+		if (n > 0)
+			span = elf_span(ph, n);
+	} else if (is_bzimage(hd, hdlen)) {
+		struct setup_header h;
+		memcpy(&h, hd + HDR_OFF, sizeof(h));
+		span = bzimage_need(&h, l.size);
+	}
+	close(l.fd);
+	return span;
+}
+
 int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_entry *e, char *err,
 	      size_t errlen)
 {
@@ -534,10 +605,9 @@ int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_
 		fail(&l, false, "--kernel %s: %s", s->kernel, strerror(errno));
 		goto out;
 	}
-	if (hdlen >= 4 && memcmp(hd, ELFMAG, SELFMAG) == 0)
+	if (is_elf(hd, hdlen))
 		rc = load_elf(&l, hd, (size_t)hdlen, e);
-	else if (hdlen >= 0x250 && hd[BOOT_FLAG_OFF] == 0x55 && hd[BOOT_FLAG_OFF + 1] == 0xaa &&
-		 memcmp(hd + HEADER_MAGIC_OFF, "HdrS", 4) == 0)
+	else if (is_bzimage(hd, hdlen))
 		rc = load_bzimage(&l, hd, (size_t)hdlen, e);
 	else
 		fail(&l, true, "--kernel %s: not a bzImage or ELF kernel (unknown format)",

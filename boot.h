@@ -56,6 +56,13 @@ int boot_e820(const struct guest_mem *m, struct e820_entry out[E820_MAX]);
 int boot_load(const struct guest_mem *m, const struct boot_spec *s, struct boot_entry *e, char *err,
 	      size_t errlen);
 
+/*
+ * The guest memory the kernel in file `kernel` occupies by itself: from its
+ * lowest to its highest loaded byte (ELF, BSS included) or its init_size
+ * (bzImage). 0 when the file cannot be read or parsed: boot_load then says why.
+ */
+uint64_t boot_footprint(const char *kernel);
+
 const char *boot_format_name(enum boot_format f);
 
 #endif

@@ -57,7 +57,10 @@ static const char usage_text[] =
 	"      --no-pit             no i8254 PIT (faster exit; for guests that need no PIT:\n"
 	"                           Linux checks its timer through it, use no_timer_check)\n"
 	"      --hugepages          guest RAM on 2 MiB transparent huge pages: fewer nested\n"
-	"                           page faults (faster boot), more resident memory\n"
+	"                           page faults (faster boot), more resident memory; the\n"
+	"                           default when the kernel itself takes 2 MiB or more\n"
+	"      --no-hugepages       guest RAM on 4 KiB pages: only what the guest touches is\n"
+	"                           resident; the default for smaller kernels\n"
 	"      --dump-acpi DIR      write the ACPI tables for this machine to DIR and exit\n"
 	"      --chroot DIR         after opening every file, chroot into DIR (needs root)\n"
 	"      --uid N, --gid N     after opening every file, run as this user and group\n"
@@ -316,7 +319,8 @@ static void machine_config(const struct cfile *f, const cJSON *m, struct options
 		cfg_error(f,
 			  "machine-config.huge_pages: \"%s\" is not supported (\"None\" or \"2M\")",
 			  huge->valuestring);
-	o->hugepages = huge && strcmp(huge->valuestring, "2M") == 0;
+	if (huge)
+		o->pages = strcmp(huge->valuestring, "2M") == 0 ? PAGES_HUGE : PAGES_SMALL;
 }
 
 static void drives(struct cfile *f, const cJSON *arr, struct options *o)
@@ -531,7 +535,8 @@ void config_parse(struct options *o, int argc, char **argv)
 		OPT_NO_ACPI,
 		OPT_DUMP_ACPI,
 		OPT_NO_PIT,
-		OPT_HUGEPAGES
+		OPT_HUGEPAGES,
+		OPT_NO_HUGEPAGES
 	};
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -551,6 +556,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
 		{ "no-pit", no_argument, NULL, OPT_NO_PIT },
 		{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
+		{ "no-hugepages", no_argument, NULL, OPT_NO_HUGEPAGES },
 		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
 		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 		{ "seccomp-selftest", required_argument, NULL, OPT_SECCOMP_SELFTEST },
@@ -640,7 +646,10 @@ void config_parse(struct options *o, int argc, char **argv)
 			o->no_pit = true;
 			break;
 		case OPT_HUGEPAGES:
-			o->hugepages = true;
+			o->pages = PAGES_HUGE;
+			break;
+		case OPT_NO_HUGEPAGES:
+			o->pages = PAGES_SMALL;
 			break;
 		case OPT_DUMP_ACPI:
 			o->dump_acpi = optarg;

@@ -26,6 +26,12 @@ enum {
 #define DEFAULT_CMDLINE \
 	"console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd"
 
+/*
+ * The host pages under guest RAM: --hugepages, --no-hugepages, or
+ * machine-config.huge_pages "2M" / "None"; absent, kvmrun chooses (vmm.c).
+ */
+enum page_choice { PAGES_AUTO, PAGES_SMALL, PAGES_HUGE };
+
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE, CONSOLE_FD };
 
 struct options {
@@ -48,7 +54,7 @@ struct options {
 	enum log_level log_level;
 	bool no_acpi;
 	bool no_pit;
-	bool hugepages; /* guest RAM on 2 MiB transparent huge pages */
+	enum page_choice pages;
 	const char *dump_acpi;
 	const char *seccomp_selftest; /* test hook: install that role's filter and misbehave */
 	bool seccomp_list;	      /* test hook: print every role's allowlist */

@@ -11,8 +11,6 @@
 
 #include "layout.h"
 
-#define HUGE_PAGE (2ULL << 20)
-
 /*
  * Huge pages only fill 2 MiB-aligned ranges of the mapping: map 2 MiB more
  * and trim to an aligned start (host and guest addresses then agree
@@ -20,12 +18,13 @@
  */
 static uint8_t *map_aligned(uint64_t size)
 {
-	uint8_t *raw = mmap(NULL, size + HUGE_PAGE, PROT_READ | PROT_WRITE,
+	uint8_t *raw = mmap(NULL, size + MEM_HUGE_PAGE, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (raw == MAP_FAILED)
 		return NULL;
-	uint8_t *p = (uint8_t *)(((uintptr_t)raw + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-	uint8_t *end = raw + size + HUGE_PAGE;
+	uint8_t *p =
+		(uint8_t *)(((uintptr_t)raw + MEM_HUGE_PAGE - 1) & ~(uintptr_t)(MEM_HUGE_PAGE - 1));
+	uint8_t *end = raw + size + MEM_HUGE_PAGE;
 	if (p > raw)
 		munmap(raw, (size_t)(p - raw));
 	if (p + size < end)
@@ -33,24 +32,26 @@ static uint8_t *map_aligned(uint64_t size)
 	return p;
 }
 
-int mem_init(struct guest_mem *m, uint64_t size, bool huge)
+int mem_init(struct guest_mem *m, uint64_t size, enum mem_pages pages)
 {
 	/*
-	 * MAP_NORESERVE: the guest touches only what it uses, and peak RSS is
-	 * part of what we promise (which is why huge pages are opt-in: each
-	 * touch then makes 2 MiB resident). Pages are zero until written.
+	 * MAP_NORESERVE: the guest touches only what it uses, and resident
+	 * memory is part of what we promise. Pages are zero until written.
 	 */
+	bool huge = pages == MEM_PAGES_HUGE;
 	uint8_t *p = huge ? map_aligned(size)
 			  : mmap(NULL, size, PROT_READ | PROT_WRITE,
 				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (!p || p == MAP_FAILED)
 		return -errno;
-	if (huge && madvise(p, size, MADV_HUGEPAGE) < 0) {
+	/* Only a host kernel without THP refuses either; for small pages that is no loss. */
+	if (madvise(p, size, huge ? MADV_HUGEPAGE : MADV_NOHUGEPAGE) < 0 && huge) {
 		int e = errno;
 		munmap(p, size);
 		return -e;
 	}
 	m->host = p;
+	m->huge = huge;
 	m->size = size;
 	m->low_size = size < MEM_HOLE_START ? size : MEM_HOLE_START;
 	return 0;

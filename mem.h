@@ -22,14 +22,32 @@ struct guest_mem {
 	uint8_t *host;	   /* start of the mapping holding all guest RAM */
 	uint64_t size;	   /* total RAM in bytes */
 	uint64_t low_size; /* RAM below MEM_HOLE_START */
+	bool huge;	   /* on 2 MiB pages (MEM_PAGES_HUGE) */
+};
+
+#define MEM_HUGE_PAGE (2ULL << 20)
+
+/* The host pages under guest RAM. */
+enum mem_pages {
+	/*
+	 * 4 KiB: what the guest touches is resident, no more. Advised
+	 * MADV_NOHUGEPAGE, as hosts with transparent huge pages "always"
+	 * (Debian's default) would otherwise fill 2 MiB per touch anyway.
+	 */
+	MEM_PAGES_SMALL,
+	/*
+	 * 2 MiB transparent huge pages: the mapping is 2 MiB-aligned (so KVM
+	 * can map each one with one nested page) and advised MADV_HUGEPAGE.
+	 */
+	MEM_PAGES_HUGE,
 };
 
 /*
- * Map `size` bytes of anonymous guest RAM (lazily populated). With `huge`,
- * 2 MiB-aligned and advised for transparent huge pages. 0 or -errno
- * (-EINVAL with `huge`: the kernel has no transparent huge pages).
+ * Map `size` bytes of anonymous guest RAM (lazily populated) on `pages`.
+ * 0 or -errno (-EINVAL for MEM_PAGES_HUGE: the host kernel has no
+ * transparent huge pages).
  */
-int mem_init(struct guest_mem *m, uint64_t size, bool huge);
+int mem_init(struct guest_mem *m, uint64_t size, enum mem_pages pages);
 
 /* Register the RAM with KVM as memory slots on vmfd (slots 0 and 1). 0 or -errno. */
 int mem_register(const struct guest_mem *m, int vmfd);

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Fuzz target: boot_load on any kernel file (bzImage, PVH ELF, plain ELF, garbage). */
+/* Fuzz target: boot_footprint and boot_load on any kernel file (bzImage, ELF, garbage). */
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -11,7 +11,8 @@
  * /proc/self/fd), with a 4 KiB initrd and a 200-byte command line. Guest RAM
  * is exactly 2 MiB of low memory (the least boot_load accepts), allocated
  * to size so that ASan catches any write past its end. On success the entry
- * point must be in RAM and the boot data where boot.h says.
+ * point must be in RAM, the boot data where boot.h says, and the footprint
+ * boot_footprint read from the headers beforehand no larger than RAM.
  */
 #define RAM (2ULL << 20)
 
@@ -53,11 +54,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (ftruncate(kfd, 0) < 0 || (size && pwrite(kfd, data, size, 0) != (ssize_t)size))
 		abort();
+	uint64_t footprint = boot_footprint(kpath);
 	if (boot_load(&m, &s, &e, err, sizeof(err)) < 0) {
 		FZ_ASSERT(err[0] && memchr(err, 0, sizeof(err)), "failed without a message");
 		return 0;
 	}
 	FZ_ASSERT(mem_gpa(&m, e.rip, 1), "entry %#llx is not RAM", (unsigned long long)e.rip);
+	FZ_ASSERT(footprint <= RAM, "footprint %#llx of a kernel that fits",
+		  (unsigned long long)footprint);
 	FZ_ASSERT(e.cr3 == BOOT_PML4, "cr3 %#llx", (unsigned long long)e.cr3);
 	if (e.format == BOOT_PVH)
 		FZ_ASSERT(e.rbx == BOOT_START_INFO && e.rip < MEM_HOLE_START, "PVH entry state");

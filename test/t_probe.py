@@ -205,35 +205,72 @@ def anon_huge_kib(pid):
     return -1
 
 
+def big_probe():
+    """probe.pvh with its one PT_LOAD grown to 3 MiB of memory (a bigger BSS, zeroed like
+    the rest): a kernel whose footprint is over one huge page, as Linux's is."""
+    data = bytearray(open(probe("pvh"), "rb").read())
+    phoff, = struct.unpack_from("<Q", data, 0x20)
+    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
+    for i in range(phnum):
+        off = phoff + i * phentsize
+        if struct.unpack_from("<I", data, off)[0] == 1:  # PT_LOAD: p_memsz at +40
+            struct.pack_into("<Q", data, off + 40, 3 << 20)
+            break
+    path = os.path.join(TMP, "probe-3m.pvh")
+    with open(path, "wb") as fh:
+        fh.write(data)
+    return path
+
+
 def hugepages():
-    """--hugepages (and the config's huge_pages "2M"): guest RAM on 2 MiB pages, only then."""
+    """Guest RAM on 2 MiB pages with --hugepages (or the config's huge_pages "2M"), and by
+    default for a kernel of 2 MiB or more; on 4 KiB pages (none huge, whatever the host's
+    THP default) with --no-hugepages ("None") and by default for a smaller kernel."""
     try:
         thp = open("/sys/kernel/mm/transparent_hugepage/enabled").read()
     except OSError:
         thp = "[never]"
     mode = thp[thp.find("[") + 1:thp.find("]")]
-    cfg = os.path.join(TMP, "huge.json")
-    with open(cfg, "w") as fh:
-        fh.write('{"boot-source": {"kernel_image_path": "%s", "boot_args": "probe.exit=wait"},'
-                 ' "machine-config": {"vcpu_count": 1, "mem_size_mib": 256, "huge_pages": "2M"}}'
-                 % probe("pvh"))
-    for name, args, huge in (("flag", ["-k", probe("pvh"), "-m", "256M", "-c", "probe.exit=wait",
-                                       "--hugepages"], True),
-                             ("config", ["--config", cfg], True),
-                             ("off", ["-k", probe("pvh"), "-m", "256M", "-c", "probe.exit=wait"],
+    big = big_probe()
+
+    def cfg(name, kernel, huge):
+        path = os.path.join(TMP, f"huge-{name}.json")
+        with open(path, "w") as fh:
+            fh.write('{"boot-source": {"kernel_image_path": "%s", "boot_args": "probe.exit=wait"},'
+                     ' "machine-config": {"vcpu_count": 1, "mem_size_mib": 256, "huge_pages": "%s"}}'
+                     % (kernel, huge))
+        return ["--config", path]
+
+    def flags(kernel, *extra):
+        return ["-k", kernel, "-m", "256M", "-c", "probe.exit=wait"] + list(extra)
+
+    log = os.path.join(TMP, "huge.log")
+    for name, args, huge in (("flag", flags(probe("pvh"), "--hugepages"), True),
+                             ("config-2M", cfg("2m", probe("pvh"), "2M"), True),
+                             ("auto-big-kernel", flags(big), True),
+                             ("auto-small-kernel", flags(probe("pvh")), False),
+                             ("no-flag", flags(big, "--no-hugepages"), False),
+                             ("config-None", cfg("none", big, "None"), False),
+                             ("flag-last-wins", flags(big, "--hugepages", "--no-hugepages"),
                               False)):
-        p, seen = start_until(args + ["--shutdown-timeout", "1"], b"PROBE waiting")
+        if os.path.exists(log):
+            os.unlink(log)
+        p, seen = start_until(args + ["--shutdown-timeout", "1", "--log", log],
+                              b"PROBE waiting")
         kib = anon_huge_kib(p.pid) if b"PROBE waiting" in seen else -1
         _, err = stop(p, signal.SIGTERM)
         booted = b"PROBE waiting" in seen and p.returncode == 0
+        said = open(log).read() if os.path.exists(log) else ""
+        told = ("on 2 MiB pages" if huge else "on 4 KiB pages") in said
         if huge:
-            # THP "never": the flag is accepted and the guest boots on small pages.
-            ok = booted and (kib >= 2048 if mode != "never" else kib == 0)
+            # THP "never": the choice stands but the host gives small pages.
+            ok = booted and told and (kib >= 2048 if mode != "never" else kib == 0)
         else:
-            ok = booted and (kib == 0 if mode != "always" else kib >= 0)
+            # MADV_NOHUGEPAGE: none even where the host's default is "always".
+            ok = booted and told and kib == 0
         result(f"memory/hugepages-{name}", ok,
-               f"THP {mode}; AnonHugePages {kib} kB; status {p.returncode}; stderr {err!r}")
-
+               f"THP {mode}; AnonHugePages {kib} kB; log says 2 MiB: {'on 2 MiB' in said}; "
+               f"status {p.returncode}; stderr {err!r}")
 
 boots()
 exits()
