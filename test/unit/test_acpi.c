@@ -265,7 +265,7 @@ static const uint8_t *legacy_scan(const struct guest_mem *m)
 
 static void check_config(int ncpus, int nvirtio)
 {
-	struct guest_mem m = { calloc(1, RAM), RAM, RAM };
+	struct guest_mem m = { .host = calloc(1, RAM), .size = RAM, .low_size = RAM };
 	struct acpi_dev devs[16];
 	char name[64], why[256] = "";
 	struct tbl xsdt = { 0 }, fadt = { 0 }, madt = { 0 }, dsdt = { 0 };
@@ -375,7 +375,7 @@ out:
 
 static void check_rejects(void)
 {
-	struct guest_mem m = { calloc(1, RAM), RAM, RAM };
+	struct guest_mem m = { .host = calloc(1, RAM), .size = RAM, .low_size = RAM };
 	struct acpi_dev d = { 0xd0000000u, 0x1000, 5 };
 	struct acpi_config c = { 1, &d, 1 };
 

@@ -33,14 +33,16 @@ static void check(bool ok, const char *name, const char *fmt, ...)
 /* A fake guest: host memory from calloc standing in for the KVM mapping. */
 static struct guest_mem fake_mem(uint64_t size)
 {
-	struct guest_mem m = { calloc(1, size), size, size };
+	struct guest_mem m = { .host = calloc(1, size), .size = size, .low_size = size };
 	return m;
 }
 
 static void test_gate(void)
 {
 	/* Pretend 3 GiB + 8 KiB of RAM without allocating it: only arithmetic is checked. */
-	struct guest_mem m = { (uint8_t *)0x10000000, MEM_HOLE_START + 8192, MEM_HOLE_START };
+	struct guest_mem m = { .host = (uint8_t *)0x10000000,
+			       .size = MEM_HOLE_START + 8192,
+			       .low_size = MEM_HOLE_START };
 	check(mem_gpa(&m, 0, 16) == m.host, "gate-low", "start of RAM");
 	check(mem_gpa(&m, MEM_HOLE_START - 16, 16) != NULL, "gate-low-end",
 	      "last bytes below hole");
@@ -88,7 +90,7 @@ static void test_bus(void)
 static void test_e820(void)
 {
 	struct e820_entry e[E820_MAX];
-	struct guest_mem small = { NULL, 64 << 20, 64 << 20 };
+	struct guest_mem small = { .size = 64 << 20, .low_size = 64 << 20 };
 	int n = boot_e820(&small, e);
 	uint64_t ram = 0;
 	for (int i = 0; i < n; i++) {
@@ -99,7 +101,7 @@ static void test_e820(void)
 	}
 	check(n == 4 && ram == (64 << 20) - 0x60400, "e820-64M", "n=%d ram=%llu", n,
 	      (unsigned long long)ram);
-	struct guest_mem big = { NULL, 4ULL << 30, MEM_HOLE_START };
+	struct guest_mem big = { .size = 4ULL << 30, .low_size = MEM_HOLE_START };
 	n = boot_e820(&big, e);
 	check(n == 5 && e[3].addr + e[3].size == MEM_HOLE_START && e[4].addr == MEM_HIGH_START &&
 		      e[4].size == 1ULL << 30,
