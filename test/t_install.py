@@ -5,6 +5,7 @@ that runs (--version, a probe boot) and a man page that man renders without warn
 test/run.sh installs on the host first and names the prefix in KVMRUN_INSTALLED; run alone,
 this script installs itself."""
 import os
+import re
 import subprocess
 import tempfile
 
@@ -59,3 +60,15 @@ if result("install/build-sh-install", not why and os.access(binary, os.X_OK)
     result("install/man-page", p.returncode == 0 and "--kernel" in p.stdout
            and "EXIT STATUS" in p.stdout.upper() and not p.stderr.strip(),
            f"status {p.returncode} stderr {p.stderr.strip()[:300]!r}")
+    # --help, the README and the man page name the same long options: a flag added to one
+    # and forgotten in another is a defect users meet first.
+    opt = re.compile(r"(?<![\w-])--[a-z][a-z0-9-]+")
+    helped = set(opt.findall(subprocess.run([binary, "--help"], capture_output=True, text=True,
+                                            timeout=10).stdout))
+    readme = set(opt.findall(open(os.path.join(TOP, "README.md")).read()))
+    manned = set(opt.findall(p.stdout.replace("\u2010", "-")))
+    for name, have in (("readme", readme), ("man-page", manned)):
+        result(f"install/docs-{name}-names-every-flag", helped and helped <= have,
+               f"--help has {len(helped)} options; missing here: {sorted(helped - have)}")
+    result("install/docs-man-page-no-unknown-flag", manned and manned <= helped,
+           f"the man page names options --help does not: {sorted(manned - helped)}")
