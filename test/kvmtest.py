@@ -36,6 +36,17 @@ def result(name, ok, why=""):
     return ok
 
 
+def _crashed(kind, value, tb):
+    """A script that dies of an exception has not run the tests after it: a FAIL, not silence."""
+    import traceback
+    traceback.print_exception(kind, value, tb)
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else "script"
+    result(f"{script}/crashed", False, f"{kind.__name__}: {value} (the checks after it did not run)")
+
+
+sys.excepthook = _crashed
+
+
 def run(args, timeout=60, stdin=subprocess.DEVNULL):
     """Run kvmrun; returns (status, stdout, stderr). status -1 on a timeout."""
     try:

@@ -240,9 +240,9 @@ def fds_closed():
             pass
     p.send_signal(signal.SIGINT)
     _, err = p.communicate(timeout=20)
-    for fd in leaked + (ready_r, cons_r):
+    for fd in (leak_r, leak_w, ready_r, cons_r):
         os.close(fd)
-    leak_file.close()
+    leak_file.close()  # its own fd: closed once, here
     kept_leak = [f for f in leaked if f in fds]
     result("fds/leaked-closed", b"PROBE done" in seen and not kept_leak,
            f"leaked fds still open in kvmrun: {kept_leak}; fds {fds}")
