@@ -220,6 +220,9 @@ def fds_closed():
     ready_r, ready_w = os.pipe()
     cons_r, cons_w = os.pipe()
     leaked = (leak_file.fileno(), leak_r, leak_w)
+    # By what they are, not their numbers: kvmrun reuses the numbers of fds it closed.
+    leaked_what = {os.readlink(f"/proc/self/fd/{fd}") for fd in leaked}
+    named = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in (ready_w, cons_w)}
     p = subprocess.Popen([KVMRUN, "-k", probe("pvh"), "-c", "probe.exit=halt", "--ready-fd",
                           str(ready_w), "--console", f"fd={cons_w}"],
                          pass_fds=leaked + (ready_w, cons_w), stdin=subprocess.DEVNULL,
@@ -243,10 +246,11 @@ def fds_closed():
     for fd in (leak_r, leak_w, ready_r, cons_r):
         os.close(fd)
     leak_file.close()  # its own fd: closed once, here
-    kept_leak = [f for f in leaked if f in fds]
+    kept_leak = [f"{fd}: {what}" for fd, what in fds.items() if what in leaked_what]
     result("fds/leaked-closed", b"PROBE done" in seen and not kept_leak,
            f"leaked fds still open in kvmrun: {kept_leak}; fds {fds}")
-    result("fds/named-kept", ready_w in fds and cons_w in fds, f"fds {fds}")
+    result("fds/named-kept", all(fds.get(fd) == what for fd, what in named.items()),
+           f"named {named}; fds {fds}")
     result("fds/no-dev-kvm", not any(v == "/dev/kvm" for v in fds.values()), f"fds {fds}")
 
 
