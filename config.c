@@ -61,6 +61,13 @@ static const char usage_text[] =
 	"                           default when the kernel itself takes 2 MiB or more\n"
 	"      --no-hugepages       guest RAM on 4 KiB pages: only what the guest touches is\n"
 	"                           resident; the default for smaller kernels\n"
+	"      --snapshot-dir DIR   on SIGUSR2, pause the guest and write a snapshot to DIR\n"
+	"      --snapshot-on-ready DIR\n"
+	"                           the same when the guest signals init (the boot timer)\n"
+	"      --snapshot-then exit|resume\n"
+	"                           after a snapshot, exit 0 (default) or let the guest run on\n"
+	"      --restore DIR        run the guest a snapshot in DIR holds, from where it was\n"
+	"                           (machine flags come from the snapshot; no disks or NICs yet)\n"
 	"      --dump-acpi DIR      write the ACPI tables for this machine to DIR and exit\n"
 	"      --chroot DIR         after opening every file, chroot into DIR (needs root)\n"
 	"      --uid N, --gid N     after opening every file, run as this user and group\n"
@@ -89,6 +96,27 @@ __attribute__((format(printf, 1, 2), noreturn)) static void usage_error(const ch
 	va_end(ap);
 	fputs(" (see kvmrun --help)\n", stderr);
 	exit(EXIT_USAGE);
+}
+
+/* What snapshots and restores cannot be combined with (yet, or ever). */
+static void check_snapshot_flags(const struct options *o, const char *cfg, const char *machine,
+				 bool then)
+{
+	if (then && !o->snapshot_dir)
+		usage_error("--snapshot-then: needs --snapshot-dir or --snapshot-on-ready");
+	const char *what = o->restore_dir ? "--restore" : "--snapshot-dir";
+	if ((o->restore_dir || o->snapshot_dir) && (o->ndisks || o->nnets))
+		usage_error("%s: snapshots of VMs with disks or NICs are not supported yet (%s)",
+			    what, o->ndisks ? "--disk" : "--net");
+	if (!o->restore_dir)
+		return;
+	if (machine || cfg)
+		usage_error("--restore %s: %s: the machine comes from the snapshot", o->restore_dir,
+			    machine ? machine : "--config");
+	if (o->snapshot_dir && strcmp(o->snapshot_dir, o->restore_dir) == 0)
+		usage_error("--snapshot-dir %s: the snapshot this VM runs from (its memory file "
+			    "must not change under it)",
+			    o->snapshot_dir);
 }
 
 uint64_t config_parse_size(const char *s)
@@ -535,6 +563,10 @@ void config_parse(struct options *o, int argc, char **argv)
 		OPT_NO_ACPI,
 		OPT_DUMP_ACPI,
 		OPT_NO_PIT,
+		OPT_SNAPSHOT_DIR,
+		OPT_SNAPSHOT_ON_READY,
+		OPT_SNAPSHOT_THEN,
+		OPT_RESTORE,
 		OPT_HUGEPAGES,
 		OPT_NO_HUGEPAGES
 	};
@@ -555,6 +587,10 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
 		{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
 		{ "no-pit", no_argument, NULL, OPT_NO_PIT },
+		{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
+		{ "snapshot-on-ready", required_argument, NULL, OPT_SNAPSHOT_ON_READY },
+		{ "snapshot-then", required_argument, NULL, OPT_SNAPSHOT_THEN },
+		{ "restore", required_argument, NULL, OPT_RESTORE },
 		{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
 		{ "no-hugepages", no_argument, NULL, OPT_NO_HUGEPAGES },
 		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
@@ -568,7 +604,9 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	bool flag_disks = false, flag_nets = false;
+	bool flag_disks = false, flag_nets = false, then = false;
+	const char *machine =
+		NULL; /* the first flag that shapes the machine (not with --restore) */
 	char err[256];
 	int c;
 
@@ -585,20 +623,25 @@ void config_parse(struct options *o, int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
+			machine = machine ? machine : "--kernel";
 			o->kernel = optarg;
 			break;
 		case 'i':
+			machine = machine ? machine : "--initrd";
 			o->initrd = optarg;
 			break;
 		case 'c':
+			machine = machine ? machine : "--cmdline";
 			o->cmdline = optarg;
 			break;
 		case 'm':
+			machine = machine ? machine : "--memory";
 			o->memory = config_parse_size(optarg);
 			if (!o->memory)
 				usage_error("--memory %s: not a size (try 512M or 2G)", optarg);
 			break;
 		case 'n':
+			machine = machine ? machine : "--cpus";
 			o->cpus = parse_int(optarg, "--cpus", 1, MAX_CPUS);
 			break;
 		case OPT_CONSOLE:
@@ -640,19 +683,42 @@ void config_parse(struct options *o, int argc, char **argv)
 			o->shutdown_timeout = parse_int(optarg, "--shutdown-timeout", 0, 3600);
 			break;
 		case OPT_NO_ACPI:
+			machine = machine ? machine : "--no-acpi";
 			o->no_acpi = true;
 			break;
 		case OPT_NO_PIT:
+			machine = machine ? machine : "--no-pit";
 			o->no_pit = true;
 			break;
 		case OPT_HUGEPAGES:
+			machine = machine ? machine : "--hugepages";
 			o->pages = PAGES_HUGE;
 			break;
 		case OPT_NO_HUGEPAGES:
+			machine = machine ? machine : "--no-hugepages";
 			o->pages = PAGES_SMALL;
 			break;
 		case OPT_DUMP_ACPI:
 			o->dump_acpi = optarg;
+			break;
+		case OPT_SNAPSHOT_DIR:
+		case OPT_SNAPSHOT_ON_READY:
+			if (o->snapshot_dir && strcmp(o->snapshot_dir, optarg) != 0)
+				usage_error("%s %s: snapshots already go to %s",
+					    c == OPT_SNAPSHOT_DIR ? "--snapshot-dir"
+								  : "--snapshot-on-ready",
+					    optarg, o->snapshot_dir);
+			o->snapshot_dir = optarg;
+			o->snapshot_on_ready |= c == OPT_SNAPSHOT_ON_READY;
+			break;
+		case OPT_SNAPSHOT_THEN:
+			if (strcmp(optarg, "exit") != 0 && strcmp(optarg, "resume") != 0)
+				usage_error("--snapshot-then %s: expected exit or resume", optarg);
+			o->snapshot_resume = strcmp(optarg, "resume") == 0;
+			then = true;
+			break;
+		case OPT_RESTORE:
+			o->restore_dir = optarg;
 			break;
 		case OPT_NO_SECCOMP:
 			o->no_seccomp = true;
@@ -690,7 +756,8 @@ void config_parse(struct options *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument %s", argv[optind]);
-	if (!o->kernel && !o->dump_acpi)
+	check_snapshot_flags(o, cfg, machine, then);
+	if (!o->kernel && !o->dump_acpi && !o->restore_dir)
 		usage_error("--kernel FILE is required");
 	if (o->ndisks + o->nnets > MAX_VIRTIO_DEVICES)
 		usage_error(

@@ -56,6 +56,11 @@ struct options {
 	bool no_pit;
 	enum page_choice pages;
 	const char *dump_acpi;
+	/* Snapshots: where to write them, when, and what then; or where to restore from. */
+	const char *snapshot_dir;     /* --snapshot-dir, --snapshot-on-ready; NULL: none */
+	bool snapshot_on_ready;	      /* also when the guest signals init (the boot timer) */
+	bool snapshot_resume;	      /* --snapshot-then resume: the guest runs on */
+	const char *restore_dir;      /* --restore: the machine comes from this snapshot */
 	const char *seccomp_selftest; /* test hook: install that role's filter and misbehave */
 	bool seccomp_list;	      /* test hook: print every role's allowlist */
 };

@@ -196,7 +196,7 @@ static int set_entry_regs(struct cpu *c, char *err, size_t errlen)
 	return 0;
 }
 
-int cpu_create(struct cpu *c, const struct cpu_env *env, int id, char *err, size_t errlen)
+int cpu_create_bare(struct cpu *c, const struct cpu_env *env, int id, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
 	c->id = id;
@@ -207,6 +207,13 @@ int cpu_create(struct cpu *c, const struct cpu_env *env, int id, char *err, size
 	c->run = mmap(NULL, (size_t)env->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->fd, 0);
 	if (c->run == MAP_FAILED)
 		return errf(err, errlen, "mmap of vCPU %d: %s", id, strerror(errno));
+	return 0;
+}
+
+int cpu_create(struct cpu *c, const struct cpu_env *env, int id, char *err, size_t errlen)
+{
+	if (cpu_create_bare(c, env, id, err, errlen) < 0)
+		return -1;
 	if (set_cpuid(c, err, errlen) < 0 || set_msrs(c, err, errlen) < 0 ||
 	    set_fpu(c, err, errlen) < 0 || set_lapic(c, err, errlen) < 0)
 		return -1;
@@ -327,6 +334,25 @@ static bool handle_exit(struct cpu *c)
 	}
 }
 
+/*
+ * Out of KVM_RUN until the snapshot is taken; main counts us in *parked.
+ * immediate_exit is cleared after waking, then the pause looked at again: a
+ * kick for the next snapshot that set it just before we cleared it then
+ * still parks us.
+ */
+static void park(struct cpu *c)
+{
+	do {
+		atomic_fetch_add(c->env->parked, 1);
+		futex_wake(c->env->parked);
+		while (atomic_load(c->env->pause))
+			futex_wait(c->env->pause, 1);
+		atomic_fetch_sub(c->env->parked, 1);
+		futex_wake(c->env->parked);
+		c->run->immediate_exit = 0;
+	} while (atomic_load(c->env->pause));
+}
+
 static void *cpu_thread(void *arg)
 {
 	struct cpu *c = arg;
@@ -347,6 +373,8 @@ static void *cpu_thread(void *arg)
 			/* EINTR: kicked. EAGAIN: an AP not yet started by INIT/SIPI. */
 			if (errno == EINTR || errno == EAGAIN) {
 				count(c, CPU_EXIT_INTR);
+				if (errno == EINTR && c->env->pause && atomic_load(c->env->pause))
+					park(c);
 				continue;
 			}
 			stop(c, CPU_STOP_INTERNAL, "KVM_RUN on vCPU %d: %s", c->id,

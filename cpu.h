@@ -23,8 +23,11 @@ enum cpu_stop {
 };
 
 /* What all vCPUs share; read-only once they run. */
-/* The signal that kicks a vCPU thread out of KVM_RUN (seccomp allows main to send only it). */
-#define CPU_KICK_SIGNAL SIGUSR2
+/*
+ * The signal that kicks a vCPU thread out of KVM_RUN (seccomp allows main to
+ * send only it). Not SIGUSR1/SIGUSR2: those are for the user (metrics, snapshot).
+ */
+#define CPU_KICK_SIGNAL SIGVTALRM
 
 struct cpu_env {
 	int vmfd;
@@ -42,6 +45,12 @@ struct cpu_env {
 	 * vCPU seccomp filter). Returns false if the thread must not run. May be NULL.
 	 */
 	bool (*thread_start)(void *ctx);
+	/*
+	 * Snapshots: while *pause is nonzero, a kicked vCPU parks outside
+	 * KVM_RUN (after a KVM_RUN that completed any pending I/O, so its
+	 * registers are whole) and counts itself in *parked. May be NULL.
+	 */
+	atomic_int *pause, *parked;
 	/* Called on the first KVM_RUN of vCPU 0 (boot timing). May be NULL. */
 	void (*first_run)(void *ctx);
 };
@@ -81,6 +90,12 @@ int cpu_create(struct cpu *c, const struct cpu_env *env, int id, char *err, size
 
 /* Start the vCPU's thread. 0 or -errno. */
 int cpu_start(struct cpu *c);
+
+/*
+ * Create vCPU `id` with nothing set: a restore puts the snapshot's state in.
+ * 0, or -1 with err set.
+ */
+int cpu_create_bare(struct cpu *c, const struct cpu_env *env, int id, char *err, size_t errlen);
 
 /* Make the vCPU leave KVM_RUN soon (the stopping flag keeps it out). */
 void cpu_kick(struct cpu *c);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "i8042.h"
+#include "snapshot.h"
 #include "util.h"
 
 static int block_signals(struct vm *vm)
@@ -23,8 +24,14 @@ static int block_signals(struct vm *vm)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGQUIT);
 	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
 	/* Blocked before any thread starts, so only the loop's signalfd sees them. */
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	/* The vCPUs' kick is theirs alone: one sent to the process must not end main. */
+	sigset_t kick;
+	sigemptyset(&kick);
+	sigaddset(&kick, CPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &kick, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	int fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (fd < 0)
@@ -85,7 +92,18 @@ static int stop_status(struct vm *vm)
 	}
 }
 
-enum { EV_SIGNAL, EV_STDIN, EV_SERIAL, EV_STOP, EV_GRACE };
+enum { EV_SIGNAL, EV_STDIN, EV_SERIAL, EV_STOP, EV_GRACE, EV_SNAPSHOT };
+
+/* A snapshot, asked for by SIGUSR2 or the guest's init; then exit or run on. */
+static void on_snapshot(struct vm *vm)
+{
+	if (!vm->opt.snapshot_dir) {
+		log_msg(&vm->log, LOG_WARN, "SIGUSR2: no --snapshot-dir, nothing to do");
+		return;
+	}
+	if (snapshot_take(vm) && !vm->opt.snapshot_resume)
+		finish(vm, EXIT_GUEST_DONE, "snapshot written; exiting (--snapshot-then exit)");
+}
 
 static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
 {
@@ -95,6 +113,10 @@ static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
 	int sig = (int)si.ssi_signo;
 	if (sig == SIGUSR1) {
 		vm_report(vm, "sigusr1", -1);
+		return;
+	}
+	if (sig == SIGUSR2) {
+		on_snapshot(vm);
 		return;
 	}
 	if (sig == SIGTERM && !*asked) { /* the first SIGTERM asks; a second one ends it now */
@@ -128,6 +150,7 @@ void vm_loop_open(struct vm *vm, struct vm_loop *l)
 	epoll_add(vm, l->ep, vm->serial_fd, EV_SERIAL);
 	epoll_add(vm, l->ep, vm->stop_fd, EV_STOP);
 	epoll_add(vm, l->ep, l->tfd, EV_GRACE);
+	epoll_add(vm, l->ep, vm->snap_fd, EV_SNAPSHOT);
 }
 
 void vm_loop_run(struct vm *vm, struct vm_loop *l)
@@ -163,6 +186,10 @@ void vm_loop_run(struct vm *vm, struct vm_loop *l)
 				int status = stop_status(vm);
 				finish(vm, status, status ? vm->stop_msg : NULL);
 			}
+			case EV_SNAPSHOT:
+				efd_drain(vm->snap_fd);
+				on_snapshot(vm);
+				break;
 			case EV_GRACE:
 				finish(vm, EXIT_SIGNAL + SIGTERM,
 				       "SIGTERM: the guest did not shut down in time");

@@ -20,7 +20,7 @@
 
 enum { NONE, WRITE_CTR, WRITE_OUTPORT }; /* what the next data-port write means */
 
-#define QLEN 16
+#define QLEN I8042_QLEN
 
 struct i8042 {
 	pthread_mutex_t lock;
@@ -164,4 +164,28 @@ void i8042_ctrl_alt_del(struct i8042 *k)
 	if (idle)
 		pulse(k);
 	pthread_mutex_unlock(&k->lock);
+}
+
+void i8042_save(struct i8042 *k, struct i8042_state *st)
+{
+	pthread_mutex_lock(&k->lock);
+	*st = (struct i8042_state){
+		.status = k->status, .ctr = k->ctr, .expect = k->expect, .qlen = (uint8_t)k->qlen
+	};
+	for (int i = 0; i < k->qlen; i++)
+		st->q[i] = k->q[(k->qhead + i) % QLEN];
+	pthread_mutex_unlock(&k->lock);
+}
+
+int i8042_load(struct i8042 *k, const struct i8042_state *st)
+{
+	if (st->qlen > QLEN || st->expect > WRITE_OUTPORT)
+		return -1;
+	pthread_mutex_lock(&k->lock);
+	k->status = st->status, k->ctr = st->ctr, k->expect = st->expect;
+	k->qhead = 0, k->qlen = st->qlen;
+	for (int i = 0; i < k->qlen; i++)
+		k->q[i] = st->q[i];
+	pthread_mutex_unlock(&k->lock);
+	return 0;
 }

@@ -57,6 +57,19 @@ int mem_init(struct guest_mem *m, uint64_t size, enum mem_pages pages)
 	return 0;
 }
 
+int mem_init_file(struct guest_mem *m, int fd, uint64_t size)
+{
+	uint8_t *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	m->host = p;
+	m->huge = false;
+	m->from_file = true;
+	m->size = size;
+	m->low_size = size < MEM_HOLE_START ? size : MEM_HOLE_START;
+	return 0;
+}
+
 static int set_slot(int vmfd, uint32_t slot, uint64_t gpa, uint64_t len, void *host, uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {

@@ -23,6 +23,7 @@ struct guest_mem {
 	uint64_t size;	   /* total RAM in bytes */
 	uint64_t low_size; /* RAM below MEM_HOLE_START */
 	bool huge;	   /* on 2 MiB pages (MEM_PAGES_HUGE) */
+	bool from_file;	   /* mapped from a snapshot's memory file */
 };
 
 #define MEM_HUGE_PAGE (2ULL << 20)
@@ -48,6 +49,13 @@ enum mem_pages {
  * transparent huge pages).
  */
 int mem_init(struct guest_mem *m, uint64_t size, enum mem_pages pages);
+
+/*
+ * Guest RAM from a snapshot's memory file, mapped MAP_PRIVATE: pages come
+ * in from the page cache as the guest touches them, its writes go to
+ * private copies, and clones of one snapshot share the file's pages. 0 or -errno.
+ */
+int mem_init_file(struct guest_mem *m, int fd, uint64_t size);
 
 /* Register the RAM with KVM as memory slots on vmfd (slots 0 and 1). 0 or -errno. */
 int mem_register(const struct guest_mem *m, int vmfd);

@@ -22,7 +22,9 @@
 #include <sys/syscall.h>
 #include <termios.h>
 
-#define MAIN (1u << SECCOMP_MAIN)
+/* The snapshot role is main's, plus what writing a snapshot calls (SNAP). */
+#define SNAP (1u << SECCOMP_SNAPSHOT)
+#define MAIN ((1u << SECCOMP_MAIN) | SNAP)
 #define VCPU (1u << SECCOMP_VCPU)
 #define IO (1u << SECCOMP_IO)
 #define ALL (MAIN | VCPU | IO)
@@ -81,6 +83,10 @@ static const struct {
 	SC(clock_gettime, ALL, "timestamps where the vDSO has no fast path (untested path)"),
 	SC(exit, VCPU, "a vCPU thread ends when the VM stops"),
 	SC(exit_group, MAIN | DOWN, "process exit"),
+	SC(pwrite64, SNAP, "snapshot: the state and memory files"),
+	SC(ftruncate, SNAP, "snapshot: empty the files, so old pages become holes"),
+	SC(fdatasync, SNAP, "snapshot: on disk before kvmrun exits or resumes"),
+	SC(mincore, SNAP, "snapshot: skip guest pages never touched"),
 };
 
 /* ioctl request numbers per role (compared on the low 32 bits: libc sign-extends). */
@@ -95,7 +101,20 @@ static const struct {
 	const char *why;
 } ioctls[] = {
 	IOC(KVM_RUN, VCPU, "the vCPU run loop"),
-	IOC(KVM_GET_REGS, VCPU, "guest RIP in fault reports"),
+	IOC(KVM_GET_REGS, VCPU | SNAP, "guest RIP in fault reports; snapshot"),
+	IOC(KVM_GET_SREGS, SNAP, "snapshot: vCPU state"),
+	IOC(KVM_GET_XSAVE, SNAP, "snapshot: vCPU state"),
+	IOC(KVM_GET_XCRS, SNAP, "snapshot: vCPU state"),
+	IOC(KVM_GET_DEBUGREGS, SNAP, "snapshot: vCPU state"),
+	IOC(KVM_GET_LAPIC, SNAP, "snapshot: vCPU state"),
+	IOC(KVM_GET_MP_STATE, SNAP, "snapshot: vCPU state"),
+	IOC(KVM_GET_VCPU_EVENTS, SNAP, "snapshot: vCPU state"),
+	IOC(KVM_GET_CPUID2, SNAP, "snapshot: the CPUID the guest saw"),
+	IOC(KVM_GET_MSRS, SNAP, "snapshot: vCPU state"),
+	IOC(KVM_KVMCLOCK_CTRL, SNAP, "snapshot: the guest's clock knows it was paused"),
+	IOC(KVM_GET_CLOCK, SNAP, "snapshot: VM state"),
+	IOC(KVM_GET_IRQCHIP, SNAP, "snapshot: VM state"),
+	IOC(KVM_GET_PIT2, SNAP, "snapshot: VM state"),
 	IOC(KVM_IRQ_LINE, MAIN | VCPU, "serial and i8042 interrupt lines"),
 	IOC(TCSETSF, ALL,
 	    "restore the terminal at exit (main), or when a thread faults (the "
@@ -120,7 +139,8 @@ int seccomp_count(enum seccomp_role role, int *nioctl)
 	return n + (m > 0); /* + ioctl */
 }
 
-static const char *const role_names[SECCOMP_ROLES] = { "main", "vcpu", "io", "teardown" };
+static const char *const role_names[SECCOMP_ROLES] = { "main", "vcpu", "io", "teardown",
+						       "snapshot" };
 
 int seccomp_role_by_name(const char *name)
 {
@@ -215,6 +235,7 @@ int main(void)
 	emit(stdout, SECCOMP_VCPU, "vcpu");
 	emit(stdout, SECCOMP_IO, "io");
 	emit(stdout, SECCOMP_TEARDOWN, "teardown");
+	emit(stdout, SECCOMP_SNAPSHOT, "snapshot");
 	return 0;
 }
 
@@ -235,7 +256,8 @@ int seccomp_selftest(const char *role, char *err, size_t errlen)
 	int r = seccomp_role_by_name(role);
 	if (r < 0)
 		return errf(err, errlen,
-			    "--seccomp-selftest %s: expected main, vcpu, io or teardown", role),
+			    "--seccomp-selftest %s: expected main, vcpu, io, teardown or snapshot",
+			    role),
 		       ERR_USAGE;
 	int rc = seccomp_enter((enum seccomp_role)r);
 	if (rc < 0)
@@ -263,6 +285,7 @@ int seccomp_enter(enum seccomp_role role)
 		{ bpf_vcpu, sizeof(bpf_vcpu) },
 		{ bpf_io, sizeof(bpf_io) },
 		{ bpf_teardown, sizeof(bpf_teardown) },
+		{ bpf_snapshot, sizeof(bpf_snapshot) },
 	};
 	struct sock_fprog prog = {
 		.len = (unsigned short)(progs[role].len / sizeof(struct sock_filter)),

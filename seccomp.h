@@ -10,6 +10,7 @@ enum seccomp_role {
 	SECCOMP_VCPU,	  /* KVM_RUN and the device register handlers it calls */
 	SECCOMP_IO,	  /* virtio device threads: disk and tap I/O */
 	SECCOMP_TEARDOWN, /* the child that holds the VM fd until kvmrun exits */
+	SECCOMP_SNAPSHOT, /* main, when it may write snapshots: main's list and their calls */
 	SECCOMP_ROLES
 };
 
@@ -27,7 +28,7 @@ int seccomp_enter(enum seccomp_role role);
  */
 int seccomp_selftest(const char *role, char *err, size_t errlen);
 
-/* "main", "vcpu", "io", "teardown"; -1 for an unknown name. */
+/* "main", "vcpu", "io", "teardown", "snapshot"; -1 for an unknown name. */
 int seccomp_role_by_name(const char *name);
 
 /*

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -29,8 +30,8 @@ enum { RBR_THR, IER, IIR_FCR, LCR, MCR, LSR, MSR, SCR };
  * never waits on stdout. When the ring is full the UART reports its
  * transmitter busy, which is how a real 16550 throttles a driver.
  */
-#define TX_RING 16384
-#define RX_RING 1024
+#define TX_RING SERIAL_TX_MAX
+#define RX_RING SERIAL_RX_MAX
 
 struct serial {
 	pthread_mutex_t lock;
@@ -248,4 +249,44 @@ uint64_t serial_dropped(struct serial *s)
 	uint64_t d = s->dropped;
 	pthread_mutex_unlock(&s->lock);
 	return d;
+}
+
+void serial_save(struct serial *s, struct serial_state *st)
+{
+	pthread_mutex_lock(&s->lock);
+	*st = (struct serial_state){ .ier = s->ier,
+				     .lcr = s->lcr,
+				     .mcr = s->mcr,
+				     .scr = s->scr,
+				     .fcr = s->fcr,
+				     .dll = s->dll,
+				     .dlm = s->dlm,
+				     .thr_pending = s->thr_pending,
+				     .rx_len = (uint16_t)s->rx_len,
+				     .tx_len = (uint32_t)s->tx_len };
+	for (size_t i = 0; i < s->rx_len; i++)
+		st->rx[i] = s->rx[(s->rx_head + i) % RX_RING];
+	for (size_t i = 0; i < s->tx_len; i++)
+		st->tx[i] = s->tx[(s->tx_head + i) % TX_RING];
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_load(struct serial *s, const struct serial_state *st)
+{
+	if (st->rx_len > RX_RING || st->tx_len > TX_RING || st->thr_pending > 1)
+		return -1;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st->ier & 0x0f, s->lcr = st->lcr, s->mcr = st->mcr & 0x1f, s->scr = st->scr;
+	s->fcr = st->fcr & 0xc9, s->dll = st->dll, s->dlm = st->dlm;
+	s->thr_pending = st->thr_pending;
+	s->rx_head = s->tx_head = 0;
+	s->rx_len = st->rx_len, s->tx_len = st->tx_len;
+	memcpy(s->rx, st->rx, st->rx_len);
+	memcpy(s->tx, st->tx, st->tx_len);
+	/* The line as the guest last saw it (KVM's irqchip state says the same). */
+	s->irq_level = !(iir(s) & IIR_NONE);
+	pthread_mutex_unlock(&s->lock);
+	if (s->tx_len)
+		notify(s);
+	return 0;
 }

@@ -3,10 +3,13 @@
 #ifndef KVMRUN_UTIL_H
 #define KVMRUN_UTIL_H
 
+#include <linux/futex.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 /*
@@ -52,6 +55,17 @@ static inline void efd_drain(int fd)
 	uint64_t v;
 	if (read(fd, &v, sizeof(v)) < 0) {
 	}
+}
+
+/* Sleep while *a == val (a futex: the start gate, and vCPUs parked for a snapshot). */
+static inline void futex_wait(atomic_int *a, int val)
+{
+	syscall(SYS_futex, a, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static inline void futex_wake(atomic_int *a)
+{
+	syscall(SYS_futex, a, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 /* The byte that makes an ACPI or MP table's bytes sum to zero (its checksum field counted as 0). */

@@ -15,6 +15,7 @@
 #include "cpu.h"
 #include "log.h"
 #include "mem.h"
+#include "vmstate.h"
 
 #define MAX_DEVICES (MAX_DISKS + MAX_NETS)
 
@@ -62,6 +63,16 @@ struct vm {
 	atomic_int io_threads, vcpu_threads; /* threads started, for their names */
 	atomic_int go;			     /* 1: the vCPUs may run */
 	uint64_t t_main, t_first_run, t_init; /* CLOCK_MONOTONIC ns; 0: not yet */
+	/* Snapshots (snapshot.c): parked vCPUs, the files, what a restore read. */
+	atomic_int pause, parked;
+	int snap_fd;			 /* eventfd: the guest signalled init, snapshot due */
+	int snap_files[3];		 /* state, memory, config.json in --snapshot-dir */
+	uint32_t msrs[VMSTATE_MAX_MSRS]; /* the MSRs a snapshot saves */
+	uint32_t nmsrs;
+	struct snapshot *restored; /* --restore: the state read, until put back */
+	struct snapshot *snap;	   /* --snapshot-dir: room for one, allocated ahead */
+	uint8_t *snap_buf;	   /* and for its state file's bytes */
+	struct vmstate_msrs *snap_msrs;
 	/* KVMRUN_TRACE_BOOT: when each start-up stage ended, for bench/boot.sh. */
 	bool trace;
 	int nstages;

@@ -27,6 +27,7 @@
 #include "mptable.h"
 #include "seccomp.h"
 #include "serial.h"
+#include "snapshot.h"
 #include "teardown.h"
 #include "util.h"
 #include "virtio.h"
@@ -95,6 +96,8 @@ static void init_signalled(void *ctx)
 	struct vm *vm = ctx;
 	vm->t_init = log_now_ns();
 	ready_line(vm, "init", vm->t_init);
+	if (vm->opt.snapshot_on_ready)
+		efd_signal(vm->snap_fd); /* main takes it: this vCPU parks on its next kick */
 	log_msg(&vm->log, LOG_INFO, "guest init signalled (%llu us after start)",
 		(unsigned long long)vm_since_main_us(vm, vm->t_init));
 }
@@ -129,16 +132,6 @@ static bool enter_role(struct vm *vm, enum seccomp_role role)
 		return false;
 	}
 	return true;
-}
-
-static void futex_wait(atomic_int *a, int val)
-{
-	syscall(SYS_futex, a, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
-}
-
-static void futex_wake(atomic_int *a)
-{
-	syscall(SYS_futex, a, FUTEX_WAKE_PRIVATE, INT32_MAX, NULL, NULL, 0);
 }
 
 /* A new thread: its filter (or the failure to install it), reported to main. */
@@ -200,7 +193,7 @@ static void vm_start_guest(struct vm *vm)
 			"VM is torn down in our exit");
 		vm->teardown = NULL;
 	}
-	if (!enter_role(vm, SECCOMP_MAIN))
+	if (!enter_role(vm, vm->opt.snapshot_dir ? SECCOMP_SNAPSHOT : SECCOMP_MAIN))
 		atomic_store(&vm->stopping, true); /* the stop event ends the loop */
 	int want = vm->ndevices + vm->opt.cpus;
 	for (int n; (n = atomic_load(&vm->reported)) < want;)
@@ -264,6 +257,13 @@ static void open_kvm(struct vm *vm)
 					     "KVM_GET_VCPU_MMAP_SIZE");
 	vm_stage(vm, "vm");
 	vm->cpuid = supported_cpuid(vm);
+	if (vm->opt.snapshot_dir) {
+		char err[256];
+		int n = vmstate_msr_list(vm->kvmfd, vm->msrs, VMSTATE_MAX_MSRS, err, sizeof(err));
+		if (n < 0)
+			vm_die(vm, EXIT_RUNTIME, "%s", err);
+		vm->nmsrs = (uint32_t)n;
+	}
 }
 
 /*
@@ -575,12 +575,15 @@ static void setup_cpus(struct vm *vm)
 		.ctx = vm,
 		.first_run = first_run,
 		.thread_start = vcpu_thread_start,
+		.pause = &vm->pause,
+		.parked = &vm->parked,
 	};
 	vm->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->cpus));
 	if (!vm->cpus || cpu_init_signals() < 0)
 		vm_die(vm, EXIT_RUNTIME, "cannot set up vCPUs: %s", strerror(errno));
 	for (int i = 0; i < vm->opt.cpus; i++)
-		if (cpu_create(&vm->cpus[i], &vm->env, i, err, sizeof(err)) < 0)
+		if ((vm->restored ? cpu_create_bare : cpu_create)(&vm->cpus[i], &vm->env, i, err,
+								  sizeof(err)) < 0)
 			vm_die(vm, EXIT_RUNTIME, "KVM: %s", err);
 }
 
@@ -590,6 +593,8 @@ int main(int argc, char **argv)
 		.log = { .fd = -1 },
 		.con = { .in_fd = -1, .out_fd = -1 },
 		.metrics_fd = -1,
+		.snap_fd = -1,
+		.snap_files = { -1, -1, -1 },
 	};
 	g_vm = &vm;
 	vm.t_main = log_now_ns();
@@ -616,11 +621,20 @@ int main(int argc, char **argv)
 	 * input is a usage error naming it, whatever the host's KVM.
 	 */
 	close_inherited(&vm);
-	open_devices(&vm);
-	map_ram(&vm);
-	announce_devices(&vm);
-	open_outputs(&vm);
-	load_guest(&vm);
+	if (vm.opt.restore_dir) {
+		restore_open(&vm);
+		open_outputs(&vm);
+		log_msg(&vm.log, LOG_INFO, "restoring %s: %d vCPUs, %llu MiB", vm.opt.restore_dir,
+			vm.opt.cpus, (unsigned long long)(vm.opt.memory >> 20));
+	} else {
+		open_devices(&vm);
+		map_ram(&vm);
+		announce_devices(&vm);
+		open_outputs(&vm);
+		load_guest(&vm);
+	}
+	if (vm.opt.snapshot_dir)
+		snapshot_prepare(&vm);
 	vm_stage(&vm, "load");
 	open_kvm(&vm);
 	vm_stage(&vm, "cpuid");
@@ -629,12 +643,16 @@ int main(int argc, char **argv)
 	create_irqchip(&vm);
 	vm_stage(&vm, "irqchip");
 	setup_platform_devices(&vm);
+	if (vm.restored)
+		restore_devices(&vm);
 	enter_jail(&vm);
 	start_teardown_child(&vm);
 	vm_stage(&vm, "jail");
 	for (int i = 0; i < vm.ndevices; i++)
 		attach_device(&vm, i);
 	setup_cpus(&vm);
+	if (vm.restored)
+		restore_cpus(&vm);
 	vm_stage(&vm, "vcpus");
 	if (vm.opt.no_seccomp)
 		fputs("kvmrun: WARNING: --no-seccomp: the monitor is not confined; a hostile guest "

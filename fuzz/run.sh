@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Build the libFuzzer targets (ASan + UBSan) and fuzz each for a bounded time on a copy of its
 # committed corpus, one target at a time.
-#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 30 s; targets: virtq blk net boot config)
+#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 30 s; targets: virtq blk net boot config snap)
 # Prints one line per target in the test format:
 #   PASS fuzz/<target>: <execs> execs, <cov> coverage
 #   FAIL fuzz/<target>: <crash file>: <first line of the report>   (report lines follow, indented)
@@ -20,7 +20,7 @@ if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
 	SECS=$1
 	shift
 fi
-ALL=(virtq blk net boot config)
+ALL=(virtq blk net boot config snap)
 TARGETS=("${@:-${ALL[@]}}")
 
 log() { echo "fuzz/run.sh: $*" >&2; }
@@ -56,6 +56,7 @@ build() {
 	blk) srcs=(virtio_blk.c blkspec.c virtio.c virtq.c mem.c) ;;
 	net) srcs=(virtio_net.c netspec.c tap.c virtio.c virtq.c mem.c) ;;
 	boot) srcs=(boot.c mem.c) ;;
+	snap) srcs=(snapfile.c serial.c i8042.c) ;;
 	config)
 		local cj
 		cj=$(cjson_src) || { echo "no cJSON source (build.sh could not fetch it)"; return 1; }

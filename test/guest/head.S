@@ -166,6 +166,16 @@ irq_stub:
 	pop	%rax
 	iretq
 
+/* The count mode's LAPIC timer: one more tick, then EOI (no C, no stack beyond rax). */
+	.globl	tick_stub
+tick_stub:
+	push	%rax
+	lock incq	probe_ticks(%rip)
+	movabs	$0xfee000b0, %rax
+	movl	$0, (%rax)
+	pop	%rax
+	iretq
+
 /* A spurious LAPIC interrupt needs no EOI. */
 	.globl	spurious_stub
 spurious_stub:

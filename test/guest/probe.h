@@ -130,6 +130,8 @@ __attribute__((noreturn)) void triple_fault(void);
 uint64_t do_emulfail(uint64_t mmio_addr);
 void irq_stub(void);
 void spurious_stub(void);
+void tick_stub(void);
+extern volatile uint64_t probe_ticks;
 extern char tramp_start[], tramp_end[];
 extern uint64_t pd_win[512];
 extern volatile uint32_t ap_count;

@@ -1,0 +1,246 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The snapshot's files. The state file is a header and a body of records
+ * (tag, index, length, bytes); decoding it trusts nothing: a damaged or
+ * hostile file is refused with a line that says why.
+ */
+#include "snapfile.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "layout.h"
+#include "util.h"
+
+enum { TAG_VM = 1, TAG_VCPU, TAG_SERIAL, TAG_I8042, TAG_TIMER };
+
+struct record {
+	uint32_t tag, index;
+	uint64_t len;
+};
+
+uint32_t snap_crc32(const uint8_t *p, size_t len)
+{
+	return snap_crc32_more(0, p, len);
+}
+
+uint32_t snap_crc32_more(uint32_t crc, const uint8_t *p, size_t len)
+{
+	static uint32_t table[256];
+	if (!table[1])
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i;
+			for (int k = 0; k < 8; k++)
+				c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
+			table[i] = c;
+		}
+	uint32_t c = crc ^ 0xffffffffu;
+	for (size_t i = 0; i < len; i++)
+		c = table[(c ^ p[i]) & 0xff] ^ (c >> 8);
+	return c ^ 0xffffffffu;
+}
+
+void snap_host_cpu(struct snap_header *hdr)
+{
+	unsigned a, b, c, d;
+	memset(hdr->cpu_vendor, 0, sizeof(hdr->cpu_vendor));
+	__cpuid(0, a, b, c, d);
+	memcpy(hdr->cpu_vendor, &b, 4);
+	memcpy(hdr->cpu_vendor + 4, &d, 4);
+	memcpy(hdr->cpu_vendor + 8, &c, 4);
+	__cpuid(1, a, b, c, d);
+	hdr->cpu_sig = a;
+}
+
+static uint8_t *put(uint8_t *p, uint32_t tag, uint32_t index, const void *data, uint64_t len)
+{
+	struct record r = { tag, index, len };
+	memcpy(p, &r, sizeof(r));
+	memcpy(p + sizeof(r), data, len);
+	return p + sizeof(r) + len;
+}
+
+size_t snap_encoded_size(uint32_t ncpus)
+{
+	const struct snapshot *s = NULL;
+	return sizeof(s->hdr) + 4 * sizeof(struct record) + sizeof(s->vm) + sizeof(s->serial) +
+	       sizeof(s->kbd) + sizeof(s->timer_fired) +
+	       ncpus * (sizeof(struct record) + sizeof(struct vcpu_state));
+}
+
+void snap_encode(struct snapshot *s, uint8_t *buf)
+{
+	size_t body = snap_encoded_size(s->hdr.ncpus) - sizeof(s->hdr);
+	uint8_t *p = buf + sizeof(s->hdr);
+	p = put(p, TAG_VM, 0, &s->vm, sizeof(s->vm));
+	for (uint32_t i = 0; i < s->hdr.ncpus; i++)
+		p = put(p, TAG_VCPU, i, &s->cpus[i], sizeof(s->cpus[i]));
+	p = put(p, TAG_SERIAL, 0, &s->serial, sizeof(s->serial));
+	p = put(p, TAG_I8042, 0, &s->kbd, sizeof(s->kbd));
+	p = put(p, TAG_TIMER, 0, &s->timer_fired, sizeof(s->timer_fired));
+	memcpy(s->hdr.magic, SNAP_MAGIC, sizeof(s->hdr.magic));
+	s->hdr.version = SNAP_VERSION;
+	s->hdr.body_len = body;
+	s->hdr.crc = 0;
+	memcpy(buf, &s->hdr, sizeof(s->hdr));
+	s->hdr.crc = snap_crc32(buf, sizeof(s->hdr) + body);
+	memcpy(buf, &s->hdr, sizeof(s->hdr));
+}
+
+/* Where a record of `tag` goes and how long it must be; NULL for an unknown tag. */
+static void *slot(struct snapshot *s, const struct record *r, size_t *want)
+{
+	switch (r->tag) {
+	case TAG_VM:
+		*want = sizeof(s->vm);
+		return r->index == 0 ? &s->vm : NULL;
+	case TAG_VCPU:
+		*want = sizeof(struct vcpu_state);
+		return r->index < s->hdr.ncpus ? &s->cpus[r->index] : NULL;
+	case TAG_SERIAL:
+		*want = sizeof(s->serial);
+		return r->index == 0 ? &s->serial : NULL;
+	case TAG_I8042:
+		*want = sizeof(s->kbd);
+		return r->index == 0 ? &s->kbd : NULL;
+	case TAG_TIMER:
+		*want = sizeof(s->timer_fired);
+		return r->index == 0 ? &s->timer_fired : NULL;
+	default:
+		return NULL;
+	}
+}
+
+static int check_header(const struct snap_header *h, size_t len, char *err, size_t errlen)
+{
+	if (len < sizeof(*h) || memcmp(h->magic, SNAP_MAGIC, sizeof(h->magic)) != 0)
+		return errf(err, errlen, "not a kvmrun snapshot state file");
+	if (h->version != SNAP_VERSION)
+		return errf(err, errlen, "snapshot format version %u (this kvmrun reads %u)",
+			    h->version, SNAP_VERSION);
+	if (h->body_len != len - sizeof(*h))
+		return errf(err, errlen, "truncated or padded: %zu bytes of body, header says %llu",
+			    len - sizeof(*h), (unsigned long long)h->body_len);
+	if (h->ncpus < 1 || h->ncpus > MAX_CPUS)
+		return errf(err, errlen, "%u vCPUs (1 to %d)", h->ncpus, MAX_CPUS);
+	if (h->mem_size < (4u << 20) || h->mem_size % 4096 || h->mem_size > (1ull << 46))
+		return errf(err, errlen, "guest RAM of %llu bytes",
+			    (unsigned long long)h->mem_size);
+	if (h->flags & ~SNAP_PIT)
+		return errf(err, errlen, "unknown flags 0x%x", h->flags);
+	return 0;
+}
+
+int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	if (len >= sizeof(s->hdr))
+		memcpy(&s->hdr, buf, sizeof(s->hdr));
+	if (check_header(&s->hdr, len, err, errlen) < 0)
+		return -1;
+	const uint8_t *p = buf + sizeof(s->hdr), *end = buf + len;
+	struct snap_header h = s->hdr;
+	h.crc = 0;
+	uint32_t crc =
+		snap_crc32_more(snap_crc32((const uint8_t *)&h, sizeof(h)), p, (size_t)(end - p));
+	if (crc != s->hdr.crc)
+		return errf(err, errlen, "CRC mismatch: the file is damaged");
+	/* seen[tag] for the one-per-machine records, seen[VCPU0 + i] for vCPU i. */
+	enum { VCPU0 = 8 };
+	s->cpus = calloc(s->hdr.ncpus, sizeof(*s->cpus));
+	uint8_t *seen = calloc(VCPU0 + s->hdr.ncpus, 1);
+	if (!s->cpus || !seen)
+		goto nomem;
+	while (p < end) {
+		struct record r;
+		size_t want = 0;
+		if ((size_t)(end - p) < sizeof(r))
+			goto bad_record;
+		memcpy(&r, p, sizeof(r));
+		p += sizeof(r);
+		void *to = slot(s, &r, &want);
+		if (!to || r.len != want || (size_t)(end - p) < want)
+			goto bad_record;
+		if (seen[r.tag == TAG_VCPU ? VCPU0 + r.index : r.tag]++)
+			goto bad_record; /* twice */
+		memcpy(to, p, want);
+		p += want;
+	}
+	static const char *const names[] = { [TAG_VM] = "VM",
+					     [TAG_SERIAL] = "serial",
+					     [TAG_I8042] = "i8042",
+					     [TAG_TIMER] = "boot timer" };
+	for (uint32_t i = 1; i < VCPU0 + s->hdr.ncpus; i++) {
+		if (seen[i] || i == TAG_VCPU || (i > TAG_TIMER && i < VCPU0))
+			continue;
+		if (i < VCPU0)
+			errf(err, errlen, "no %s record", names[i]);
+		else
+			errf(err, errlen, "no record for vCPU %u", i - VCPU0);
+		free(seen);
+		free(s->cpus);
+		s->cpus = NULL;
+		return -1;
+	}
+	free(seen);
+	return 0;
+bad_record:
+	free(seen);
+	free(s->cpus);
+	s->cpus = NULL;
+	return errf(err, errlen, "a bad record at byte %zu", (size_t)(p - buf));
+nomem:
+	free(seen);
+	free(s->cpus);
+	s->cpus = NULL;
+	return errf(err, errlen, "out of memory");
+}
+
+static bool zero_page(const uint8_t *p)
+{
+	static const uint8_t zero[4096];
+	return memcmp(p, zero, sizeof(zero)) == 0;
+}
+
+int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon)
+{
+	/* Truncating to 0 first turns every page the new contents lack into a hole. */
+	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0)
+		return -errno;
+	enum { CHUNK = 1024 };
+	unsigned char res[CHUNK];
+	int64_t written = 0;
+	for (uint64_t off = 0; off < size; off += CHUNK * 4096ull) {
+		uint64_t pages = (size - off) / 4096 < CHUNK ? (size - off) / 4096 : CHUNK;
+		/* Never-touched pages are not resident: no need to read (and map) them. */
+		if (!anon || mincore((void *)(host + off), pages * 4096, res) < 0)
+			memset(res, 1, sizeof(res));
+		for (uint64_t i = 0; i < pages;) {
+			uint64_t j = i;
+			while (j < pages && (res[j] & 1) && !zero_page(host + off + j * 4096))
+				j++;
+			if (j == i) {
+				i++;
+				continue;
+			}
+			uint64_t at = off + i * 4096, n = (j - i) * 4096;
+			for (uint64_t done = 0; done < n;) {
+				ssize_t w =
+					pwrite(fd, host + at + done, n - done, (off_t)(at + done));
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0)
+					return w < 0 ? -errno : -EIO;
+				done += (uint64_t)w;
+			}
+			written += (int64_t)n;
+			i = j;
+		}
+	}
+	return written;
+}

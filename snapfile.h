@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* A snapshot on disk: the state file's format (encode, and a checked decode) and the sparse memory file. */
+#ifndef KVMRUN_SNAPFILE_H
+#define KVMRUN_SNAPFILE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "i8042.h"
+#include "serial.h"
+#include "vmstate.h"
+
+#define SNAP_MAGIC "KVMRSNAP"
+#define SNAP_VERSION 1
+#define SNAP_STATE "state"   /* the state file in a snapshot directory */
+#define SNAP_MEMORY "memory" /* guest RAM, sparse: holes where it was never written or is zero */
+#define SNAP_CONFIG "config.json" /* the machine, as --config reads it */
+
+/* Flags in the header. */
+#define SNAP_PIT 1u /* the VM had a PIT (not --no-pit) */
+
+/* The header: fixed size, host byte order (a snapshot restores on the CPU kind it was taken on). */
+struct snap_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t crc; /* CRC-32 of the whole file, this field taken as 0 */
+	uint64_t body_len;
+	char kvmrun[32];     /* the version that wrote it */
+	char cpu_vendor[16]; /* CPUID 0 of the host */
+	uint32_t cpu_sig;    /* CPUID 1 EAX: family, model, stepping */
+	uint32_t ncpus;
+	uint64_t mem_size;
+	uint32_t flags;
+	uint32_t pad;
+};
+
+/* A whole snapshot's state, in memory. */
+struct snapshot {
+	struct snap_header hdr;
+	struct vm_state vm;
+	struct vcpu_state *cpus; /* hdr.ncpus of them */
+	struct serial_state serial;
+	struct i8042_state kbd;
+	uint32_t timer_fired;
+};
+
+/* This host's CPU signature, into hdr. */
+void snap_host_cpu(struct snap_header *hdr);
+
+/* The state file's size for a VM of ncpus vCPUs. */
+size_t snap_encoded_size(uint32_t ncpus);
+
+/* Write the state file's bytes for `s` into buf (snap_encoded_size long), filling in its header's crc and body_len. */
+void snap_encode(struct snapshot *s, uint8_t *buf);
+
+/*
+ * Check and read a state file: magic, version, CRC, every record's tag and
+ * size, one record of each kind and one per vCPU. `s->cpus` is allocated.
+ * 0, or -1 with err saying what is wrong (the file is bad: a usage error).
+ */
+int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, size_t errlen);
+
+/*
+ * Write guest RAM [host, host+size) into fd as a sparse file: only pages
+ * that are not all zero become data. `anon`: RAM is an anonymous mapping,
+ * whose pages never touched are not resident and are skipped unread (a
+ * file-backed one, from a restore, holds data in pages not resident). The
+ * bytes written, or -errno.
+ */
+int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon);
+
+/* CRC-32 (zlib's), and the same continued over more bytes. */
+uint32_t snap_crc32(const uint8_t *p, size_t len);
+uint32_t snap_crc32_more(uint32_t crc, const uint8_t *p, size_t len);
+
+#endif

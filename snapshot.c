@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Snapshot and restore. A snapshot parks every vCPU outside KVM_RUN, reads
+ * KVM's and the devices' state, and writes three files: the state file
+ * (snapfile.c's format), guest RAM as a sparse file, and the machine as
+ * JSON. A restore reads them back before /dev/kvm is opened, maps RAM from
+ * the memory file copy-on-write, and puts the state into a fresh VM.
+ */
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "metrics.h"
+#include "snapfile.h"
+#include "util.h"
+#include "vm.h"
+
+#ifndef KVMRUN_VERSION
+#define KVMRUN_VERSION "dev"
+#endif
+
+enum { F_STATE, F_MEMORY, F_CONFIG };
+static const char *const file_names[] = { SNAP_STATE, SNAP_MEMORY, SNAP_CONFIG };
+
+#define MAX_STATE_FILE (64u << 20)
+
+/* A lock on the memory file: shared while a restored VM runs from it, exclusive to write it. */
+static int lock(int fd, short type)
+{
+	struct flock lk = { .l_type = type, .l_whence = SEEK_SET };
+	return fcntl(fd, F_OFD_SETLK, &lk);
+}
+
+static int open_in(struct vm *vm, const char *dir, const char *name, int flags, const char *flag)
+{
+	char path[4096];
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+		vm_die(vm, EXIT_USAGE, "%s %s: path too long", flag, dir);
+	int fd = open(path, flags | O_CLOEXEC, 0600);
+	if (fd < 0)
+		vm_die(vm, EXIT_USAGE, "%s %s: %s: %s", flag, dir, name, strerror(errno));
+	return fd;
+}
+
+void snapshot_prepare(struct vm *vm)
+{
+	const char *dir = vm->opt.snapshot_dir;
+	const char *flag = vm->opt.snapshot_on_ready ? "--snapshot-on-ready" : "--snapshot-dir";
+	struct stat st;
+	if (stat(dir, &st) < 0 && mkdir(dir, 0700) < 0)
+		vm_die(vm, EXIT_USAGE, "%s %s: %s", flag, dir, strerror(errno));
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+		vm_die(vm, EXIT_USAGE, "%s %s: not a directory", flag, dir);
+	for (int i = 0; i < 3; i++)
+		vm->snap_files[i] = open_in(vm, dir, file_names[i], O_RDWR | O_CREAT, flag);
+	if (lock(vm->snap_files[F_MEMORY], F_WRLCK) < 0)
+		vm_die(vm, EXIT_USAGE,
+		       "%s %s: in use by another kvmrun (restored from it, or "
+		       "writing it)",
+		       flag, dir);
+	/* A confined main may not allocate: a snapshot's room is taken now. */
+	vm->snap = calloc(1, sizeof(*vm->snap));
+	vm->snap_buf = malloc(snap_encoded_size((uint32_t)vm->opt.cpus));
+	vm->snap_msrs = malloc(sizeof(*vm->snap_msrs));
+	if (vm->snap)
+		vm->snap->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->snap->cpus));
+	if (!vm->snap || !vm->snap->cpus || !vm->snap_buf || !vm->snap_msrs)
+		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	vm->snap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->snap_fd < 0)
+		vm_die(vm, EXIT_RUNTIME, "eventfd: %s", strerror(errno));
+}
+
+/* --- taking one ------------------------------------------------------------------- */
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Kick every vCPU and wait (bounded) until all are parked; false if the VM is ending. */
+static bool park_all(struct vm *vm)
+{
+	atomic_store(&vm->pause, 1);
+	for (int i = 0; i < vm->opt.cpus; i++)
+		cpu_kick(&vm->cpus[i]);
+	uint64_t until = now_ns() + 2000000000u;
+	for (int n; (n = atomic_load(&vm->parked)) < vm->opt.cpus;) {
+		if (atomic_load(&vm->stopping) || now_ns() > until)
+			return false;
+		struct timespec ten_ms = { 0, 10000000 };
+		syscall(SYS_futex, &vm->parked, FUTEX_WAIT_PRIVATE, n, &ten_ms, NULL, 0);
+	}
+	return true;
+}
+
+static void unpark_all(struct vm *vm)
+{
+	atomic_store(&vm->pause, 0);
+	futex_wake(&vm->pause);
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	if (ftruncate(fd, 0) < 0)
+		return -errno;
+	for (size_t done = 0; done < len;) {
+		ssize_t w = pwrite(fd, (const uint8_t *)buf + done, len - done, (off_t)done);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		done += (size_t)w;
+	}
+	return 0;
+}
+
+/* The machine as --config reads it: what it was booted with. */
+static int write_config(struct vm *vm)
+{
+	struct jline j;
+	j_begin(&j);
+	j_obj(&j, "boot-source");
+	j_str(&j, "kernel_image_path", vm->opt.kernel ? vm->opt.kernel : "");
+	if (vm->opt.initrd)
+		j_str(&j, "initrd_path", vm->opt.initrd);
+	j_str(&j, "boot_args", vm->opt.cmdline ? vm->opt.cmdline : "");
+	j_end(&j);
+	j_obj(&j, "machine-config");
+	j_u64(&j, "vcpu_count", (uint64_t)vm->opt.cpus);
+	j_u64(&j, "mem_size_mib", vm->opt.memory >> 20);
+	j_str(&j, "huge_pages", vm->mem.huge ? "2M" : "None");
+	j_end(&j);
+	while (j.depth > 0)
+		j_end(&j);
+	j_end(&j);
+	if (j.overflow)
+		return -EOVERFLOW;
+	return write_all(vm->snap_files[F_CONFIG], j.buf, j.len);
+}
+
+/* Read everything while the vCPUs are parked. 0, or -1 with err. */
+static int capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
+{
+	s->hdr.ncpus = (uint32_t)vm->opt.cpus;
+	s->hdr.mem_size = vm->mem.size;
+	s->hdr.flags = vm->opt.no_pit ? 0 : SNAP_PIT;
+	snprintf(s->hdr.kvmrun, sizeof(s->hdr.kvmrun), "%s", KVMRUN_VERSION);
+	snap_host_cpu(&s->hdr);
+	for (int i = 0; i < vm->opt.cpus; i++) {
+		vcpu_clock_paused(vm->cpus[i].fd);
+		if (vcpu_state_get(vm->cpus[i].fd, vm->msrs, vm->nmsrs, &s->cpus[i], vm->snap_msrs,
+				   err, errlen) < 0)
+			return -1;
+	}
+	if (vm_state_get(vm->vmfd, !vm->opt.no_pit, &s->vm, err, errlen) < 0)
+		return -1;
+	/* Output the guest already wrote goes out now, not again from every restore. */
+	console_drain(&vm->con, vm->serial);
+	serial_save(vm->serial, &s->serial);
+	i8042_save(vm->kbd, &s->kbd);
+	s->timer_fired = atomic_load(&vm->timer.fired);
+	return 0;
+}
+
+static int write_files(struct vm *vm, struct snapshot *s, int64_t *mem_bytes, char *err,
+		       size_t errlen)
+{
+	size_t len = snap_encoded_size(s->hdr.ncpus);
+	uint8_t *buf = vm->snap_buf;
+	snap_encode(s, buf);
+	/* The state file last: until it is whole, the directory does not restore. */
+	int rc = ftruncate(vm->snap_files[F_STATE], 0) < 0 ? -errno : 0;
+	if (rc == 0) {
+		*mem_bytes = snap_write_memory(vm->snap_files[F_MEMORY], vm->mem.host, vm->mem.size,
+					       !vm->mem.from_file);
+		rc = *mem_bytes < 0 ? (int)*mem_bytes : 0;
+	}
+	if (rc == 0)
+		rc = write_config(vm);
+	if (rc == 0 &&
+	    (fdatasync(vm->snap_files[F_MEMORY]) < 0 || fdatasync(vm->snap_files[F_CONFIG]) < 0))
+		rc = -errno;
+	if (rc == 0)
+		rc = write_all(vm->snap_files[F_STATE], buf, len);
+	if (rc == 0 && fdatasync(vm->snap_files[F_STATE]) < 0)
+		rc = -errno;
+	if (rc < 0)
+		return errf(err, errlen, "writing to %s: %s", vm->opt.snapshot_dir, strerror(-rc));
+	return 0;
+}
+
+bool snapshot_take(struct vm *vm)
+{
+	char err[256] = "";
+	uint64_t t0 = now_ns();
+	struct snapshot *s = vm->snap;
+	int64_t mem_bytes = 0;
+	bool ok = false;
+	if (!park_all(vm))
+		snprintf(err, sizeof(err), "the vCPUs did not pause (the VM is ending)");
+	else if (capture(vm, s, err, sizeof(err)) == 0 &&
+		 write_files(vm, s, &mem_bytes, err, sizeof(err)) == 0)
+		ok = true;
+	if (ok)
+		log_msg(&vm->log, LOG_INFO,
+			"snapshot written to %s: %llu of %llu MiB of RAM, %d vCPUs, in %llu us",
+			vm->opt.snapshot_dir, (unsigned long long)(mem_bytes >> 20),
+			(unsigned long long)(vm->mem.size >> 20), vm->opt.cpus,
+			(unsigned long long)(now_ns() - t0) / 1000);
+	else
+		log_msg(&vm->log, LOG_ERROR, "snapshot to %s failed: %s", vm->opt.snapshot_dir,
+			err);
+	if (!ok)
+		fprintf(stderr, "kvmrun: snapshot to %s failed: %s\n", vm->opt.snapshot_dir, err);
+	if (!ok || vm->opt.snapshot_resume)
+		unpark_all(vm);
+	return ok;
+}
+
+/* --- restoring -------------------------------------------------------------------- */
+
+static uint8_t *read_state(struct vm *vm, int fd, size_t *len)
+{
+	struct stat st;
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > MAX_STATE_FILE)
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s: %s", vm->opt.restore_dir, SNAP_STATE,
+		       st.st_size <= 0 ? "empty (no snapshot was written here)" : "too large");
+	uint8_t *buf = malloc((size_t)st.st_size);
+	if (!buf)
+		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	for (size_t done = 0; done < (size_t)st.st_size;) {
+		ssize_t r = pread(fd, buf + done, (size_t)st.st_size - done, (off_t)done);
+		if (r <= 0)
+			vm_die(vm, EXIT_USAGE, "--restore %s: %s: %s", vm->opt.restore_dir,
+			       SNAP_STATE, r < 0 ? strerror(errno) : "shorter than it was");
+		done += (size_t)r;
+	}
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+void restore_open(struct vm *vm)
+{
+	const char *dir = vm->opt.restore_dir;
+	char err[256];
+	struct snapshot *s = calloc(1, sizeof(*s));
+	if (!s)
+		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	int fd = open_in(vm, dir, SNAP_STATE, O_RDONLY, "--restore");
+	size_t len;
+	uint8_t *buf = read_state(vm, fd, &len);
+	close(fd);
+	if (snap_decode(buf, len, s, err, sizeof(err)) < 0)
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s: %s", dir, SNAP_STATE, err);
+	free(buf);
+	struct snap_header here;
+	snap_host_cpu(&here);
+	if (memcmp(here.cpu_vendor, s->hdr.cpu_vendor, sizeof(here.cpu_vendor)) != 0 ||
+	    here.cpu_sig != s->hdr.cpu_sig)
+		vm_die(vm, EXIT_USAGE,
+		       "--restore %s: taken on another kind of CPU (%.12s 0x%x; this host: "
+		       "%.12s 0x%x)",
+		       dir, s->hdr.cpu_vendor, s->hdr.cpu_sig, here.cpu_vendor, here.cpu_sig);
+	int mem = open_in(vm, dir, SNAP_MEMORY, O_RDONLY, "--restore");
+	struct stat st;
+	if (fstat(mem, &st) < 0 || (uint64_t)st.st_size != s->hdr.mem_size)
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s is %lld bytes, the state says %llu", dir,
+		       SNAP_MEMORY, (long long)st.st_size, (unsigned long long)s->hdr.mem_size);
+	if (lock(mem, F_RDLCK) < 0)
+		vm_die(vm, EXIT_USAGE, "--restore %s: a kvmrun is writing a snapshot there", dir);
+	int rc = mem_init_file(&vm->mem, mem, s->hdr.mem_size);
+	if (rc < 0)
+		vm_die(vm, EXIT_RUNTIME, "--restore %s: cannot map %s: %s", dir, SNAP_MEMORY,
+		       strerror(-rc));
+	/* The fd stays open: it holds the lock that keeps writers away. */
+	vm->opt.cpus = (int)s->hdr.ncpus;
+	vm->opt.memory = s->hdr.mem_size;
+	vm->opt.no_pit = !(s->hdr.flags & SNAP_PIT);
+	vm->restored = s;
+}
+
+void restore_devices(struct vm *vm)
+{
+	struct snapshot *s = vm->restored;
+	if (serial_load(vm->serial, &s->serial) < 0 || i8042_load(vm->kbd, &s->kbd) < 0)
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s: bad device state", vm->opt.restore_dir,
+		       SNAP_STATE);
+	atomic_store(&vm->timer.fired, s->timer_fired != 0);
+}
+
+void restore_cpus(struct vm *vm)
+{
+	char err[256];
+	struct snapshot *s = vm->restored;
+	for (int i = 0; i < vm->opt.cpus; i++)
+		if (vcpu_state_set(vm->cpus[i].fd, &s->cpus[i], err, sizeof(err)) < 0)
+			vm_die(vm, EXIT_RUNTIME, "--restore %s: vCPU %d: %s", vm->opt.restore_dir,
+			       i, err);
+	if (vm_state_set(vm->vmfd, &s->vm, err, sizeof(err)) < 0)
+		vm_die(vm, EXIT_RUNTIME, "--restore %s: %s", vm->opt.restore_dir, err);
+	free(s->cpus);
+	free(s);
+	vm->restored = NULL;
+}

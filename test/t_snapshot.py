@@ -1,0 +1,256 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Snapshots and restores of the probe guest: --snapshot-dir + SIGUSR2, --snapshot-on-ready,
+--snapshot-then exit|resume, --restore DIR. A restored guest goes on from where it was: its
+serial interrupts (echo), its LAPIC timer and memory (count), over generations of snapshot and
+restore; bad snapshot directories are one line and status 2, with nothing written."""
+import hashlib
+import os
+import select
+import shutil
+import signal
+import struct
+import subprocess
+import time
+import zlib
+
+from kvmtest import KVMRUN, TMP, probe, result
+
+
+class Vm:
+    """A kvmrun with its console on pipes: send lines, wait for output."""
+
+    def __init__(self, args):
+        self.log = os.path.join(TMP, f"snap-{time.monotonic_ns()}.log")
+        self.p = subprocess.Popen([KVMRUN] + args + ["--log", self.log], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.out = b""
+
+    def until(self, marker, timeout=30):
+        deadline = time.time() + timeout
+        while marker not in self.out and time.time() < deadline:
+            r, _, _ = select.select([self.p.stdout], [], [], 0.2)
+            if r:
+                chunk = os.read(self.p.stdout.fileno(), 65536)
+                if not chunk:
+                    break
+                self.out += chunk
+        return marker in self.out
+
+    def send(self, data):
+        try:
+            self.p.stdin.write(data)
+            self.p.stdin.flush()
+        except BrokenPipeError:
+            pass
+
+    def wait(self, timeout=30):
+        """Status and all of stdout and stderr; killed after timeout (status -9)."""
+        try:
+            out, err = self.p.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            out, err = self.p.communicate()
+        self.out += out
+        return self.p.returncode, err.decode(errors="replace")
+
+    def logged(self):
+        return open(self.log).read() if os.path.exists(self.log) else ""
+
+
+def fresh(name):
+    d = os.path.join(TMP, name)
+    shutil.rmtree(d, ignore_errors=True)
+    return d
+
+
+def take_echo(d, *extra):
+    """Boot the echo probe, echo one line, snapshot with SIGUSR2: (status, err, vm)."""
+    vm = Vm(["-k", probe("pvh"), "-c", "probe.exit=echo", "--snapshot-dir", d] + list(extra))
+    ok = vm.until(b"PROBE echo-ready")
+    vm.send(b"before\n")
+    ok = ok and vm.until(b"PROBE echo=before")
+    vm.p.send_signal(signal.SIGUSR2)
+    return ok, vm
+
+
+def echo_restored(d, word, *extra):
+    """Restore d, echo `word` and quit: (ok, status, stdout, err)."""
+    vm = Vm(["--restore", d] + list(extra))
+    vm.send(word.encode() + b"\nquit\n")
+    seen = vm.until(b"PROBE echo=quit")
+    st, err = vm.wait()
+    return seen and b"PROBE echo=" + word.encode() in vm.out, st, vm.out, err
+
+
+def allocated(path):
+    return os.stat(path).st_blocks * 512
+
+
+def echo():
+    d = fresh("snap-echo")
+    ok, vm = take_echo(d)
+    st, err = vm.wait()
+    files = all(os.path.exists(os.path.join(d, f)) for f in ("state", "memory", "config.json"))
+    result("snapshot/sigusr2-exit", ok and st == 0 and files and "snapshot written" in vm.logged(),
+           f"status {st} files {files} err {err!r} log {vm.logged()[-300:]!r}")
+    mem = os.path.join(d, "memory")
+    size, used = os.path.getsize(mem), allocated(mem)
+    result("snapshot/memory-sparse", size == 128 << 20 and used < 4 << 20,
+           f"memory file {size} bytes, {used} allocated")
+    seen, st, out, err = echo_restored(d, "after")
+    result("snapshot/restore-echo", seen and st == 0 and b"PROBE done" not in out,
+           f"status {st} out {out[-300:]!r} err {err!r}")
+    # Clones of one snapshot: each runs on its own from the same files.
+    clones = [Vm(["--restore", d]) for _ in range(3)]
+    for i, c in enumerate(clones):
+        c.send(f"clone{i}\nquit\n".encode())
+    res = [(c.until(f"PROBE echo=clone{i}".encode()), c.wait()[0]) for i, c in enumerate(clones)]
+    result("snapshot/three-clones", all(s and st == 0 for s, st in res), f"{res}")
+
+
+def resume():
+    d = fresh("snap-resume")
+    ok, vm = take_echo(d, "--snapshot-then", "resume")
+    for _ in range(50):
+        if "snapshot written" in vm.logged():
+            break
+        time.sleep(0.1)
+    vm.send(b"still\nquit\n")
+    ok = ok and vm.until(b"PROBE echo=still")
+    st, err = vm.wait()
+    result("snapshot/then-resume", ok and st == 0, f"status {st} err {err!r}")
+    seen, st, _, err = echo_restored(d, "restored")
+    result("snapshot/then-resume-restores", seen and st == 0, f"status {st} err {err!r}")
+
+
+def ticks(out):
+    return [int(w.split(b"=")[1]) for w in out.split() if w.startswith(b"tick=")]
+
+
+def count():
+    """The LAPIC timer and guest memory go on across restores, for ten generations."""
+    d0 = fresh("snap-count-0")
+    vm = Vm(["-k", probe("pvh"), "-c", "probe.exit=count probe.count=100000", "-n", "2",
+             "--snapshot-dir", d0])
+    ok = vm.until(b"tick=30 ")
+    vm.p.send_signal(signal.SIGUSR2)
+    st, err = vm.wait()
+    last = max(ticks(vm.out) or [0])
+    ok = ok and st == 0 and b"mem=bad" not in vm.out
+    result("snapshot/count-taken", ok, f"status {st} err {err!r} out {vm.out[-200:]!r}")
+    gens, why = 0, ""
+    prev = d0
+    for g in range(1, 11):
+        d = fresh(f"snap-count-{g}")
+        vm = Vm(["--restore", prev, "--snapshot-dir", d])
+        got = vm.until(f"tick={last + 30} ".encode())
+        vm.p.send_signal(signal.SIGUSR2)
+        st, err = vm.wait()
+        t = ticks(vm.out)
+        # On from the snapshot's tick (not from 0), memory intact, and snapshotted again.
+        if not (got and st == 0 and t and t[0] == last + 10 and b"mem=bad" not in vm.out):
+            why = f"generation {g}: ticks {t[:3]}... after {last}, status {st}, err {err!r}"
+            break
+        gens, last, prev = g, max(t), d
+    result("snapshot/count-ten-generations", gens == 10, why or f"{gens} generations")
+
+
+def on_ready():
+    d = fresh("snap-ready")
+    vm = Vm(["-k", probe("pvh"), "-c", "probe.boot_timer probe.exit=echo",
+             "--snapshot-on-ready", d])
+    st, err = vm.wait()
+    result("snapshot/on-ready", st == 0 and "snapshot written" in vm.logged()
+           and os.path.getsize(os.path.join(d, "state")) > 0, f"status {st} err {err!r}")
+    seen, st, _, err = echo_restored(d, "ready")
+    result("snapshot/on-ready-restores", seen and st == 0, f"status {st} err {err!r}")
+
+
+def no_dir_sigusr2():
+    """SIGUSR2 without --snapshot-dir, and the vCPU kick signal sent from outside, end nothing."""
+    vm = Vm(["-k", probe("pvh"), "-c", "probe.exit=echo"])
+    ok = vm.until(b"PROBE echo-ready")
+    vm.p.send_signal(signal.SIGUSR2)
+    vm.p.send_signal(signal.SIGVTALRM)
+    time.sleep(0.5)
+    vm.send(b"alive\nquit\n")
+    ok = ok and vm.until(b"PROBE echo=alive")
+    st, err = vm.wait()
+    result("snapshot/sigusr2-without-dir", ok and st == 0, f"status {st} err {err!r}")
+
+
+def bad(name, args, needle, d=None, keep=None):
+    before = hashlib.sha256(open(keep, "rb").read()).hexdigest() if keep else None
+    p = subprocess.run([KVMRUN] + args, capture_output=True, timeout=60,
+                       stdin=subprocess.DEVNULL)
+    err = p.stderr.decode(errors="replace")
+    same = not keep or hashlib.sha256(open(keep, "rb").read()).hexdigest() == before
+    result(f"snapshot/bad-{name}", p.returncode == 2 and needle in err
+           and len(err.strip().splitlines()) == 1 and same,
+           f"status {p.returncode} stderr {err!r} unchanged {same}")
+
+
+def bad_inputs():
+    good = fresh("snap-good")
+    ok, vm = take_echo(good)
+    vm.wait()
+
+    def copy(name, edit):
+        d = fresh(f"snap-{name}")
+        shutil.copytree(good, d)
+        edit(d)
+        return d
+
+    def poke(d, off, data):
+        with open(os.path.join(d, "state"), "r+b") as fh:
+            fh.seek(off)
+            fh.write(data)
+
+    def recrc(d):
+        """The header edited on purpose: a CRC that matches it again (zlib's CRC-32)."""
+        path = os.path.join(d, "state")
+        data = bytearray(open(path, "rb").read())
+        data[12:16] = b"\0\0\0\0"
+        data[12:16] = struct.pack("<I", zlib.crc32(data))
+        open(path, "wb").write(data)
+
+    state = os.path.join(good, "state")
+    n = os.path.getsize(state)
+    bad("missing-dir", ["--restore", os.path.join(TMP, "nowhere")], "--restore")
+    bad("empty-state", ["--restore", copy("empty", lambda d: open(os.path.join(d, "state"),
+                                                                   "w").close())], "empty")
+    bad("crc", ["--restore", copy("crc", lambda d: poke(d, n // 2, b"\xff\x00\xff"))], "CRC")
+    bad("truncated", ["--restore", copy("trunc", lambda d: os.truncate(os.path.join(d, "state"),
+                                                                       n - 100))], "truncated")
+    bad("version", ["--restore", copy("ver", lambda d: poke(d, 8, struct.pack("<I", 99)))],
+        "version 99")
+    bad("magic", ["--restore", copy("magic", lambda d: poke(d, 0, b"NOTSNAPS"))],
+        "not a kvmrun snapshot")
+    bad("cpu", ["--restore", copy("cpu", lambda d: (poke(d, 56, b"OtherVendor!"), recrc(d)))],
+        "another kind of CPU")
+    bad("memory-size", ["--restore", copy("memsz", lambda d: os.truncate(
+        os.path.join(d, "memory"), 64 << 20))], "memory is 67108864 bytes")
+    bad("with-kernel", ["--restore", good, "-k", probe("pvh")], "--kernel")
+    bad("with-memory", ["--restore", good, "-m", "256M"], "--memory")
+    bad("with-disk", ["--restore", good, "--disk", os.path.join(good, "memory")], "--disk")
+    bad("snapshot-with-disk", ["-k", probe("pvh"), "--snapshot-dir", fresh("snap-x"), "--disk",
+                               state], "not supported yet")
+    bad("then-without-dir", ["-k", probe("pvh"), "--snapshot-then", "exit"], "--snapshot-then")
+    bad("then-value", ["-k", probe("pvh"), "--snapshot-dir", fresh("snap-y"), "--snapshot-then",
+                       "later"], "exit or resume")
+    bad("into-own-dir", ["--restore", good, "--snapshot-dir", good], "--snapshot-dir", keep=state)
+    # A directory a restored clone runs from is not written over.
+    clone = Vm(["--restore", good])
+    clone.send(b"x\n")
+    clone.until(b"PROBE echo=x")
+    bad("dir-in-use", ["-k", probe("pvh"), "--snapshot-dir", good], "in use", keep=state)
+    clone.send(b"quit\n")
+    clone.wait()
+
+
+echo()
+resume()
+count()
+on_ready()
+no_dir_sigusr2()
+bad_inputs()

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * KVM's side of a snapshot: the ioctls that read a paused VM's state and put
+ * it back into a fresh one, in the order KVM needs (see vcpu_state_set).
+ */
+#include "vmstate.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "util.h"
+
+#define GET(fd, req, arg, what)                                                         \
+	do {                                                                            \
+		if (ioctl(fd, req, arg) < 0)                                            \
+			return errf(err, errlen, "KVM: %s: %s", what, strerror(errno)); \
+	} while (0)
+
+int vmstate_msr_list(int kvmfd, uint32_t *idx, uint32_t max, char *err, size_t errlen)
+{
+	struct {
+		struct kvm_msr_list hdr;
+		uint32_t idx[1024];
+	} l = { .hdr.nmsrs = 1024 };
+	GET(kvmfd, KVM_GET_MSR_INDEX_LIST, &l, "KVM_GET_MSR_INDEX_LIST");
+	uint32_t n = l.hdr.nmsrs < max ? l.hdr.nmsrs : max;
+	memcpy(idx, l.idx, n * sizeof(idx[0]));
+	return (int)n;
+}
+
+int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu_state *s,
+		   struct vmstate_msrs *m, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	GET(vcpufd, KVM_GET_REGS, &s->regs, "KVM_GET_REGS");
+	GET(vcpufd, KVM_GET_SREGS, &s->sregs, "KVM_GET_SREGS");
+	GET(vcpufd, KVM_GET_XSAVE, s->xsave, "KVM_GET_XSAVE");
+	GET(vcpufd, KVM_GET_XCRS, &s->xcrs, "KVM_GET_XCRS");
+	GET(vcpufd, KVM_GET_DEBUGREGS, &s->dregs, "KVM_GET_DEBUGREGS");
+	GET(vcpufd, KVM_GET_LAPIC, &s->lapic, "KVM_GET_LAPIC");
+	GET(vcpufd, KVM_GET_MP_STATE, &s->mp, "KVM_GET_MP_STATE");
+	GET(vcpufd, KVM_GET_VCPU_EVENTS, &s->events, "KVM_GET_VCPU_EVENTS");
+	struct {
+		struct kvm_cpuid2 hdr;
+		struct kvm_cpuid_entry2 e[VMSTATE_MAX_CPUID];
+	} c = { .hdr.nent = VMSTATE_MAX_CPUID };
+	GET(vcpufd, KVM_GET_CPUID2, &c, "KVM_GET_CPUID2");
+	s->ncpuid = c.hdr.nent;
+	memcpy(s->cpuid, c.e, c.hdr.nent * sizeof(c.e[0]));
+	if (nmsrs > VMSTATE_MAX_MSRS)
+		return errf(err, errlen, "%u MSRs to save, at most %d", nmsrs, VMSTATE_MAX_MSRS);
+	/*
+	 * KVM lists some MSRs that exist only with CPUID bits this guest lacks,
+	 * and a read stops at the first it refuses: skip that one, read on.
+	 */
+	for (uint32_t from = 0; from < nmsrs;) {
+		m->nmsrs = nmsrs - from;
+		for (uint32_t i = from; i < nmsrs; i++)
+			m->e[i - from] = (struct kvm_msr_entry){ .index = msrs[i] };
+		int got = ioctl(vcpufd, KVM_GET_MSRS, m);
+		if (got < 0)
+			return errf(err, errlen, "KVM: KVM_GET_MSRS: %s", strerror(errno));
+		memcpy(&s->msrs[s->nmsrs], m->e, (size_t)got * sizeof(m->e[0]));
+		s->nmsrs += (uint32_t)got;
+		from += (uint32_t)got + 1;
+	}
+	return 0;
+}
+
+#define SET(fd, req, arg, what)                                                         \
+	do {                                                                            \
+		if (ioctl(fd, req, arg) < 0)                                            \
+			return errf(err, errlen, "KVM: %s: %s", what, strerror(errno)); \
+	} while (0)
+
+/*
+ * The order matters: CPUID before anything KVM checks against it; special
+ * registers (paging, EFER) before the general ones; the LAPIC before the
+ * MSRs, since KVM drops a TSC-deadline write unless the LAPIC timer is in
+ * TSC-deadline mode; pending events and the run state last.
+ */
+int vcpu_state_set(int vcpufd, const struct vcpu_state *s, char *err, size_t errlen)
+{
+	if (s->ncpuid > VMSTATE_MAX_CPUID || s->nmsrs > VMSTATE_MAX_MSRS)
+		return errf(err, errlen, "vCPU state: %u CPUID entries, %u MSRs: too many",
+			    s->ncpuid, s->nmsrs);
+	struct {
+		struct kvm_cpuid2 hdr;
+		struct kvm_cpuid_entry2 e[VMSTATE_MAX_CPUID];
+	} c = { .hdr.nent = s->ncpuid };
+	memcpy(c.e, s->cpuid, s->ncpuid * sizeof(c.e[0]));
+	SET(vcpufd, KVM_SET_CPUID2, &c, "KVM_SET_CPUID2 (the snapshot's CPUID)");
+	SET(vcpufd, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS");
+	SET(vcpufd, KVM_SET_REGS, &s->regs, "KVM_SET_REGS");
+	SET(vcpufd, KVM_SET_XSAVE, s->xsave, "KVM_SET_XSAVE");
+	SET(vcpufd, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS");
+	SET(vcpufd, KVM_SET_DEBUGREGS, &s->dregs, "KVM_SET_DEBUGREGS");
+	SET(vcpufd, KVM_SET_LAPIC, &s->lapic, "KVM_SET_LAPIC");
+	struct vmstate_msrs *m = calloc(1, sizeof(*m));
+	if (!m)
+		return errf(err, errlen, "out of memory");
+	m->nmsrs = s->nmsrs;
+	memcpy(m->e, s->msrs, s->nmsrs * sizeof(m->e[0]));
+	int put = ioctl(vcpufd, KVM_SET_MSRS, m);
+	free(m);
+	if (put != (int)s->nmsrs)
+		return errf(err, errlen, "KVM: KVM_SET_MSRS: wrote %d of %u (MSR 0x%x refused)",
+			    put, s->nmsrs,
+			    put >= 0 && (uint32_t)put < s->nmsrs ? s->msrs[put].index : 0);
+	SET(vcpufd, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
+	SET(vcpufd, KVM_SET_MP_STATE, &s->mp, "KVM_SET_MP_STATE");
+	return 0;
+}
+
+int vm_state_get(int vmfd, bool pit, struct vm_state *s, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof(*s));
+	GET(vmfd, KVM_GET_CLOCK, &s->clock, "KVM_GET_CLOCK");
+	s->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	s->pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	s->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	GET(vmfd, KVM_GET_IRQCHIP, &s->pic_master, "KVM_GET_IRQCHIP (PIC master)");
+	GET(vmfd, KVM_GET_IRQCHIP, &s->pic_slave, "KVM_GET_IRQCHIP (PIC slave)");
+	GET(vmfd, KVM_GET_IRQCHIP, &s->ioapic, "KVM_GET_IRQCHIP (IOAPIC)");
+	if (pit)
+		GET(vmfd, KVM_GET_PIT2, &s->pit, "KVM_GET_PIT2");
+	s->has_pit = pit;
+	return 0;
+}
+
+int vm_state_set(int vmfd, const struct vm_state *s, char *err, size_t errlen)
+{
+	if (s->pic_master.chip_id != KVM_IRQCHIP_PIC_MASTER ||
+	    s->pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE ||
+	    s->ioapic.chip_id != KVM_IRQCHIP_IOAPIC)
+		return errf(err, errlen, "VM state: interrupt controllers out of order");
+	SET(vmfd, KVM_SET_IRQCHIP, &s->pic_master, "KVM_SET_IRQCHIP (PIC master)");
+	SET(vmfd, KVM_SET_IRQCHIP, &s->pic_slave, "KVM_SET_IRQCHIP (PIC slave)");
+	SET(vmfd, KVM_SET_IRQCHIP, &s->ioapic, "KVM_SET_IRQCHIP (IOAPIC)");
+	if (s->has_pit)
+		SET(vmfd, KVM_SET_PIT2, &s->pit, "KVM_SET_PIT2");
+	/* Only the time: the flags KVM_GET_CLOCK reported are not input. */
+	struct kvm_clock_data c = { .clock = s->clock.clock };
+	SET(vmfd, KVM_SET_CLOCK, &c, "KVM_SET_CLOCK");
+	return 0;
+}
+
+void vcpu_clock_paused(int vcpufd)
+{
+	/* EINVAL: the guest has not enabled kvmclock; nothing to tell. */
+	if (ioctl(vcpufd, KVM_KVMCLOCK_CTRL, 0) < 0) {
+	}
+}
