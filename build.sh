@@ -187,7 +187,7 @@ test)
 	KVMRUN_BUILD_SECONDS=$(($(date +%s) - t0)) exec bash test/run.sh "$@" ;;
 bench)
 	build_kvmrun; build_guest
-	# boot.sh and density.sh need /dev/kvm: without one they run inside L1
+	# boot.sh, density.sh and snapshot.py need /dev/kvm: without one they run inside L1
 	# (test/l1/run.sh), kvmrun and QEMU side by side there. The lab
 	# benchmarks boot their own L1 anyway.
 	kind=$(python3 test/hostkind.py | cut -d' ' -f1)
@@ -196,7 +196,12 @@ bench)
 		none:bench/boot.sh | none:bench/density.sh) bash test/l1/run.sh -g bench "bash $b" ;;
 		*) bash "$b" ;;
 		esac
-	done ;;
+	done
+	if [ "$kind" = none ]; then
+		bash test/l1/run.sh -g bench "python3 bench/snapshot.py"
+	else
+		python3 bench/snapshot.py
+	fi ;;
 install)
 	build_kvmrun
 	PREFIX=${PREFIX:-/usr/local}
