@@ -149,6 +149,72 @@ static int write_config(struct vm *vm)
 	return write_all(vm->snap_files[F_CONFIG], j.buf, j.len);
 }
 
+#define MSR_TSC 0x10u
+#define MSR_TSC_DEADLINE 0x6e0u
+#define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01u
+
+/* The guest's kvmclock page, as KVM writes it (struct pvclock_vcpu_time_info). */
+struct pvclock {
+	uint32_t version, pad0;
+	uint64_t tsc_timestamp, system_time;
+	uint32_t mul;
+	int8_t shift;
+	uint8_t flags, pad[2];
+};
+
+static bool msr_value(const struct vcpu_state *c, uint32_t index, uint64_t *v)
+{
+	for (uint32_t i = 0; i < c->nmsrs; i++)
+		if (c->msrs[i].index == index) {
+			*v = c->msrs[i].data;
+			return true;
+		}
+	return false;
+}
+
+/*
+ * kvmclock as the guest reads it at vCPU 0's saved TSC: its own page's
+ * system_time plus the TSC since, scaled as the page says. KVM_GET_CLOCK
+ * is KVM's view, read at another instant and by other arithmetic; a
+ * restore from it left the guest's TSC and kvmclock ~17 ms apart in the
+ * lab, and Linux's clocksource watchdog marked the TSC unstable. false when
+ * the guest has no kvmclock page (then it does not read that clock).
+ */
+static bool guest_kvmclock(struct vm *vm, const struct vcpu_state *c, uint64_t *ns)
+{
+	uint64_t tsc, msr;
+	if (!msr_value(c, MSR_TSC, &tsc) || !msr_value(c, MSR_KVM_SYSTEM_TIME_NEW, &msr) ||
+	    !(msr & 1))
+		return false;
+	const struct pvclock *pv = mem_gpa(&vm->mem, msr & ~1ull, sizeof(*pv));
+	if (!pv || pv->version & 1 || tsc < pv->tsc_timestamp || pv->shift < -31 || pv->shift > 31)
+		return false; /* not in RAM, mid-update, or not KVM's: the guest's own doing */
+	uint64_t delta = tsc - pv->tsc_timestamp;
+	delta = pv->shift < 0 ? delta >> -pv->shift : delta << pv->shift;
+	*ns = pv->system_time + (uint64_t)(((unsigned __int128)delta * pv->mul) >> 32);
+	return true;
+}
+
+/*
+ * A LAPIC timer in TSC-deadline mode whose deadline has just fired reads
+ * back 0, and a 0 restored arms nothing: a tickless guest waiting on that
+ * timer would sleep until some other interrupt comes. Restore the deadline
+ * as the saved TSC instead, so the timer fires as soon as the guest runs
+ * (the guest reprograms it; one early tick is harmless).
+ */
+static void keep_deadline(struct vcpu_state *c)
+{
+	struct kvm_msr_entry *tsc = NULL, *deadline = NULL;
+	for (uint32_t i = 0; i < c->nmsrs; i++) {
+		if (c->msrs[i].index == MSR_TSC)
+			tsc = &c->msrs[i];
+		if (c->msrs[i].index == MSR_TSC_DEADLINE)
+			deadline = &c->msrs[i];
+	}
+	if (tsc && deadline && deadline->data == 0)
+		deadline->data = tsc->data;
+}
+
 /* Read everything while the vCPUs are parked. 0, or -1 with err. */
 static int capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 {
@@ -157,14 +223,28 @@ static int capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 	s->hdr.flags = vm->opt.no_pit ? 0 : SNAP_PIT;
 	snprintf(s->hdr.kvmrun, sizeof(s->hdr.kvmrun), "%s", KVMRUN_VERSION);
 	snap_host_cpu(&s->hdr);
-	for (int i = 0; i < vm->opt.cpus; i++) {
+	for (int i = 0; i < vm->opt.cpus; i++)
 		vcpu_clock_paused(vm->cpus[i].fd);
+	/*
+	 * The TSC (vCPU 0's, which the others are kept in step with) and
+	 * kvmclock must say the same instant, or the guest's clocksource
+	 * watchdog sees the skew and marks its TSC unstable: the clock is read
+	 * after the vCPUs, so take back the time that passed in between.
+	 */
+	uint64_t t_tsc = 0, t_other;
+	for (int i = 0; i < vm->opt.cpus; i++) {
 		if (vcpu_state_get(vm->cpus[i].fd, vm->msrs, vm->nmsrs, &s->cpus[i], vm->snap_msrs,
-				   err, errlen) < 0)
+				   i == 0 ? &t_tsc : &t_other, err, errlen) < 0)
 			return -1;
+		keep_deadline(&s->cpus[i]);
 	}
 	if (vm_state_get(vm->vmfd, !vm->opt.no_pit, &s->vm, err, errlen) < 0)
 		return -1;
+	uint64_t ns;
+	if (guest_kvmclock(vm, &s->cpus[0], &ns))
+		s->vm.clock.clock = ns;
+	else
+		s->vm.clock.clock -= now_ns() - t_tsc;
 	/* Output the guest already wrote goes out now, not again from every restore. */
 	console_drain(&vm->con, vm->serial);
 	serial_save(vm->serial, &s->serial);
@@ -303,11 +383,17 @@ void restore_cpus(struct vm *vm)
 {
 	char err[256];
 	struct snapshot *s = vm->restored;
+	if (vm_state_set(vm->vmfd, &s->vm, err, sizeof(err)) < 0)
+		vm_die(vm, EXIT_RUNTIME, "--restore %s: %s", vm->opt.restore_dir, err);
+	/* As at capture: kvmclock goes on from the instant vCPU 0's TSC was set. */
+	uint64_t t_tsc = 0, t_other;
 	for (int i = 0; i < vm->opt.cpus; i++)
-		if (vcpu_state_set(vm->cpus[i].fd, &s->cpus[i], err, sizeof(err)) < 0)
+		if (vcpu_state_set(vm->cpus[i].fd, &s->cpus[i], i == 0 ? &t_tsc : &t_other, err,
+				   sizeof(err)) < 0)
 			vm_die(vm, EXIT_RUNTIME, "--restore %s: vCPU %d: %s", vm->opt.restore_dir,
 			       i, err);
-	if (vm_state_set(vm->vmfd, &s->vm, err, sizeof(err)) < 0)
+	s->vm.clock.clock += now_ns() - t_tsc;
+	if (vm_clock_set(vm->vmfd, &s->vm, err, sizeof(err)) < 0)
 		vm_die(vm, EXIT_RUNTIME, "--restore %s: %s", vm->opt.restore_dir, err);
 	free(s->cpus);
 	free(s);

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "util.h"
 
@@ -30,8 +31,18 @@ int vmstate_msr_list(int kvmfd, uint32_t *idx, uint32_t max, char *err, size_t e
 	return (int)n;
 }
 
+#define MSR_TSC 0x10u
+#define MSR_TSC_DEADLINE 0x6e0u
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
 int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu_state *s,
-		   struct vmstate_msrs *m, char *err, size_t errlen)
+		   struct vmstate_msrs *m, uint64_t *msr_ns, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof(*s));
 	GET(vcpufd, KVM_GET_REGS, &s->regs, "KVM_GET_REGS");
@@ -60,6 +71,8 @@ int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu
 		for (uint32_t i = from; i < nmsrs; i++)
 			m->e[i - from] = (struct kvm_msr_entry){ .index = msrs[i] };
 		int got = ioctl(vcpufd, KVM_GET_MSRS, m);
+		if (from == 0)
+			*msr_ns = mono_ns();
 		if (got < 0)
 			return errf(err, errlen, "KVM: KVM_GET_MSRS: %s", strerror(errno));
 		memcpy(&s->msrs[s->nmsrs], m->e, (size_t)got * sizeof(m->e[0]));
@@ -81,7 +94,8 @@ int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu
  * MSRs, since KVM drops a TSC-deadline write unless the LAPIC timer is in
  * TSC-deadline mode; pending events and the run state last.
  */
-int vcpu_state_set(int vcpufd, const struct vcpu_state *s, char *err, size_t errlen)
+int vcpu_state_set(int vcpufd, const struct vcpu_state *s, uint64_t *msr_ns, char *err,
+		   size_t errlen)
 {
 	if (s->ncpuid > VMSTATE_MAX_CPUID || s->nmsrs > VMSTATE_MAX_MSRS)
 		return errf(err, errlen, "vCPU state: %u CPUID entries, %u MSRs: too many",
@@ -98,17 +112,40 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, char *err, size_t err
 	SET(vcpufd, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS");
 	SET(vcpufd, KVM_SET_DEBUGREGS, &s->dregs, "KVM_SET_DEBUGREGS");
 	SET(vcpufd, KVM_SET_LAPIC, &s->lapic, "KVM_SET_LAPIC");
+	/*
+	 * The TSC goes in on its own, after the rest and right before its
+	 * timestamp (the caller matches kvmclock to it: writing the other MSRs
+	 * can take milliseconds), and the TSC deadline after the TSC it is
+	 * measured against.
+	 */
 	struct vmstate_msrs *m = calloc(1, sizeof(*m));
 	if (!m)
 		return errf(err, errlen, "out of memory");
-	m->nmsrs = s->nmsrs;
-	memcpy(m->e, s->msrs, s->nmsrs * sizeof(m->e[0]));
+	struct kvm_msr_entry tsc = { .index = 0 }, deadline = { .index = 0 };
+	for (uint32_t i = 0; i < s->nmsrs; i++)
+		if (s->msrs[i].index == MSR_TSC)
+			tsc = s->msrs[i];
+		else if (s->msrs[i].index == MSR_TSC_DEADLINE)
+			deadline = s->msrs[i];
+		else
+			m->e[m->nmsrs++] = s->msrs[i];
+	uint32_t want = m->nmsrs;
 	int put = ioctl(vcpufd, KVM_SET_MSRS, m);
+	*msr_ns = mono_ns(); /* no TSC listed: now will do */
+	uint32_t bad = put >= 0 && (uint32_t)put < want ? m->e[put].index : 0;
+	for (int k = 0; k < 2 && put == (int)want; k++) {
+		struct kvm_msr_entry one = k == 0 ? tsc : deadline;
+		if (one.index == 0)
+			continue;
+		m->nmsrs = 1, m->e[0] = one, want = 1;
+		put = ioctl(vcpufd, KVM_SET_MSRS, m);
+		bad = one.index;
+		if (k == 0)
+			*msr_ns = mono_ns();
+	}
 	free(m);
-	if (put != (int)s->nmsrs)
-		return errf(err, errlen, "KVM: KVM_SET_MSRS: wrote %d of %u (MSR 0x%x refused)",
-			    put, s->nmsrs,
-			    put >= 0 && (uint32_t)put < s->nmsrs ? s->msrs[put].index : 0);
+	if (put != (int)want)
+		return errf(err, errlen, "KVM: KVM_SET_MSRS: MSR 0x%x refused", bad);
 	SET(vcpufd, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
 	SET(vcpufd, KVM_SET_MP_STATE, &s->mp, "KVM_SET_MP_STATE");
 	return 0;
@@ -141,6 +178,11 @@ int vm_state_set(int vmfd, const struct vm_state *s, char *err, size_t errlen)
 	SET(vmfd, KVM_SET_IRQCHIP, &s->ioapic, "KVM_SET_IRQCHIP (IOAPIC)");
 	if (s->has_pit)
 		SET(vmfd, KVM_SET_PIT2, &s->pit, "KVM_SET_PIT2");
+	return 0;
+}
+
+int vm_clock_set(int vmfd, const struct vm_state *s, char *err, size_t errlen)
+{
 	/* Only the time: the flags KVM_GET_CLOCK reported are not input. */
 	struct kvm_clock_data c = { .clock = s->clock.clock };
 	SET(vmfd, KVM_SET_CLOCK, &c, "KVM_SET_CLOCK");

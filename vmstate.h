@@ -48,15 +48,24 @@ struct vmstate_msrs {
 
 /*
  * Read a vCPU that is out of KVM_RUN (the listed MSRs it has), using
- * `scratch`. 0, or -1 with err naming the ioctl.
+ * `scratch`. *msr_ns: CLOCK_MONOTONIC when its TSC was read (vcpu_state_set:
+ * written), so kvmclock can be matched to it. 0, or -1 with err naming the ioctl.
  */
 int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu_state *s,
-		   struct vmstate_msrs *scratch, char *err, size_t errlen);
+		   struct vmstate_msrs *scratch, uint64_t *msr_ns, char *err, size_t errlen);
 /* Put one back into a fresh vCPU (its CPUID first: KVM checks the rest against it). */
-int vcpu_state_set(int vcpufd, const struct vcpu_state *s, char *err, size_t errlen);
+int vcpu_state_set(int vcpufd, const struct vcpu_state *s, uint64_t *msr_ns, char *err,
+		   size_t errlen);
 
 int vm_state_get(int vmfd, bool pit, struct vm_state *s, char *err, size_t errlen);
+/* The interrupt controllers and PIT; the clock is vm_clock_set's. */
 int vm_state_set(int vmfd, const struct vm_state *s, char *err, size_t errlen);
+/*
+ * kvmclock, right after the vCPUs' TSCs: the guest's clocksource watchdog
+ * compares the two, and time spent between setting one and the other is
+ * skew it sees.
+ */
+int vm_clock_set(int vmfd, const struct vm_state *s, char *err, size_t errlen);
 
 /* Tell KVM the guest was paused, so kvmclock guests do not see a soft lockup (best effort). */
 void vcpu_clock_paused(int vcpufd);

@@ -155,6 +155,42 @@ def count():
     result("snapshot/count-ten-generations", gens == 10, why or f"{gens} generations")
 
 
+def clocks(out):
+    return [(int(a.split(b"=")[1]), int(b.split(b"=")[1])) for line in out.splitlines()
+            if line.startswith(b"PROBE clock tsc=") for a, b in [line.split()[2:4]]]
+
+
+def clock():
+    """The TSC and kvmclock go on across a restore, from where they were and together."""
+    d = fresh("snap-clock")
+    vm = Vm(["-k", probe("pvh"), "-c", "probe.exit=clock", "--snapshot-dir", d])
+    vm.until(b"PROBE clock-ready")
+    time.sleep(2)
+    vm.p.send_signal(signal.SIGUSR2)
+    vm.wait()
+    before = clocks(vm.out)
+    r = Vm(["--restore", d])
+    r.until(b"PROBE clock tsc=", 10)
+    time.sleep(1.5)
+    r.p.kill()
+    r.wait()
+    after = clocks(r.out)
+    why = f"{len(before)} samples before, {len(after)} after"
+    ok = len(before) >= 3 and len(after) >= 3
+    if ok:
+        (t0, k0), (t1, k1) = before[0], before[-1]
+        rate = (t1 - t0) / (k1 - k0)  # TSC ticks per kvmclock ns
+        (t2, k2), (t3, k3) = after[0], after[-1]
+        # the step across the restore: about one sample apart on both clocks, not a jump
+        step_k, step_t = k2 - k1, (t2 - t1) / rate
+        ok = 0 < step_k < 2e9 and abs(step_t - step_k) < 2e6 and \
+            abs((t3 - t2) / (k3 - k2) - rate) < 0.01 * rate
+        why = (f"last before tsc={t1} kvm={k1}, first after tsc={t2} kvm={k2}: kvmclock step "
+               f"{step_k} ns, TSC step {step_t:.0f} ns; rate {rate:.4f} then "
+               f"{(t3 - t2) / max(k3 - k2, 1):.4f}")
+    result("snapshot/clock-continues", ok, why)
+
+
 def on_ready():
     d = fresh("snap-ready")
     vm = Vm(["-k", probe("pvh"), "-c", "probe.boot_timer probe.exit=echo",
@@ -251,6 +287,7 @@ def bad_inputs():
 echo()
 resume()
 count()
+clock()
 on_ready()
 no_dir_sigusr2()
 bad_inputs()

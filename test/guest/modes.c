@@ -221,11 +221,59 @@ static void mode_count(void)
 	}
 }
 
+/*
+ * --- clock: the TSC and kvmclock side by side, for snapshots --------------
+ * Enables kvmclock on a page at 32 MiB and prints, every ~200 ms of TSC,
+ * the TSC and kvmclock's nanoseconds. Across a restore both must go on
+ * from where they were, together.
+ */
+#define CLOCK_PAGE 0x2000000ULL
+struct pvti {
+	uint32_t version, pad0;
+	uint64_t tsc_timestamp, system_time;
+	uint32_t mul;
+	int8_t shift;
+	uint8_t flags, pad[2];
+};
+
+static uint64_t kvmclock_ns(volatile struct pvti *p)
+{
+	uint32_t v;
+	uint64_t ns;
+
+	do {
+		v = p->version;
+		__asm__ volatile("" ::: "memory");
+		uint64_t d = rdtsc() - p->tsc_timestamp;
+		d = p->shift < 0 ? d >> -p->shift : d << p->shift;
+		ns = p->system_time + (uint64_t)(((unsigned __int128)d * p->mul) >> 32);
+		__asm__ volatile("" ::: "memory");
+	} while ((v & 1) || v != p->version);
+	return ns;
+}
+
+static void mode_clock(void)
+{
+	volatile struct pvti *p = phys(CLOCK_PAGE, 4096);
+	uint64_t a = CLOCK_PAGE | 1;
+
+	__asm__ volatile("wrmsr" : : "c"(0x4b564d01), "a"((uint32_t)a), "d"((uint32_t)(a >> 32)));
+	con_puts("PROBE clock-ready\n");
+	for (;;) {
+		con_puts("PROBE clock tsc=");
+		con_dec(rdtsc());
+		con_puts(" kvm=");
+		con_dec(kvmclock_ns(p));
+		con_puts("\n");
+		delay_tsc(200 * TSC_MS);
+	}
+}
+
 /* Later modes (virtio poking, ACPI checks) are one line here. */
 static const struct mode modes[] = {
 	{"reset", i8042_reset}, {"triple", mode_triple}, {"emulfail", mode_emulfail},
 	{"halt", mode_halt},	{"wait", mode_wait},	 {"echo", mode_echo},
-	{"count", mode_count},
+	{"count", mode_count}, {"clock", mode_clock},
 	{"acpi", mode_acpi}, /* acpi_check.c */
 	/* hostile.c, usually chosen as probe.hostile=NAME */
 	{"blk-chains", hostile_blk_chains},	{"blk-ops", hostile_blk_ops},
