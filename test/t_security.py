@@ -47,7 +47,7 @@ def every_thread_filtered():
 
 
 def filters_kill():
-    for role in ("main", "vcpu", "io", "teardown"):
+    for role in ("main", "vcpu", "io", "teardown", "snapshot"):
         p = subprocess.run([KVMRUN, "--seccomp-selftest", role], capture_output=True, timeout=20)
         result(f"seccomp/{role}-filter-kills", p.returncode == -signal.SIGSYS,
                f"status {p.returncode} {p.stderr!r}")
