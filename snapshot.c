@@ -383,18 +383,25 @@ void restore_cpus(struct vm *vm)
 {
 	char err[256];
 	struct snapshot *s = vm->restored;
+	/*
+	 * KVM refusing the state (EINVAL: registers no CPU could hold) is the
+	 * state file's fault, a usage error like any other bad input.
+	 */
 	if (vm_state_set(vm->vmfd, &s->vm, err, sizeof(err)) < 0)
-		vm_die(vm, EXIT_RUNTIME, "--restore %s: %s", vm->opt.restore_dir, err);
+		vm_die(vm, errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "--restore %s: %s: %s",
+		       vm->opt.restore_dir, SNAP_STATE, err);
 	/* As at capture: kvmclock goes on from the instant vCPU 0's TSC was set. */
 	uint64_t t_tsc = 0, t_other;
 	for (int i = 0; i < vm->opt.cpus; i++)
 		if (vcpu_state_set(vm->cpus[i].fd, &s->cpus[i], i == 0 ? &t_tsc : &t_other, err,
 				   sizeof(err)) < 0)
-			vm_die(vm, EXIT_RUNTIME, "--restore %s: vCPU %d: %s", vm->opt.restore_dir,
-			       i, err);
+			vm_die(vm, errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME,
+			       "--restore %s: %s: vCPU %d: %s", vm->opt.restore_dir, SNAP_STATE, i,
+			       err);
 	s->vm.clock.clock += now_ns() - t_tsc;
 	if (vm_clock_set(vm->vmfd, &s->vm, err, sizeof(err)) < 0)
-		vm_die(vm, EXIT_RUNTIME, "--restore %s: %s", vm->opt.restore_dir, err);
+		vm_die(vm, errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "--restore %s: %s: %s",
+		       vm->opt.restore_dir, SNAP_STATE, err);
 	free(s->cpus);
 	free(s);
 	vm->restored = NULL;

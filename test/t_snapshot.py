@@ -264,6 +264,21 @@ def bad_inputs():
         "not a kvmrun snapshot")
     bad("cpu", ["--restore", copy("cpu", lambda d: (poke(d, 56, b"OtherVendor!"), recrc(d)))],
         "another kind of CPU")
+    def bad_cr0(d):
+        """vCPU 0's CR0 with paging on and protection off: decodes, but no CPU holds it."""
+        path = os.path.join(d, "state")
+        data = bytearray(open(path, "rb").read())
+        off = 96  # the header; then records of (tag, index, length) and their bytes
+        while off + 16 <= len(data):
+            tag, index, length = struct.unpack_from("<IIQ", data, off)
+            if tag == 2 and index == 0:  # vCPU 0: kvm_regs (144 bytes), then kvm_sregs
+                struct.pack_into("<Q", data, off + 16 + 144 + 224, 0x80000000)
+                break
+            off += 16 + length
+        open(path, "wb").write(data)
+        recrc(d)
+
+    bad("kvm-refuses-state", ["--restore", copy("cr0", bad_cr0)], "vCPU 0")
     bad("memory-size", ["--restore", copy("memsz", lambda d: os.truncate(
         os.path.join(d, "memory"), 64 << 20))], "memory is 67108864 bytes")
     bad("with-kernel", ["--restore", good, "-k", probe("pvh")], "--kernel")
