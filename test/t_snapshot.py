@@ -183,7 +183,9 @@ def clock():
         (t2, k2), (t3, k3) = after[0], after[-1]
         # the step across the restore: about one sample apart on both clocks, not a jump
         step_k, step_t = k2 - k1, (t2 - t1) / rate
-        ok = 0 < step_k < 2e9 and abs(step_t - step_k) < 2e6 and \
+        # 5 ms: the two once ended 17 ms apart, and 8 s; a loaded L1 has shown 2 ms
+        # (kvmclock ahead), which Linux's clocksource watchdog may still call a skew.
+        ok = 0 < step_k < 2e9 and abs(step_t - step_k) < 5e6 and \
             abs((t3 - t2) / (k3 - k2) - rate) < 0.01 * rate
         why = (f"last before tsc={t1} kvm={k1}, first after tsc={t2} kvm={k2}: kvmclock step "
                f"{step_k} ns, TSC step {step_t:.0f} ns; rate {rate:.4f} then "
