@@ -13,7 +13,8 @@
 
 #include "util.h"
 
-#define GET(fd, req, arg, what)                                                         \
+/* One KVM ioctl; on failure, return -1 with err naming it. */
+#define KVM_DO(fd, req, arg, what)                                                      \
 	do {                                                                            \
 		if (ioctl(fd, req, arg) < 0)                                            \
 			return errf(err, errlen, "KVM: %s: %s", what, strerror(errno)); \
@@ -25,7 +26,7 @@ int vmstate_msr_list(int kvmfd, uint32_t *idx, uint32_t max, char *err, size_t e
 		struct kvm_msr_list hdr;
 		uint32_t idx[1024];
 	} l = { .hdr.nmsrs = 1024 };
-	GET(kvmfd, KVM_GET_MSR_INDEX_LIST, &l, "KVM_GET_MSR_INDEX_LIST");
+	KVM_DO(kvmfd, KVM_GET_MSR_INDEX_LIST, &l, "KVM_GET_MSR_INDEX_LIST");
 	uint32_t n = l.hdr.nmsrs < max ? l.hdr.nmsrs : max;
 	memcpy(idx, l.idx, n * sizeof(idx[0]));
 	return (int)n;
@@ -45,19 +46,19 @@ int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu
 		   struct vmstate_msrs *m, uint64_t *msr_ns, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof(*s));
-	GET(vcpufd, KVM_GET_REGS, &s->regs, "KVM_GET_REGS");
-	GET(vcpufd, KVM_GET_SREGS, &s->sregs, "KVM_GET_SREGS");
-	GET(vcpufd, KVM_GET_XSAVE, s->xsave, "KVM_GET_XSAVE");
-	GET(vcpufd, KVM_GET_XCRS, &s->xcrs, "KVM_GET_XCRS");
-	GET(vcpufd, KVM_GET_DEBUGREGS, &s->dregs, "KVM_GET_DEBUGREGS");
-	GET(vcpufd, KVM_GET_LAPIC, &s->lapic, "KVM_GET_LAPIC");
-	GET(vcpufd, KVM_GET_MP_STATE, &s->mp, "KVM_GET_MP_STATE");
-	GET(vcpufd, KVM_GET_VCPU_EVENTS, &s->events, "KVM_GET_VCPU_EVENTS");
+	KVM_DO(vcpufd, KVM_GET_REGS, &s->regs, "KVM_GET_REGS");
+	KVM_DO(vcpufd, KVM_GET_SREGS, &s->sregs, "KVM_GET_SREGS");
+	KVM_DO(vcpufd, KVM_GET_XSAVE, s->xsave, "KVM_GET_XSAVE");
+	KVM_DO(vcpufd, KVM_GET_XCRS, &s->xcrs, "KVM_GET_XCRS");
+	KVM_DO(vcpufd, KVM_GET_DEBUGREGS, &s->dregs, "KVM_GET_DEBUGREGS");
+	KVM_DO(vcpufd, KVM_GET_LAPIC, &s->lapic, "KVM_GET_LAPIC");
+	KVM_DO(vcpufd, KVM_GET_MP_STATE, &s->mp, "KVM_GET_MP_STATE");
+	KVM_DO(vcpufd, KVM_GET_VCPU_EVENTS, &s->events, "KVM_GET_VCPU_EVENTS");
 	struct {
 		struct kvm_cpuid2 hdr;
 		struct kvm_cpuid_entry2 e[VMSTATE_MAX_CPUID];
 	} c = { .hdr.nent = VMSTATE_MAX_CPUID };
-	GET(vcpufd, KVM_GET_CPUID2, &c, "KVM_GET_CPUID2");
+	KVM_DO(vcpufd, KVM_GET_CPUID2, &c, "KVM_GET_CPUID2");
 	s->ncpuid = c.hdr.nent;
 	memcpy(s->cpuid, c.e, c.hdr.nent * sizeof(c.e[0]));
 	if (nmsrs > VMSTATE_MAX_MSRS)
@@ -82,12 +83,6 @@ int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu
 	return 0;
 }
 
-#define SET(fd, req, arg, what)                                                         \
-	do {                                                                            \
-		if (ioctl(fd, req, arg) < 0)                                            \
-			return errf(err, errlen, "KVM: %s: %s", what, strerror(errno)); \
-	} while (0)
-
 /*
  * The order matters: CPUID before anything KVM checks against it; special
  * registers (paging, EFER) before the general ones; the LAPIC before the
@@ -105,13 +100,13 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, uint64_t *msr_ns, cha
 		struct kvm_cpuid_entry2 e[VMSTATE_MAX_CPUID];
 	} c = { .hdr.nent = s->ncpuid };
 	memcpy(c.e, s->cpuid, s->ncpuid * sizeof(c.e[0]));
-	SET(vcpufd, KVM_SET_CPUID2, &c, "KVM_SET_CPUID2 (the snapshot's CPUID)");
-	SET(vcpufd, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS");
-	SET(vcpufd, KVM_SET_REGS, &s->regs, "KVM_SET_REGS");
-	SET(vcpufd, KVM_SET_XSAVE, s->xsave, "KVM_SET_XSAVE");
-	SET(vcpufd, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS");
-	SET(vcpufd, KVM_SET_DEBUGREGS, &s->dregs, "KVM_SET_DEBUGREGS");
-	SET(vcpufd, KVM_SET_LAPIC, &s->lapic, "KVM_SET_LAPIC");
+	KVM_DO(vcpufd, KVM_SET_CPUID2, &c, "KVM_SET_CPUID2 (the snapshot's CPUID)");
+	KVM_DO(vcpufd, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS");
+	KVM_DO(vcpufd, KVM_SET_REGS, &s->regs, "KVM_SET_REGS");
+	KVM_DO(vcpufd, KVM_SET_XSAVE, s->xsave, "KVM_SET_XSAVE");
+	KVM_DO(vcpufd, KVM_SET_XCRS, &s->xcrs, "KVM_SET_XCRS");
+	KVM_DO(vcpufd, KVM_SET_DEBUGREGS, &s->dregs, "KVM_SET_DEBUGREGS");
+	KVM_DO(vcpufd, KVM_SET_LAPIC, &s->lapic, "KVM_SET_LAPIC");
 	/*
 	 * The TSC goes in on its own, after the rest and right before its
 	 * timestamp (the caller matches kvmclock to it: writing the other MSRs
@@ -146,23 +141,23 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, uint64_t *msr_ns, cha
 	free(m);
 	if (put != (int)want)
 		return errf(err, errlen, "KVM: KVM_SET_MSRS: MSR 0x%x refused", bad);
-	SET(vcpufd, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
-	SET(vcpufd, KVM_SET_MP_STATE, &s->mp, "KVM_SET_MP_STATE");
+	KVM_DO(vcpufd, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
+	KVM_DO(vcpufd, KVM_SET_MP_STATE, &s->mp, "KVM_SET_MP_STATE");
 	return 0;
 }
 
 int vm_state_get(int vmfd, bool pit, struct vm_state *s, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof(*s));
-	GET(vmfd, KVM_GET_CLOCK, &s->clock, "KVM_GET_CLOCK");
+	KVM_DO(vmfd, KVM_GET_CLOCK, &s->clock, "KVM_GET_CLOCK");
 	s->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
 	s->pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
 	s->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
-	GET(vmfd, KVM_GET_IRQCHIP, &s->pic_master, "KVM_GET_IRQCHIP (PIC master)");
-	GET(vmfd, KVM_GET_IRQCHIP, &s->pic_slave, "KVM_GET_IRQCHIP (PIC slave)");
-	GET(vmfd, KVM_GET_IRQCHIP, &s->ioapic, "KVM_GET_IRQCHIP (IOAPIC)");
+	KVM_DO(vmfd, KVM_GET_IRQCHIP, &s->pic_master, "KVM_GET_IRQCHIP (PIC master)");
+	KVM_DO(vmfd, KVM_GET_IRQCHIP, &s->pic_slave, "KVM_GET_IRQCHIP (PIC slave)");
+	KVM_DO(vmfd, KVM_GET_IRQCHIP, &s->ioapic, "KVM_GET_IRQCHIP (IOAPIC)");
 	if (pit)
-		GET(vmfd, KVM_GET_PIT2, &s->pit, "KVM_GET_PIT2");
+		KVM_DO(vmfd, KVM_GET_PIT2, &s->pit, "KVM_GET_PIT2");
 	s->has_pit = pit;
 	return 0;
 }
@@ -173,11 +168,11 @@ int vm_state_set(int vmfd, const struct vm_state *s, char *err, size_t errlen)
 	    s->pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE ||
 	    s->ioapic.chip_id != KVM_IRQCHIP_IOAPIC)
 		return errf(err, errlen, "VM state: interrupt controllers out of order");
-	SET(vmfd, KVM_SET_IRQCHIP, &s->pic_master, "KVM_SET_IRQCHIP (PIC master)");
-	SET(vmfd, KVM_SET_IRQCHIP, &s->pic_slave, "KVM_SET_IRQCHIP (PIC slave)");
-	SET(vmfd, KVM_SET_IRQCHIP, &s->ioapic, "KVM_SET_IRQCHIP (IOAPIC)");
+	KVM_DO(vmfd, KVM_SET_IRQCHIP, &s->pic_master, "KVM_SET_IRQCHIP (PIC master)");
+	KVM_DO(vmfd, KVM_SET_IRQCHIP, &s->pic_slave, "KVM_SET_IRQCHIP (PIC slave)");
+	KVM_DO(vmfd, KVM_SET_IRQCHIP, &s->ioapic, "KVM_SET_IRQCHIP (IOAPIC)");
 	if (s->has_pit)
-		SET(vmfd, KVM_SET_PIT2, &s->pit, "KVM_SET_PIT2");
+		KVM_DO(vmfd, KVM_SET_PIT2, &s->pit, "KVM_SET_PIT2");
 	return 0;
 }
 
@@ -185,7 +180,7 @@ int vm_clock_set(int vmfd, const struct vm_state *s, char *err, size_t errlen)
 {
 	/* Only the time: the flags KVM_GET_CLOCK reported are not input. */
 	struct kvm_clock_data c = { .clock = s->clock.clock };
-	SET(vmfd, KVM_SET_CLOCK, &c, "KVM_SET_CLOCK");
+	KVM_DO(vmfd, KVM_SET_CLOCK, &c, "KVM_SET_CLOCK");
 	return 0;
 }
 
