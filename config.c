@@ -67,7 +67,8 @@ static const char usage_text[] =
 	"      --snapshot-then exit|resume\n"
 	"                           after a snapshot, exit 0 (default) or let the guest run on\n"
 	"      --restore DIR        run the guest a snapshot in DIR holds, from where it was\n"
-	"                           (machine flags come from the snapshot; no disks or NICs yet)\n"
+	"                           (machine from the snapshot; --disk/--net replace its\n"
+	"                           disks and NICs by position, else config.json names them)\n"
 	"      --dump-acpi DIR      write the ACPI tables for this machine to DIR and exit\n"
 	"      --chroot DIR         after opening every file, chroot into DIR (needs root)\n"
 	"      --uid N, --gid N     after opening every file, run as this user and group\n"
@@ -104,10 +105,6 @@ static void check_snapshot_flags(const struct options *o, const char *cfg, const
 {
 	if (then && !o->snapshot_dir)
 		usage_error("--snapshot-then: needs --snapshot-dir or --snapshot-on-ready");
-	const char *what = o->restore_dir ? "--restore" : "--snapshot-dir";
-	if ((o->restore_dir || o->snapshot_dir) && (o->ndisks || o->nnets))
-		usage_error("%s: snapshots of VMs with disks or NICs are not supported yet (%s)",
-			    what, o->ndisks ? "--disk" : "--net");
 	if (!o->restore_dir)
 		return;
 	if (machine || cfg)
@@ -234,6 +231,7 @@ static void parse_log_level(struct options *o, const char *v, const char *what)
 /* ---- the --config file: Firecracker's --config-file schema, the parts kvmrun has ---- */
 
 struct cfile {
+	const char *flag; /* "--config", or "--restore" for a snapshot's config.json */
 	const char *path;
 	char field[160]; /* the JSON path being read, for messages */
 };
@@ -242,7 +240,7 @@ __attribute__((format(printf, 2, 3), noreturn)) static void cfg_error(const stru
 								      const char *fmt, ...)
 {
 	va_list ap;
-	fprintf(stderr, "kvmrun: --config %s: ", f->path);
+	fprintf(stderr, "kvmrun: %s %s: ", f->flag, f->path);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -446,33 +444,33 @@ static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 	}
 }
 
-static char *read_config(const char *path, size_t *len)
+static char *read_config(const char *flag, const char *path, size_t *len)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0)
-		usage_error("--config %s: %s", path, strerror(errno));
+		usage_error("%s %s: %s", flag, path, strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG)
-		usage_error("--config %s: not a regular file of at most 1 MiB", path);
+		usage_error("%s %s: not a regular file of at most 1 MiB", flag, path);
 	char *buf = malloc((size_t)st.st_size + 1);
 	ssize_t r = buf ? read(fd, buf, (size_t)st.st_size) : -1;
 	if (r != st.st_size)
-		usage_error("--config %s: cannot read it", path);
+		usage_error("%s %s: cannot read it", flag, path);
 	buf[r] = 0;
 	*len = (size_t)r;
 	close(fd);
 	return buf;
 }
 
-static void load_config(const char *path, struct options *o)
+static void load_config(const char *flag, const char *path, struct options *o)
 {
 	static const char *const known[] = {
 		"boot-source", "drives", "network-interfaces", "machine-config", "logger",
 		"metrics",     NULL
 	};
-	struct cfile f = { .path = path };
+	struct cfile f = { .flag = flag, .path = path };
 	size_t len;
-	char *text = read_config(path, &len);
+	char *text = read_config(flag, path, &len);
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
 	if (!root) {
@@ -522,6 +520,40 @@ static void load_config(const char *path, struct options *o)
 	}
 	cJSON_Delete(root);
 	free(text);
+}
+
+/*
+ * --restore DIR: the disks and NICs are the snapshot's, as DIR/config.json
+ * names them, each replaced by the --disk or --net given in its position
+ * (a clone gets its own image copy and tap). A NIC keeps the snapshot's MAC
+ * unless mac= is given: the guest configured its interface with it.
+ */
+static void restore_devices_from(struct options *o)
+{
+	static struct options saved; /* ~70 KiB: not on the stack */
+	char path[4096];
+	if ((size_t)snprintf(path, sizeof(path), "%s/config.json", o->restore_dir) >= sizeof(path))
+		usage_error("--restore %s: path too long", o->restore_dir);
+	memset(&saved, 0, sizeof(saved));
+	load_config("--restore", path, &saved);
+	if (o->ndisks > saved.ndisks)
+		usage_error("--disk %s: the snapshot in %s has %d disk%s", o->disks[saved.ndisks].path,
+			    o->restore_dir, saved.ndisks, saved.ndisks == 1 ? "" : "s");
+	if (o->nnets > saved.nnets)
+		usage_error("--net: %d given; the snapshot in %s has %d NIC%s", o->nnets,
+			    o->restore_dir, saved.nnets, saved.nnets == 1 ? "" : "s");
+	for (int i = o->ndisks; i < saved.ndisks; i++)
+		o->disks[i] = saved.disks[i];
+	o->ndisks = saved.ndisks;
+	for (int i = 0; i < saved.nnets; i++) {
+		if (i >= o->nnets)
+			o->nets[i] = saved.nets[i];
+		else if (!o->nets[i].has_mac && saved.nets[i].has_mac) {
+			memcpy(o->nets[i].mac, saved.nets[i].mac, 6);
+			o->nets[i].has_mac = true;
+		}
+	}
+	o->nnets = saved.nnets;
 }
 
 /* --config is read before the other flags, so that they override it. */
@@ -618,7 +650,7 @@ void config_parse(struct options *o, int argc, char **argv)
 			       .log_level = LOG_INFO };
 	const char *cfg = find_config(argc, argv);
 	if (cfg)
-		load_config(cfg, o);
+		load_config("--config", cfg, o);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, NULL)) != -1) {
 		switch (c) {
@@ -757,6 +789,8 @@ void config_parse(struct options *o, int argc, char **argv)
 	if (optind < argc)
 		usage_error("unexpected argument %s", argv[optind]);
 	check_snapshot_flags(o, cfg, machine, then);
+	if (o->restore_dir)
+		restore_devices_from(o);
 	if (!o->kernel && !o->dump_acpi && !o->restore_dir)
 		usage_error("--kernel FILE is required");
 	if (o->ndisks + o->nnets > MAX_VIRTIO_DEVICES)

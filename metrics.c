@@ -25,28 +25,44 @@ __attribute__((format(printf, 2, 3))) static void put(struct jline *j, const cha
 
 static void key(struct jline *j, const char *k)
 {
-	put(j, "%s\"%s\":", j->first[j->depth] ? "" : ",", k);
+	if (k)
+		put(j, "%s\"%s\":", j->first[j->depth] ? "" : ",", k);
+	else
+		put(j, "%s", j->first[j->depth] ? "" : ",");
 	j->first[j->depth] = 0;
+}
+
+static void open_(struct jline *j, const char *k, char open, char close)
+{
+	key(j, k);
+	put(j, "%c", open);
+	if (j->depth < 7) {
+		j->first[++j->depth] = 1;
+		j->close[j->depth] = close;
+	}
 }
 
 void j_begin(struct jline *j)
 {
 	j->len = 0, j->depth = 0, j->overflow = 0;
 	j->first[0] = 1;
+	j->close[0] = '}';
 	put(j, "{");
 }
 
 void j_obj(struct jline *j, const char *k)
 {
-	key(j, k);
-	put(j, "{");
-	if (j->depth < 7)
-		j->first[++j->depth] = 1;
+	open_(j, k, '{', '}');
+}
+
+void j_arr(struct jline *j, const char *k)
+{
+	open_(j, k, '[', ']');
 }
 
 void j_end(struct jline *j)
 {
-	put(j, "}");
+	put(j, "%c", j->close[j->depth]);
 	if (j->depth > 0)
 		j->depth--;
 }

@@ -10,13 +10,15 @@ struct jline {
 	char buf[8192];
 	size_t len;
 	int depth;
-	int first[8]; /* per depth: no member written yet */
+	int first[8];  /* per depth: no member written yet */
+	char close[8]; /* per depth: '}' or ']' */
 	int overflow;
 };
 
 void j_begin(struct jline *j);		      /* { */
-void j_obj(struct jline *j, const char *key); /* "key": { */
-void j_end(struct jline *j);		      /* } */
+void j_obj(struct jline *j, const char *key); /* "key": {  (key NULL: an array's element) */
+void j_arr(struct jline *j, const char *key); /* "key": [ */
+void j_end(struct jline *j);		      /* } or ] */
 void j_u64(struct jline *j, const char *key, uint64_t v);
 void j_str(struct jline *j, const char *key, const char *v);
 void j_bool(struct jline *j, const char *key, int v);

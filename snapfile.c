@@ -17,7 +17,7 @@
 #include "layout.h"
 #include "util.h"
 
-enum { TAG_VM = 1, TAG_VCPU, TAG_SERIAL, TAG_I8042, TAG_TIMER };
+enum { TAG_VM = 1, TAG_VCPU, TAG_SERIAL, TAG_I8042, TAG_TIMER, TAG_VIRTIO };
 
 struct record {
 	uint32_t tag, index;
@@ -65,17 +65,23 @@ static uint8_t *put(uint8_t *p, uint32_t tag, uint32_t index, const void *data, 
 	return p + sizeof(r) + len;
 }
 
-size_t snap_encoded_size(uint32_t ncpus)
+size_t snap_encoded_size(uint32_t ncpus, uint32_t ndev)
 {
 	const struct snapshot *s = NULL;
 	return sizeof(s->hdr) + 4 * sizeof(struct record) + sizeof(s->vm) + sizeof(s->serial) +
 	       sizeof(s->kbd) + sizeof(s->timer_fired) +
-	       ncpus * (sizeof(struct record) + sizeof(struct vcpu_state));
+	       ncpus * (sizeof(struct record) + sizeof(struct vcpu_state)) +
+	       ndev * (sizeof(struct record) + sizeof(struct virtio_state));
+}
+
+static uint32_t ndev(const struct snap_header *h)
+{
+	return (uint32_t)h->ndisks + h->nnets;
 }
 
 void snap_encode(struct snapshot *s, uint8_t *buf)
 {
-	size_t body = snap_encoded_size(s->hdr.ncpus) - sizeof(s->hdr);
+	size_t body = snap_encoded_size(s->hdr.ncpus, ndev(&s->hdr)) - sizeof(s->hdr);
 	uint8_t *p = buf + sizeof(s->hdr);
 	p = put(p, TAG_VM, 0, &s->vm, sizeof(s->vm));
 	for (uint32_t i = 0; i < s->hdr.ncpus; i++)
@@ -83,6 +89,8 @@ void snap_encode(struct snapshot *s, uint8_t *buf)
 	p = put(p, TAG_SERIAL, 0, &s->serial, sizeof(s->serial));
 	p = put(p, TAG_I8042, 0, &s->kbd, sizeof(s->kbd));
 	p = put(p, TAG_TIMER, 0, &s->timer_fired, sizeof(s->timer_fired));
+	for (uint32_t i = 0; i < ndev(&s->hdr); i++)
+		p = put(p, TAG_VIRTIO, i, &s->dev[i], sizeof(s->dev[i]));
 	memcpy(s->hdr.magic, SNAP_MAGIC, sizeof(s->hdr.magic));
 	s->hdr.version = SNAP_VERSION;
 	s->hdr.body_len = body;
@@ -111,6 +119,9 @@ static void *slot(struct snapshot *s, const struct record *r, size_t *want)
 	case TAG_TIMER:
 		*want = sizeof(s->timer_fired);
 		return r->index == 0 ? &s->timer_fired : NULL;
+	case TAG_VIRTIO:
+		*want = sizeof(struct virtio_state);
+		return r->index < ndev(&s->hdr) ? &s->dev[r->index] : NULL;
 	default:
 		return NULL;
 	}
@@ -131,6 +142,9 @@ static int check_header(const struct snap_header *h, size_t len, char *err, size
 	if (h->mem_size < (4u << 20) || h->mem_size % 4096 || h->mem_size > (1ull << 46))
 		return errf(err, errlen, "guest RAM of %llu bytes",
 			    (unsigned long long)h->mem_size);
+	if (h->ndisks > MAX_DISKS || h->nnets > MAX_NETS || ndev(h) > MAX_VIRTIO_DEVICES)
+		return errf(err, errlen, "%u disks and %u NICs (at most %d, %d, and %d in all)",
+			    h->ndisks, h->nnets, MAX_DISKS, MAX_NETS, MAX_VIRTIO_DEVICES);
 	if (h->flags & ~SNAP_PIT)
 		return errf(err, errlen, "unknown flags 0x%x", h->flags);
 	return 0;
@@ -150,10 +164,14 @@ int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, s
 		snap_crc32_more(snap_crc32((const uint8_t *)&h, sizeof(h)), p, (size_t)(end - p));
 	if (crc != s->hdr.crc)
 		return errf(err, errlen, "CRC mismatch: the file is damaged");
-	/* seen[tag] for the one-per-machine records, seen[VCPU0 + i] for vCPU i. */
+	/*
+	 * seen[tag] for the one-per-machine records, seen[VCPU0 + i] for vCPU i,
+	 * seen[dev0 + i] for device i.
+	 */
 	enum { VCPU0 = 8 };
+	uint32_t dev0 = VCPU0 + s->hdr.ncpus, nseen = dev0 + ndev(&s->hdr);
 	s->cpus = calloc(s->hdr.ncpus, sizeof(*s->cpus));
-	uint8_t *seen = calloc(VCPU0 + s->hdr.ncpus, 1);
+	uint8_t *seen = calloc(nseen, 1);
 	if (!s->cpus || !seen)
 		goto nomem;
 	while (p < end) {
@@ -166,7 +184,10 @@ int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, s
 		void *to = slot(s, &r, &want);
 		if (!to || r.len != want || (size_t)(end - p) < want)
 			goto bad_record;
-		if (seen[r.tag == TAG_VCPU ? VCPU0 + r.index : r.tag]++)
+		uint32_t k = r.tag == TAG_VCPU ? VCPU0 + r.index
+			     : r.tag == TAG_VIRTIO ? dev0 + r.index
+						   : r.tag;
+		if (seen[k]++)
 			goto bad_record; /* twice */
 		memcpy(to, p, want);
 		p += want;
@@ -175,13 +196,15 @@ int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, s
 					     [TAG_SERIAL] = "serial",
 					     [TAG_I8042] = "i8042",
 					     [TAG_TIMER] = "boot timer" };
-	for (uint32_t i = 1; i < VCPU0 + s->hdr.ncpus; i++) {
+	for (uint32_t i = 1; i < nseen; i++) {
 		if (seen[i] || i == TAG_VCPU || (i > TAG_TIMER && i < VCPU0))
 			continue;
 		if (i < VCPU0)
 			errf(err, errlen, "no %s record", names[i]);
-		else
+		else if (i < dev0)
 			errf(err, errlen, "no record for vCPU %u", i - VCPU0);
+		else
+			errf(err, errlen, "no record for virtio device %u", i - dev0);
 		free(seen);
 		free(s->cpus);
 		s->cpus = NULL;

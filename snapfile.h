@@ -8,11 +8,14 @@
 #include <stdint.h>
 
 #include "i8042.h"
+#include "config.h"
+#include "layout.h"
 #include "serial.h"
+#include "virtio.h"
 #include "vmstate.h"
 
 #define SNAP_MAGIC "KVMRSNAP"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2 /* 2: virtio devices */
 #define SNAP_STATE "state"   /* the state file in a snapshot directory */
 #define SNAP_MEMORY "memory" /* guest RAM, sparse: holes where it was never written or is zero */
 #define SNAP_CONFIG "config.json" /* the machine, as --config reads it */
@@ -32,7 +35,7 @@ struct snap_header {
 	uint32_t ncpus;
 	uint64_t mem_size;
 	uint32_t flags;
-	uint32_t pad;
+	uint16_t ndisks, nnets; /* virtio devices, disks first: one record each */
 };
 
 /* A whole snapshot's state, in memory. */
@@ -43,20 +46,21 @@ struct snapshot {
 	struct serial_state serial;
 	struct i8042_state kbd;
 	uint32_t timer_fired;
+	struct virtio_state dev[MAX_VIRTIO_DEVICES]; /* hdr.ndisks + hdr.nnets of them */
 };
 
 /* This host's CPU signature, into hdr. */
 void snap_host_cpu(struct snap_header *hdr);
 
-/* The state file's size for a VM of ncpus vCPUs. */
-size_t snap_encoded_size(uint32_t ncpus);
+/* The state file's size for a VM of ncpus vCPUs and ndev virtio devices. */
+size_t snap_encoded_size(uint32_t ncpus, uint32_t ndev);
 
 /* Write the state file's bytes for `s` into buf (snap_encoded_size long), filling in its header's crc and body_len. */
 void snap_encode(struct snapshot *s, uint8_t *buf);
 
 /*
  * Check and read a state file: magic, version, CRC, every record's tag and
- * size, one record of each kind and one per vCPU. `s->cpus` is allocated.
+ * size, one record of each kind, one per vCPU and one per virtio device. `s->cpus` is allocated.
  * 0, or -1 with err saying what is wrong (the file is bad: a usage error).
  */
 int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, size_t errlen);

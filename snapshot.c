@@ -8,6 +8,7 @@
  */
 #include "snapshot.h"
 
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@
 #include "metrics.h"
 #include "snapfile.h"
 #include "util.h"
+#include "virtio_blk.h"
+#include "virtio_net.h"
 #include "vm.h"
 
 #ifndef KVMRUN_VERSION
@@ -68,7 +71,7 @@ void snapshot_prepare(struct vm *vm)
 		       flag, dir);
 	/* A confined main may not allocate: a snapshot's room is taken now. */
 	vm->snap = calloc(1, sizeof(*vm->snap));
-	vm->snap_buf = malloc(snap_encoded_size((uint32_t)vm->opt.cpus));
+	vm->snap_buf = malloc(snap_encoded_size((uint32_t)vm->opt.cpus, (uint32_t)vm->ndevices));
 	vm->snap_msrs = malloc(sizeof(*vm->snap_msrs));
 	if (vm->snap)
 		vm->snap->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->snap->cpus));
@@ -141,6 +144,41 @@ static int write_config(struct vm *vm)
 	j_u64(&j, "mem_size_mib", vm->opt.memory >> 20);
 	j_str(&j, "huge_pages", vm->mem.huge ? "2M" : "None");
 	j_end(&j);
+	/* Disks and NICs, in the order a restore takes them by position. */
+	if (vm->opt.ndisks)
+		j_arr(&j, "drives");
+	for (int i = 0; i < vm->opt.ndisks; i++) {
+		const struct blk_spec *d = &vm->opt.disks[i];
+		char id[16];
+		snprintf(id, sizeof(id), "disk%d", i);
+		j_obj(&j, NULL);
+		j_str(&j, "drive_id", id);
+		j_str(&j, "path_on_host", d->path);
+		j_bool(&j, "is_root_device", false);
+		j_bool(&j, "is_read_only", d->ro);
+		j_str(&j, "cache_type", d->no_flush ? "Unsafe" : "Writeback");
+		j_end(&j);
+	}
+	if (vm->opt.ndisks)
+		j_end(&j);
+	if (vm->opt.nnets)
+		j_arr(&j, "network-interfaces");
+	for (int i = 0; i < vm->opt.nnets; i++) {
+		char id[16], mac[18];
+		uint8_t m[6];
+		net_get_mac(vm->nets[i], m);
+		snprintf(id, sizeof(id), "net%d", i);
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
+			 m[4], m[5]);
+		j_obj(&j, NULL);
+		j_str(&j, "iface_id", id);
+		/* "" for a tap handed in as fd=: a restore needs --net again for it. */
+		j_str(&j, "host_dev_name", vm->opt.nets[i].tap);
+		j_str(&j, "guest_mac", mac);
+		j_end(&j);
+	}
+	if (vm->opt.nnets)
+		j_end(&j);
 	while (j.depth > 0)
 		j_end(&j);
 	j_end(&j);
@@ -221,6 +259,8 @@ static int capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 	s->hdr.ncpus = (uint32_t)vm->opt.cpus;
 	s->hdr.mem_size = vm->mem.size;
 	s->hdr.flags = vm->opt.no_pit ? 0 : SNAP_PIT;
+	s->hdr.ndisks = (uint16_t)vm->opt.ndisks;
+	s->hdr.nnets = (uint16_t)vm->opt.nnets;
 	snprintf(s->hdr.kvmrun, sizeof(s->hdr.kvmrun), "%s", KVMRUN_VERSION);
 	snap_host_cpu(&s->hdr);
 	for (int i = 0; i < vm->opt.cpus; i++)
@@ -250,13 +290,15 @@ static int capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 	serial_save(vm->serial, &s->serial);
 	i8042_save(vm->kbd, &s->kbd);
 	s->timer_fired = atomic_load(&vm->timer.fired);
+	for (int i = 0; i < vm->ndevices; i++)
+		virtio_save(vm_device(vm, i), &s->dev[i]);
 	return 0;
 }
 
 static int write_files(struct vm *vm, struct snapshot *s, int64_t *mem_bytes, char *err,
 		       size_t errlen)
 {
-	size_t len = snap_encoded_size(s->hdr.ncpus);
+	size_t len = snap_encoded_size(s->hdr.ncpus, (uint32_t)vm->ndevices);
 	uint8_t *buf = vm->snap_buf;
 	snap_encode(s, buf);
 	/* The state file last: until it is whole, the directory does not restore. */
@@ -287,11 +329,22 @@ bool snapshot_take(struct vm *vm)
 	struct snapshot *s = vm->snap;
 	int64_t mem_bytes = 0;
 	bool ok = false;
-	if (!park_all(vm))
+	if (!park_all(vm)) {
 		snprintf(err, sizeof(err), "the vCPUs did not pause (the VM is ending)");
-	else if (capture(vm, s, err, sizeof(err)) == 0 &&
-		 write_files(vm, s, &mem_bytes, err, sizeof(err)) == 0)
-		ok = true;
+	} else {
+		/*
+		 * Held from before the state is read until guest RAM is written:
+		 * a request in flight completes first (its used element is in
+		 * the snapshot's RAM, its bytes in the image), and none starts,
+		 * nor does a frame land in RAM, while RAM is being written.
+		 */
+		for (int i = 0; i < vm->ndevices; i++)
+			virtio_quiesce(vm_device(vm, i));
+		ok = capture(vm, s, err, sizeof(err)) == 0 &&
+		     write_files(vm, s, &mem_bytes, err, sizeof(err)) == 0;
+		for (int i = 0; i < vm->ndevices; i++)
+			virtio_resume(vm_device(vm, i));
+	}
 	if (ok)
 		log_msg(&vm->log, LOG_INFO,
 			"snapshot written to %s: %llu of %llu MiB of RAM, %d vCPUs, in %llu us",
@@ -367,7 +420,48 @@ void restore_open(struct vm *vm)
 	vm->opt.cpus = (int)s->hdr.ncpus;
 	vm->opt.memory = s->hdr.mem_size;
 	vm->opt.no_pit = !(s->hdr.flags & SNAP_PIT);
+	/* config.c took the devices from config.json (or the flags): as many as the state has. */
+	if (vm->opt.ndisks != s->hdr.ndisks || vm->opt.nnets != s->hdr.nnets)
+		vm_die(vm, EXIT_USAGE,
+		       "--restore %s: %s has %d disks and %d NICs, %s %u and %u", dir,
+		       SNAP_CONFIG, vm->opt.ndisks, vm->opt.nnets, SNAP_STATE, s->hdr.ndisks,
+		       s->hdr.nnets);
 	vm->restored = s;
+}
+
+/* A disk's size as its config space says: virtio-blk's first field, capacity in sectors. */
+static uint64_t saved_capacity(const struct virtio_state *st)
+{
+	uint64_t sectors = 0;
+	memcpy(&sectors, st->config, sizeof(sectors));
+	return le64toh(sectors);
+}
+
+static void restore_device(struct vm *vm, int i, const struct virtio_state *st)
+{
+	const char *dir = vm->opt.restore_dir, *flag, *name = vm_device_name(vm, i, &flag);
+	bool disk = i < vm->opt.ndisks;
+	int rc = virtio_load(vm_device(vm, i), st, &vm->mem);
+	if (rc == -ERANGE && disk)
+		vm_die(vm, EXIT_USAGE,
+		       "--restore %s: %s %s: %llu bytes; the snapshot's disk %d had %llu (the "
+		       "guest knows its size)",
+		       dir, flag, name, (unsigned long long)(blk_capacity(vm->blks[i]) << 9), i,
+		       (unsigned long long)(saved_capacity(st) << 9));
+	if (rc == -ERANGE)
+		vm_die(vm, EXIT_USAGE,
+		       "--restore %s: %s %s: not the snapshot's MAC (the guest configured its "
+		       "interface with that one; see %s)",
+		       dir, flag, name, SNAP_CONFIG);
+	if (rc == -EINVAL)
+		vm_die(vm, EXIT_USAGE,
+		       "--restore %s: %s %s: not the kind of device the snapshot's %s %d was "
+		       "(%s)",
+		       dir, flag, name, disk ? "disk" : "NIC", disk ? i : i - vm->opt.ndisks,
+		       disk ? "ro and cache= must be as they were" : "its offloads differ");
+	if (rc < 0)
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s: %s %s: a queue outside guest RAM", dir,
+		       SNAP_STATE, flag, name);
 }
 
 void restore_devices(struct vm *vm)
@@ -377,6 +471,8 @@ void restore_devices(struct vm *vm)
 		vm_die(vm, EXIT_USAGE, "--restore %s: %s: bad device state", vm->opt.restore_dir,
 		       SNAP_STATE);
 	atomic_store(&vm->timer.fired, s->timer_fired != 0);
+	for (int i = 0; i < vm->ndevices; i++)
+		restore_device(vm, i, &s->dev[i]);
 }
 
 void restore_cpus(struct vm *vm)

@@ -641,3 +641,96 @@ void virtio_get_stats(const struct virtio_dev *vd, struct virtio_stats *out)
 	out->resets_needed = __atomic_load_n(&vd->stats.resets_needed, __ATOMIC_RELAXED);
 	out->interrupts = __atomic_load_n(&vd->stats.interrupts, __ATOMIC_RELAXED);
 }
+
+/* ---- snapshots ---- */
+
+void virtio_quiesce(struct virtio_dev *vd)
+{
+	pthread_mutex_lock(&vd->lock);
+}
+
+void virtio_resume(struct virtio_dev *vd)
+{
+	pthread_mutex_unlock(&vd->lock);
+}
+
+void virtio_save(const struct virtio_dev *vd, struct virtio_state *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->device_id = vd->device_id;
+	st->nq = vd->nq;
+	st->dev_features = vd->dev_features;
+	st->drv_features = vd->drv_features;
+	st->status = status_get(vd);
+	st->isr = __atomic_load_n(reg(vd, VIRTIO_MMIO_INTERRUPT_STATUS), __ATOMIC_SEQ_CST);
+	st->dev_feat_sel = vd->dev_feat_sel;
+	st->drv_feat_sel = vd->drv_feat_sel;
+	st->queue_sel = vd->queue_sel;
+	st->shm_sel = vd->shm_sel;
+	st->config_size = vd->config_size < sizeof(st->config) ? vd->config_size
+							       : (uint32_t)sizeof(st->config);
+	memcpy(st->config, vd->regs + VIRTIO_MMIO_CONFIG, st->config_size);
+	for (unsigned i = 0; i < vd->nq; i++) {
+		const struct virtq *vq = &vd->q[i];
+		st->q[i] = (struct virtio_queue_state){
+			.num = vq->num,
+			.last_avail = vq->last_avail,
+			.used_idx = vq->used_idx,
+			.signalled_used = vq->signalled_used,
+			.ready = vq->ready,
+			.desc = vq->desc_gpa,
+			.avail = vq->avail_gpa,
+			.used = vq->used_gpa,
+		};
+	}
+}
+
+int virtio_load(struct virtio_dev *vd, const struct virtio_state *st,
+		const struct guest_mem *mem)
+{
+	if (st->device_id != vd->device_id || st->nq != vd->nq ||
+	    st->dev_features != vd->dev_features || (st->drv_features & ~vd->dev_features))
+		return -EINVAL;
+	if (st->config_size != vd->config_size ||
+	    memcmp(st->config, vd->regs + VIRTIO_MMIO_CONFIG, st->config_size) != 0)
+		return -ERANGE;
+	/*
+	 * The queues are checked on scratch copies first: a state file whose
+	 * rings are not in this guest's RAM changes nothing.
+	 */
+	struct virtq q[VIRTIO_MAX_QUEUES];
+	memset(q, 0, sizeof(q));
+	for (unsigned i = 0; i < vd->nq; i++) {
+		const struct virtio_queue_state *s = &st->q[i];
+		q[i].num = s->num;
+		q[i].desc_gpa = s->desc;
+		q[i].avail_gpa = s->avail;
+		q[i].used_gpa = s->used;
+		q[i].indirect = st->drv_features & (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+		q[i].event_idx = st->drv_features & (1ULL << VIRTIO_RING_F_EVENT_IDX);
+		if (s->ready && !virtq_enable(&q[i], mem))
+			return -EIO;
+		/* virtq_enable starts the indices at 0: the device goes on from where it was. */
+		q[i].ready = s->ready != 0;
+		q[i].last_avail = s->last_avail;
+		q[i].used_idx = s->used_idx;
+		q[i].signalled_used = s->signalled_used;
+	}
+	pthread_mutex_lock(&vd->lock);
+	vd->mem = mem;
+	memcpy(vd->q, q, sizeof(q));
+	vd->drv_features = st->drv_features;
+	vd->dev_feat_sel = st->dev_feat_sel;
+	vd->drv_feat_sel = st->drv_feat_sel;
+	vd->queue_sel = st->queue_sel;
+	vd->shm_sel = st->shm_sel;
+	__atomic_store_n(reg(vd, VIRTIO_MMIO_STATUS), st->status & 0xff, __ATOMIC_SEQ_CST);
+	__atomic_store_n(reg(vd, VIRTIO_MMIO_INTERRUPT_STATUS),
+			 st->isr & (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG), __ATOMIC_SEQ_CST);
+	refresh(vd);
+	pthread_mutex_unlock(&vd->lock);
+	/* Requests made available before the snapshot and not taken yet are served at start. */
+	for (unsigned i = 0; i < vd->nq; i++)
+		efd_signal(vd->kick_fd[i]);
+	return 0;
+}

@@ -175,6 +175,45 @@ unsigned virtio_process(struct virtio_dev *vd, unsigned q);
  */
 void virtio_needs_reset(struct virtio_dev *vd);
 
+/*
+ * A device's transport state, as a snapshot keeps it: what the driver
+ * negotiated and programmed, and where the device is in each ring.
+ * Everything else (eventfds, the thread, host ring pointers) is rebuilt.
+ */
+struct virtio_queue_state {
+	uint16_t num, last_avail, used_idx, signalled_used;
+	uint32_t ready;
+	uint64_t desc, avail, used;
+};
+struct virtio_state {
+	uint32_t device_id, nq;
+	uint64_t dev_features, drv_features;
+	uint32_t status, isr;
+	uint32_t dev_feat_sel, drv_feat_sel, queue_sel, shm_sel;
+	uint32_t config_size, pad;
+	uint8_t config[128]; /* the config space the guest saw (zero beyond config_size) */
+	struct virtio_queue_state q[VIRTIO_MAX_QUEUES];
+};
+
+/*
+ * Snapshots. virtio_quiesce takes vd->lock and keeps it until
+ * virtio_resume: no request is in flight meanwhile and none starts (the
+ * I/O thread waits for the lock), so guest memory, the disk and the
+ * state read by virtio_save agree.
+ */
+void virtio_quiesce(struct virtio_dev *vd);
+void virtio_resume(struct virtio_dev *vd);
+void virtio_save(const struct virtio_dev *vd, struct virtio_state *st);
+/*
+ * Before virtio_start: take the state a snapshot saved, on guest memory
+ * `mem`. -EINVAL: another kind of device, or other features offered;
+ * -ERANGE: its config space differs (a disk's size, a NIC's MAC); -EIO: a
+ * saved queue is not valid on this memory. Nothing is changed on error.
+ * The queues are kicked, so the I/O thread looks at them when it starts.
+ */
+int virtio_load(struct virtio_dev *vd, const struct virtio_state *st,
+		const struct guest_mem *mem);
+
 /* A consistent copy of the transport counters. */
 void virtio_get_stats(const struct virtio_dev *vd, struct virtio_stats *out);
 

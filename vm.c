@@ -6,6 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "virtio_blk.h"
+#include "virtio_net.h"
+
 void vm_die(struct vm *vm, int status, const char *fmt, ...)
 {
 	char msg[512];
@@ -33,4 +36,17 @@ void vm_stage(struct vm *vm, const char *name)
 uint64_t vm_since_main_us(const struct vm *vm, uint64_t t)
 {
 	return t ? (t - vm->t_main) / 1000 : 0;
+}
+
+struct virtio_dev *vm_device(struct vm *vm, int i)
+{
+	int nd = vm->opt.ndisks;
+	return i < nd ? blk_virtio(vm->blks[i]) : net_virtio(vm->nets[i - nd]);
+}
+
+const char *vm_device_name(const struct vm *vm, int i, const char **flag)
+{
+	int nd = vm->opt.ndisks;
+	*flag = i < nd ? "--disk" : "--net";
+	return i < nd ? vm->opt.disks[i].path : net_name(vm->nets[i - nd]);
 }

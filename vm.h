@@ -89,6 +89,10 @@ __attribute__((format(printf, 3, 4), noreturn)) void vm_die(struct vm *vm, int s
 uint64_t vm_since_main_us(const struct vm *vm, uint64_t t);
 /* Note that a start-up stage ended (KVMRUN_TRACE_BOOT). */
 void vm_stage(struct vm *vm, const char *name);
+/* Virtio device i's transport (disks first, then NICs; i < ndevices). */
+struct virtio_dev *vm_device(struct vm *vm, int i);
+/* What the user called device i (a disk's path, a NIC's tap), and its flag. */
+const char *vm_device_name(const struct vm *vm, int i, const char **flag);
 
 /* eventloop.c: the main thread's loop. */
 struct vm_loop {

@@ -548,12 +548,11 @@ static void enter_jail(struct vm *vm)
 static void attach_device(struct vm *vm, int i)
 {
 	struct virtio_mmio_cfg cfg = virtio_cfg(vm, i);
-	int nd = vm->opt.ndisks;
-	struct virtio_dev *vd = i < nd ? blk_virtio(vm->blks[i]) : net_virtio(vm->nets[i - nd]);
+	struct virtio_dev *vd = vm_device(vm, i);
 	int rc = virtio_start(vd, &cfg);
+	const char *flag, *name = vm_device_name(vm, i, &flag);
 	if (rc < 0)
-		vm_die(vm, EXIT_RUNTIME, "%s %s: cannot attach: %s", i < nd ? "--disk" : "--net",
-		       i < nd ? vm->opt.disks[i].path : net_name(vm->nets[i - nd]), strerror(-rc));
+		vm_die(vm, EXIT_RUNTIME, "%s %s: cannot attach: %s", flag, name, strerror(-rc));
 	if (bus_add(&vm->mmio, cfg.base, VIRTIO_MMIO_SIZE, &virtio_mmio_ops, vd) < 0)
 		vm_die(vm, EXIT_RUNTIME, "device address conflict at 0x%llx",
 		       (unsigned long long)cfg.base);
@@ -623,6 +622,7 @@ int main(int argc, char **argv)
 	close_inherited(&vm);
 	if (vm.opt.restore_dir) {
 		restore_open(&vm);
+		open_devices(&vm);
 		open_outputs(&vm);
 		log_msg(&vm.log, LOG_INFO, "restoring %s: %d vCPUs, %llu MiB", vm.opt.restore_dir,
 			vm.opt.cpus, (unsigned long long)(vm.opt.memory >> 20));

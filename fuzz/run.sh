@@ -56,7 +56,7 @@ build() {
 	blk) srcs=(virtio_blk.c blkspec.c virtio.c virtq.c mem.c) ;;
 	net) srcs=(virtio_net.c netspec.c tap.c virtio.c virtq.c mem.c) ;;
 	boot) srcs=(boot.c mem.c) ;;
-	snap) srcs=(snapfile.c serial.c i8042.c) ;;
+	snap) srcs=(snapfile.c serial.c i8042.c virtio.c virtq.c mem.c) ;;
 	config)
 		local cj
 		cj=$(cjson_src) || { echo "no cJSON source (build.sh could not fetch it)"; return 1; }

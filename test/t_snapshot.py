@@ -2,9 +2,11 @@
 """Snapshots and restores of the probe guest: --snapshot-dir + SIGUSR2, --snapshot-on-ready,
 --snapshot-then exit|resume, --restore DIR. A restored guest goes on from where it was: its
 serial interrupts (echo), its LAPIC timer and memory (count), over generations of snapshot and
-restore; bad snapshot directories are one line and status 2, with nothing written."""
+restore; a disk in use (blk-loop) goes on in a restored guest, its writes landing in the image
+the restore was given; bad snapshot directories are one line and status 2, with nothing written."""
 import hashlib
 import os
+import re
 import select
 import shutil
 import signal
@@ -19,9 +21,10 @@ from kvmtest import KVMRUN, TMP, probe, result
 class Vm:
     """A kvmrun with its console on pipes: send lines, wait for output."""
 
-    def __init__(self, args):
+    def __init__(self, args, pre=()):
         self.log = os.path.join(TMP, f"snap-{time.monotonic_ns()}.log")
-        self.p = subprocess.Popen([KVMRUN] + args + ["--log", self.log], stdin=subprocess.PIPE,
+        self.p = subprocess.Popen(list(pre) + [KVMRUN] + args + ["--log", self.log],
+                                  stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.out = b""
 
@@ -63,9 +66,10 @@ def fresh(name):
     return d
 
 
-def take_echo(d, *extra):
+def take_echo(d, *extra, pre=()):
     """Boot the echo probe, echo one line, snapshot with SIGUSR2: (status, err, vm)."""
-    vm = Vm(["-k", probe("pvh"), "-c", "probe.exit=echo", "--snapshot-dir", d] + list(extra))
+    vm = Vm(["-k", probe("pvh"), "-c", "probe.exit=echo", "--snapshot-dir", d] + list(extra),
+            pre)
     ok = vm.until(b"PROBE echo-ready")
     vm.send(b"before\n")
     ok = ok and vm.until(b"PROBE echo=before")
@@ -73,9 +77,9 @@ def take_echo(d, *extra):
     return ok, vm
 
 
-def echo_restored(d, word, *extra):
+def echo_restored(d, word, *extra, pre=()):
     """Restore d, echo `word` and quit: (ok, status, stdout, err)."""
-    vm = Vm(["--restore", d] + list(extra))
+    vm = Vm(["--restore", d] + list(extra), pre)
     vm.send(word.encode() + b"\nquit\n")
     seen = vm.until(b"PROBE echo=quit")
     st, err = vm.wait()
@@ -193,6 +197,96 @@ def clock():
     result("snapshot/clock-continues", ok, why)
 
 
+def sectors(path):
+    """The 16 words the blk-loop probe writes: sector k's first 8 bytes."""
+    data = open(path, "rb").read(16 * 512)
+    return [struct.unpack_from("<Q", data, k * 512)[0] for k in range(16)]
+
+
+def disk_image(name):
+    path = os.path.join(TMP, name)
+    with open(path, "wb") as fh:
+        fh.truncate(1 << 20)
+    return path
+
+
+def disk():
+    """A disk in steady use: snapshot mid-loop, restore with a copy of the image, go on."""
+    d = fresh("snap-disk")
+    img = disk_image("snap-disk.img")
+    vm = Vm(["-k", probe("pvh"), "-c", "probe.hostile=blk-loop probe.count=200", "--disk", img,
+             "--snapshot-dir", d])
+    ok = vm.until(b"blk-loop i=50 ")
+    vm.p.send_signal(signal.SIGUSR2)
+    st, err = vm.wait()
+    result("snapshot/disk-taken", ok and st == 0 and b" bad" not in vm.out
+           and '"path_on_host":' in open(os.path.join(d, "config.json")).read(),
+           f"status {st} err {err!r} out {vm.out[-200:]!r}")
+    at = sectors(img)
+    n = max(at)  # the last round whose write reached the image before the snapshot
+    copy = img + ".clone"
+    shutil.copy(img, copy)
+    r = Vm(["--restore", d, "--disk", copy])
+    got = r.until(b"PROBE blk-loop done", 90)
+    st, err = r.wait()
+    seen = [int(x) for x in re.findall(rb"blk-loop i=(\d+) ok", r.out)]
+    result("snapshot/disk-restore-continues",
+           got and st == 0 and b" bad" not in r.out and b"ready" not in r.out and seen
+           and n - 10 < seen[0] <= n + 10 and seen[-1] == 200,
+           f"status {st} image at round {n}, restored printed {seen[:2]}..{seen[-1:]} "
+           f"err {err!r} out {r.out[-200:]!r}")
+    want = [max(i for i in range(1, 201) if i % 16 == k) for k in range(16)]
+    result("snapshot/disk-writes-land-in-copy", sectors(copy) == want and sectors(img) == at,
+           f"copy {sectors(copy)} want {want}; original {sectors(img)} was {at}")
+    # The config.json path: without --disk, the restore takes the snapshot's image.
+    other = Vm(["--restore", d])
+    got = other.until(b"PROBE blk-loop done", 90)
+    st, _ = other.wait()
+    result("snapshot/disk-from-config", got and st == 0 and sectors(img) == want,
+           f"status {st} image {sectors(img)}")
+    small = disk_image("snap-disk-small.img")
+    os.truncate(small, 512 << 10)
+    bad("disk-size", ["--restore", d, "--disk", small], "the snapshot's disk 0 had", keep=small)
+    bad("disk-ro", ["--restore", d, "--disk", copy + ",ro"], "ro and cache=", keep=copy)
+    bad("disk-extra", ["--restore", d, "--disk", copy, "--disk", small], "has 1 disk",
+        keep=small)
+    gone = fresh("snap-disk-gone")
+    shutil.copytree(d, gone)
+    cfg = os.path.join(gone, "config.json")
+    text = open(cfg).read().replace(img, img + ".missing")
+    open(cfg, "w").write(text)
+    bad("disk-missing", ["--restore", gone], ".missing")
+
+
+def nic():
+    """A NIC in a snapshot: config.json names its tap and MAC; a restore takes them, or the
+    tap given in its place (a clone's own), keeping the MAC; another MAC is refused."""
+    ns = f"kvmrun-sn{os.getpid()}"
+    pre = ["ip", "netns", "exec", ns]
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for tap in ("snt0", "snt1"):
+            subprocess.run(pre + ["ip", "tuntap", "add", "dev", tap, "mode", "tap", "vnet_hdr"],
+                           check=True)
+            subprocess.run(pre + ["ip", "link", "set", tap, "up"], check=True)
+        d = fresh("snap-nic")
+        ok, vm = take_echo(d, "--net", "tap=snt0,mac=52:54:00:aa:bb:01", pre=pre)
+        st, err = vm.wait()
+        cfg = open(os.path.join(d, "config.json")).read() if st == 0 else ""
+        result("snapshot/nic-taken", ok and st == 0 and '"host_dev_name":"snt0"' in cfg
+               and '"guest_mac":"52:54:00:aa:bb:01"' in cfg, f"status {st} err {err!r} {cfg!r}")
+        seen, st, _, err = echo_restored(d, "owntap", "--net", "tap=snt1", pre=pre)
+        result("snapshot/nic-restore-other-tap", seen and st == 0, f"status {st} err {err!r}")
+        seen, st, _, err = echo_restored(d, "fromconfig", pre=pre)
+        result("snapshot/nic-restore-from-config", seen and st == 0, f"status {st} err {err!r}")
+        bad("nic-other-mac", ["--restore", d, "--net", "tap=snt1,mac=52:54:00:aa:bb:02"],
+            "not the snapshot's MAC", pre=pre)
+        bad("nic-extra", ["--restore", d, "--net", "tap=snt1", "--net", "tap=snt0"],
+            "has 1 NIC", pre=pre)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
 def on_ready():
     d = fresh("snap-ready")
     vm = Vm(["-k", probe("pvh"), "-c", "probe.boot_timer probe.exit=echo",
@@ -217,9 +311,9 @@ def no_dir_sigusr2():
     result("snapshot/sigusr2-without-dir", ok and st == 0, f"status {st} err {err!r}")
 
 
-def bad(name, args, needle, d=None, keep=None):
+def bad(name, args, needle, d=None, keep=None, pre=()):
     before = hashlib.sha256(open(keep, "rb").read()).hexdigest() if keep else None
-    p = subprocess.run([KVMRUN] + args, capture_output=True, timeout=60,
+    p = subprocess.run(list(pre) + [KVMRUN] + args, capture_output=True, timeout=60,
                        stdin=subprocess.DEVNULL)
     err = p.stderr.decode(errors="replace")
     same = not keep or hashlib.sha256(open(keep, "rb").read()).hexdigest() == before
@@ -285,9 +379,8 @@ def bad_inputs():
         os.path.join(d, "memory"), 64 << 20))], "memory is 67108864 bytes")
     bad("with-kernel", ["--restore", good, "-k", probe("pvh")], "--kernel")
     bad("with-memory", ["--restore", good, "-m", "256M"], "--memory")
-    bad("with-disk", ["--restore", good, "--disk", os.path.join(good, "memory")], "--disk")
-    bad("snapshot-with-disk", ["-k", probe("pvh"), "--snapshot-dir", fresh("snap-x"), "--disk",
-                               state], "not supported yet")
+    bad("with-disk", ["--restore", good, "--disk", os.path.join(good, "memory")],
+        "has 0 disks")
     bad("then-without-dir", ["-k", probe("pvh"), "--snapshot-then", "exit"], "--snapshot-then")
     bad("then-value", ["-k", probe("pvh"), "--snapshot-dir", fresh("snap-y"), "--snapshot-then",
                        "later"], "exit or resume")
@@ -305,6 +398,8 @@ echo()
 resume()
 count()
 clock()
+disk()
+nic()
 on_ready()
 no_dir_sigusr2()
 bad_inputs()

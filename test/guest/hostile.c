@@ -721,6 +721,71 @@ void hostile_blk_ops(void)
 	con_puts("PROBE blk.ops-done\n");
 }
 
+/*
+ * ---- blk-loop: a disk in steady use, for snapshots ----
+ * Round i (1..probe.count, default 300) writes sector i % 16 with the word
+ * i in each of its 64 slots, reads it back and compares, ~20 ms of TSC per
+ * round; prints `PROBE blk-loop ready`, then `PROBE blk-loop i=<i> ok|bad`
+ * every 10 rounds (bad: a request failed or read back other bytes) and
+ * `PROBE blk-loop done`. A restored guest goes on with its queue where the
+ * device left it: a transport that lost its state shows as bad or a stall.
+ * Afterwards sector k holds the last round with i % 16 == k.
+ */
+static int quiet_request(uint32_t type, uint64_t sector)
+{
+	volatile uint16_t *av = (volatile uint16_t *)AVAIL;
+	volatile uint16_t *us = (volatile uint16_t *)USED;
+
+	memset((void *)STAT, 0xff, 16);
+	request(DESC, type, sector, 512);
+	av[2 + avail_shadow % QN] = 0;
+	barrier();
+	avail_shadow++;
+	av[1] = avail_shadow;
+	barrier();
+	vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	for (uint64_t t0 = rdtsc(); rdtsc() - t0 < 5 * WAIT_TSC;)
+		if (us[1] != used_seen) {
+			used_seen++;
+			barrier();
+			return *(volatile uint8_t *)STAT;
+		}
+	return -1;
+}
+
+void hostile_blk_loop(void)
+{
+	const char *v = 0;
+	uint64_t end;
+
+	cmdline_find(hostile_cmdline, "probe.count=", &v);
+	end = parse_dec(v, 300);
+	if (blk_up() < 0)
+		return;
+	con_puts("PROBE blk-loop ready\n");
+	int bad = 0;
+	for (uint64_t i = 1; i <= end; i++) {
+		volatile uint64_t *d = (volatile uint64_t *)DATA;
+
+		for (unsigned k = 0; k < 64; k++)
+			d[k] = i;
+		bad |= quiet_request(T_OUT, i % 16) != 0;
+		for (unsigned k = 0; k < 64; k++)
+			d[k] = 0;
+		bad |= quiet_request(T_IN, i % 16) != 0;
+		for (unsigned k = 0; k < 64; k++)
+			bad |= d[k] != i;
+		if (i % 10 == 0) {
+			con_puts("PROBE blk-loop i=");
+			con_dec(i);
+			con_puts(bad ? " bad\n" : " ok\n");
+			bad = 0;
+		}
+		delay_tsc(20 * TSC_MS);
+	}
+	con_puts("PROBE blk-loop done\n");
+}
+
 /* ---- the final proof of life ---- */
 
 static void final_read(void)

@@ -611,6 +611,67 @@ static void t_reset_mid_use(struct t *t, struct ctx *x)
 }
 
 /*
+ * Snapshot state: a device saved with a request offered but not taken, and
+ * a fresh device on the same image loaded from it, takes up the queue where
+ * the first left it (the request is served, the used ring goes on). A state
+ * of another device kind, another size or with a ring outside RAM changes
+ * nothing.
+ */
+static void t_snapshot_state(struct t *t, struct ctx *x)
+{
+	uint32_t used, id;
+	struct virtio_state st, other;
+
+	CHECK(t, setup(t, x, "") == 0, "setup");
+	struct seg s = { DATA_GPA, 512, VRING_DESC_F_WRITE };
+	for (int i = 0; i < 3; i++)
+		CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &s, 1, &used) == 0, "request %d", i);
+	struct virtio_blk_outhdr h = { .type = VIRTIO_BLK_T_IN, .sector = 4 };
+	memcpy(g(t, HDR_GPA), &h, sizeof(h));
+	*(uint8_t *)g(t, STAT_GPA) = 0xff;
+	desc(t, 0, HDR_GPA, 16, VRING_DESC_F_NEXT, 1);
+	desc(t, 1, DATA_GPA, 512, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	desc(t, 2, STAT_GPA, 1, VRING_DESC_F_WRITE, 0);
+	offer(t, 0);
+	virtio_quiesce(t->vd);
+	virtio_save(t->vd, &st);
+	virtio_resume(t->vd);
+	CHECK(t, st.q[0].last_avail == 3 && st.q[0].used_idx == 3 && st.q[0].ready,
+	      "saved last_avail %u used %u ready %u", st.q[0].last_avail, st.q[0].used_idx,
+	      st.q[0].ready);
+	/* The same image again: the first device's lock must go first. */
+	blk_close(x->b);
+	char err[256];
+	struct blk_spec spec = { 0 };
+	CHECK(t, blk_parse_spec(x->path, &spec, err, sizeof(err)) == 0, "spec");
+	x->b = blk_open(&spec, err, sizeof(err));
+	CHECK(t, x->b, "reopen: %s", err);
+	t->vd = blk_virtio(x->b);
+	other = st;
+	other.device_id = 1;
+	CHECK(t, virtio_load(t->vd, &other, &t->mem) == -EINVAL, "another device kind loaded");
+	other = st;
+	other.config[0] ^= 1;
+	CHECK(t, virtio_load(t->vd, &other, &t->mem) == -ERANGE, "another size loaded");
+	other = st;
+	other.q[0].used = MEM_SIZE - 8;
+	CHECK(t, virtio_load(t->vd, &other, &t->mem) == -EIO, "a ring outside RAM loaded");
+	CHECK(t, reg_r(t, 0x70) == 0, "a refused load changed Status to 0x%x", reg_r(t, 0x70));
+	CHECK(t, virtio_load(t->vd, &st, &t->mem) == 0, "load");
+	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &t->mem, .base = 0xd0000000, .gsi = 5 };
+	CHECK(t, virtio_start(t->vd, &cfg) == 0, "start");
+	CHECK(t, reg_r(t, 0x70) == st.status && reg_r(t, 0x44) == 1, "Status 0x%x QueueReady %u",
+	      reg_r(t, 0x70), reg_r(t, 0x44));
+	CHECK(t, virtio_process(t->vd, 0) == 1 && used_idx(t) == 4, "pending request: used %u",
+	      used_idx(t));
+	used_elem(t, 3, &id, &used);
+	CHECK(t, id == 0 && used == 513 && *(uint8_t *)g(t, STAT_GPA) == 0,
+	      "used elem id %u len %u status %u", id, used, *(uint8_t *)g(t, STAT_GPA));
+	CHECK(t, !memcmp(g(t, DATA_GPA), x->orig + 4 * 512, 512), "data of sector 4");
+	teardown(t, x);
+}
+
+/*
  * A host block device (run.sh attaches a loop device when it can and names it
  * in BLK_TEST_DEV): size by BLKGETSIZE64, I/O, BLKDISCARD and BLKZEROOUT.
  */
@@ -693,6 +754,7 @@ int main(void)
 	RUN(t_bad_shapes);
 	RUN(t_hostile);
 	RUN(t_reset_mid_use);
+	RUN(t_snapshot_state);
 	if (getenv("BLK_TEST_DEV"))
 		RUN(t_block_device);
 	else
