@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <unistd.h>
 
 #include "acpi_pm.h"
@@ -197,6 +198,48 @@ static void seg_name(char out[5], char prefix, unsigned i)
  *   \_SB_.KBD_     _HID PNP0303, IO 0x60 and 0x64, IRQ 1 edge
  *   \_SB_.Vnnn     one per virtio-mmio window: _HID "LNRO0005", memory, GSI edge
  */
+/*
+ * VM generation ID (Microsoft's "Virtual Machine Generation ID" paper; Linux's
+ * drivers/virt/vmgenid.c matches the _CID): ADDR is the ID's guest address
+ * as a package of its low and high 32 bits. The hardware-reduced way to
+ * notify it is a Generic Event Device (ACPI0013): its interrupt runs _EVT
+ * with the GSI, and _EVT sends VGEN the notification (0x80) on which the
+ * guest reads the new ID.
+ */
+static void vmgenid(struct aml *a)
+{
+	size_t dev = aml_device(a, "VGEN");
+	aml_name(a, "_HID");
+	aml_string(a, "KVMR0001");
+	aml_name(a, "_CID");
+	aml_string(a, "VM_GEN_COUNTER");
+	aml_name(a, "_DDN");
+	aml_string(a, "VM_Gen_Counter");
+	aml_name(a, "ADDR");
+	size_t pkg = aml_package(a, 2);
+	aml_integer(a, VMGENID_GPA & 0xffffffffu);
+	aml_integer(a, VMGENID_GPA >> 32);
+	aml_end(a, pkg);
+	aml_end(a, dev);
+
+	dev = aml_device(a, "GED_");
+	aml_name(a, "_HID");
+	aml_string(a, "ACPI0013");
+	aml_name(a, "_UID");
+	aml_integer(a, 0);
+	aml_name(a, "_CRS");
+	size_t buf = aml_buffer(a);
+	aml_res_interrupt_edge(a, GED_GSI);
+	aml_res_end(a);
+	aml_buffer_end(a, buf);
+	size_t evt = aml_method(a, "_EVT", 1);
+	size_t cond = aml_if_arg_equals(a, 0, GED_GSI);
+	aml_notify(a, "\\_SB_.VGEN", 0x80);
+	aml_end(a, cond);
+	aml_end(a, evt);
+	aml_end(a, dev);
+}
+
 static void dsdt_body(struct aml *a, const struct acpi_config *c)
 {
 	char name[5];
@@ -268,6 +311,7 @@ static void dsdt_body(struct aml *a, const struct acpi_config *c)
 		aml_buffer_end(a, crs);
 		aml_end(a, dev);
 	}
+	vmgenid(a);
 	aml_end(a, sb);
 }
 
@@ -370,6 +414,22 @@ static bool build(struct out *o, const struct acpi_config *c)
 	rsdp->checksum = sum8_fix(rsdp, 20);
 	rsdp->extended_checksum = sum8_fix(rsdp, sizeof(*rsdp));
 	return true;
+}
+
+int acpi_vmgenid_new(const struct guest_mem *m)
+{
+	uint8_t *id = mem_gpa(m, VMGENID_GPA, VMGENID_LEN);
+	if (!id) {
+		errno = EFAULT;
+		return -1;
+	}
+	for (size_t got = 0; got < VMGENID_LEN;) {
+		ssize_t r = getrandom(id + got, VMGENID_LEN - got, 0);
+		if (r < 0 && errno != EINTR)
+			return -1;
+		got += r > 0 ? (size_t)r : 0;
+	}
+	return 0;
 }
 
 uint64_t acpi_write(const struct guest_mem *m, uint64_t gpa, uint64_t room,

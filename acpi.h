@@ -42,6 +42,12 @@ uint64_t acpi_write(const struct guest_mem *m, uint64_t gpa, uint64_t room,
 		    const struct acpi_config *c);
 
 /*
+ * Write a new random VM generation ID (getrandom) at VMGENID_GPA, where the
+ * DSDT's VGEN device says it is. 0, or -1 with errno.
+ */
+int acpi_vmgenid_new(const struct guest_mem *m);
+
+/*
  * Build the same tables as acpi_write would at ACPI_BASE and write them to
  * dir as rsdp.dat, xsdt.dat, facp.dat, apic.dat and dsdt.dat (the names
  * acpixtract uses; `iasl -d` reads them). The directory must exist. 0, or

@@ -14,6 +14,11 @@ enum {
 	AML_STRING_PREFIX = 0x0d,
 	AML_QWORD_PREFIX = 0x0e,
 	AML_SCOPE = 0x10,
+	AML_METHOD = 0x14,
+	AML_ARG0 = 0x68,
+	AML_NOTIFY = 0x86,
+	AML_LEQUAL = 0x93,
+	AML_IF = 0xa0,
 	AML_BUFFER = 0x11,
 	AML_PACKAGE = 0x12,
 	AML_DUAL_NAME = 0x2e,
@@ -205,6 +210,35 @@ size_t aml_device(struct aml *a, const char *name)
 	size_t mark = a->len;
 	aml_name_string(a, name);
 	return mark;
+}
+
+/* Method (name, nargs, Serialized) { ... aml_end } */
+size_t aml_method(struct aml *a, const char *name, unsigned nargs)
+{
+	emit_u8(a, AML_METHOD);
+	size_t mark = a->len;
+	aml_name_string(a, name);
+	emit_u8(a, (uint8_t)((nargs & 7) | 1u << 3)); /* MethodFlags: SerializeFlag */
+	return mark;
+}
+
+/* If (LEqual (Arg<n>, v)) { ... aml_end } */
+size_t aml_if_arg_equals(struct aml *a, unsigned n, uint64_t v)
+{
+	emit_u8(a, AML_IF);
+	size_t mark = a->len;
+	emit_u8(a, AML_LEQUAL);
+	emit_u8(a, (uint8_t)(AML_ARG0 + (n & 7)));
+	aml_integer(a, v);
+	return mark;
+}
+
+/* Notify (name, v) */
+void aml_notify(struct aml *a, const char *name, uint64_t v)
+{
+	emit_u8(a, AML_NOTIFY);
+	aml_name_string(a, name);
+	aml_integer(a, v);
 }
 
 /* Package (count) { ... aml_end } */

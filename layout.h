@@ -39,6 +39,14 @@
 #define ACPI_BASE 0xe0000ULL
 #define ACPI_SIZE 0x10000ULL
 #define MPTABLE_BASE 0xf0000ULL
+/*
+ * The VM generation ID (16 bytes) the DSDT's VGEN device points at, in the
+ * reserved range above the MP table: kvmrun writes a new one at every
+ * restore and raises GED_GSI, whose _EVT notifies VGEN (Linux then reseeds
+ * its CRNG: clones of one snapshot must not share its state).
+ */
+#define VMGENID_GPA 0xff000ULL
+#define VMGENID_LEN 16
 #define BOOT_KERNEL 0x100000ULL
 
 #define MEM_HOLE_START 0xC0000000ULL  /* 3 GiB */
@@ -64,6 +72,7 @@
  */
 #define I8042_IRQ 1
 #define SERIAL_COM1_IRQ 4
+#define GED_GSI 3 /* ISA IRQ 3 (COM2's, which this machine lacks): the ACPI GED's event line */
 #define VIRTIO_FIRST_GSI 5
 #define IOAPIC_PINS 24 /* GSIs 0..23: KVM's in-kernel IOAPIC has no more */
 #define MAX_VIRTIO_DEVICES (IOAPIC_PINS - VIRTIO_FIRST_GSI) /* disks and NICs together: 19 */

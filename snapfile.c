@@ -145,7 +145,7 @@ static int check_header(const struct snap_header *h, size_t len, char *err, size
 	if (h->ndisks > MAX_DISKS || h->nnets > MAX_NETS || ndev(h) > MAX_VIRTIO_DEVICES)
 		return errf(err, errlen, "%u disks and %u NICs (at most %d, %d, and %d in all)",
 			    h->ndisks, h->nnets, MAX_DISKS, MAX_NETS, MAX_VIRTIO_DEVICES);
-	if (h->flags & ~SNAP_PIT)
+	if (h->flags & ~(SNAP_PIT | SNAP_ACPI))
 		return errf(err, errlen, "unknown flags 0x%x", h->flags);
 	return 0;
 }

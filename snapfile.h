@@ -21,7 +21,8 @@
 #define SNAP_CONFIG "config.json" /* the machine, as --config reads it */
 
 /* Flags in the header. */
-#define SNAP_PIT 1u /* the VM had a PIT (not --no-pit) */
+#define SNAP_PIT 1u  /* the VM had a PIT (not --no-pit) */
+#define SNAP_ACPI 2u /* and ACPI tables (not --no-acpi): a restore notifies its VGEN device */
 
 /* The header: fixed size, host byte order (a snapshot restores on the CPU kind it was taken on). */
 struct snap_header {

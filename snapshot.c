@@ -14,11 +14,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/kvm.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "acpi.h"
+#include "layout.h"
 #include "metrics.h"
 #include "snapfile.h"
 #include "util.h"
@@ -258,7 +262,7 @@ static int capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 {
 	s->hdr.ncpus = (uint32_t)vm->opt.cpus;
 	s->hdr.mem_size = vm->mem.size;
-	s->hdr.flags = vm->opt.no_pit ? 0 : SNAP_PIT;
+	s->hdr.flags = (vm->opt.no_pit ? 0 : SNAP_PIT) | (vm->opt.no_acpi ? 0 : SNAP_ACPI);
 	s->hdr.ndisks = (uint16_t)vm->opt.ndisks;
 	s->hdr.nnets = (uint16_t)vm->opt.nnets;
 	snprintf(s->hdr.kvmrun, sizeof(s->hdr.kvmrun), "%s", KVMRUN_VERSION);
@@ -420,6 +424,7 @@ void restore_open(struct vm *vm)
 	vm->opt.cpus = (int)s->hdr.ncpus;
 	vm->opt.memory = s->hdr.mem_size;
 	vm->opt.no_pit = !(s->hdr.flags & SNAP_PIT);
+	vm->opt.no_acpi = !(s->hdr.flags & SNAP_ACPI);
 	/* config.c took the devices from config.json (or the flags): as many as the state has. */
 	if (vm->opt.ndisks != s->hdr.ndisks || vm->opt.nnets != s->hdr.nnets)
 		vm_die(vm, EXIT_USAGE,
@@ -475,6 +480,27 @@ void restore_devices(struct vm *vm)
 		restore_device(vm, i, &s->dev[i]);
 }
 
+/*
+ * A restored guest is a fork of the one snapshotted, maybe one of many: give
+ * it a new VM generation ID and raise the GED line, whose _EVT notifies the
+ * VGEN device (acpi.c). Linux then reseeds its CRNG ("crng reseeded due to
+ * virtual machine fork"), so clones do not draw the same random numbers.
+ * After the LAPICs are set (setting them would drop the interrupt).
+ */
+static void new_generation(struct vm *vm)
+{
+	if (vm->opt.no_acpi)
+		return;
+	if (acpi_vmgenid_new(&vm->mem) < 0)
+		vm_die(vm, EXIT_RUNTIME, "--restore %s: no random bytes for the VM generation ID: %s",
+		       vm->opt.restore_dir, strerror(errno));
+	for (uint32_t level = 1; level <= 2; level++) {
+		struct kvm_irq_level l = { .irq = GED_GSI, .level = level & 1 };
+		if (ioctl(vm->vmfd, KVM_IRQ_LINE, &l) < 0)
+			vm_die(vm, EXIT_RUNTIME, "KVM: KVM_IRQ_LINE: %s", strerror(errno));
+	}
+}
+
 void restore_cpus(struct vm *vm)
 {
 	char err[256];
@@ -501,4 +527,5 @@ void restore_cpus(struct vm *vm)
 	free(s->cpus);
 	free(s);
 	vm->restored = NULL;
+	new_generation(vm);
 }

@@ -471,6 +471,9 @@ static void load_guest(struct vm *vm)
 		spec.rsdp = acpi_write(&vm->mem, ACPI_BASE, ACPI_SIZE, &cfg);
 		if (!spec.rsdp)
 			vm_die(vm, EXIT_RUNTIME, "cannot build the ACPI tables");
+		if (acpi_vmgenid_new(&vm->mem) < 0)
+			vm_die(vm, EXIT_RUNTIME, "no random bytes for the VM generation ID: %s",
+			       strerror(errno));
 	}
 	int rc = boot_load(&vm->mem, &spec, &vm->entry, err, sizeof(err));
 	if (rc < 0)

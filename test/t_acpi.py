@@ -127,7 +127,7 @@ def check_contents(dsl, cpus, nvirtio):
     problems = []
     d, a, f = dsl.get("dsdt", ""), dsl.get("apic", ""), dsl.get("facp", "")
     want_bases = [VIRTIO_BASE + 0x1000 * i for i in range(nvirtio)]
-    want_gsis = [FIRST_GSI + i for i in range(nvirtio)]
+    want_gsis = [FIRST_GSI + i for i in range(nvirtio)] + [3]  # then the GED's
     bases = [int(x, 16) for x in re.findall(
         r"Memory32Fixed \(ReadWrite,\s*0x([0-9A-F]+),\s*// Address Base\s*0x00001000,", d)]
     gsis = [int(x, 16) for x in re.findall(
@@ -145,6 +145,12 @@ def check_contents(dsl, cpus, nvirtio):
     if not re.search(r'EisaId \("PNP0303"\).*?0x0060,.*?0x0064,.*?IRQ \(Edge, ActiveHigh, Exclusive, \)\s*\{1\}',
                      d, re.S):
         problems.append("DSDT: no i8042 (PNP0303, IO 0x60 and 0x64, IRQ 1 edge)")
+    if not re.search(r'Device \(VGEN\).*?Name \(_CID, "VM_GEN_COUNTER"\).*?Name \(ADDR, Package '
+                     r'\(0x02\)\s*\{\s*0x000FF000,\s*Zero', d, re.S) or not re.search(
+                         r'"ACPI0013".*?Method \(_EVT, 1, Serialized\).*?If \(\(Arg0 == 0x03\)\)'
+                         r'\s*\{\s*Notify \(\\_SB\.VGEN, 0x80\)', d, re.S):
+        problems.append("DSDT: no VM generation ID (VGEN, ADDR 0xff000) or GED (GSI 3, _EVT "
+                        "notifying VGEN)")
     if not re.search(r"Name \(\\_S5, Package \(0x04\)\s*// _S5_.*?\{\s*0x05,", d, re.S):
         problems.append("DSDT: no _S5_ package with SLP_TYP 5")
     ids = [int(x, 16) for x in re.findall(r"Local Apic ID : ([0-9A-F]+)", a)]

@@ -6,7 +6,8 @@
 # (in its own network namespace, where the tap has the snapshot's address
 # and MAC). Each answers a command on its console with an uptime that goes on
 # from the snapshot's (not from 0), writes its disk (read back in L1 after
-# it ended) and pings L1 through its tap; 20 s later its clock has gone on with
+# it ended) and pings L1 through its tap; Debian's kernel (CONFIG_VMGENID)
+# logs that it reseeded its CRNG on the VM generation ID kvmrun changed; 20 s later its clock has gone on with
 # L1's (a restored TSC-deadline of 0 once left Linux asleep, its clock
 # standing still) and its kernel log has no soft lockup or RCU stall. A TSC
 # marked unstable is reported, not failed: a restore can still leave the TSC
@@ -38,7 +39,7 @@ in_ns() {
 ns_del() { kill "$(cat "$1.ns")" 2>/dev/null; }
 
 snapshot_test() {
-	name=$1 kernel=$2 initrd=$3 mem=$4
+	name=$1 kernel=$2 initrd=$3 mem=$4 vmgenid=$5
 	if need_kvmrun "snapshot-$name-take"; then
 		t0=$(now)
 		netns "snap-$name-0" || fail "snapshot-$name-take" "cannot make a network namespace with a tap"
@@ -124,7 +125,7 @@ snapshot_test() {
 		fi
 		sleep 15
 		for c in "$name-1" "$name-2" "$name-3"; do
-			l2_type "$c" "echo \"com\"\"plaints $c=\$(dmesg | grep -ci -e 'soft lockup' -e 'rcu.*stall') tsc=\$(dmesg | grep -c 'Marking TSC unstable') up=\$(cut -d. -f1 /proc/uptime)\""
+			l2_type "$c" "echo \"com\"\"plaints $c=\$(dmesg | grep -ci -e 'soft lockup' -e 'rcu.*stall') tsc=\$(dmesg | grep -c 'Marking TSC unstable') up=\$(cut -d. -f1 /proc/uptime) crng=\$(dmesg | grep -c 'crng reseeded due to virtual machine fork')\""
 		done
 		why=
 		for c in "$name-1" "$name-2" "$name-3"; do
@@ -133,6 +134,12 @@ snapshot_test() {
 			[ "$n" = 0 ] || why="${why}$c's kernel log has $n lines of soft lockups or RCU stalls; "
 			tsc=$(sed -n "s/^complaints $c=[0-9]* tsc=\([0-9]*\).*/\1/p" "$c.log" | tr -d '\r')
 			[ "${tsc:-0}" = 0 ] || echo "LAB: $c: the guest marked its TSC unstable after the restore (known, issue 17)"
+			crng=$(sed -n "s/^complaints $c=.* crng=\([0-9]*\).*/\1/p" "$c.log" | tr -d '\r')
+			if [ "$vmgenid" = yes ]; then
+				[ "${crng:-0}" -ge 1 ] || why="${why}$c's kernel did not reseed its CRNG (no 'crng reseeded due to virtual machine fork'); "
+			else
+				echo "LAB: $c: $name's kernel has no VMGENID driver; crng reseed lines: ${crng:-?}"
+			fi
 			a=$(sed -n "s/^answer $c=42 up=\([0-9]*\).*/\1/p" "$c.log" | tr -d '\r')
 			b=$(sed -n "s/^complaints $c=[0-9]* tsc=[0-9]* up=\([0-9]*\).*/\1/p" "$c.log" | tr -d '\r')
 			[ -n "$a" ] && [ -n "$b" ] && [ $((b - a)) -ge 15 ] ||
@@ -157,5 +164,5 @@ snapshot_test() {
 	fi
 }
 
-snapshot_test lab "$L2_BZIMAGE" "$L2_INITRD" 256M
-snapshot_test debian "$DEBIAN_VMLINUZ" "$DEBIAN_INITRD" 512M
+snapshot_test lab "$L2_BZIMAGE" "$L2_INITRD" 256M no
+snapshot_test debian "$DEBIAN_VMLINUZ" "$DEBIAN_INITRD" 512M yes
