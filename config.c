@@ -69,6 +69,8 @@ static const char usage_text[] =
 	"      --restore DIR        run the guest a snapshot in DIR holds, from where it was\n"
 	"                           (machine from the snapshot; --disk/--net replace its\n"
 	"                           disks and NICs by position, else config.json names them)\n"
+	"      --track-dirty        with --restore and --snapshot-dir: snapshots hold only the\n"
+	"                           pages written since the restore, and name DIR as their base\n"
 	"      --dump-acpi DIR      write the ACPI tables for this machine to DIR and exit\n"
 	"      --chroot DIR         after opening every file, chroot into DIR (needs root)\n"
 	"      --uid N, --gid N     after opening every file, run as this user and group\n"
@@ -105,6 +107,9 @@ static void check_snapshot_flags(const struct options *o, const char *cfg, const
 {
 	if (then && !o->snapshot_dir)
 		usage_error("--snapshot-then: needs --snapshot-dir or --snapshot-on-ready");
+	if (o->track_dirty && (!o->restore_dir || !o->snapshot_dir))
+		usage_error("--track-dirty: needs --restore (a diff is against the snapshot the "
+			    "guest came from) and --snapshot-dir");
 	if (!o->restore_dir)
 		return;
 	if (machine || cfg)
@@ -599,6 +604,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		OPT_SNAPSHOT_ON_READY,
 		OPT_SNAPSHOT_THEN,
 		OPT_RESTORE,
+		OPT_TRACK_DIRTY,
 		OPT_HUGEPAGES,
 		OPT_NO_HUGEPAGES
 	};
@@ -623,6 +629,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "snapshot-on-ready", required_argument, NULL, OPT_SNAPSHOT_ON_READY },
 		{ "snapshot-then", required_argument, NULL, OPT_SNAPSHOT_THEN },
 		{ "restore", required_argument, NULL, OPT_RESTORE },
+		{ "track-dirty", no_argument, NULL, OPT_TRACK_DIRTY },
 		{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
 		{ "no-hugepages", no_argument, NULL, OPT_NO_HUGEPAGES },
 		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
@@ -748,6 +755,9 @@ void config_parse(struct options *o, int argc, char **argv)
 				usage_error("--snapshot-then %s: expected exit or resume", optarg);
 			o->snapshot_resume = strcmp(optarg, "resume") == 0;
 			then = true;
+			break;
+		case OPT_TRACK_DIRTY:
+			o->track_dirty = true;
 			break;
 		case OPT_RESTORE:
 			o->restore_dir = optarg;

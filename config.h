@@ -61,6 +61,7 @@ struct options {
 	bool snapshot_on_ready;	      /* also when the guest signals init (the boot timer) */
 	bool snapshot_resume;	      /* --snapshot-then resume: the guest runs on */
 	const char *restore_dir;      /* --restore: the machine comes from this snapshot */
+	bool track_dirty;	      /* --track-dirty: snapshots are diffs against restore_dir */
 	const char *seccomp_selftest; /* test hook: install that role's filter and misbehave */
 	bool seccomp_list;	      /* test hook: print every role's allowlist */
 };

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "layout.h"
 
@@ -67,6 +68,28 @@ int mem_init_file(struct guest_mem *m, int fd, uint64_t size)
 	m->from_file = true;
 	m->size = size;
 	m->low_size = size < MEM_HOLE_START ? size : MEM_HOLE_START;
+	return 0;
+}
+
+int mem_overlay_file(struct guest_mem *m, int fd, uint64_t off, uint64_t len)
+{
+	if (off > m->size || len > m->size - off)
+		return -EINVAL;
+	void *p = mmap(m->host + off, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE, fd, (off_t)off);
+	if (p != MAP_FAILED)
+		return 0;
+	if (errno != ENOMEM)
+		return -errno;
+	/* vm.max_map_count reached: copy instead (private pages, not shared). */
+	for (uint64_t done = 0; done < len;) {
+		ssize_t r = pread(fd, m->host + off + done, len - done, (off_t)(off + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		done += (uint64_t)r;
+	}
 	return 0;
 }
 

@@ -57,6 +57,14 @@ int mem_init(struct guest_mem *m, uint64_t size, enum mem_pages pages);
  */
 int mem_init_file(struct guest_mem *m, int fd, uint64_t size);
 
+/*
+ * A diff snapshot's pages over RAM mapped by mem_init_file: [off, off+len)
+ * of m becomes the same range of fd, MAP_PRIVATE too (clones share these
+ * pages as well). Falls back to reading them when the process is out of
+ * mappings. 0 or -errno.
+ */
+int mem_overlay_file(struct guest_mem *m, int fd, uint64_t off, uint64_t len);
+
 /* Register the RAM with KVM as memory slots on vmfd (slots 0 and 1). 0 or -errno. */
 int mem_register(const struct guest_mem *m, int vmfd);
 

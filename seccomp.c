@@ -87,6 +87,7 @@ static const struct {
 	SC(ftruncate, SNAP, "snapshot: empty the files, so old pages become holes"),
 	SC(fdatasync, SNAP, "snapshot: on disk before kvmrun exits or resumes"),
 	SC(mincore, SNAP, "snapshot: skip guest pages never touched"),
+	SC(pread64, SNAP, "snapshot --track-dirty: the pages written since the restore (pagemap)"),
 };
 
 /* ioctl request numbers per role (compared on the low 32 bits: libc sign-extends). */

@@ -17,7 +17,7 @@
 #include "layout.h"
 #include "util.h"
 
-enum { TAG_VM = 1, TAG_VCPU, TAG_SERIAL, TAG_I8042, TAG_TIMER, TAG_VIRTIO };
+enum { TAG_VM = 1, TAG_VCPU, TAG_SERIAL, TAG_I8042, TAG_TIMER, TAG_VIRTIO, TAG_BASE };
 
 struct record {
 	uint32_t tag, index;
@@ -65,10 +65,10 @@ static uint8_t *put(uint8_t *p, uint32_t tag, uint32_t index, const void *data, 
 	return p + sizeof(r) + len;
 }
 
-size_t snap_encoded_size(uint32_t ncpus, uint32_t ndev)
+size_t snap_encoded_size(uint32_t ncpus, uint32_t ndev, bool diff)
 {
 	const struct snapshot *s = NULL;
-	return sizeof(s->hdr) + 4 * sizeof(struct record) + sizeof(s->vm) + sizeof(s->serial) +
+	return (diff ? sizeof(struct record) + sizeof(s->base) : 0) + sizeof(s->hdr) + 4 * sizeof(struct record) + sizeof(s->vm) + sizeof(s->serial) +
 	       sizeof(s->kbd) + sizeof(s->timer_fired) +
 	       ncpus * (sizeof(struct record) + sizeof(struct vcpu_state)) +
 	       ndev * (sizeof(struct record) + sizeof(struct virtio_state));
@@ -81,7 +81,8 @@ static uint32_t ndev(const struct snap_header *h)
 
 void snap_encode(struct snapshot *s, uint8_t *buf)
 {
-	size_t body = snap_encoded_size(s->hdr.ncpus, ndev(&s->hdr)) - sizeof(s->hdr);
+	bool diff = s->hdr.flags & SNAP_DIFF;
+	size_t body = snap_encoded_size(s->hdr.ncpus, ndev(&s->hdr), diff) - sizeof(s->hdr);
 	uint8_t *p = buf + sizeof(s->hdr);
 	p = put(p, TAG_VM, 0, &s->vm, sizeof(s->vm));
 	for (uint32_t i = 0; i < s->hdr.ncpus; i++)
@@ -91,6 +92,8 @@ void snap_encode(struct snapshot *s, uint8_t *buf)
 	p = put(p, TAG_TIMER, 0, &s->timer_fired, sizeof(s->timer_fired));
 	for (uint32_t i = 0; i < ndev(&s->hdr); i++)
 		p = put(p, TAG_VIRTIO, i, &s->dev[i], sizeof(s->dev[i]));
+	if (diff)
+		p = put(p, TAG_BASE, 0, &s->base, sizeof(s->base));
 	memcpy(s->hdr.magic, SNAP_MAGIC, sizeof(s->hdr.magic));
 	s->hdr.version = SNAP_VERSION;
 	s->hdr.body_len = body;
@@ -122,6 +125,9 @@ static void *slot(struct snapshot *s, const struct record *r, size_t *want)
 	case TAG_VIRTIO:
 		*want = sizeof(struct virtio_state);
 		return r->index < ndev(&s->hdr) ? &s->dev[r->index] : NULL;
+	case TAG_BASE:
+		*want = sizeof(s->base);
+		return r->index == 0 && (s->hdr.flags & SNAP_DIFF) ? &s->base : NULL;
 	default:
 		return NULL;
 	}
@@ -145,7 +151,7 @@ static int check_header(const struct snap_header *h, size_t len, char *err, size
 	if (h->ndisks > MAX_DISKS || h->nnets > MAX_NETS || ndev(h) > MAX_VIRTIO_DEVICES)
 		return errf(err, errlen, "%u disks and %u NICs (at most %d, %d, and %d in all)",
 			    h->ndisks, h->nnets, MAX_DISKS, MAX_NETS, MAX_VIRTIO_DEVICES);
-	if (h->flags & ~(SNAP_PIT | SNAP_ACPI))
+	if (h->flags & ~(SNAP_PIT | SNAP_ACPI | SNAP_DIFF))
 		return errf(err, errlen, "unknown flags 0x%x", h->flags);
 	return 0;
 }
@@ -195,9 +201,12 @@ int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, s
 	static const char *const names[] = { [TAG_VM] = "VM",
 					     [TAG_SERIAL] = "serial",
 					     [TAG_I8042] = "i8042",
-					     [TAG_TIMER] = "boot timer" };
+					     [TAG_TIMER] = "boot timer",
+					     [TAG_BASE] = "diff base" };
 	for (uint32_t i = 1; i < nseen; i++) {
-		if (seen[i] || i == TAG_VCPU || (i > TAG_TIMER && i < VCPU0))
+		if (seen[i] || i == TAG_VCPU || (i > TAG_TIMER && i < VCPU0 && i != TAG_BASE))
+			continue;
+		if (i == TAG_BASE && !(s->hdr.flags & SNAP_DIFF))
 			continue;
 		if (i < VCPU0)
 			errf(err, errlen, "no %s record", names[i]);
@@ -211,6 +220,12 @@ int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, s
 		return -1;
 	}
 	free(seen);
+	if ((s->hdr.flags & SNAP_DIFF) &&
+	    (s->base.dir[0] != '/' || !memchr(s->base.dir, 0, sizeof(s->base.dir)))) {
+		free(s->cpus);
+		s->cpus = NULL;
+		return errf(err, errlen, "a diff whose base is not an absolute path");
+	}
 	return 0;
 bad_record:
 	free(seen);
@@ -230,7 +245,36 @@ static bool zero_page(const uint8_t *p)
 	return memcmp(p, zero, sizeof(zero)) == 0;
 }
 
-int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon)
+static bool bit(const uint8_t *map, uint64_t page)
+{
+	return map[page / 8] >> (page % 8) & 1;
+}
+
+int64_t snap_dirty_pages(int pagemap_fd, const uint8_t *host, uint64_t size, uint8_t *bitmap)
+{
+	enum { CHUNK = 1024 };
+	uint64_t e[CHUNK], pages = size / 4096, first = (uint64_t)(uintptr_t)host / 4096;
+	int64_t n = 0;
+	memset(bitmap, 0, (pages + 7) / 8);
+	for (uint64_t p = 0; p < pages; p += CHUNK) {
+		uint64_t want = pages - p < CHUNK ? pages - p : CHUNK;
+		ssize_t r = pread(pagemap_fd, e, want * 8, (off_t)((first + p) * 8));
+		if (r != (ssize_t)(want * 8))
+			return r < 0 ? -errno : -EIO;
+		for (uint64_t i = 0; i < want; i++) {
+			/* bit 63 present, 62 swapped, 61 a file page (or shared anonymous) */
+			bool present = e[i] >> 63 & 1, swapped = e[i] >> 62 & 1, file = e[i] >> 61 & 1;
+			if ((present && !file) || swapped) {
+				bitmap[(p + i) / 8] |= (uint8_t)(1u << ((p + i) % 8));
+				n++;
+			}
+		}
+	}
+	return n;
+}
+
+int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon,
+			  const uint8_t *only)
 {
 	/* Truncating to 0 first turns every page the new contents lack into a hole. */
 	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0)
@@ -245,7 +289,8 @@ int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon)
 			memset(res, 1, sizeof(res));
 		for (uint64_t i = 0; i < pages;) {
 			uint64_t j = i;
-			while (j < pages && (res[j] & 1) && !zero_page(host + off + j * 4096))
+			while (j < pages && (res[j] & 1) &&
+			       (!only || bit(only, off / 4096 + j)) && !zero_page(host + off + j * 4096))
 				j++;
 			if (j == i) {
 				i++;

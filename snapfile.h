@@ -23,6 +23,17 @@
 /* Flags in the header. */
 #define SNAP_PIT 1u  /* the VM had a PIT (not --no-pit) */
 #define SNAP_ACPI 2u /* and ACPI tables (not --no-acpi): a restore notifies its VGEN device */
+#define SNAP_DIFF 4u /* a diff: memory holds only the pages written since the base was restored */
+#define SNAP_DIRTY "dirty" /* a diff's bitmap of those pages, one bit per 4 KiB, LSB first */
+#define SNAP_MAX_CHAIN 64  /* diffs on diffs, at most this deep */
+
+/* A diff's base: the snapshot directory it was restored from, and its dirty bitmap's check. */
+struct snap_base {
+	char dir[4096]; /* absolute, NUL-terminated */
+	uint64_t dirty_len;
+	uint32_t dirty_crc;
+	uint32_t base_crc; /* the base's state file CRC: a base written over since is refused */
+};
 
 /* The header: fixed size, host byte order (a snapshot restores on the CPU kind it was taken on). */
 struct snap_header {
@@ -48,13 +59,14 @@ struct snapshot {
 	struct i8042_state kbd;
 	uint32_t timer_fired;
 	struct virtio_state dev[MAX_VIRTIO_DEVICES]; /* hdr.ndisks + hdr.nnets of them */
+	struct snap_base base;			     /* with SNAP_DIFF */
 };
 
 /* This host's CPU signature, into hdr. */
 void snap_host_cpu(struct snap_header *hdr);
 
-/* The state file's size for a VM of ncpus vCPUs and ndev virtio devices. */
-size_t snap_encoded_size(uint32_t ncpus, uint32_t ndev);
+/* The state file's size for a VM of ncpus vCPUs and ndev virtio devices (diff: SNAP_DIFF or not). */
+size_t snap_encoded_size(uint32_t ncpus, uint32_t ndev, bool diff);
 
 /* Write the state file's bytes for `s` into buf (snap_encoded_size long), filling in its header's crc and body_len. */
 void snap_encode(struct snapshot *s, uint8_t *buf);
@@ -68,12 +80,22 @@ int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, s
 
 /*
  * Write guest RAM [host, host+size) into fd as a sparse file: only pages
- * that are not all zero become data. `anon`: RAM is an anonymous mapping,
+ * that are not all zero (and, with `only`, whose bit is set there) become data. `anon`: RAM is an anonymous mapping,
  * whose pages never touched are not resident and are skipped unread (a
  * file-backed one, from a restore, holds data in pages not resident). The
  * bytes written, or -errno.
  */
-int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon);
+int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon,
+			  const uint8_t *only);
+
+/*
+ * The pages of guest RAM [host, host+size) (a private mapping of a memory
+ * file) written since it was mapped: they are anonymous copies now, where
+ * the others are still the file's pages; /proc/self/pagemap (pagemap_fd)
+ * tells them apart. Into bitmap (size/4096 bits, LSB first). The count of
+ * such pages, or -errno.
+ */
+int64_t snap_dirty_pages(int pagemap_fd, const uint8_t *host, uint64_t size, uint8_t *bitmap);
 
 /* CRC-32 (zlib's), and the same continued over more bytes. */
 uint32_t snap_crc32(const uint8_t *p, size_t len);

@@ -34,8 +34,8 @@
 #define KVMRUN_VERSION "dev"
 #endif
 
-enum { F_STATE, F_MEMORY, F_CONFIG };
-static const char *const file_names[] = { SNAP_STATE, SNAP_MEMORY, SNAP_CONFIG };
+enum { F_STATE, F_MEMORY, F_CONFIG, F_DIRTY };
+static const char *const file_names[] = { SNAP_STATE, SNAP_MEMORY, SNAP_CONFIG, SNAP_DIRTY };
 
 #define MAX_STATE_FILE (64u << 20)
 
@@ -57,6 +57,27 @@ static int open_in(struct vm *vm, const char *dir, const char *name, int flags, 
 	return fd;
 }
 
+/*
+ * --track-dirty: this VM's snapshots hold only the pages written since it
+ * was restored, and name the directory it was restored from as their base.
+ * The pages are told apart through /proc/self/pagemap when the snapshot is
+ * taken; nothing is tracked while the guest runs (the copy-on-write of the
+ * memory file's mapping already keeps them apart).
+ */
+static void prepare_diff(struct vm *vm, const char *flag)
+{
+	if (!realpath(vm->opt.restore_dir, vm->snap->base.dir))
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s", vm->opt.restore_dir, strerror(errno));
+	vm->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (vm->pagemap_fd < 0)
+		vm_die(vm, EXIT_RUNTIME, "--track-dirty: /proc/self/pagemap: %s", strerror(errno));
+	vm->snap_dirty = malloc((vm->mem.size / 4096 + 7) / 8);
+	if (!vm->snap_dirty)
+		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	vm->snap->base.base_crc = vm->restored_crc;
+	(void)flag;
+}
+
 void snapshot_prepare(struct vm *vm)
 {
 	const char *dir = vm->opt.snapshot_dir;
@@ -66,7 +87,8 @@ void snapshot_prepare(struct vm *vm)
 		vm_die(vm, EXIT_USAGE, "%s %s: %s", flag, dir, strerror(errno));
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 		vm_die(vm, EXIT_USAGE, "%s %s: not a directory", flag, dir);
-	for (int i = 0; i < 3; i++)
+	bool diff = vm->opt.track_dirty;
+	for (int i = 0; i < (diff ? 4 : 3); i++)
 		vm->snap_files[i] = open_in(vm, dir, file_names[i], O_RDWR | O_CREAT, flag);
 	if (lock(vm->snap_files[F_MEMORY], F_WRLCK) < 0)
 		vm_die(vm, EXIT_USAGE,
@@ -75,12 +97,14 @@ void snapshot_prepare(struct vm *vm)
 		       flag, dir);
 	/* A confined main may not allocate: a snapshot's room is taken now. */
 	vm->snap = calloc(1, sizeof(*vm->snap));
-	vm->snap_buf = malloc(snap_encoded_size((uint32_t)vm->opt.cpus, (uint32_t)vm->ndevices));
+	vm->snap_buf = malloc(snap_encoded_size((uint32_t)vm->opt.cpus, (uint32_t)vm->ndevices, diff));
 	vm->snap_msrs = malloc(sizeof(*vm->snap_msrs));
 	if (vm->snap)
 		vm->snap->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->snap->cpus));
 	if (!vm->snap || !vm->snap->cpus || !vm->snap_buf || !vm->snap_msrs)
 		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	if (diff)
+		prepare_diff(vm, flag);
 	vm->snap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->snap_fd < 0)
 		vm_die(vm, EXIT_RUNTIME, "eventfd: %s", strerror(errno));
@@ -262,7 +286,8 @@ static int capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 {
 	s->hdr.ncpus = (uint32_t)vm->opt.cpus;
 	s->hdr.mem_size = vm->mem.size;
-	s->hdr.flags = (vm->opt.no_pit ? 0 : SNAP_PIT) | (vm->opt.no_acpi ? 0 : SNAP_ACPI);
+	s->hdr.flags = (vm->opt.no_pit ? 0 : SNAP_PIT) | (vm->opt.no_acpi ? 0 : SNAP_ACPI) |
+		       (vm->opt.track_dirty ? SNAP_DIFF : 0);
 	s->hdr.ndisks = (uint16_t)vm->opt.ndisks;
 	s->hdr.nnets = (uint16_t)vm->opt.nnets;
 	snprintf(s->hdr.kvmrun, sizeof(s->hdr.kvmrun), "%s", KVMRUN_VERSION);
@@ -299,19 +324,40 @@ static int capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 	return 0;
 }
 
+/* A diff: which pages were written since the restore, into the bitmap and its file. */
+static int write_dirty(struct vm *vm, struct snapshot *s, int64_t *pages)
+{
+	size_t len = (vm->mem.size / 4096 + 7) / 8;
+	*pages = snap_dirty_pages(vm->pagemap_fd, vm->mem.host, vm->mem.size, vm->snap_dirty);
+	if (*pages < 0)
+		return (int)*pages;
+	s->base.dirty_len = len;
+	s->base.dirty_crc = snap_crc32(vm->snap_dirty, len);
+	return write_all(vm->snap_files[F_DIRTY], vm->snap_dirty, len);
+}
+
 static int write_files(struct vm *vm, struct snapshot *s, int64_t *mem_bytes, char *err,
 		       size_t errlen)
 {
-	size_t len = snap_encoded_size(s->hdr.ncpus, (uint32_t)vm->ndevices);
+	bool diff = s->hdr.flags & SNAP_DIFF;
+	size_t len = snap_encoded_size(s->hdr.ncpus, (uint32_t)vm->ndevices, diff);
 	uint8_t *buf = vm->snap_buf;
-	snap_encode(s, buf);
+	int64_t dirty = 0;
 	/* The state file last: until it is whole, the directory does not restore. */
 	int rc = ftruncate(vm->snap_files[F_STATE], 0) < 0 ? -errno : 0;
+	if (rc == 0 && diff)
+		rc = write_dirty(vm, s, &dirty);
+	snap_encode(s, buf);
 	if (rc == 0) {
 		*mem_bytes = snap_write_memory(vm->snap_files[F_MEMORY], vm->mem.host, vm->mem.size,
-					       !vm->mem.from_file);
+					       !vm->mem.from_file, diff ? vm->snap_dirty : NULL);
 		rc = *mem_bytes < 0 ? (int)*mem_bytes : 0;
 	}
+	if (rc == 0 && diff && fdatasync(vm->snap_files[F_DIRTY]) < 0)
+		rc = -errno;
+	if (rc == 0 && diff)
+		log_msg(&vm->log, LOG_INFO, "diff snapshot: %lld pages written since the restore from %s",
+			(long long)dirty, s->base.dir);
 	if (rc == 0)
 		rc = write_config(vm);
 	if (rc == 0 &&
@@ -367,11 +413,11 @@ bool snapshot_take(struct vm *vm)
 
 /* --- restoring -------------------------------------------------------------------- */
 
-static uint8_t *read_state(struct vm *vm, int fd, size_t *len)
+static uint8_t *read_state(struct vm *vm, const char *dir, int fd, size_t *len)
 {
 	struct stat st;
 	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > MAX_STATE_FILE)
-		vm_die(vm, EXIT_USAGE, "--restore %s: %s: %s", vm->opt.restore_dir, SNAP_STATE,
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s: %s", dir, SNAP_STATE,
 		       st.st_size <= 0 ? "empty (no snapshot was written here)" : "too large");
 	uint8_t *buf = malloc((size_t)st.st_size);
 	if (!buf)
@@ -379,28 +425,122 @@ static uint8_t *read_state(struct vm *vm, int fd, size_t *len)
 	for (size_t done = 0; done < (size_t)st.st_size;) {
 		ssize_t r = pread(fd, buf + done, (size_t)st.st_size - done, (off_t)done);
 		if (r <= 0)
-			vm_die(vm, EXIT_USAGE, "--restore %s: %s: %s", vm->opt.restore_dir,
-			       SNAP_STATE, r < 0 ? strerror(errno) : "shorter than it was");
+			vm_die(vm, EXIT_USAGE, "--restore %s: %s: %s", dir, SNAP_STATE,
+			       r < 0 ? strerror(errno) : "shorter than it was");
 		done += (size_t)r;
 	}
 	*len = (size_t)st.st_size;
 	return buf;
 }
 
-void restore_open(struct vm *vm)
+/* Read and check DIR's state file into s; a bad one ends the process (status 2). */
+static void load_state(struct vm *vm, const char *dir, struct snapshot *s)
 {
-	const char *dir = vm->opt.restore_dir;
 	char err[256];
-	struct snapshot *s = calloc(1, sizeof(*s));
-	if (!s)
-		vm_die(vm, EXIT_RUNTIME, "out of memory");
 	int fd = open_in(vm, dir, SNAP_STATE, O_RDONLY, "--restore");
 	size_t len;
-	uint8_t *buf = read_state(vm, fd, &len);
+	uint8_t *buf = read_state(vm, dir, fd, &len);
 	close(fd);
 	if (snap_decode(buf, len, s, err, sizeof(err)) < 0)
 		vm_die(vm, EXIT_USAGE, "--restore %s: %s: %s", dir, SNAP_STATE, err);
 	free(buf);
+}
+
+/*
+ * DIR's memory file, of the size the state says, read-locked for as long as
+ * the VM runs (the fd stays open: writers are kept away).
+ */
+static int open_memory(struct vm *vm, const char *dir, uint64_t size)
+{
+	int mem = open_in(vm, dir, SNAP_MEMORY, O_RDONLY, "--restore");
+	struct stat st;
+	if (fstat(mem, &st) < 0 || (uint64_t)st.st_size != size)
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s is %lld bytes, the state says %llu", dir,
+		       SNAP_MEMORY, (long long)st.st_size, (unsigned long long)size);
+	if (lock(mem, F_RDLCK) < 0)
+		vm_die(vm, EXIT_USAGE, "--restore %s: a kvmrun is writing a snapshot there", dir);
+	return mem;
+}
+
+/* A diff's pages over what its bases gave: its bitmap, checked, then each run of set bits. */
+static void overlay(struct vm *vm, const char *dir, const struct snap_base *b)
+{
+	uint64_t pages = vm->mem.size / 4096, len = (pages + 7) / 8;
+	int fd = open_in(vm, dir, SNAP_DIRTY, O_RDONLY, "--restore");
+	uint8_t *map = malloc(len);
+	struct stat st;
+	if (!map)
+		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	ssize_t r = pread(fd, map, len, 0);
+	if (fstat(fd, &st) < 0 || (uint64_t)st.st_size != len || r != (ssize_t)len ||
+	    b->dirty_len != len || snap_crc32(map, len) != b->dirty_crc)
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s: damaged (not the size or CRC %s says)",
+		       dir, SNAP_DIRTY, SNAP_STATE);
+	close(fd);
+	int mem = open_memory(vm, dir, vm->mem.size);
+	for (uint64_t p = 0, q; p < pages; p = q) {
+		for (q = p; q < pages && (map[q / 8] >> (q % 8) & 1); q++) {
+		}
+		if (q == p) {
+			q++;
+			continue;
+		}
+		int rc = mem_overlay_file(&vm->mem, mem, p * 4096, (q - p) * 4096);
+		if (rc < 0)
+			vm_die(vm, EXIT_RUNTIME, "--restore %s: cannot map %s: %s", dir,
+			       SNAP_MEMORY, strerror(-rc));
+	}
+	free(map);
+}
+
+/*
+ * Guest RAM: a full snapshot's memory file, or a diff's chain (its base, the
+ * base's base, ... down to a full snapshot) mapped oldest first, each diff's
+ * pages over the ones before.
+ */
+static void map_chain(struct vm *vm, const char *dir, const struct snapshot *s)
+{
+	const char *chain[SNAP_MAX_CHAIN + 1] = { dir };
+	struct snap_base *bases = calloc(SNAP_MAX_CHAIN, sizeof(*bases));
+	struct snapshot *b = calloc(1, sizeof(*b));
+	if (!bases || !b)
+		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	int n = 0;
+	for (const struct snapshot *cur = s; cur->hdr.flags & SNAP_DIFF; cur = b) {
+		if (n == SNAP_MAX_CHAIN)
+			vm_die(vm, EXIT_USAGE, "--restore %s: more than %d diffs on diffs", dir,
+			       SNAP_MAX_CHAIN);
+		bases[n] = cur->base;
+		chain[n + 1] = strdup(cur->base.dir);
+		if (!chain[n + 1])
+			vm_die(vm, EXIT_RUNTIME, "out of memory");
+		load_state(vm, chain[n + 1], b);
+		free(b->cpus);
+		if (b->hdr.crc != bases[n].base_crc || b->hdr.mem_size != s->hdr.mem_size)
+			vm_die(vm, EXIT_USAGE,
+			       "--restore %s: its base %s is not the snapshot it was taken from "
+			       "(written over since?)",
+			       chain[n], chain[n + 1]);
+		n++;
+	}
+	int rc = mem_init_file(&vm->mem, open_memory(vm, chain[n], s->hdr.mem_size),
+			       s->hdr.mem_size);
+	if (rc < 0)
+		vm_die(vm, EXIT_RUNTIME, "--restore %s: cannot map %s: %s", chain[n], SNAP_MEMORY,
+		       strerror(-rc));
+	for (int i = n - 1; i >= 0; i--)
+		overlay(vm, chain[i], &bases[i]);
+	free(bases);
+	free(b);
+}
+
+void restore_open(struct vm *vm)
+{
+	const char *dir = vm->opt.restore_dir;
+	struct snapshot *s = calloc(1, sizeof(*s));
+	if (!s)
+		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	load_state(vm, dir, s);
 	struct snap_header here;
 	snap_host_cpu(&here);
 	if (memcmp(here.cpu_vendor, s->hdr.cpu_vendor, sizeof(here.cpu_vendor)) != 0 ||
@@ -409,18 +549,8 @@ void restore_open(struct vm *vm)
 		       "--restore %s: taken on another kind of CPU (%.12s 0x%x; this host: "
 		       "%.12s 0x%x)",
 		       dir, s->hdr.cpu_vendor, s->hdr.cpu_sig, here.cpu_vendor, here.cpu_sig);
-	int mem = open_in(vm, dir, SNAP_MEMORY, O_RDONLY, "--restore");
-	struct stat st;
-	if (fstat(mem, &st) < 0 || (uint64_t)st.st_size != s->hdr.mem_size)
-		vm_die(vm, EXIT_USAGE, "--restore %s: %s is %lld bytes, the state says %llu", dir,
-		       SNAP_MEMORY, (long long)st.st_size, (unsigned long long)s->hdr.mem_size);
-	if (lock(mem, F_RDLCK) < 0)
-		vm_die(vm, EXIT_USAGE, "--restore %s: a kvmrun is writing a snapshot there", dir);
-	int rc = mem_init_file(&vm->mem, mem, s->hdr.mem_size);
-	if (rc < 0)
-		vm_die(vm, EXIT_RUNTIME, "--restore %s: cannot map %s: %s", dir, SNAP_MEMORY,
-		       strerror(-rc));
-	/* The fd stays open: it holds the lock that keeps writers away. */
+	map_chain(vm, dir, s);
+	vm->restored_crc = s->hdr.crc;
 	vm->opt.cpus = (int)s->hdr.ncpus;
 	vm->opt.memory = s->hdr.mem_size;
 	vm->opt.no_pit = !(s->hdr.flags & SNAP_PIT);

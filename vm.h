@@ -66,10 +66,13 @@ struct vm {
 	/* Snapshots (snapshot.c): parked vCPUs, the files, what a restore read. */
 	atomic_int pause, parked;
 	int snap_fd;			 /* eventfd: the guest signalled init, snapshot due */
-	int snap_files[3];		 /* state, memory, config.json in --snapshot-dir */
+	int snap_files[4];		 /* state, memory, config.json, dirty in --snapshot-dir */
+	int pagemap_fd;			 /* --track-dirty: /proc/self/pagemap */
+	uint8_t *snap_dirty;		 /* --track-dirty: room for the dirty bitmap */
 	uint32_t msrs[VMSTATE_MAX_MSRS]; /* the MSRs a snapshot saves */
 	uint32_t nmsrs;
 	struct snapshot *restored; /* --restore: the state read, until put back */
+	uint32_t restored_crc;	   /* its state file's CRC (a diff's base_crc) */
 	struct snapshot *snap;	   /* --snapshot-dir: room for one, allocated ahead */
 	uint8_t *snap_buf;	   /* and for its state file's bytes */
 	struct vmstate_msrs *snap_msrs;

@@ -596,7 +596,8 @@ int main(int argc, char **argv)
 		.con = { .in_fd = -1, .out_fd = -1 },
 		.metrics_fd = -1,
 		.snap_fd = -1,
-		.snap_files = { -1, -1, -1 },
+		.snap_files = { -1, -1, -1, -1 },
+		.pagemap_fd = -1,
 	};
 	g_vm = &vm;
 	vm.t_main = log_now_ns();

@@ -71,7 +71,7 @@ static void setup(void)
 	s.dev[0].q[0] = (struct virtio_queue_state){
 		.num = 8, .ready = 1, .desc = 0x1000, .avail = 0x2000, .used = 0x3000
 	};
-	tlen = snap_encoded_size(1, 1);
+	tlen = snap_encoded_size(1, 1, false);
 	tmpl = malloc(tlen);
 	buf = malloc(tlen);
 	if (!tmpl || !buf)

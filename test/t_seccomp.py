@@ -88,7 +88,7 @@ def other_workloads(traced):
     k = ["-k", probe("pvh")]
     metrics, log = os.path.join(TMP, "m.jsonl"), os.path.join(TMP, "kv.log")
     r, w = os.pipe()
-    snaps = [os.path.join(TMP, f"snap{i}") for i in range(3)]
+    snaps = [os.path.join(TMP, f"snap{i}") for i in range(4)]
     runs = [(k + ["-c", "probe.exit=emulfail"], None),
             (["-k", probe("bzimage"), "--cpus", "2", "--console", "file=" + os.path.join(TMP, "c")],
              None),
@@ -98,11 +98,14 @@ def other_workloads(traced):
             (k + ["-c", "probe.exit=halt", "--shutdown-timeout", "1", "--metrics", metrics],
              signal.SIGUSR1),
             (k + ["-c", "probe.exit=halt"], signal.SIGINT),
-            # The snapshot role: written then exit, written then resume, and from a restore.
+            # The snapshot role: written then exit, written then resume, from a restore, and
+            # a diff of a restored guest (--track-dirty reads pagemap).
             (k + ["-c", "probe.exit=halt", "--snapshot-dir", snaps[0]], signal.SIGUSR2),
             (k + ["-c", "probe.exit=halt", "--snapshot-dir", snaps[1], "--snapshot-then",
                   "resume"], signal.SIGUSR2),
-            (["--restore", snaps[0], "--snapshot-dir", snaps[2]], signal.SIGUSR2)]
+            (["--restore", snaps[0], "--snapshot-dir", snaps[2]], signal.SIGUSR2),
+            (["--restore", snaps[0], "--snapshot-dir", snaps[3], "--track-dirty"],
+             signal.SIGUSR2)]
     try:
         for args, sig in runs:
             p = subprocess.Popen([traced] + args, stdin=subprocess.DEVNULL, pass_fds=(w,),

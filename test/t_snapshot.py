@@ -159,6 +159,70 @@ def count():
     result("snapshot/count-ten-generations", gens == 10, why or f"{gens} generations")
 
 
+def dirty_pages(d):
+    return sum(bin(b).count("1") for b in open(os.path.join(d, "dirty"), "rb").read())
+
+
+def diff():
+    """--track-dirty: a restored guest's snapshots hold only the pages it wrote since, name
+    their base, and restore through the chain (two diffs deep), memory and timer intact."""
+    d0 = fresh("snap-diff-0")
+    vm = Vm(["-k", probe("pvh"), "-c", "probe.exit=count probe.count=100000", "-m", "256M",
+             "--snapshot-dir", d0])
+    ok = vm.until(b"tick=30 ")
+    vm.p.send_signal(signal.SIGUSR2)
+    st, err = vm.wait()
+    last = max(ticks(vm.out) or [0])
+    chain, why, sizes = [d0], "", []
+    for g in (1, 2):
+        d = fresh(f"snap-diff-{g}")
+        vm = Vm(["--restore", chain[-1], "--snapshot-dir", d, "--track-dirty"])
+        got = vm.until(f"tick={last + 30} ".encode())
+        vm.p.send_signal(signal.SIGUSR2)
+        st, err = vm.wait()
+        t = ticks(vm.out)
+        n = dirty_pages(d) if os.path.exists(os.path.join(d, "dirty")) else -1
+        used = allocated(os.path.join(d, "memory"))
+        sizes.append((n, used))
+        if not (got and st == 0 and t and t[0] == last + 10 and b"mem=bad" not in vm.out
+                and 0 < n < 256 and used <= n * 4096 + (64 << 10)
+                and "diff snapshot" in vm.logged()):
+            why = (f"diff {g}: status {st}, ticks {t[:2]} after {last}, {n} dirty pages, "
+                   f"{used} bytes allocated, err {err!r}")
+            break
+        chain.append(d)
+        last = max(t)
+    full = allocated(os.path.join(d0, "memory"))
+    print(f"INFO snapshot: full snapshot {full} bytes allocated; diffs (dirty pages, bytes "
+          f"allocated): {sizes}", flush=True)
+    result("snapshot/diff-small", not why and ok,
+           why or f"full snapshot {full} bytes allocated; diffs (dirty pages, bytes): {sizes}")
+    r = Vm(["--restore", chain[-1]])
+    got = r.until(f"tick={last + 20} ".encode())
+    r.p.kill()
+    r.wait()
+    t = ticks(r.out)
+    result("snapshot/diff-chain-restores", got and t and t[0] == last + 10
+           and b"mem=bad" not in r.out, f"chain {len(chain)} deep, ticks {t[:2]} after {last}")
+    if len(chain) < 3:
+        return
+    x = fresh("snap-diff-x")
+    shutil.copytree(chain[2], x)
+    with open(os.path.join(x, "dirty"), "r+b") as fh:
+        b0 = fh.read(1)
+        fh.seek(0)
+        fh.write(bytes([b0[0] ^ 0x80]))
+    bad("diff-dirty-damaged", ["--restore", x], "damaged")
+    # The base written over by a new snapshot: its diffs no longer restore.
+    vm = Vm(["-k", probe("pvh"), "-c", "probe.exit=count probe.count=100000", "-m", "256M",
+             "--snapshot-dir", d0])
+    vm.until(b"tick=20 ")
+    vm.p.send_signal(signal.SIGUSR2)
+    vm.wait()
+    bad("diff-base-written-over", ["--restore", chain[1]], "is not the snapshot it was taken")
+    bad("track-dirty-alone", ["-k", probe("pvh"), "--track-dirty"], "--track-dirty")
+
+
 def clocks(out):
     return [(int(a.split(b"=")[1]), int(b.split(b"=")[1])) for line in out.splitlines()
             if line.startswith(b"PROBE clock tsc=") for a, b in [line.split()[2:4]]]
@@ -400,6 +464,7 @@ count()
 clock()
 disk()
 nic()
+diff()
 on_ready()
 no_dir_sigusr2()
 bad_inputs()
