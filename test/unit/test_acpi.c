@@ -82,7 +82,8 @@ static bool table_at(const struct guest_mem *m, uint64_t gpa, const char *sig, s
 /* ---- an AML reader, independent of the generator: structure and device census ---- */
 
 struct census {
-	int lnro, cpus, com1, kbd, s5, bad;
+	int lnro, cpus, com1, kbd, s5, vgen, ged, evt, bad;
+	uint64_t addr[2]; /* the last ADDR package: VGEN's ID address, low and high */
 	uint32_t gsis[64];
 	uint64_t bases[64];
 	char why[200];
@@ -149,6 +150,23 @@ static bool term_list(const uint8_t *p, size_t i, size_t end, struct census *c, 
 				hid = sv, hid_int = iv;
 			if (!strcmp(name, "_UID"))
 				uid = iv;
+		} else if (p[i] == 0x14) { /* Method: only the GED's _EVT, exactly as acpi.c writes it */
+			size_t at = i + 1, e = pkg_end(p, &at, end);
+			if (!e)
+				return aml_bad(c, "PkgLength past its parent", i);
+			at = name_string(p, at, name);
+			static const uint8_t want_head[] = { 0x09, 0xa0 }; /* 1 arg, serialized; If */
+			static const uint8_t want_body[] = { 0x93, 0x68, 0x0a, GED_GSI, 0x86, '\\', 0x2e,
+							     '_',  'S',	 'B',  '_',	'V',  'G',  'E',
+							     'N',  0x0a, 0x80 };
+			if (strcmp(name, "_EVT") || at + 3 > e || memcmp(p + at, want_head, 2))
+				return aml_bad(c, "a method other than the GED's _EVT", i);
+			at += 2;
+			size_t ie = pkg_end(p, &at, e);
+			if (ie != e || e - at != sizeof(want_body) || memcmp(p + at, want_body, e - at))
+				return aml_bad(c, "_EVT is not If (Arg0 == GSI) Notify (\\_SB.VGEN, 0x80)", i);
+			c->evt++;
+			i = e;
 		} else if (p[i] == 0x10 || (p[i] == 0x5b && p[i + 1] == 0x82)) {
 			bool dev = p[i] == 0x5b;
 			i += dev ? 2 : 1;
@@ -173,6 +191,11 @@ static bool term_list(const uint8_t *p, size_t i, size_t end, struct census *c, 
 		c->com1++;
 	else if (is_device && hid_int == 0x0303d041 && uid == 0) /* PNP0303, the i8042 */
 		c->kbd++;
+	else if (is_device && hid && !strcmp(hid, "KVMR0001") && c->addr[0] == VMGENID_GPA &&
+		 c->addr[1] == 0)
+		c->vgen++;
+	else if (is_device && hid && !strcmp(hid, "ACPI0013") && uid == 0)
+		c->ged++;
 	else if (is_device)
 		return aml_bad(c, "device without a known _HID/_UID", i);
 	return true;
@@ -236,9 +259,12 @@ static size_t data_object(const uint8_t *p, size_t i, size_t end, struct census 
 				return 0;
 		} else {
 			uint8_t count = p[at++];
-			for (uint8_t k = 0; k < count; k++)
+			for (uint8_t k = 0; k < count; k++) {
 				if (!(at = integer(p, at, &n)) || at > e)
 					return aml_bad(c, "package element", i), 0;
+				if (!strcmp(name, "ADDR") && count == 2)
+					c->addr[k] = n;
+			}
 			if (at != e)
 				return aml_bad(c, "package length", i), 0;
 			if (!strcmp(name, "_S5_") && count == 4 && p[i + 3] == 0x0a &&
@@ -363,12 +389,16 @@ static void check_config(int ncpus, int nvirtio)
 			break;
 	}
 	bool devs_ok = !cs.bad && i == dsdt.len && cs.lnro == nvirtio && cs.cpus == ncpus &&
-		       cs.com1 == 1 && cs.kbd == 1 && cs.s5 == 1;
+		       cs.com1 == 1 && cs.kbd == 1 && cs.s5 == 1 && cs.vgen == 1 && cs.ged == 1 &&
+		       cs.evt == 1 && cs.gsis[nvirtio] == GED_GSI;
 	for (int k = 0; devs_ok && k < nvirtio; k++)
 		devs_ok = cs.bases[k] == devs[k].base && cs.gsis[k] == devs[k].gsi;
 	snprintf(name, sizeof(name), "dsdt-%dcpu-%ddev", ncpus, nvirtio);
-	check(devs_ok, name, "%s; %d LNRO0005, %d CPUs, %d COM1, %d KBD, %d _S5_ (%u bytes)",
-	      cs.bad ? cs.why : "census", cs.lnro, cs.cpus, cs.com1, cs.kbd, cs.s5, dsdt.len);
+	check(devs_ok, name,
+	      "%s; %d LNRO0005, %d CPUs, %d COM1, %d KBD, %d _S5_, %d VGEN, %d GED (%d _EVT, GSI "
+	      "%u) (%u bytes)",
+	      cs.bad ? cs.why : "census", cs.lnro, cs.cpus, cs.com1, cs.kbd, cs.s5, cs.vgen, cs.ged,
+	      cs.evt, cs.gsis[nvirtio], dsdt.len);
 out:
 	free(m.host);
 }
