@@ -50,11 +50,21 @@ int blk_parse_spec(const char *arg, struct blk_spec *out, char *err, size_t errl
 			memcpy(out->serial, opt + 7, n);
 			out->serial[n] = 0;
 		} else {
-			snprintf(err, errlen,
-				 "--disk %s: unknown option '%.*s' (want ro, serial=ID, "
-				 "cache=unsafe|writeback)",
-				 out->path, (int)olen, opt);
-			return -1;
+			int r = rl_parse_opt(opt, olen, &out->limit);
+			if (r < 0) {
+				snprintf(err, errlen,
+					 "--disk %s: bad value in '%.*s' (want a positive number, "
+					 "with K, M or G for bytes)",
+					 out->path, (int)olen, opt);
+				return -1;
+			}
+			if (r == 0) {
+				snprintf(err, errlen,
+					 "--disk %s: unknown option '%.*s' (want ro, serial=ID, "
+					 "cache=unsafe|writeback, bw=, iops=, bw-burst=, iops-burst=)",
+					 out->path, (int)olen, opt);
+				return -1;
+			}
 		}
 	}
 	return 0;

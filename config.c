@@ -354,6 +354,48 @@ static void machine_config(const struct cfile *f, const cJSON *m, struct options
 		o->pages = strcmp(huge->valuestring, "2M") == 0 ? PAGES_HUGE : PAGES_SMALL;
 }
 
+/* A TokenBucket: {size, one_time_burst, refill_time}, non-negative integers (Firecracker's). */
+static void token_bucket(const struct cfile *f, const cJSON *b, const char *path,
+			 struct rl_bucket_spec *out)
+{
+	static const char *const known[] = { "size", "one_time_burst", "refill_time", NULL };
+	static const char *const names[] = { "size", "one_time_burst", "refill_time" };
+	uint64_t *to[] = { &out->size, &out->one_time_burst, &out->refill_ms };
+	if (!cJSON_IsObject(b))
+		cfg_error(f, "%s: expected an object", path);
+	only_known(f, b, path, known);
+	for (int i = 0; i < 3; i++) {
+		const cJSON *m = member(f, b, path, names[i], J_INT, i != 1);
+		if (m && (m->valuedouble < 0 || m->valuedouble > (double)(1ull << 62)))
+			cfg_error(f, "%s.%s: must be between 0 and 2^62", path, names[i]);
+		*to[i] = m ? (uint64_t)m->valuedouble : 0;
+	}
+}
+
+/* A RateLimiter: {bandwidth, ops}, each a TokenBucket or absent (Kata sends {} always). */
+static void rate_limiter(const struct cfile *f, const cJSON *parent, const char *path,
+			 const char *name, struct rl_spec *out)
+{
+	static const char *const known[] = { "bandwidth", "ops", NULL };
+	char p[96], q[112];
+	const cJSON *rl = member(f, parent, path, name, J_OBJ, false);
+	memset(out, 0, sizeof(*out));
+	if (!rl)
+		return;
+	snprintf(p, sizeof(p), "%s.%s", path, name);
+	only_known(f, rl, p, known);
+	const cJSON *bw = cJSON_GetObjectItemCaseSensitive(rl, "bandwidth");
+	const cJSON *ops = cJSON_GetObjectItemCaseSensitive(rl, "ops");
+	if (bw && !cJSON_IsNull(bw)) {
+		snprintf(q, sizeof(q), "%s.bandwidth", p);
+		token_bucket(f, bw, q, &out->bw);
+	}
+	if (ops && !cJSON_IsNull(ops)) {
+		snprintf(q, sizeof(q), "%s.ops", p);
+		token_bucket(f, ops, q, &out->ops);
+	}
+}
+
 static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 {
 	static const char *const known[] = { "drive_id",
@@ -362,6 +404,7 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 					     "is_read_only",
 					     "cache_type",
 					     "io_engine",
+					     "rate_limiter",
 					     NULL };
 	const cJSON *d;
 	int root = -1;
@@ -391,6 +434,7 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 			s->no_flush = false;
 		else if (cache && strcmp(cache->valuestring, "Unsafe") != 0)
 			cfg_error(f, "%s.cache_type: expected \"Unsafe\" or \"Writeback\"", p);
+		rate_limiter(f, d, p, "rate_limiter", &s->limit);
 		const cJSON *eng = member(f, d, p, "io_engine", J_STR, false);
 		if (eng && strcmp(eng->valuestring, "Sync") != 0)
 			cfg_error(f, "%s.io_engine: \"%s\" is not supported (only \"Sync\")", p,
@@ -418,7 +462,8 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 
 static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 {
-	static const char *const known[] = { "iface_id", "host_dev_name", "guest_mac", NULL };
+	static const char *const known[] = { "iface_id",	 "host_dev_name",   "guest_mac",
+					     "rx_rate_limiter", "tx_rate_limiter", NULL };
 	const cJSON *n;
 	cJSON_ArrayForEach(n, arr)
 	{
@@ -445,6 +490,8 @@ static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 				  "52:54:00:12:34:56)",
 				  p, mac->valuestring);
 		s->has_mac = mac != NULL;
+		rate_limiter(f, n, p, "rx_rate_limiter", &s->rx_limit);
+		rate_limiter(f, n, p, "tx_rate_limiter", &s->tx_limit);
 		o->nnets++;
 	}
 }

@@ -110,9 +110,23 @@ int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errl
 				return -1;
 			}
 			out->has_mac = true;
+		} else if (olen > 3 && (!strncmp(opt, "rx-", 3) || !strncmp(opt, "tx-", 3))) {
+			struct rl_spec *l = opt[0] == 'r' ? &out->rx_limit : &out->tx_limit;
+			int r = rl_parse_opt(opt + 3, olen - 3, l);
+			if (r <= 0) {
+				snprintf(err, errlen,
+					 r < 0 ? "bad value in '%.*s' (want a positive number, with K, "
+						 "M or G for bytes)"
+					       : "unknown option '%.*s' (want rx-bw=, rx-ops=, "
+						 "rx-bw-burst=, rx-ops-burst=, or the same with tx-)",
+					 (int)olen, opt);
+				return -1;
+			}
 		} else {
-			snprintf(err, errlen, "unknown option '%.*s' (want mac=MAC)", (int)olen,
-				 opt);
+			snprintf(err, errlen,
+				 "unknown option '%.*s' (want mac=MAC, rx-bw=, tx-bw=, rx-ops=, "
+				 "tx-ops=, ...-burst=)",
+				 (int)olen, opt);
 			return -1;
 		}
 	}

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ratelimit.h"
+
 #define NET_NAME_MAX 16 /* IFNAMSIZ */
 
 struct net_spec {
@@ -14,10 +16,13 @@ struct net_spec {
 	int fd;			/* fd=N; -1 with tap= */
 	bool has_mac;
 	uint8_t mac[6];
+	struct rl_spec rx_limit, tx_limit; /* rx-bw=, tx-ops=, ...; all 0: unlimited */
 };
 
 /*
- * Parse "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]". NAME: 1..15 characters, no
+ * Parse "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]", each with rate limits
+ * "rx-bw=RATE", "tx-bw=RATE", "rx-ops=N", "tx-ops=N" and their "-burst=" (see
+ * ratelimit.h: rx is what the guest receives, tx what it sends). NAME: 1..15 characters, no
  * '/', ',' or white space. N: a decimal fd number. MAC: six two-digit hex
  * octets separated by ':' (or '-'), unicast and not all zero.
  * 0, or -1 with a one-line message in err.

@@ -11,6 +11,18 @@
 #include "virtio_blk.h"
 #include "virtio_net.h"
 
+/* A queue's limiter: requests that had to wait and for how long (absent: no limiter). */
+static void limiter(struct jline *j, const char *name, struct virtio_dev *vd, unsigned q)
+{
+	struct rl_stats st;
+	if (!virtio_limit_stats(vd, q, &st))
+		return;
+	j_obj(j, name);
+	j_u64(j, "throttled", st.throttled);
+	j_u64(j, "throttled_us", st.throttled_ns / 1000);
+	j_end(j);
+}
+
 static void put_devices(struct vm *vm, struct jline *j)
 {
 	char name[16];
@@ -25,6 +37,7 @@ static void put_devices(struct vm *vm, struct jline *j)
 		j_u64(j, "bytes_written", s.bytes_written);
 		j_u64(j, "errors", s.errors);
 		j_u64(j, "ignored_accesses", s.ignored);
+		limiter(j, "rate_limiter", blk_virtio(vm->blks[i]), 0);
 		j_end(j);
 	}
 	j_end(j);
@@ -42,6 +55,8 @@ static void put_devices(struct vm *vm, struct jline *j)
 		j_u64(j, "tx_dropped", s.tx_dropped);
 		j_u64(j, "errors", s.rx_errors + s.tx_errors);
 		j_u64(j, "ignored_accesses", s.ignored);
+		limiter(j, "rx_rate_limiter", net_virtio(vm->nets[i]), NET_RXQ);
+		limiter(j, "tx_rate_limiter", net_virtio(vm->nets[i]), NET_TXQ);
 		j_end(j);
 	}
 	j_end(j);

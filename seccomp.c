@@ -68,6 +68,7 @@ static const struct {
 	SC(pwritev, IO, "virtio-blk OUT straight from guest buffers; zeroes where fallocate fails"),
 	SC(fdatasync, IO, "virtio-blk FLUSH"),
 	SC(fallocate, IO, "virtio-blk DISCARD and WRITE_ZEROES on image files"),
+	SC(timerfd_settime, IO, "rate limiters: wake when the bucket can pay (bw=, iops=, ...)"),
 	SC(poll, IO | DOWN,
 	   "I/O threads wait on kicks, the tap and stop; the teardown child on "
 	   "kvmrun's pidfd"),

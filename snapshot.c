@@ -156,6 +156,26 @@ static int write_all(int fd, const void *buf, size_t len)
 	return 0;
 }
 
+/* A rate limiter as --config reads it (Firecracker's RateLimiter), when it has a bucket. */
+static void j_limit(struct jline *j, const char *name, const struct rl_spec *s)
+{
+	const struct rl_bucket_spec *b[2] = { &s->bw, &s->ops };
+	static const char *const bname[2] = { "bandwidth", "ops" };
+	if (!rl_on(s))
+		return;
+	j_obj(j, name);
+	for (int i = 0; i < 2; i++) {
+		if (!rl_bucket_on(b[i]))
+			continue;
+		j_obj(j, bname[i]);
+		j_u64(j, "size", b[i]->size);
+		j_u64(j, "one_time_burst", b[i]->one_time_burst);
+		j_u64(j, "refill_time", b[i]->refill_ms);
+		j_end(j);
+	}
+	j_end(j);
+}
+
 /* The machine as --config reads it: what it was booted with. */
 static int write_config(struct vm *vm)
 {
@@ -185,6 +205,7 @@ static int write_config(struct vm *vm)
 		j_bool(&j, "is_root_device", false);
 		j_bool(&j, "is_read_only", d->ro);
 		j_str(&j, "cache_type", d->no_flush ? "Unsafe" : "Writeback");
+		j_limit(&j, "rate_limiter", &d->limit);
 		j_end(&j);
 	}
 	if (vm->opt.ndisks)
@@ -203,6 +224,8 @@ static int write_config(struct vm *vm)
 		/* "" for a tap handed in as fd=: a restore needs --net again for it. */
 		j_str(&j, "host_dev_name", vm->opt.nets[i].tap);
 		j_str(&j, "guest_mac", mac);
+		j_limit(&j, "rx_rate_limiter", &vm->opt.nets[i].rx_limit);
+		j_limit(&j, "tx_rate_limiter", &vm->opt.nets[i].tx_limit);
 		j_end(&j);
 	}
 	if (vm->opt.nnets)

@@ -11,7 +11,9 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -120,6 +122,10 @@ unsigned virtio_process(struct virtio_dev *vd, unsigned qi)
 				break;
 			pthread_mutex_unlock(&vd->lock);
 			continue;
+		}
+		if (!c->err && !virtio_limit_admit(vd, qi, c)) {
+			virtq_unpop(vq, 1); /* it goes when the limiter's timer fires */
+			break;
 		}
 		uint32_t len = vd->ops->handle(vd, qi, c);
 
@@ -415,6 +421,13 @@ const struct bus_ops virtio_mmio_ops = { .read = mmio_read, .write = mmio_write 
 
 static void close_fds(struct virtio_dev *vd)
 {
+	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		if (vd->limit_fd[i] >= 0)
+			close(vd->limit_fd[i]);
+		vd->limit_fd[i] = -1;
+		free(vd->limit[i]);
+		vd->limit[i] = NULL;
+	}
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
 		if (vd->kick_fd[i] >= 0)
 			close(vd->kick_fd[i]);
@@ -457,7 +470,7 @@ int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, un
 		return -EINVAL;
 	memset(vd, 0, sizeof(*vd));
 	for (unsigned i = 0; i < VIRTIO_MAX_QUEUES; i++)
-		vd->kick_fd[i] = -1;
+		vd->kick_fd[i] = vd->limit_fd[i] = -1;
 	vd->irq_fd = vd->ack_fd = vd->stop_fd = vd->vmfd = -1;
 	vd->device_id = device_id;
 	vd->dev_features = features | TRANSPORT_FEATURES;
@@ -540,34 +553,42 @@ static void unbind(struct virtio_dev *vd, unsigned nq, bool ack, bool irq)
 		ioeventfd(vd, i, false);
 }
 
-/* The I/O thread: sleeps in poll() on the kick eventfds and the stop eventfd. */
+/*
+ * The I/O thread: sleeps in poll() on the kick eventfds, the limiters'
+ * timerfds and the stop eventfd.
+ */
 static void *io_thread(void *arg)
 {
 	struct virtio_dev *vd = arg;
-	struct pollfd p[VIRTIO_MAX_QUEUES + 1];
+	struct pollfd p[2 * VIRTIO_MAX_QUEUES + 1];
+	unsigned nq = vd->nq;
 
 	if (vd->cfg.thread_start && !vd->cfg.thread_start(vd->cfg.thread_ctx))
 		return NULL; /* not confined: it must not read the guest's rings */
 	if (vd->ops->io_loop)
 		return vd->ops->io_loop(vd);
-	for (unsigned i = 0; i < vd->nq; i++)
+	for (unsigned i = 0; i < nq; i++) {
 		p[i] = (struct pollfd){ .fd = vd->kick_fd[i], .events = POLLIN };
-	p[vd->nq] = (struct pollfd){ .fd = vd->stop_fd, .events = POLLIN };
+		p[nq + i] = (struct pollfd){ .fd = vd->limit_fd[i], .events = POLLIN };
+	}
+	p[2 * nq] = (struct pollfd){ .fd = vd->stop_fd, .events = POLLIN };
 	for (;;) {
-		if (poll(p, vd->nq + 1, -1) < 0) {
+		if (poll(p, 2 * nq + 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			return NULL; /* cannot happen with valid fds; stop serving */
 		}
-		if (p[vd->nq].revents)
+		if (p[2 * nq].revents)
 			return NULL;
-		for (unsigned i = 0; i < vd->nq; i++) {
+		for (unsigned i = 0; i < nq; i++) {
 			uint64_t n;
 
-			if (!p[i].revents)
+			if (p[nq + i].revents)
+				virtio_limit_fired(vd, i);
+			if (!p[i].revents && !p[nq + i].revents)
 				continue;
 			/* Clear the count before processing: a kick after this read is not lost. */
-			if (read(p[i].fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+			if (p[i].revents && read(p[i].fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 				return NULL;
 			virtio_process(vd, i);
 		}
@@ -640,6 +661,71 @@ void virtio_get_stats(const struct virtio_dev *vd, struct virtio_stats *out)
 	out->bad_chains = __atomic_load_n(&vd->stats.bad_chains, __ATOMIC_RELAXED);
 	out->resets_needed = __atomic_load_n(&vd->stats.resets_needed, __ATOMIC_RELAXED);
 	out->interrupts = __atomic_load_n(&vd->stats.interrupts, __ATOMIC_RELAXED);
+}
+
+/* ---- rate limiters ---- */
+
+int virtio_set_limit(struct virtio_dev *vd, unsigned q, const struct rl_spec *s)
+{
+	if (q >= vd->nq || !rl_on(s))
+		return q >= vd->nq ? -EINVAL : 0;
+	struct ratelimit *rl = calloc(1, sizeof(*rl));
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	if (!rl || fd < 0) {
+		int e = fd < 0 ? errno : ENOMEM;
+		free(rl);
+		if (fd >= 0)
+			close(fd);
+		return -e;
+	}
+	rl_init(rl, s, rl_now());
+	vd->limit[q] = rl;
+	vd->limit_fd[q] = fd;
+	return 0;
+}
+
+bool virtio_limit_admit(struct virtio_dev *vd, unsigned q, const struct virtq_chain *c)
+{
+	if (q >= vd->nq || !vd->limit[q])
+		return true;
+	return virtio_limit_admit_bytes(
+		vd, q, vd->ops->cost ? vd->ops->cost(vd, q, c) : c->rd_len + c->wr_len);
+}
+
+bool virtio_limit_admit_bytes(struct virtio_dev *vd, unsigned q, uint64_t bytes)
+{
+	struct ratelimit *rl = q < vd->nq ? vd->limit[q] : NULL;
+	uint64_t wait;
+	if (!rl)
+		return true;
+	if (rl_admit(rl, bytes, rl_now(), &wait))
+		return true;
+	/* Exactly when it can pay: not a fixed retry period. */
+	struct itimerspec t = { .it_value = { (time_t)(wait / 1000000000u),
+					      (long)(wait % 1000000000u) } };
+	timerfd_settime(vd->limit_fd[q], 0, &t, NULL);
+	return false;
+}
+
+void virtio_limit_fired(struct virtio_dev *vd, unsigned q)
+{
+	uint64_t n;
+	if (q < vd->nq && vd->limit_fd[q] >= 0 && read(vd->limit_fd[q], &n, sizeof(n)) < 0) {
+		/* EAGAIN: re-armed meanwhile; nothing to clear */
+	}
+}
+
+bool virtio_limit_stats(struct virtio_dev *vd, unsigned q, struct rl_stats *out)
+{
+	*out = (struct rl_stats){ 0 };
+	if (q >= vd->nq || !vd->limit[q])
+		return false;
+	pthread_mutex_lock(&vd->lock);
+	*out = vd->limit[q]->stats;
+	if (vd->limit[q]->blocked_since) /* waiting now: count the time so far */
+		out->throttled_ns += rl_now() - vd->limit[q]->blocked_since;
+	pthread_mutex_unlock(&vd->lock);
+	return true;
 }
 
 /* ---- snapshots ---- */

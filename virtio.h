@@ -9,6 +9,7 @@
 
 #include "bus.h"
 #include "mem.h"
+#include "ratelimit.h"
 #include "virtq.h"
 
 /*
@@ -85,6 +86,11 @@ struct virtio_dev_ops {
 	 * after cfg.thread_start; must return once vd->stop_fd is readable.
 	 */
 	void *(*io_loop)(struct virtio_dev *vd);
+	/*
+	 * With a rate limiter on queue q (virtio_set_limit): the bytes chain c
+	 * costs it (the request's data, not its headers). I/O thread, lock held.
+	 */
+	uint64_t (*cost)(struct virtio_dev *vd, unsigned q, const struct virtq_chain *c);
 };
 
 struct virtio_stats {
@@ -118,6 +124,9 @@ struct virtio_dev {
 	pthread_t thread;
 	struct virtio_stats stats;		 /* __atomic updates */
 	struct virtq_chain chain;		 /* scratch for virtio_process, under lock */
+	/* Rate limiters (virtio_set_limit), and a timerfd each for when it can pay again. */
+	struct ratelimit *limit[VIRTIO_MAX_QUEUES]; /* under lock; NULL: unlimited */
+	int limit_fd[VIRTIO_MAX_QUEUES];	    /* -1: none */
 	uint32_t regs_own[VIRTIO_MMIO_SIZE / 4]; /* the window until cfg.regs replaces it */
 };
 
@@ -135,6 +144,29 @@ extern const struct bus_ops virtio_mmio_ops;
 int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, unsigned nq,
 		const void *config, uint32_t config_size, const struct virtio_dev_ops *ops,
 		void *opaque);
+
+/*
+ * Limit queue q with the buckets of s (before virtio_start; none when s has
+ * no bucket on): virtio_process stops taking chains from q while the limiter
+ * cannot pay, and a timerfd (limit_fd[q], which the I/O thread polls) fires
+ * exactly when it can. 0 or -errno.
+ */
+int virtio_set_limit(struct virtio_dev *vd, unsigned q, const struct rl_spec *s);
+
+/*
+ * May the chain just popped from q go now (lock held)? true when q has no
+ * limiter or it paid; false: the caller gives the chain back (virtio_unpop)
+ * and stops; the limiter's timer is armed for when it can pay.
+ */
+bool virtio_limit_admit(struct virtio_dev *vd, unsigned q, const struct virtq_chain *c);
+/* The same for `bytes` that are not a chain yet (a frame virtio-net holds for RX). */
+bool virtio_limit_admit_bytes(struct virtio_dev *vd, unsigned q, uint64_t bytes);
+
+/* The I/O thread, on limit_fd[q] readable: clear it. */
+void virtio_limit_fired(struct virtio_dev *vd, unsigned q);
+
+/* A consistent copy of queue q's limiter counters; false (and zeros) when it has none. */
+bool virtio_limit_stats(struct virtio_dev *vd, unsigned q, struct rl_stats *out);
 
 /* The Status register (atomic; any thread). */
 uint32_t virtio_status(const struct virtio_dev *vd);

@@ -66,8 +66,17 @@ struct blk {
 
 static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
 
+/* A limiter's cost of a request: its data bytes (header and status byte aside). */
+static uint64_t cost(struct virtio_dev *vd, unsigned q, const struct virtq_chain *c)
+{
+	(void)vd, (void)q;
+	uint64_t all = c->rd_len + c->wr_len;
+	return all > 17 ? all - 17 : 0;
+}
+
 static const struct virtio_dev_ops blk_ops = {
 	.handle = handle,
+	.cost = cost,
 };
 
 static void fill_config(struct blk *b)
@@ -167,8 +176,11 @@ struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 	int rc = virtio_init(&b->vd, VIRTIO_ID_BLOCK, features, 1, &b->config, sizeof(b->config),
 			     &blk_ops, b);
 
+	if (rc == 0)
+		rc = virtio_set_limit(&b->vd, 0, &s->limit);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: virtio setup: %s", s->path, strerror(-rc));
+		virtio_stop(&b->vd);
 		goto fail_close;
 	}
 	return b;

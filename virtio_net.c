@@ -62,6 +62,7 @@ struct net {
 	bool tap_dead;		  /* the fd failed for good (tap deleted): never poll it again */
 	unsigned offload;	  /* TUN_F_* in force */
 	size_t pending;		  /* bytes of the frame waiting in buf (header included), 0: none */
+	bool rx_paid;		  /* the RX limiter took that frame's tokens already */
 	bool rx_small;		  /* the last frame read was small: bounce the next one too */
 	struct virtq_chain chain; /* RX scratch */
 	struct iovec rxv[VIRTQ_MAX_SIZE]; /* RX straight into guest buffers: their writable parts */
@@ -92,10 +93,18 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 static void status_changed(struct virtio_dev *vd, uint32_t old, uint32_t now);
 static void *io_loop(struct virtio_dev *vd);
 
+/* TX's cost to a limiter: the frame, without its virtio-net header. */
+static uint64_t cost(struct virtio_dev *vd, unsigned q, const struct virtq_chain *c)
+{
+	(void)vd, (void)q;
+	return c->rd_len > NET_HDR_LEN ? c->rd_len - NET_HDR_LEN : 0;
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.handle = handle,
 	.status_changed = status_changed,
 	.io_loop = io_loop,
+	.cost = cost,
 };
 
 struct net *net_create(int fd, bool is_tap, const char *name, const uint8_t mac[6], char *err,
@@ -140,7 +149,15 @@ struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t
 	fd = tap_open(s, name, sizeof(name), err, errlen);
 	if (fd < 0)
 		return NULL;
-	return net_create(fd, true, name, mac, err, errlen);
+	struct net *n = net_create(fd, true, name, mac, err, errlen);
+	int rc = 0;
+	if (n && ((rc = virtio_set_limit(&n->vd, NET_RXQ, &s->rx_limit)) < 0 ||
+		  (rc = virtio_set_limit(&n->vd, NET_TXQ, &s->tx_limit)) < 0)) {
+		snprintf(err, errlen, "%s: rate limiter: %s", name, strerror(-rc));
+		net_close(n);
+		return NULL;
+	}
+	return n;
 }
 
 void net_close(struct net *n)
@@ -571,7 +588,8 @@ static void rx_run(struct net *n)
 				n->tap_poll = true; /* more next turn */
 				break;
 			}
-			int r = n->rx_small ? 2 : rx_direct(n, f, &filled);
+			/* A limited RX reads the frame first: its size is what the limiter charges. */
+			int r = n->rx_small || vd->limit[NET_RXQ] ? 2 : rx_direct(n, f, &filled);
 
 			if (r == 2)
 				r = rx_read(n); /* small, or not enough room: bounce it */
@@ -587,10 +605,16 @@ static void rx_run(struct net *n)
 				continue;
 			frames++;
 		}
+		if (!n->rx_paid &&
+		    !virtio_limit_admit_bytes(vd, NET_RXQ,
+					      n->pending > NET_HDR_LEN ? n->pending - NET_HDR_LEN : 0))
+			break; /* the frame waits in buf, the rest in the tap: the timer brings us back */
+		n->rx_paid = true;
 		int res = rx_place(n, f, &filled);
 
 		if (res == PLACED || res == DROPPED) {
 			n->pending = 0;
+			n->rx_paid = false;
 			continue;
 		}
 		virtio_flush(vd, NET_RXQ, filled);
@@ -639,13 +663,15 @@ static void sync_offloads(struct net *n)
 int net_run_once(struct net *n, int timeout_ms)
 {
 	struct virtio_dev *vd = &n->vd;
-	struct pollfd p[4] = {
+	struct pollfd p[6] = {
 		{ .fd = vd->kick_fd[NET_RXQ], .events = POLLIN },
 		{ .fd = vd->kick_fd[NET_TXQ], .events = POLLIN },
 		{ .fd = vd->stop_fd, .events = POLLIN },
 		{ .fd = net_rx_polling(n) ? n->fd : -1, .events = POLLIN },
+		{ .fd = vd->limit_fd[NET_RXQ], .events = POLLIN }, /* -1 (ignored) without limits */
+		{ .fd = vd->limit_fd[NET_TXQ], .events = POLLIN },
 	};
-	int r = poll(p, 4, timeout_ms);
+	int r = poll(p, 6, timeout_ms);
 
 	if (r < 0)
 		return errno == EINTR ? 0 : -1;
@@ -654,6 +680,14 @@ int net_run_once(struct net *n, int timeout_ms)
 	if (r == 0)
 		return 0;
 	sync_offloads(n);
+	if (p[5].revents) {
+		virtio_limit_fired(vd, NET_TXQ);
+		virtio_process(vd, NET_TXQ);
+	}
+	if (p[4].revents) {
+		virtio_limit_fired(vd, NET_RXQ);
+		rx_run(n);
+	}
 	if (p[1].revents) {
 		/* Clear the count first: a kick after this read is not lost. */
 		efd_drain(p[1].fd);

@@ -52,18 +52,18 @@ CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -pthread "${WARN[@]}" -Werror)
 build() {
 	local t=$1 srcs=() extra=()
 	case $t in
-	virtq) srcs=(virtio.c virtq.c mem.c) ;;
-	blk) srcs=(virtio_blk.c blkspec.c virtio.c virtq.c mem.c) ;;
-	net) srcs=(virtio_net.c netspec.c tap.c virtio.c virtq.c mem.c) ;;
+	virtq) srcs=(virtio.c virtq.c ratelimit.c mem.c) ;;
+	blk) srcs=(virtio_blk.c blkspec.c virtio.c virtq.c ratelimit.c mem.c) ;;
+	net) srcs=(virtio_net.c netspec.c tap.c virtio.c virtq.c ratelimit.c mem.c) ;;
 	boot) srcs=(boot.c mem.c) ;;
-	snap) srcs=(snapfile.c serial.c i8042.c virtio.c virtq.c mem.c) ;;
+	snap) srcs=(snapfile.c serial.c i8042.c virtio.c virtq.c ratelimit.c mem.c) ;;
 	config)
 		local cj
 		cj=$(cjson_src) || { echo "no cJSON source (build.sh could not fetch it)"; return 1; }
 		# Third-party: instrumented too (its parser is the first thing a config file meets), no -Werror.
 		"$CC" -std=gnu11 -g -O1 "${SAN[@]/fuzzer,/fuzzer-no-link,}" -c "$cj/cJSON.c" \
 			-o "$OUT/cJSON.o" 2>"$OUT/cJSON.build.log" || { echo "cJSON does not compile"; return 1; }
-		srcs=(blkspec.c netspec.c "$OUT/cJSON.o")
+		srcs=(blkspec.c netspec.c ratelimit.c "$OUT/cJSON.o")
 		extra=(-isystem "$cj") ;;
 	*) echo "no such target"; return 1 ;;
 	esac

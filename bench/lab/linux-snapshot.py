@@ -101,7 +101,13 @@ def machine(f, kset):
     return [f["LS_KVMRUN"], "--kernel", k, "--initrd", i, "--memory", "256M", "--cpus", "1"]
 
 
+def progress(msg):
+    """A line now and then: test/l1/run.sh takes an L1 silent for 300 s as hung."""
+    print(f"linux-snapshot: {msg}", flush=True)
+
+
 def cold(f, kset):
+    progress(f"{kset}: {RUNS} cold boots")
     times = []
     for _ in range(RUNS):
         g = Guest(machine(f, kset) + ["--cmdline", "quiet lab.run=reboot"])
@@ -130,6 +136,7 @@ def take(f, kset, d):
 
 
 def restores(f, d):
+    progress(f"{RUNS} restores")
     first, answer = [], []
     for n in range(RUNS):
         g = Guest([f["LS_KVMRUN"], "--restore", d], f"echo an''swer{n}\n".encode())
@@ -155,6 +162,7 @@ def smaps_numbers(pid, memfile):
 
 
 def clones(f, d):
+    progress(f"{CLONES} clones at once")
     gs = [Guest([f["LS_KVMRUN"], "--restore", d], f"echo cl''one{n}\n".encode())
           for n in range(CLONES)]
     ok = [g.until(f"clone{n}".encode(), 300) is not None for n, g in enumerate(gs)]

@@ -786,6 +786,51 @@ void hostile_blk_loop(void)
 	con_puts("PROBE blk-loop done\n");
 }
 
+/*
+ * ---- blk-rate: requests back to back, for rate limits ----
+ * probe.count=N reads (default 200) of probe.size=BYTES (512..4096, default
+ * 4096) from sector 0, one at a time, between `PROBE blk-rate start` and
+ * `PROBE blk-rate done ok=K` (K: reads that returned status 0); the host
+ * times the two lines.
+ */
+void hostile_blk_rate(void)
+{
+	const char *v = 0;
+	uint64_t n, size, ok = 0;
+
+	cmdline_find(hostile_cmdline, "probe.count=", &v);
+	n = parse_dec(v, 200);
+	v = 0;
+	cmdline_find(hostile_cmdline, "probe.size=", &v);
+	size = parse_dec(v, 4096);
+	if (size < 512 || size > 4096)
+		size = 4096;
+	if (blk_up() < 0)
+		return;
+	con_puts("PROBE blk-rate start\n");
+	for (uint64_t i = 0; i < n; i++) {
+		volatile uint16_t *av = (volatile uint16_t *)AVAIL;
+		volatile uint16_t *us = (volatile uint16_t *)USED;
+
+		memset((void *)STAT, 0xff, 16);
+		request(DESC, T_IN, 0, (uint32_t)size);
+		av[2 + avail_shadow % QN] = 0;
+		barrier();
+		avail_shadow++;
+		av[1] = avail_shadow;
+		barrier();
+		vw(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+		while (us[1] == used_seen) /* a limited device answers late, never not at all */
+			__asm__ volatile("pause");
+		used_seen++;
+		barrier();
+		ok += *(volatile uint8_t *)STAT == 0;
+	}
+	con_puts("PROBE blk-rate done ok=");
+	con_dec(ok);
+	con_putc('\n');
+}
+
 /* ---- the final proof of life ---- */
 
 static void final_read(void)

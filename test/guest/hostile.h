@@ -13,6 +13,7 @@ extern const char *hostile_cmdline;
 void hostile_blk_chains(void);
 void hostile_blk_ops(void);
 void hostile_blk_loop(void);
+void hostile_blk_rate(void);
 void hostile_mmio_poke(void);
 void hostile_reg_read(void);
 void hostile_serial_poke(void);

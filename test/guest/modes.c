@@ -277,7 +277,7 @@ static const struct mode modes[] = {
 	{"acpi", mode_acpi}, /* acpi_check.c */
 	/* hostile.c, usually chosen as probe.hostile=NAME */
 	{"blk-chains", hostile_blk_chains},	{"blk-ops", hostile_blk_ops},
-	{"blk-loop", hostile_blk_loop},
+	{"blk-loop", hostile_blk_loop}, {"blk-rate", hostile_blk_rate},
 	{"mmio-poke", hostile_mmio_poke},
 	{"serial-poke", hostile_serial_poke},	{"i8042-poke", hostile_i8042_poke},
 	{"reg-read", hostile_reg_read},

@@ -8,7 +8,7 @@
 #   test/unit/run.sh --build [NAME...]  build only, into build/unit/
 #   test/unit/run.sh --run [NAME...]    run what --build made
 #   test/unit/run.sh --kvm              the names that need /dev/kvm
-# Names: core acpi virtq blk net thread. Only thread and net create a VM (no
+# Names: core acpi ratelimit virtq blk net thread. Only thread and net create a VM (no
 # vCPU); test/run.sh runs those two in L1 where the host has no /dev/kvm.
 set -uo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -18,15 +18,16 @@ CC=${CC:-gcc}
 . "$TOP/warnings.sh"
 CFLAGS=(-std=gnu11 -g -O1 "${WARN[@]}" -Werror -D_GNU_SOURCE -I"$TOP"
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-ALL=(core acpi virtq blk net thread)
+ALL=(core acpi ratelimit virtq blk net thread)
 KVM=(thread net)
-VIRTIO=(virtio.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c tap.c mem.c)
+VIRTIO=(ratelimit.c virtio.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c tap.c mem.c)
 
 # srcs NAME: the modules a test links against.
 srcs() {
 	case $1 in
 	core) echo mem.c bus.c boot.c mptable.c ;;
 	acpi) echo acpi.c aml.c acpi_pm.c mem.c ;;
+	ratelimit) echo ratelimit.c ;;
 	virtq | blk | net | thread) echo "${VIRTIO[@]}" ;;
 	*) return 1 ;;
 	esac

@@ -4,6 +4,8 @@
 #include <fcntl.h>
 #include <linux/virtio_blk.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
+#include <time.h>
 
 #include "../../virtio_blk.h"
 #define UNIT_PREFIX "unit/blk/"
@@ -672,6 +674,49 @@ static void t_snapshot_state(struct t *t, struct ctx *x)
 }
 
 /*
+ * A rate limit (iops=10, bw=8K): ten requests go, the eleventh stays in the
+ * ring (not taken, nothing used) with the limiter's timer armed for exactly
+ * when the buckets can pay; after that time it goes. Bandwidth counts data
+ * bytes only: two 4 KiB reads empty an 8 KiB bucket.
+ */
+static void t_rate_limit(struct t *t, struct ctx *x)
+{
+	uint32_t used;
+	struct itimerspec its;
+
+	CHECK(t, setup(t, x, ",iops=10") == 0, "setup");
+	struct seg s = { DATA_GPA, 512, VRING_DESC_F_WRITE };
+	for (int i = 0; i < 10; i++)
+		CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &s, 1, &used) == 0, "request %d", i);
+	CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &s, 1, &used) == -1 && used_idx(t) == 10,
+	      "the 11th request was served: used %u", used_idx(t));
+	CHECK(t, timerfd_gettime(t->vd->limit_fd[0], &its) == 0 && its.it_value.tv_sec == 0 &&
+		      its.it_value.tv_nsec > 90000000 && its.it_value.tv_nsec <= 100000000,
+	      "timer armed for %ld.%09ld s, want 0.1", (long)its.it_value.tv_sec,
+	      its.it_value.tv_nsec);
+	struct timespec tenth = { 0, 100000000 };
+	nanosleep(&tenth, NULL);
+	CHECK(t, virtio_process(t->vd, 0) == 1 && used_idx(t) == 11, "after 100 ms: used %u",
+	      used_idx(t));
+	struct rl_stats st;
+	virtio_limit_stats(t->vd, 0, &st);
+	CHECK(t, st.throttled == 1 && st.throttled_ns >= 90000000, "throttled %llu for %llu ns",
+	      (unsigned long long)st.throttled, (unsigned long long)st.throttled_ns);
+	teardown(t, x);
+
+	CHECK(t, setup(t, x, ",bw=8K") == 0, "setup bw");
+	struct seg big = { DATA_GPA, 4096, VRING_DESC_F_WRITE };
+	CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &big, 1, &used) == 0, "first 4 KiB");
+	CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &big, 1, &used) == 0, "second 4 KiB");
+	CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &big, 1, &used) == -1, "third 4 KiB went");
+	CHECK(t, timerfd_gettime(t->vd->limit_fd[0], &its) == 0 && its.it_value.tv_sec == 0 &&
+		      its.it_value.tv_nsec > 450000000 && its.it_value.tv_nsec <= 500000000,
+	      "timer armed for %ld.%09ld s, want 0.5", (long)its.it_value.tv_sec,
+	      its.it_value.tv_nsec);
+	teardown(t, x);
+}
+
+/*
  * A host block device (run.sh attaches a loop device when it can and names it
  * in BLK_TEST_DEV): size by BLKGETSIZE64, I/O, BLKDISCARD and BLKZEROOUT.
  */
@@ -755,6 +800,7 @@ int main(void)
 	RUN(t_hostile);
 	RUN(t_reset_mid_use);
 	RUN(t_snapshot_state);
+	RUN(t_rate_limit);
 	if (getenv("BLK_TEST_DEV"))
 		RUN(t_block_device);
 	else

@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Rate limits on a real disk: the probe guest reads back to back (blk-rate) through
+--disk PATH,iops=N / bw=RATE, and the time it takes is what the limit allows after the full
+bucket is spent (Firecracker's semantics: buckets start full), within 5% on a shared host; the
+metrics count the waits; an unlimited disk is not slowed; bad limits are one line, status 2."""
+import json
+import os
+import subprocess
+import time
+
+from kvmtest import KVMRUN, TMP, probe, result
+
+IMG = os.path.join(TMP, "limits.img")
+with open(IMG, "wb") as fh:
+    fh.truncate(1 << 20)
+
+
+def timed(spec, count, size):
+    """Seconds between the probe's start and done lines, its ok count, and the metrics."""
+    metrics = os.path.join(TMP, f"limits-{time.monotonic_ns()}.metrics")
+    p = subprocess.Popen([KVMRUN, "-k", probe("pvh"), "--disk", IMG + spec, "--metrics", metrics,
+                          "-c", f"probe.hostile=blk-rate probe.count={count} probe.size={size}"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    t0 = t1 = None
+    ok = -1
+    for raw in p.stdout:
+        if b"PROBE blk-rate start" in raw:
+            t0 = time.monotonic()
+        elif b"PROBE blk-rate done ok=" in raw:
+            t1 = time.monotonic()
+            ok = int(raw.split(b"ok=")[1])
+    err = p.stderr.read().decode(errors="replace")
+    p.wait(timeout=120)
+    disk = {}
+    if os.path.exists(metrics):
+        lines = [json.loads(x) for x in open(metrics) if x.strip()]
+        if lines:
+            disk = lines[-1].get("disks", {}).get("vda", next(iter(
+                lines[-1].get("disks", {}).values()), {}))
+    secs = t1 - t0 if t0 and t1 else None
+    return secs, ok, disk, f"status {p.returncode} err {err[-200:]!r}"
+
+
+def limited(name, spec, count, size, total, bucket, rate):
+    """count reads: `total` units (ops or bytes), `bucket` of them at once, the rest at rate/s."""
+    expect = (total - bucket) / rate
+    secs, ok, disk, why = timed(spec, count, size)
+    rl = disk.get("rate_limiter", {})
+    good = secs is not None and ok == count and abs(secs - expect) <= 0.05 * expect
+    result(f"limits/{name}", good and rl.get("throttled", 0) > 0
+           and abs(rl.get("throttled_us", 0) / 1e6 - expect) <= 0.1 * expect + 0.05,
+           f"{count} reads of {size} B took {secs} s, expected {expect:.3f} s; ok {ok}; "
+           f"limiter {rl}; {why}")
+    if secs:
+        print(f"INFO limits: {name}: configured {rate}/s, achieved {(total - bucket) / secs:.1f}/s "
+              f"after the full bucket ({secs:.3f} s for what the limit allows in "
+              f"{expect:.3f} s)", flush=True)
+
+
+# iops=100: the first 100 go at once (a full bucket), the other 200 at 100/s.
+limited("iops-100", ",iops=100", 300, 512, 300, 100, 100)
+# bw=256K with 4 KiB reads: 800 KiB, of which 256 KiB at once, the rest at 256 KiB/s.
+limited("bw-256K", ",bw=256K", 200, 4096, 200 * 4096, 262144, 262144)
+# Both, with a one-time burst of 50 operations spent first.
+limited("iops-burst", ",iops=100,iops-burst=50", 300, 512, 300, 150, 100)
+
+secs, ok, disk, why = timed("", 300, 512)
+result("limits/unlimited", secs is not None and ok == 300 and secs < 1.0
+       and "rate_limiter" not in disk, f"300 reads took {secs} s; {why}")
+
+
+def bad(name, args, needle):
+    p = subprocess.run([KVMRUN] + args, capture_output=True, timeout=30, stdin=subprocess.DEVNULL)
+    err = p.stderr.decode(errors="replace")
+    result(f"limits/bad-{name}", p.returncode == 2 and needle in err
+           and len(err.strip().splitlines()) == 1, f"status {p.returncode} stderr {err!r}")
+
+
+k = ["-k", probe("pvh")]
+bad("zero", k + ["--disk", IMG + ",bw=0"], "bw=0")
+bad("negative", k + ["--disk", IMG + ",iops=-5"], "iops=-5")
+bad("unit", k + ["--disk", IMG + ",bw=10Q"], "bw=10Q")
+bad("huge", k + ["--disk", IMG + ",bw=99999999999999999999"], "bw=")
+bad("unknown", k + ["--disk", IMG + ",speed=5"], "speed=5")
+bad("net-value", k + ["--net", "tap=kvl0,rx-bw=abc"], "rx-bw=abc")
+bad("net-key", k + ["--net", "tap=kvl0,up-bw=1M"], "up-bw=1M")
+cfg = os.path.join(TMP, "limits.json")
+with open(cfg, "w") as fh:
+    json.dump({"boot-source": {"kernel_image_path": probe("pvh")},
+               "drives": [{"drive_id": "d", "path_on_host": IMG, "is_root_device": False,
+                           "rate_limiter": {"ops": {"size": -1, "refill_time": 1000}}}]}, fh)
+bad("json-negative", ["--config", cfg], "rate_limiter.ops.size")
+with open(cfg, "w") as fh:
+    json.dump({"boot-source": {"kernel_image_path": probe("pvh")},
+               "drives": [{"drive_id": "d", "path_on_host": IMG, "is_root_device": False,
+                           "rate_limiter": {"ops": {"size": 10, "refill": 1000}}}]}, fh)
+bad("json-field", ["--config", cfg], "rate_limiter.ops.refill")
