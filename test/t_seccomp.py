@@ -89,6 +89,9 @@ def other_workloads(traced):
     metrics, log = os.path.join(TMP, "m.jsonl"), os.path.join(TMP, "kv.log")
     r, w = os.pipe()
     snaps = [os.path.join(TMP, f"snap{i}") for i in range(4)]
+    limited_img = os.path.join(TMP, "limited.img")
+    with open(limited_img, "wb") as fh:
+        fh.truncate(1 << 20)
     runs = [(k + ["-c", "probe.exit=emulfail"], None),
             (["-k", probe("bzimage"), "--cpus", "2", "--console", "file=" + os.path.join(TMP, "c")],
              None),
@@ -98,6 +101,9 @@ def other_workloads(traced):
             (k + ["-c", "probe.exit=halt", "--shutdown-timeout", "1", "--metrics", metrics],
              signal.SIGUSR1),
             (k + ["-c", "probe.exit=halt"], signal.SIGINT),
+            # A rate-limited disk: its I/O thread arms the limiter's timer.
+            (k + ["--disk", limited_img + ",iops=20", "-c",
+                  "probe.hostile=blk-rate probe.count=40 probe.size=512"], None),
             # The snapshot role: written then exit, written then resume, from a restore, and
             # a diff of a restored guest (--track-dirty reads pagemap).
             (k + ["-c", "probe.exit=halt", "--snapshot-dir", snaps[0]], signal.SIGUSR2),

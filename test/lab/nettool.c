@@ -11,6 +11,10 @@
  *       size and attempt), wait for it to come back (1 s, up to 5 attempts)
  *       and compare length and bytes. Prints one summary line; exit 0 when
  *       every size came back intact, 1 otherwise.
+ *   nettool recvtime IPV4 PORT
+ *       connect over TCP, read until the peer closes, print "RECV BYTES SECS":
+ *       the bytes and the seconds from the first byte to the last (what a
+ *       rate limit allows, without the connection's set-up).
  *   nettool tapfd NAME FD CMD ARG...
  *       open /dev/net/tun, TUNSETIFF NAME with IFF_TAP | IFF_NO_PI |
  *       IFF_VNET_HDR, put it on fd FD (inherited) and exec CMD.
@@ -27,6 +31,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAXDGRAM 65507
@@ -181,8 +186,44 @@ static int tapfd(const char *name, const char *fdarg, char **argv)
 	return 127;
 }
 
+static double mono(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int recvtime(const char *host, int port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	static char buf[1 << 16];
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	if (fd < 0 || inet_pton(AF_INET, host, &a.sin_addr) != 1 ||
+	    connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		fprintf(stderr, "nettool recvtime: %s:%d: %s\n", host, port, strerror(errno));
+		return 1;
+	}
+	long long bytes = 0;
+	double first = 0, last = 0;
+	for (;;) {
+		ssize_t r = read(fd, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		last = mono();
+		if (!bytes)
+			first = last;
+		bytes += r;
+	}
+	printf("RECV %lld %.3f\n", bytes, last - first);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "recvtime") == 0)
+		return recvtime(argv[2], port_arg(argv[3]));
 	if (argc == 3 && strcmp(argv[1], "udpecho") == 0)
 		return udpecho(port_arg(argv[2]));
 	if (argc == 6 && strcmp(argv[1], "udpcheck") == 0)
@@ -190,6 +231,6 @@ int main(int argc, char **argv)
 	if (argc >= 5 && strcmp(argv[1], "tapfd") == 0)
 		return tapfd(argv[2], argv[3], argv + 4);
 	fprintf(stderr, "usage: nettool udpecho PORT | udpcheck IPV4 PORT MIN MAX | "
-			"tapfd NAME FD CMD ARG...\n");
+			"recvtime IPV4 PORT | tapfd NAME FD CMD ARG...\n");
 	return 2;
 }
