@@ -41,11 +41,16 @@ static const char usage_text[] =
 	"                           \"" DEFAULT_CMDLINE "\"\n"
 	"  -m, --memory SIZE        guest RAM, e.g. 512M, 2G (default 128M; no suffix means MiB)\n"
 	"  -n, --cpus N             vCPUs (default 1)\n"
-	"      --disk PATH[,ro][,serial=ID][,cache=unsafe|writeback]\n"
-	"                           virtio-blk disk: raw image or block device (repeatable)\n"
-	"      --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC]\n"
-	"                           virtio-net interface on a tap device (repeatable)\n"
+	"      --disk PATH[,ro][,serial=ID][,cache=unsafe|writeback][,bw=RATE][,iops=N]\n"
+	"                           virtio-blk disk: raw image or block device (repeatable);\n"
+	"                           bw=/iops= limit it (also bw-burst=, iops-burst=)\n"
+	"      --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC] [,rx-bw=RATE][,tx-bw=RATE]...\n"
+	"                           virtio-net interface on a tap device (repeatable);\n"
+	"                           rx-bw=, tx-bw=, rx-ops=, tx-ops= (and -burst=) limit it\n"
 	"      --console KIND       stdio (default), none, file=PATH or fd=N\n"
+	"      --console-limit RATE|off\n"
+	"                           console output kept per second, the rest dropped and\n"
+	"                           counted (64 s worth at once; default 64K for file=)\n"
 	"      --config FILE        Firecracker-style JSON machine description; flags override it\n"
 	"      --ready-fd N         write \"running US\" and \"init US\" lines to fd N\n"
 	"      --metrics PATH       JSON-lines metrics (file or FIFO), at exit and on SIGUSR1\n"
@@ -219,6 +224,14 @@ static void parse_console(struct options *o, const char *v)
 		o->console = CONSOLE_FD, o->console_fd = parse_fd(v + 3, "--console fd=");
 	else
 		usage_error("--console %s: expected stdio, none, file=PATH or fd=N", v);
+}
+
+/* --console-limit RATE|off */
+static void parse_console_limit(struct options *o, const char *v)
+{
+	o->console_limit = strcmp(v, "off") == 0 ? 0 : rl_parse_rate(v);
+	if (o->console_limit < 0)
+		usage_error("--console-limit %s: expected a rate (64K, 1M) or off", v);
 }
 
 static void parse_log_level(struct options *o, const char *v, const char *what)
@@ -652,6 +665,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		OPT_SNAPSHOT_THEN,
 		OPT_RESTORE,
 		OPT_TRACK_DIRTY,
+		OPT_CONSOLE_LIMIT,
 		OPT_HUGEPAGES,
 		OPT_NO_HUGEPAGES
 	};
@@ -677,6 +691,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "snapshot-then", required_argument, NULL, OPT_SNAPSHOT_THEN },
 		{ "restore", required_argument, NULL, OPT_RESTORE },
 		{ "track-dirty", no_argument, NULL, OPT_TRACK_DIRTY },
+		{ "console-limit", required_argument, NULL, OPT_CONSOLE_LIMIT },
 		{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
 		{ "no-hugepages", no_argument, NULL, OPT_NO_HUGEPAGES },
 		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
@@ -701,6 +716,7 @@ void config_parse(struct options *o, int argc, char **argv)
 			       .shutdown_timeout = 10,
 			       .ready_fd = -1,
 			       .console_fd = -1,
+			       .console_limit = -1,
 			       .log_level = LOG_INFO };
 	const char *cfg = find_config(argc, argv);
 	if (cfg)
@@ -802,6 +818,9 @@ void config_parse(struct options *o, int argc, char **argv)
 				usage_error("--snapshot-then %s: expected exit or resume", optarg);
 			o->snapshot_resume = strcmp(optarg, "resume") == 0;
 			then = true;
+			break;
+		case OPT_CONSOLE_LIMIT:
+			parse_console_limit(o, optarg);
 			break;
 		case OPT_TRACK_DIRTY:
 			o->track_dirty = true;

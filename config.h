@@ -42,6 +42,7 @@ struct options {
 	enum console_kind console;
 	const char *console_path;
 	int console_fd;
+	int64_t console_limit; /* --console-limit: bytes/s of output kept; 0: off; -1: default */
 	int shutdown_timeout;
 	struct blk_spec disks[MAX_DISKS];
 	int ndisks;

@@ -2,8 +2,11 @@
 /* The host side of the serial console: raw terminal, Ctrl-A escapes, output draining. */
 #include "console.h"
 
+#include "ratelimit.h"
+
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,6 +44,17 @@ int console_open(struct console *c, const struct options *o, char *err, size_t e
 	case CONSOLE_NONE:
 		break;
 	}
+	/* The default limit guards files; an explicit one applies to any output. */
+	int64_t rate = o->console_limit < 0 ? (o->console == CONSOLE_FILE ? 64 << 10 : 0)
+					    : o->console_limit;
+	if (rate > 0 && c->out_fd >= 0) {
+		/* At once: 64 s worth (4 MiB at the default), a whole boot's messages and then some. */
+		struct rl_spec s = { .bw = { .size = (uint64_t)rate,
+					     .one_time_burst = 64 * (uint64_t)rate,
+					     .refill_ms = 1000 } };
+		rl_init(&c->limit, &s, rl_now());
+		c->limited = true;
+	}
 	if (c->in_fd >= 0 && isatty(c->in_fd) && tcgetattr(c->in_fd, &c->saved) == 0) {
 		struct termios raw = c->saved;
 		cfmakeraw(&raw);
@@ -73,12 +87,51 @@ static void write_all(struct console *c, const uint8_t *buf, size_t len)
 	}
 }
 
+__attribute__((format(printf, 2, 3))) static void marker(struct console *c, const char *fmt,
+							 ...)
+{
+	va_list ap;
+	char line[160];
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		write_all(c, (const uint8_t *)line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+}
+
 void console_drain(struct console *c, struct serial *s)
 {
 	uint8_t buf[4096];
 	size_t n;
-	while ((n = serial_take_output(s, buf, sizeof(buf))) > 0)
-		write_all(c, buf, n);
+	uint64_t wait;
+	while ((n = serial_take_output(s, buf, sizeof(buf))) > 0) {
+		uint64_t now = c->limited ? rl_now() : 0;
+		/*
+		 * Once dropping, output resumes a second later at the earliest:
+		 * the drain runs every few bytes, and without a pause each trickle
+		 * of refill would write its pair of marker lines.
+		 */
+		bool hold = c->dropping && now < c->resume_at;
+		if (!c->limited || (!hold && rl_admit(&c->limit, n, now, &wait))) {
+			if (c->dropping)
+				marker(c, "\r\n[kvmrun: %llu bytes of console output dropped here]\r\n",
+				       (unsigned long long)c->dropped_now);
+			c->dropping = false;
+			c->dropped_now = 0;
+			write_all(c, buf, n);
+			continue;
+		}
+		if (!c->dropping)
+			marker(c,
+			       "\r\n[kvmrun: console output over its limit of %llu bytes/s: "
+			       "dropping]\r\n",
+			       (unsigned long long)c->limit.bw.spec.size);
+		if (!hold)
+			c->resume_at = now + 1000000000u;
+		c->dropping = true;
+		c->dropped += n;
+		c->dropped_now += n;
+	}
 }
 
 bool console_input(struct console *c, struct serial *s)

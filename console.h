@@ -7,10 +7,21 @@
 #include <termios.h>
 
 #include "config.h"
+#include "ratelimit.h"
 #include "serial.h"
 
 struct console {
 	int in_fd, out_fd; /* -1: none */
+	/*
+	 * Output limiter (--console-limit; on by default for file=): a guest that
+	 * prints without end must not fill the host's disk. Output over the rate
+	 * is dropped (never held: a UART that stops draining stalls a guest's
+	 * kernel) and counted; a line in the output says where and how much.
+	 */
+	bool limited, dropping;
+	struct ratelimit limit;
+	uint64_t dropped, dropped_now; /* in all; since the last marker line */
+	uint64_t resume_at;	       /* dropping: not before this (ns), a second at a time */
 	bool tty_raw, escape_pending;
 	bool in_unpollable; /* a regular file or /dev/null on stdin: always readable */
 	struct termios saved;
@@ -32,7 +43,10 @@ void console_restore(struct console *c);
  */
 bool console_input(struct console *c, struct serial *s);
 
-/* Write everything the guest has sent. A console that fails is dropped. */
+/*
+ * Write everything the guest has sent (over the output limit: drop it). A
+ * console that fails is dropped.
+ */
 void console_drain(struct console *c, struct serial *s);
 
 #endif

@@ -89,6 +89,7 @@ void vm_report(struct vm *vm, const char *event, int status)
 	put_devices(vm, &j);
 	j_obj(&j, "serial");
 	j_u64(&j, "dropped_bytes", serial_dropped(vm->serial));
+	j_u64(&j, "limited_bytes", vm->con.dropped); /* over --console-limit */
 	j_end(&j);
 	j_obj(&j, "seccomp");
 	j_bool(&j, "enabled", !vm->opt.no_seccomp);

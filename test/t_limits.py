@@ -95,3 +95,41 @@ with open(cfg, "w") as fh:
                "drives": [{"drive_id": "d", "path_on_host": IMG, "is_root_device": False,
                            "rate_limiter": {"ops": {"size": 10, "refill": 1000}}}]}, fh)
 bad("json-field", ["--config", cfg], "rate_limiter.ops.refill")
+bad("console-limit", k + ["--console-limit", "fast"], "--console-limit fast")
+
+
+def printed(extra, count):
+    """The print probe's output to a console file: (file bytes, limited_bytes, secs, status)."""
+    out = os.path.join(TMP, f"console-{time.monotonic_ns()}.txt")
+    metrics = out + ".metrics"
+    t0 = time.monotonic()
+    p = subprocess.run([KVMRUN, "-k", probe("pvh"), "-c", f"probe.exit=print probe.count={count}",
+                        "--console", "file=" + out, "--metrics", metrics] + extra,
+                       capture_output=True, timeout=300, stdin=subprocess.DEVNULL)
+    secs = time.monotonic() - t0
+    data = open(out, "rb").read() if os.path.exists(out) else b""
+    lines = [json.loads(x) for x in open(metrics)] if os.path.exists(metrics) else [{}]
+    limited = lines[-1].get("serial", {}).get("limited_bytes", -1)
+    return data, limited, secs, p.returncode
+
+
+# A guest printing 200 KiB against 1 KiB/s (64 KiB at once): the file keeps what the limit
+# allows, says where output was dropped and how much, and the metrics count it.
+data, limited, secs, st = printed(["--console-limit", "1K"], 204800)
+kept = len(data)
+# bucket and burst, the refill, one chunk of up to 4 KiB larger than the bucket (it goes when the
+# bucket is full, and leaves it owing), and the marker lines (a pair a second at most)
+allowed = 65 * 1024 + 1024 * secs + 4096 + 150 * secs
+result("limits/console-file-limited",
+       st == 0 and b"over its limit of 1024 bytes/s: dropping" in data and 0 < limited
+       and kept <= allowed and kept + limited >= 204800,
+       f"status {st}, {kept} bytes kept (allowed {allowed:.0f} in {secs:.1f} s), {limited} "
+       f"dropped")
+# The default for file=: 64 KiB/s with 4 MiB at once drops nothing of a boot's worth.
+data, limited, secs, st = printed([], 204800)
+result("limits/console-file-default", st == 0 and limited == 0 and b"PROBE print done" in data
+       and b"dropping" not in data and len(data) >= 204800,
+       f"status {st}, {len(data)} bytes, {limited} dropped")
+data, limited, secs, st = printed(["--console-limit", "off"], 1024)
+result("limits/console-limit-off", st == 0 and limited == 0 and b"PROBE print done" in data,
+       f"status {st}, {limited} dropped")

@@ -269,11 +269,40 @@ static void mode_clock(void)
 	}
 }
 
+/*
+ * --- print: console output without end, for the output limiter ----------
+ * Prints probe.count= bytes (default 102400) as 64-byte lines
+ * "PROBE print NNNNNNNN ....", then `PROBE print done`.
+ */
+static void mode_print(void)
+{
+	const char *v = 0;
+	uint64_t n;
+
+	cmdline_find(hostile_cmdline, "probe.count=", &v);
+	n = dec_value(v, 102400);
+	for (uint64_t done = 0; done < n; done += 64) {
+		char line[65];
+		uint64_t x = done;
+
+		memcpy(line, "PROBE print ", 12);
+		for (int i = 19; i >= 12; i--, x /= 10)
+			line[i] = (char)('0' + x % 10);
+		for (int i = 20; i < 63; i++)
+			line[i] = (char)('a' + i % 26);
+		line[20] = ' ';
+		line[63] = '\n';
+		line[64] = 0;
+		con_puts(line);
+	}
+	con_puts("PROBE print done\n");
+}
+
 /* Later modes (virtio poking, ACPI checks) are one line here. */
 static const struct mode modes[] = {
 	{"reset", i8042_reset}, {"triple", mode_triple}, {"emulfail", mode_emulfail},
 	{"halt", mode_halt},	{"wait", mode_wait},	 {"echo", mode_echo},
-	{"count", mode_count}, {"clock", mode_clock},
+	{"count", mode_count}, {"clock", mode_clock}, {"print", mode_print},
 	{"acpi", mode_acpi}, /* acpi_check.c */
 	/* hostile.c, usually chosen as probe.hostile=NAME */
 	{"blk-chains", hostile_blk_chains},	{"blk-ops", hostile_blk_ops},
