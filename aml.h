@@ -27,14 +27,15 @@ struct aml {
 size_t aml_scope(struct aml *a, const char *name);  /* Scope (name) { */
 size_t aml_device(struct aml *a, const char *name); /* Device (name) { */
 size_t aml_package(struct aml *a, uint8_t count);   /* Package (count) { */
-size_t aml_method(struct aml *a, const char *name, unsigned nargs); /* Method (name, n, Serialized) { */
-size_t aml_if_arg_equals(struct aml *a, unsigned n, uint64_t v);   /* If (LEqual (Arg<n>, v)) { */
-void aml_notify(struct aml *a, const char *name, uint64_t v);      /* Notify (name, v) */
-void aml_end(struct aml *a, size_t mark);	    /* } */
-size_t aml_buffer(struct aml *a);		    /* Buffer () { */
-void aml_buffer_end(struct aml *a, size_t mark);    /* } (inserts the size too) */
-void aml_name(struct aml *a, const char *name);	    /* Name (name, <what comes next>) */
-void aml_integer(struct aml *a, uint64_t v);	    /* the shortest encoding of v */
+size_t aml_method(struct aml *a, const char *name,
+		  unsigned nargs); /* Method (name, n, Serialized) { */
+size_t aml_if_arg_equals(struct aml *a, unsigned n, uint64_t v); /* If (LEqual (Arg<n>, v)) { */
+void aml_notify(struct aml *a, const char *name, uint64_t v);	 /* Notify (name, v) */
+void aml_end(struct aml *a, size_t mark);			 /* } */
+size_t aml_buffer(struct aml *a);				 /* Buffer () { */
+void aml_buffer_end(struct aml *a, size_t mark);		 /* } (inserts the size too) */
+void aml_name(struct aml *a, const char *name); /* Name (name, <what comes next>) */
+void aml_integer(struct aml *a, uint64_t v);	/* the shortest encoding of v */
 void aml_string(struct aml *a, const char *s);
 /* EisaId ("PNP0501") as the integer the namespace holds. */
 uint32_t aml_eisa_id(const char *id);

@@ -61,7 +61,8 @@ int blk_parse_spec(const char *arg, struct blk_spec *out, char *err, size_t errl
 			if (r == 0) {
 				snprintf(err, errlen,
 					 "--disk %s: unknown option '%.*s' (want ro, serial=ID, "
-					 "cache=unsafe|writeback, bw=, iops=, bw-burst=, iops-burst=)",
+					 "cache=unsafe|writeback, bw=, iops=, bw-burst=, "
+					 "iops-burst=)",
 					 out->path, (int)olen, opt);
 				return -1;
 			}

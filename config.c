@@ -47,6 +47,8 @@ static const char usage_text[] =
 	"      --net tap=NAME[,mac=MAC] | fd=N[,mac=MAC] [,rx-bw=RATE][,tx-bw=RATE]...\n"
 	"                           virtio-net interface on a tap device (repeatable);\n"
 	"                           rx-bw=, tx-bw=, rx-ops=, tx-ops= (and -burst=) limit it\n"
+	"      --limits FILE        rate limits per device (\"vda bw=10M\", \"eth0 rx-bw=2M\"),\n"
+	"                           read at start and again on SIGHUP\n"
 	"      --console KIND       stdio (default), none, file=PATH or fd=N\n"
 	"      --console-limit RATE|off\n"
 	"                           console output kept per second, the rest dropped and\n"
@@ -411,14 +413,10 @@ static void rate_limiter(const struct cfile *f, const cJSON *parent, const char 
 
 static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 {
-	static const char *const known[] = { "drive_id",
-					     "path_on_host",
-					     "is_root_device",
-					     "is_read_only",
-					     "cache_type",
-					     "io_engine",
-					     "rate_limiter",
-					     NULL };
+	static const char *const known[] = { "drive_id",       "path_on_host",
+					     "is_root_device", "is_read_only",
+					     "cache_type",     "io_engine",
+					     "rate_limiter",   NULL };
 	const cJSON *d;
 	int root = -1;
 	cJSON_ArrayForEach(d, arr)
@@ -475,7 +473,7 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 
 static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 {
-	static const char *const known[] = { "iface_id",	 "host_dev_name",   "guest_mac",
+	static const char *const known[] = { "iface_id",	"host_dev_name",   "guest_mac",
 					     "rx_rate_limiter", "tx_rate_limiter", NULL };
 	const cJSON *n;
 	cJSON_ArrayForEach(n, arr)
@@ -602,8 +600,9 @@ static void restore_devices_from(struct options *o)
 	memset(&saved, 0, sizeof(saved));
 	load_config("--restore", path, &saved);
 	if (o->ndisks > saved.ndisks)
-		usage_error("--disk %s: the snapshot in %s has %d disk%s", o->disks[saved.ndisks].path,
-			    o->restore_dir, saved.ndisks, saved.ndisks == 1 ? "" : "s");
+		usage_error("--disk %s: the snapshot in %s has %d disk%s",
+			    o->disks[saved.ndisks].path, o->restore_dir, saved.ndisks,
+			    saved.ndisks == 1 ? "" : "s");
 	if (o->nnets > saved.nnets)
 		usage_error("--net: %d given; the snapshot in %s has %d NIC%s", o->nnets,
 			    o->restore_dir, saved.nnets, saved.nnets == 1 ? "" : "s");
@@ -666,6 +665,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		OPT_RESTORE,
 		OPT_TRACK_DIRTY,
 		OPT_CONSOLE_LIMIT,
+		OPT_LIMITS,
 		OPT_HUGEPAGES,
 		OPT_NO_HUGEPAGES
 	};
@@ -692,6 +692,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "restore", required_argument, NULL, OPT_RESTORE },
 		{ "track-dirty", no_argument, NULL, OPT_TRACK_DIRTY },
 		{ "console-limit", required_argument, NULL, OPT_CONSOLE_LIMIT },
+		{ "limits", required_argument, NULL, OPT_LIMITS },
 		{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
 		{ "no-hugepages", no_argument, NULL, OPT_NO_HUGEPAGES },
 		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
@@ -818,6 +819,9 @@ void config_parse(struct options *o, int argc, char **argv)
 				usage_error("--snapshot-then %s: expected exit or resume", optarg);
 			o->snapshot_resume = strcmp(optarg, "resume") == 0;
 			then = true;
+			break;
+		case OPT_LIMITS:
+			o->limits_path = optarg;
 			break;
 		case OPT_CONSOLE_LIMIT:
 			parse_console_limit(o, optarg);

@@ -87,8 +87,7 @@ static void write_all(struct console *c, const uint8_t *buf, size_t len)
 	}
 }
 
-__attribute__((format(printf, 2, 3))) static void marker(struct console *c, const char *fmt,
-							 ...)
+__attribute__((format(printf, 2, 3))) static void marker(struct console *c, const char *fmt, ...)
 {
 	va_list ap;
 	char line[160];
@@ -96,7 +95,8 @@ __attribute__((format(printf, 2, 3))) static void marker(struct console *c, cons
 	int n = vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
 	if (n > 0)
-		write_all(c, (const uint8_t *)line, (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
+		write_all(c, (const uint8_t *)line,
+			  (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
 void console_drain(struct console *c, struct serial *s)
@@ -114,7 +114,9 @@ void console_drain(struct console *c, struct serial *s)
 		bool hold = c->dropping && now < c->resume_at;
 		if (!c->limited || (!hold && rl_admit(&c->limit, n, now, &wait))) {
 			if (c->dropping)
-				marker(c, "\r\n[kvmrun: %llu bytes of console output dropped here]\r\n",
+				marker(c,
+				       "\r\n[kvmrun: %llu bytes of console output dropped "
+				       "here]\r\n",
 				       (unsigned long long)c->dropped_now);
 			c->dropping = false;
 			c->dropped_now = 0;

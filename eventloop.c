@@ -119,6 +119,17 @@ static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
 		on_snapshot(vm);
 		return;
 	}
+	if (sig == SIGHUP && vm->limits_fd >= 0) { /* with --limits: reload, not hang up */
+		char err[256];
+		int n = vm_limits_apply(vm, err, sizeof(err));
+		if (n < 0)
+			log_msg(&vm->log, LOG_ERROR, "SIGHUP: --limits %s: %s; limits unchanged",
+				vm->opt.limits_path, err);
+		else
+			log_msg(&vm->log, LOG_INFO, "SIGHUP: limits of %d devices read from %s", n,
+				vm->opt.limits_path);
+		return;
+	}
 	if (sig == SIGTERM && !*asked) { /* the first SIGTERM asks; a second one ends it now */
 		struct itimerspec grace = { .it_value.tv_sec = vm->opt.shutdown_timeout };
 		if (grace.it_value.tv_sec == 0)

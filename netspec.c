@@ -115,10 +115,12 @@ int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errl
 			int r = rl_parse_opt(opt + 3, olen - 3, l);
 			if (r <= 0) {
 				snprintf(err, errlen,
-					 r < 0 ? "bad value in '%.*s' (want a positive number, with K, "
+					 r < 0 ? "bad value in '%.*s' (want a positive number, "
+						 "with K, "
 						 "M or G for bytes)"
 					       : "unknown option '%.*s' (want rx-bw=, rx-ops=, "
-						 "rx-bw-burst=, rx-ops-burst=, or the same with tx-)",
+						 "rx-bw-burst=, rx-ops-burst=, or the same with "
+						 "tx-)",
 					 (int)olen, opt);
 				return -1;
 			}

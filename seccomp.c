@@ -74,7 +74,8 @@ static const struct {
 	   "kvmrun's pidfd"),
 	SC(epoll_pwait, MAIN, "the event loop"),
 	SC(epoll_ctl, MAIN, "drop stdin at EOF"),
-	SC(timerfd_settime, MAIN, "SIGTERM grace period"),
+	SC(timerfd_settime, MAIN,
+	   "SIGTERM grace period; --limits: wake a queue whose limit changed"),
 	SC(futex, ALL, "device and console locks, the start gate"),
 	SC_ARG(tkill, MAIN, 1, CPU_KICK_SIGNAL,
 	       "cpu_kick: pthread_kill of a vCPU thread, only "
@@ -88,7 +89,9 @@ static const struct {
 	SC(ftruncate, SNAP, "snapshot: empty the files, so old pages become holes"),
 	SC(fdatasync, SNAP, "snapshot: on disk before kvmrun exits or resumes"),
 	SC(mincore, SNAP, "snapshot: skip guest pages never touched"),
-	SC(pread64, SNAP, "snapshot --track-dirty: the pages written since the restore (pagemap)"),
+	SC(pread64, MAIN,
+	   "--limits: read the file again on SIGHUP; snapshot --track-dirty: the pages written "
+	   "since the restore (pagemap)"),
 };
 
 /* ioctl request numbers per role (compared on the low 32 bits: libc sign-extends). */

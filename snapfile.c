@@ -68,8 +68,9 @@ static uint8_t *put(uint8_t *p, uint32_t tag, uint32_t index, const void *data, 
 size_t snap_encoded_size(uint32_t ncpus, uint32_t ndev, bool diff)
 {
 	const struct snapshot *s = NULL;
-	return (diff ? sizeof(struct record) + sizeof(s->base) : 0) + sizeof(s->hdr) + 4 * sizeof(struct record) + sizeof(s->vm) + sizeof(s->serial) +
-	       sizeof(s->kbd) + sizeof(s->timer_fired) +
+	return (diff ? sizeof(struct record) + sizeof(s->base) : 0) + sizeof(s->hdr) +
+	       4 * sizeof(struct record) + sizeof(s->vm) + sizeof(s->serial) + sizeof(s->kbd) +
+	       sizeof(s->timer_fired) +
 	       ncpus * (sizeof(struct record) + sizeof(struct vcpu_state)) +
 	       ndev * (sizeof(struct record) + sizeof(struct virtio_state));
 }
@@ -190,7 +191,7 @@ int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, s
 		void *to = slot(s, &r, &want);
 		if (!to || r.len != want || (size_t)(end - p) < want)
 			goto bad_record;
-		uint32_t k = r.tag == TAG_VCPU ? VCPU0 + r.index
+		uint32_t k = r.tag == TAG_VCPU	   ? VCPU0 + r.index
 			     : r.tag == TAG_VIRTIO ? dev0 + r.index
 						   : r.tag;
 		if (seen[k]++)
@@ -263,7 +264,8 @@ int64_t snap_dirty_pages(int pagemap_fd, const uint8_t *host, uint64_t size, uin
 			return r < 0 ? -errno : -EIO;
 		for (uint64_t i = 0; i < want; i++) {
 			/* bit 63 present, 62 swapped, 61 a file page (or shared anonymous) */
-			bool present = e[i] >> 63 & 1, swapped = e[i] >> 62 & 1, file = e[i] >> 61 & 1;
+			bool present = e[i] >> 63 & 1, swapped = e[i] >> 62 & 1,
+			     file = e[i] >> 61 & 1;
 			if ((present && !file) || swapped) {
 				bitmap[(p + i) / 8] |= (uint8_t)(1u << ((p + i) % 8));
 				n++;
@@ -289,8 +291,8 @@ int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon,
 			memset(res, 1, sizeof(res));
 		for (uint64_t i = 0; i < pages;) {
 			uint64_t j = i;
-			while (j < pages && (res[j] & 1) &&
-			       (!only || bit(only, off / 4096 + j)) && !zero_page(host + off + j * 4096))
+			while (j < pages && (res[j] & 1) && (!only || bit(only, off / 4096 + j)) &&
+			       !zero_page(host + off + j * 4096))
 				j++;
 			if (j == i) {
 				i++;

@@ -7,15 +7,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "i8042.h"
 #include "config.h"
+#include "i8042.h"
 #include "layout.h"
 #include "serial.h"
 #include "virtio.h"
 #include "vmstate.h"
 
 #define SNAP_MAGIC "KVMRSNAP"
-#define SNAP_VERSION 2 /* 2: virtio devices */
+#define SNAP_VERSION 2	     /* 2: virtio devices */
 #define SNAP_STATE "state"   /* the state file in a snapshot directory */
 #define SNAP_MEMORY "memory" /* guest RAM, sparse: holes where it was never written or is zero */
 #define SNAP_CONFIG "config.json" /* the machine, as --config reads it */

@@ -11,10 +11,10 @@
 #include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/kvm.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -97,7 +97,8 @@ void snapshot_prepare(struct vm *vm)
 		       flag, dir);
 	/* A confined main may not allocate: a snapshot's room is taken now. */
 	vm->snap = calloc(1, sizeof(*vm->snap));
-	vm->snap_buf = malloc(snap_encoded_size((uint32_t)vm->opt.cpus, (uint32_t)vm->ndevices, diff));
+	vm->snap_buf =
+		malloc(snap_encoded_size((uint32_t)vm->opt.cpus, (uint32_t)vm->ndevices, diff));
 	vm->snap_msrs = malloc(sizeof(*vm->snap_msrs));
 	if (vm->snap)
 		vm->snap->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->snap->cpus));
@@ -379,7 +380,8 @@ static int write_files(struct vm *vm, struct snapshot *s, int64_t *mem_bytes, ch
 	if (rc == 0 && diff && fdatasync(vm->snap_files[F_DIRTY]) < 0)
 		rc = -errno;
 	if (rc == 0 && diff)
-		log_msg(&vm->log, LOG_INFO, "diff snapshot: %lld pages written since the restore from %s",
+		log_msg(&vm->log, LOG_INFO,
+			"diff snapshot: %lld pages written since the restore from %s",
 			(long long)dirty, s->base.dir);
 	if (rc == 0)
 		rc = write_config(vm);
@@ -580,9 +582,8 @@ void restore_open(struct vm *vm)
 	vm->opt.no_acpi = !(s->hdr.flags & SNAP_ACPI);
 	/* config.c took the devices from config.json (or the flags): as many as the state has. */
 	if (vm->opt.ndisks != s->hdr.ndisks || vm->opt.nnets != s->hdr.nnets)
-		vm_die(vm, EXIT_USAGE,
-		       "--restore %s: %s has %d disks and %d NICs, %s %u and %u", dir,
-		       SNAP_CONFIG, vm->opt.ndisks, vm->opt.nnets, SNAP_STATE, s->hdr.ndisks,
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s has %d disks and %d NICs, %s %u and %u",
+		       dir, SNAP_CONFIG, vm->opt.ndisks, vm->opt.nnets, SNAP_STATE, s->hdr.ndisks,
 		       s->hdr.nnets);
 	vm->restored = s;
 }
@@ -645,7 +646,8 @@ static void new_generation(struct vm *vm)
 	if (vm->opt.no_acpi)
 		return;
 	if (acpi_vmgenid_new(&vm->mem) < 0)
-		vm_die(vm, EXIT_RUNTIME, "--restore %s: no random bytes for the VM generation ID: %s",
+		vm_die(vm, EXIT_RUNTIME,
+		       "--restore %s: no random bytes for the VM generation ID: %s",
 		       vm->opt.restore_dir, strerror(errno));
 	for (uint32_t level = 1; level <= 2; level++) {
 		struct kvm_irq_level l = { .irq = GED_GSI, .level = level & 1 };

@@ -9,9 +9,9 @@
 #include <linux/virtio_ring.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -665,10 +665,10 @@ void virtio_get_stats(const struct virtio_dev *vd, struct virtio_stats *out)
 
 /* ---- rate limiters ---- */
 
-int virtio_set_limit(struct virtio_dev *vd, unsigned q, const struct rl_spec *s)
+static int alloc_limit(struct virtio_dev *vd, unsigned q, const struct rl_spec *s)
 {
-	if (q >= vd->nq || !rl_on(s))
-		return q >= vd->nq ? -EINVAL : 0;
+	if (vd->limit[q])
+		return 0;
 	struct ratelimit *rl = calloc(1, sizeof(*rl));
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (!rl || fd < 0) {
@@ -681,6 +681,32 @@ int virtio_set_limit(struct virtio_dev *vd, unsigned q, const struct rl_spec *s)
 	rl_init(rl, s, rl_now());
 	vd->limit[q] = rl;
 	vd->limit_fd[q] = fd;
+	return 0;
+}
+
+int virtio_set_limit(struct virtio_dev *vd, unsigned q, const struct rl_spec *s)
+{
+	if (q >= vd->nq || !rl_on(s))
+		return q >= vd->nq ? -EINVAL : 0;
+	return alloc_limit(vd, q, s);
+}
+
+int virtio_limit_prepare(struct virtio_dev *vd, unsigned q)
+{
+	static const struct rl_spec none;
+	return q < vd->nq ? alloc_limit(vd, q, &none) : -EINVAL;
+}
+
+int virtio_limit_update(struct virtio_dev *vd, unsigned q, const struct rl_spec *s)
+{
+	if (q >= vd->nq || !vd->limit[q])
+		return -ENOENT;
+	pthread_mutex_lock(&vd->lock);
+	rl_init(vd->limit[q], s, rl_now());
+	pthread_mutex_unlock(&vd->lock);
+	/* A queue blocked under the old limit looks again now. */
+	struct itimerspec now = { .it_value = { 0, 1 } };
+	timerfd_settime(vd->limit_fd[q], 0, &now, NULL);
 	return 0;
 }
 
@@ -771,8 +797,7 @@ void virtio_save(const struct virtio_dev *vd, struct virtio_state *st)
 	}
 }
 
-int virtio_load(struct virtio_dev *vd, const struct virtio_state *st,
-		const struct guest_mem *mem)
+int virtio_load(struct virtio_dev *vd, const struct virtio_state *st, const struct guest_mem *mem)
 {
 	if (st->device_id != vd->device_id || st->nq != vd->nq ||
 	    st->dev_features != vd->dev_features || (st->drv_features & ~vd->dev_features))
@@ -812,7 +837,8 @@ int virtio_load(struct virtio_dev *vd, const struct virtio_state *st,
 	vd->shm_sel = st->shm_sel;
 	__atomic_store_n(reg(vd, VIRTIO_MMIO_STATUS), st->status & 0xff, __ATOMIC_SEQ_CST);
 	__atomic_store_n(reg(vd, VIRTIO_MMIO_INTERRUPT_STATUS),
-			 st->isr & (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG), __ATOMIC_SEQ_CST);
+			 st->isr & (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG),
+			 __ATOMIC_SEQ_CST);
 	refresh(vd);
 	pthread_mutex_unlock(&vd->lock);
 	/* Requests made available before the snapshot and not taken yet are served at start. */

@@ -122,12 +122,12 @@ struct virtio_dev {
 	int vmfd;
 	struct virtio_mmio_cfg cfg;
 	pthread_t thread;
-	struct virtio_stats stats;		 /* __atomic updates */
-	struct virtq_chain chain;		 /* scratch for virtio_process, under lock */
+	struct virtio_stats stats; /* __atomic updates */
+	struct virtq_chain chain;  /* scratch for virtio_process, under lock */
 	/* Rate limiters (virtio_set_limit), and a timerfd each for when it can pay again. */
 	struct ratelimit *limit[VIRTIO_MAX_QUEUES]; /* under lock; NULL: unlimited */
 	int limit_fd[VIRTIO_MAX_QUEUES];	    /* -1: none */
-	uint32_t regs_own[VIRTIO_MMIO_SIZE / 4]; /* the window until cfg.regs replaces it */
+	uint32_t regs_own[VIRTIO_MMIO_SIZE / 4];    /* the window until cfg.regs replaces it */
 };
 
 /* The bus handlers; opaque is the struct virtio_dev. */
@@ -152,6 +152,14 @@ int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, un
  * exactly when it can. 0 or -errno.
  */
 int virtio_set_limit(struct virtio_dev *vd, unsigned q, const struct rl_spec *s);
+
+/*
+ * --limits: give queue q a limiter (with no bucket on if it had none) before
+ * virtio_start, so that virtio_limit_update can change it while the guest
+ * runs (any thread; the queue re-evaluates at once). -ENOENT: not prepared.
+ */
+int virtio_limit_prepare(struct virtio_dev *vd, unsigned q);
+int virtio_limit_update(struct virtio_dev *vd, unsigned q, const struct rl_spec *s);
 
 /*
  * May the chain just popped from q go now (lock held)? true when q has no
@@ -243,8 +251,7 @@ void virtio_save(const struct virtio_dev *vd, struct virtio_state *st);
  * saved queue is not valid on this memory. Nothing is changed on error.
  * The queues are kicked, so the I/O thread looks at them when it starts.
  */
-int virtio_load(struct virtio_dev *vd, const struct virtio_state *st,
-		const struct guest_mem *mem);
+int virtio_load(struct virtio_dev *vd, const struct virtio_state *st, const struct guest_mem *mem);
 
 /* A consistent copy of the transport counters. */
 void virtio_get_stats(const struct virtio_dev *vd, struct virtio_stats *out);

@@ -606,8 +606,8 @@ static void rx_run(struct net *n)
 			frames++;
 		}
 		if (!n->rx_paid &&
-		    !virtio_limit_admit_bytes(vd, NET_RXQ,
-					      n->pending > NET_HDR_LEN ? n->pending - NET_HDR_LEN : 0))
+		    !virtio_limit_admit_bytes(
+			    vd, NET_RXQ, n->pending > NET_HDR_LEN ? n->pending - NET_HDR_LEN : 0))
 			break; /* the frame waits in buf, the rest in the tap: the timer brings us back */
 		n->rx_paid = true;
 		int res = rx_place(n, f, &filled);

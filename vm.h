@@ -68,6 +68,7 @@ struct vm {
 	int snap_fd;			 /* eventfd: the guest signalled init, snapshot due */
 	int snap_files[4];		 /* state, memory, config.json, dirty in --snapshot-dir */
 	int pagemap_fd;			 /* --track-dirty: /proc/self/pagemap */
+	int limits_fd;			 /* --limits FILE, kept open to re-read on SIGHUP; or -1 */
 	uint8_t *snap_dirty;		 /* --track-dirty: room for the dirty bitmap */
 	uint32_t msrs[VMSTATE_MAX_MSRS]; /* the MSRs a snapshot saves */
 	uint32_t nmsrs;
@@ -94,6 +95,12 @@ uint64_t vm_since_main_us(const struct vm *vm, uint64_t t);
 void vm_stage(struct vm *vm, const char *name);
 /* Virtio device i's transport (disks first, then NICs; i < ndevices). */
 struct virtio_dev *vm_device(struct vm *vm, int i);
+/*
+ * --limits: read the file again (its fd, opened before the jail) and put
+ * its limits on the devices it names, all or nothing. The number of devices
+ * set, or -1 with err (nothing changed).
+ */
+int vm_limits_apply(struct vm *vm, char *err, size_t errlen);
 /* What the user called device i (a disk's path, a NIC's tap), and its flag. */
 const char *vm_device_name(const struct vm *vm, int i, const char **flag);
 

@@ -387,6 +387,30 @@ static void close_inherited(struct vm *vm)
 	}
 }
 
+/*
+ * --limits FILE: every queue gets a limiter now (the I/O threads poll their
+ * timers from the start), the file's limits go on, and its fd stays open
+ * for SIGHUP to read it again (the confined main thread opens nothing).
+ */
+static void open_limits(struct vm *vm)
+{
+	char err[256];
+	vm->limits_fd = open(vm->opt.limits_path, O_RDONLY | O_CLOEXEC);
+	if (vm->limits_fd < 0)
+		vm_die(vm, EXIT_USAGE, "--limits %s: %s", vm->opt.limits_path, strerror(errno));
+	for (int i = 0; i < vm->ndevices; i++) {
+		struct virtio_dev *vd = vm_device(vm, i);
+		bool disk = i < vm->opt.ndisks;
+		int rc = virtio_limit_prepare(vd, disk ? 0 : NET_RXQ);
+		if (rc == 0 && !disk)
+			rc = virtio_limit_prepare(vd, NET_TXQ);
+		if (rc < 0)
+			vm_die(vm, EXIT_RUNTIME, "--limits: %s", strerror(-rc));
+	}
+	if (vm_limits_apply(vm, err, sizeof(err)) < 0)
+		vm_die(vm, EXIT_USAGE, "--limits %s: %s", vm->opt.limits_path, err);
+}
+
 /* Open (and lock) every disk and tap first: a bad one fails before anything else. */
 static void open_devices(struct vm *vm)
 {
@@ -402,6 +426,8 @@ static void open_devices(struct vm *vm)
 			vm_die(vm, EXIT_USAGE, "--net %s", err);
 	}
 	vm->ndevices = vm->opt.ndisks + vm->opt.nnets;
+	if (vm->opt.limits_path)
+		open_limits(vm);
 }
 
 /* Where virtio device `i` lives: its 4 KiB window and its IRQ. */
@@ -598,6 +624,7 @@ int main(int argc, char **argv)
 		.snap_fd = -1,
 		.snap_files = { -1, -1, -1, -1 },
 		.pagemap_fd = -1,
+		.limits_fd = -1,
 	};
 	g_vm = &vm;
 	vm.t_main = log_now_ns();

@@ -92,6 +92,9 @@ def other_workloads(traced):
     limited_img = os.path.join(TMP, "limited.img")
     with open(limited_img, "wb") as fh:
         fh.truncate(1 << 20)
+    limits_conf = os.path.join(TMP, "limits.conf")
+    with open(limits_conf, "w") as fh:
+        fh.write("vda bw=1M\n")
     runs = [(k + ["-c", "probe.exit=emulfail"], None),
             (["-k", probe("bzimage"), "--cpus", "2", "--console", "file=" + os.path.join(TMP, "c")],
              None),
@@ -101,6 +104,9 @@ def other_workloads(traced):
             (k + ["-c", "probe.exit=halt", "--shutdown-timeout", "1", "--metrics", metrics],
              signal.SIGUSR1),
             (k + ["-c", "probe.exit=halt"], signal.SIGINT),
+            # --limits: SIGHUP reads the file again and changes the limit.
+            (k + ["--disk", limited_img, "--limits", limits_conf, "-c", "probe.exit=halt"],
+             signal.SIGHUP),
             # A rate-limited disk: its I/O thread arms the limiter's timer.
             (k + ["--disk", limited_img + ",iops=20", "-c",
                   "probe.hostile=blk-rate probe.count=40 probe.size=512"], None),
@@ -121,7 +127,8 @@ def other_workloads(traced):
                 # p is strace (the wrapper execs it): signal kvmrun, its child.
                 kid = traced_child(p.pid)
                 os.kill(kid, sig)
-                if sig == signal.SIGUSR1 or (sig == signal.SIGUSR2 and "resume" in args):
+                if sig in (signal.SIGUSR1, signal.SIGHUP) or (sig == signal.SIGUSR2
+                                                             and "resume" in args):
                     time.sleep(2)
                     os.kill(kid, signal.SIGINT)
             try:

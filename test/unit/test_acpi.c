@@ -150,21 +150,26 @@ static bool term_list(const uint8_t *p, size_t i, size_t end, struct census *c, 
 				hid = sv, hid_int = iv;
 			if (!strcmp(name, "_UID"))
 				uid = iv;
-		} else if (p[i] == 0x14) { /* Method: only the GED's _EVT, exactly as acpi.c writes it */
+		} else if (p[i] ==
+			   0x14) { /* Method: only the GED's _EVT, exactly as acpi.c writes it */
 			size_t at = i + 1, e = pkg_end(p, &at, end);
 			if (!e)
 				return aml_bad(c, "PkgLength past its parent", i);
 			at = name_string(p, at, name);
-			static const uint8_t want_head[] = { 0x09, 0xa0 }; /* 1 arg, serialized; If */
-			static const uint8_t want_body[] = { 0x93, 0x68, 0x0a, GED_GSI, 0x86, '\\', 0x2e,
-							     '_',  'S',	 'B',  '_',	'V',  'G',  'E',
-							     'N',  0x0a, 0x80 };
+			static const uint8_t want_head[] = { 0x09,
+							     0xa0 }; /* 1 arg, serialized; If */
+			static const uint8_t want_body[] = { 0x93, 0x68, 0x0a, GED_GSI, 0x86, '\\',
+							     0x2e, '_',	 'S',  'B',	'_',  'V',
+							     'G',  'E',	 'N',  0x0a,	0x80 };
 			if (strcmp(name, "_EVT") || at + 3 > e || memcmp(p + at, want_head, 2))
 				return aml_bad(c, "a method other than the GED's _EVT", i);
 			at += 2;
 			size_t ie = pkg_end(p, &at, e);
-			if (ie != e || e - at != sizeof(want_body) || memcmp(p + at, want_body, e - at))
-				return aml_bad(c, "_EVT is not If (Arg0 == GSI) Notify (\\_SB.VGEN, 0x80)", i);
+			if (ie != e || e - at != sizeof(want_body) ||
+			    memcmp(p + at, want_body, e - at))
+				return aml_bad(
+					c, "_EVT is not If (Arg0 == GSI) Notify (\\_SB.VGEN, 0x80)",
+					i);
 			c->evt++;
 			i = e;
 		} else if (p[i] == 0x10 || (p[i] == 0x5b && p[i + 1] == 0x82)) {

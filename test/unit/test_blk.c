@@ -690,7 +690,8 @@ static void t_rate_limit(struct t *t, struct ctx *x)
 		CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &s, 1, &used) == 0, "request %d", i);
 	CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &s, 1, &used) == -1 && used_idx(t) == 10,
 	      "the 11th request was served: used %u", used_idx(t));
-	CHECK(t, timerfd_gettime(t->vd->limit_fd[0], &its) == 0 && its.it_value.tv_sec == 0 &&
+	CHECK(t,
+	      timerfd_gettime(t->vd->limit_fd[0], &its) == 0 && its.it_value.tv_sec == 0 &&
 		      its.it_value.tv_nsec > 90000000 && its.it_value.tv_nsec <= 100000000,
 	      "timer armed for %ld.%09ld s, want 0.1", (long)its.it_value.tv_sec,
 	      its.it_value.tv_nsec);
@@ -709,7 +710,8 @@ static void t_rate_limit(struct t *t, struct ctx *x)
 	CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &big, 1, &used) == 0, "first 4 KiB");
 	CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &big, 1, &used) == 0, "second 4 KiB");
 	CHECK(t, req(t, VIRTIO_BLK_T_IN, 0, &big, 1, &used) == -1, "third 4 KiB went");
-	CHECK(t, timerfd_gettime(t->vd->limit_fd[0], &its) == 0 && its.it_value.tv_sec == 0 &&
+	CHECK(t,
+	      timerfd_gettime(t->vd->limit_fd[0], &its) == 0 && its.it_value.tv_sec == 0 &&
 		      its.it_value.tv_nsec > 450000000 && its.it_value.tv_nsec <= 500000000,
 	      "timer armed for %ld.%09ld s, want 0.5", (long)its.it_value.tv_sec,
 	      its.it_value.tv_nsec);

@@ -88,8 +88,9 @@ static void test_ops_rates(void)
 	/* Firecracker's own example: size 10, refill 10 ms = 1000/s. */
 	static const uint64_t rates[] = { 10, 100, 1000, 10000, 100000 };
 	for (unsigned i = 0; i < sizeof(rates) / sizeof(rates[0]); i++) {
-		struct rl_spec s = { { 0, 0, 0 }, { rates[i] / 100 ? rates[i] / 100 : 1, 0,
-						   rates[i] / 100 ? 10 : 100 } };
+		struct rl_spec s = { { 0, 0, 0 },
+				     { rates[i] / 100 ? rates[i] / 100 : 1, 0,
+				       rates[i] / 100 ? 10 : 100 } };
 		double bps, got = achieved(&s, 4096, 11, false, &bps);
 		double flat = achieved(&s, 4096, 11, true, &bps);
 		char name[64];
@@ -98,7 +99,8 @@ static void test_ops_rates(void)
 		      "achieved %.1f/s of %llu (size %llu, refill %llu ms)", got,
 		      (unsigned long long)rates[i], (unsigned long long)s.ops.size,
 		      (unsigned long long)s.ops.refill_ms);
-		printf("INFO ratelimit: ops %llu/s (size %llu, refill %llu ms): exact waits %.1f/s, "
+		printf("INFO ratelimit: ops %llu/s (size %llu, refill %llu ms): exact waits "
+		       "%.1f/s, "
 		       "a flat 100 ms retry %.1f/s\n",
 		       (unsigned long long)rates[i], (unsigned long long)s.ops.size,
 		       (unsigned long long)s.ops.refill_ms, got, flat);
@@ -125,11 +127,11 @@ static void test_one_time_burst(void)
 	struct ratelimit rl = { 0 };
 	uint64_t w;
 	rl_init(&rl, &s, T0);
-	bool a = rl_admit(&rl, 5000, T0, &w);			     /* the burst */
-	bool b = rl_admit(&rl, 1000, T0, &w);			     /* then the bucket */
-	bool c = !rl_admit(&rl, 1, T0, &w) && w == SEC / 1000;	     /* empty: 1 ms per byte */
-	bool d = rl_admit(&rl, 1000, T0 + 100 * SEC, &w);	     /* refilled to size only */
-	bool e = !rl_admit(&rl, 1, T0 + 100 * SEC, &w);		     /* the burst never returns */
+	bool a = rl_admit(&rl, 5000, T0, &w);		       /* the burst */
+	bool b = rl_admit(&rl, 1000, T0, &w);		       /* then the bucket */
+	bool c = !rl_admit(&rl, 1, T0, &w) && w == SEC / 1000; /* empty: 1 ms per byte */
+	bool d = rl_admit(&rl, 1000, T0 + 100 * SEC, &w);      /* refilled to size only */
+	bool e = !rl_admit(&rl, 1, T0 + 100 * SEC, &w);	       /* the burst never returns */
 	check(a && b && c && d && e, "one-time-burst", "%d %d %d %d %d", a, b, c, d, e);
 }
 
@@ -143,8 +145,8 @@ static void test_oversized(void)
 	bool b = !rl_admit(&rl, 1, T0, &w);   /* 4001 bytes to wait for: 4.001 s */
 	rl_admit(&rl, 1, T0 + SEC, &w2);
 	bool c = !rl_admit(&rl, 5000, T0 + SEC, &w2) && w2 == 4 * SEC; /* waits until full */
-	check(a && b && w == 4001 * SEC / 1000 && c, "oversized-request", "%d %d wait %llu, %d",
-	      a, b, (unsigned long long)w, c);
+	check(a && b && w == 4001 * SEC / 1000 && c, "oversized-request", "%d %d wait %llu, %d", a,
+	      b, (unsigned long long)w, c);
 }
 
 static void test_long_gaps_and_overflow(void)
@@ -185,14 +187,23 @@ static void test_parse(void)
 	struct {
 		const char *s;
 		int64_t want;
-	} cases[] = { { "10M", 10 << 20 }, { "10M/s", 10 << 20 }, { "512", 512 }, { "1k", 1024 },
-		      { "2G", 2ll << 30 },   { "0", -1 },	    { "-5", -1 },    { "abc", -1 },
-		      { "10X", -1 },	     { "", -1 },	    { "99999999999999999999", -1 },
+	} cases[] = { { "10M", 10 << 20 },
+		      { "10M/s", 10 << 20 },
+		      { "512", 512 },
+		      { "1k", 1024 },
+		      { "2G", 2ll << 30 },
+		      { "0", -1 },
+		      { "-5", -1 },
+		      { "abc", -1 },
+		      { "10X", -1 },
+		      { "", -1 },
+		      { "99999999999999999999", -1 },
 		      { "5000000000G", -1 } };
 	int bad = 0;
 	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		if (rl_parse_rate(cases[i].s) != cases[i].want) {
-			printf("    '%s' -> %lld\n", cases[i].s, (long long)rl_parse_rate(cases[i].s));
+			printf("    '%s' -> %lld\n", cases[i].s,
+			       (long long)rl_parse_rate(cases[i].s));
 			bad++;
 		}
 	check(bad == 0, "parse-rate", "%d cases wrong", bad);
