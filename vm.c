@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "limits.h"
+#include "limitsfile.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* --limits FILE: the devices' rate limits from a file, re-read on SIGHUP (no API needed). */
-#ifndef KVMRUN_LIMITS_H
-#define KVMRUN_LIMITS_H
+#ifndef KVMRUN_LIMITSFILE_H
+#define KVMRUN_LIMITSFILE_H
 
 #include <stddef.h>
 

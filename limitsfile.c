@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The --limits file's format: one device per line, its limits as --disk / --net spell them. */
-#include "limits.h"
+#include "limitsfile.h"
 
 #include <stdbool.h>
 #include <stdio.h>
