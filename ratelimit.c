@@ -132,15 +132,10 @@ int rl_parse_opt(const char *opt, size_t len, struct rl_spec *s)
 {
 	static const struct {
 		const char *key;
-		size_t off; /* offsetof into struct rl_spec */
-		bool burst;
+		bool ops, burst; /* which bucket; its one-time burst or its rate */
 	} keys[] = {
-		{ "bw", offsetof(struct rl_spec, bw), false },
-		{ "bw-burst", offsetof(struct rl_spec, bw), true },
-		{ "iops", offsetof(struct rl_spec, ops), false },
-		{ "ops", offsetof(struct rl_spec, ops), false },
-		{ "iops-burst", offsetof(struct rl_spec, ops), true },
-		{ "ops-burst", offsetof(struct rl_spec, ops), true },
+		{ "bw", false, false }, { "bw-burst", false, true },  { "iops", true, false },
+		{ "ops", true, false }, { "iops-burst", true, true }, { "ops-burst", true, true },
 	};
 	const char *eq = memchr(opt, '=', len);
 	if (!eq)
@@ -157,7 +152,7 @@ int rl_parse_opt(const char *opt, size_t len, struct rl_spec *s)
 		int64_t n = rl_parse_rate(v);
 		if (n < 0)
 			return -1;
-		struct rl_bucket_spec *b = (struct rl_bucket_spec *)((char *)s + keys[i].off);
+		struct rl_bucket_spec *b = keys[i].ops ? &s->ops : &s->bw;
 		if (keys[i].burst) {
 			b->one_time_burst = (uint64_t)n;
 		} else {
