@@ -6,7 +6,6 @@
  */
 #include "config.h"
 
-#include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -18,6 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fcjson.h"
 #include "layout.h"
 #include "mptable.h"
 
@@ -27,7 +27,6 @@
 
 #define DEFAULT_MEM (128ULL << 20)
 #define MIN_MEM (4ULL << 20)
-#define MAX_CONFIG (1 << 20)
 
 static const char usage_text[] =
 	"Usage: kvmrun --kernel FILE [options]\n"
@@ -238,351 +237,10 @@ static void parse_console_limit(struct options *o, const char *v)
 
 static void parse_log_level(struct options *o, const char *v, const char *what)
 {
-	static const char *const names[] = { "error", "warn", "info", "debug" };
-	for (int i = 0; i < 4; i++)
-		if (strcasecmp(v, names[i]) == 0 || (i == 1 && strcasecmp(v, "warning") == 0) ||
-		    (i == 3 && strcasecmp(v, "trace") == 0)) {
-			o->log_level = (enum log_level)i;
-			return;
-		}
-	usage_error("%s %s: expected error, warn, info or debug", what, v);
-}
-
-/* ---- the --config file: Firecracker's --config-file schema, the parts kvmrun has ---- */
-
-struct cfile {
-	const char *flag; /* "--config", or "--restore" for a snapshot's config.json */
-	const char *path;
-	char field[160]; /* the JSON path being read, for messages */
-};
-
-__attribute__((format(printf, 2, 3), noreturn)) static void cfg_error(const struct cfile *f,
-								      const char *fmt, ...)
-{
-	va_list ap;
-	fprintf(stderr, "kvmrun: %s %s: ", f->flag, f->path);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_USAGE);
-}
-
-/* Reject any member of obj not named in `known` (NULL-terminated). */
-static void only_known(const struct cfile *f, const cJSON *obj, const char *path,
-		       const char *const *known)
-{
-	const cJSON *m;
-	cJSON_ArrayForEach(m, obj)
-	{
-		const char *const *k = known;
-		while (*k && strcmp(*k, m->string) != 0)
-			k++;
-		if (!*k)
-			cfg_error(f, "%s%s%s: not supported by kvmrun", path, *path ? "." : "",
-				  m->string);
-	}
-}
-
-enum jtype { J_STR, J_INT, J_BOOL, J_OBJ, J_ARR };
-
-/*
- * A whole number that fits a long long. The range test comes first: casting
- * a double outside it (1e300, or inf from 1e999) to an integer is undefined.
- */
-static bool is_integer(double v)
-{
-	return v >= -9223372036854775808.0 && v < 9223372036854775808.0 &&
-	       v == (double)(long long)v;
-}
-
-/* Member `name` of obj checked for type; NULL when absent (an error if required). */
-static const cJSON *member(const struct cfile *f, const cJSON *obj, const char *path,
-			   const char *name, enum jtype t, bool required)
-{
-	static const char *const tname[] = { "a string", "an integer", "true or false", "an object",
-					     "an array" };
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, name);
-	if (!m || cJSON_IsNull(m)) {
-		if (required)
-			cfg_error(f, "%s%s%s: required", path, *path ? "." : "", name);
-		return NULL;
-	}
-	bool ok = (t == J_STR && cJSON_IsString(m)) || (t == J_BOOL && cJSON_IsBool(m)) ||
-		  (t == J_OBJ && cJSON_IsObject(m)) || (t == J_ARR && cJSON_IsArray(m)) ||
-		  (t == J_INT && cJSON_IsNumber(m) && is_integer(m->valuedouble));
-	if (!ok)
-		cfg_error(f, "%s%s%s: expected %s", path, *path ? "." : "", name, tname[t]);
-	return m;
-}
-
-static const char *str_member(const struct cfile *f, const cJSON *o, const char *path,
-			      const char *name, bool required)
-{
-	const cJSON *m = member(f, o, path, name, J_STR, required);
-	return m ? strdup(m->valuestring) : NULL;
-}
-
-static void boot_source(const struct cfile *f, const cJSON *b, struct options *o)
-{
-	static const char *const known[] = { "kernel_image_path", "initrd_path", "boot_args",
-					     NULL };
-	only_known(f, b, "boot-source", known);
-	o->kernel = str_member(f, b, "boot-source", "kernel_image_path", true);
-	o->initrd = str_member(f, b, "boot-source", "initrd_path", false);
-	o->cmdline = str_member(f, b, "boot-source", "boot_args", false);
-}
-
-static void machine_config(const struct cfile *f, const cJSON *m, struct options *o)
-{
-	static const char *const known[] = {
-		"vcpu_count",	"mem_size_mib", "smt", "track_dirty_pages",
-		"cpu_template", "huge_pages",	NULL
-	};
-	const char *p = "machine-config";
-	only_known(f, m, p, known);
-	double cpus = member(f, m, p, "vcpu_count", J_INT, true)->valuedouble;
-	double mib = member(f, m, p, "mem_size_mib", J_INT, true)->valuedouble;
-	if (cpus < 1 || cpus > MAX_CPUS)
-		cfg_error(f, "machine-config.vcpu_count: must be between 1 and %d", MAX_CPUS);
-	if (mib < 1 || mib > (double)(1 << 30))
-		cfg_error(f, "machine-config.mem_size_mib: out of range");
-	o->cpus = (int)cpus;
-	o->memory = (uint64_t)mib << 20;
-	const cJSON *smt = member(f, m, p, "smt", J_BOOL, false);
-	if (smt && cJSON_IsTrue(smt))
-		cfg_error(f,
-			  "machine-config.smt: true is not supported (each vCPU is its own core)");
-	const cJSON *dirty = member(f, m, p, "track_dirty_pages", J_BOOL, false);
-	if (dirty && cJSON_IsTrue(dirty))
-		cfg_error(f, "machine-config.track_dirty_pages: true is not supported");
-	const cJSON *tmpl = member(f, m, p, "cpu_template", J_STR, false);
-	if (tmpl && strcmp(tmpl->valuestring, "None") != 0)
-		cfg_error(f, "machine-config.cpu_template: \"%s\" is not supported (only \"None\")",
-			  tmpl->valuestring);
-	const cJSON *huge = member(f, m, p, "huge_pages", J_STR, false);
-	if (huge && strcmp(huge->valuestring, "None") != 0 && strcmp(huge->valuestring, "2M") != 0)
-		cfg_error(f,
-			  "machine-config.huge_pages: \"%s\" is not supported (\"None\" or \"2M\")",
-			  huge->valuestring);
-	if (huge)
-		o->pages = strcmp(huge->valuestring, "2M") == 0 ? PAGES_HUGE : PAGES_SMALL;
-}
-
-/* A TokenBucket: {size, one_time_burst, refill_time}, non-negative integers (Firecracker's). */
-static void token_bucket(const struct cfile *f, const cJSON *b, const char *path,
-			 struct rl_bucket_spec *out)
-{
-	static const char *const known[] = { "size", "one_time_burst", "refill_time", NULL };
-	static const char *const names[] = { "size", "one_time_burst", "refill_time" };
-	uint64_t *to[] = { &out->size, &out->one_time_burst, &out->refill_ms };
-	if (!cJSON_IsObject(b))
-		cfg_error(f, "%s: expected an object", path);
-	only_known(f, b, path, known);
-	for (int i = 0; i < 3; i++) {
-		const cJSON *m = member(f, b, path, names[i], J_INT, i != 1);
-		if (m && (m->valuedouble < 0 || m->valuedouble > (double)(1ull << 62)))
-			cfg_error(f, "%s.%s: must be between 0 and 2^62", path, names[i]);
-		*to[i] = m ? (uint64_t)m->valuedouble : 0;
-	}
-}
-
-/* A RateLimiter: {bandwidth, ops}, each a TokenBucket or absent (Kata sends {} always). */
-static void rate_limiter(const struct cfile *f, const cJSON *parent, const char *path,
-			 const char *name, struct rl_spec *out)
-{
-	static const char *const known[] = { "bandwidth", "ops", NULL };
-	char p[96], q[112];
-	const cJSON *rl = member(f, parent, path, name, J_OBJ, false);
-	memset(out, 0, sizeof(*out));
-	if (!rl)
-		return;
-	snprintf(p, sizeof(p), "%s.%s", path, name);
-	only_known(f, rl, p, known);
-	const cJSON *bw = cJSON_GetObjectItemCaseSensitive(rl, "bandwidth");
-	const cJSON *ops = cJSON_GetObjectItemCaseSensitive(rl, "ops");
-	if (bw && !cJSON_IsNull(bw)) {
-		snprintf(q, sizeof(q), "%s.bandwidth", p);
-		token_bucket(f, bw, q, &out->bw);
-	}
-	if (ops && !cJSON_IsNull(ops)) {
-		snprintf(q, sizeof(q), "%s.ops", p);
-		token_bucket(f, ops, q, &out->ops);
-	}
-}
-
-static void drives(struct cfile *f, const cJSON *arr, struct options *o)
-{
-	static const char *const known[] = { "drive_id",       "path_on_host",
-					     "is_root_device", "is_read_only",
-					     "cache_type",     "io_engine",
-					     "rate_limiter",   NULL };
-	const cJSON *d;
-	int root = -1;
-	cJSON_ArrayForEach(d, arr)
-	{
-		char p[32];
-		snprintf(p, sizeof(p), "drives[%d]", o->ndisks);
-		if (!cJSON_IsObject(d))
-			cfg_error(f, "%s: expected an object", p);
-		if (o->ndisks == MAX_DISKS)
-			cfg_error(f, "%s: at most %d drives", p, MAX_DISKS);
-		only_known(f, d, p, known);
-		struct blk_spec *s = &o->disks[o->ndisks];
-		memset(s, 0, sizeof(*s));
-		member(f, d, p, "drive_id", J_STR, true);
-		const char *path = member(f, d, p, "path_on_host", J_STR, true)->valuestring;
-		if (strlen(path) >= sizeof(s->path) || strchr(path, ','))
-			cfg_error(f, "%s.path_on_host: too long or contains a comma", p);
-		strcpy(s->path, path);
-		bool is_root = cJSON_IsTrue(member(f, d, p, "is_root_device", J_BOOL, true));
-		const cJSON *ro = member(f, d, p, "is_read_only", J_BOOL, false);
-		s->ro = ro && cJSON_IsTrue(ro);
-		/* Firecracker's default is Unsafe: no FLUSH offered to the guest. */
-		const cJSON *cache = member(f, d, p, "cache_type", J_STR, false);
-		s->no_flush = true;
-		if (cache && strcmp(cache->valuestring, "Writeback") == 0)
-			s->no_flush = false;
-		else if (cache && strcmp(cache->valuestring, "Unsafe") != 0)
-			cfg_error(f, "%s.cache_type: expected \"Unsafe\" or \"Writeback\"", p);
-		rate_limiter(f, d, p, "rate_limiter", &s->limit);
-		const cJSON *eng = member(f, d, p, "io_engine", J_STR, false);
-		if (eng && strcmp(eng->valuestring, "Sync") != 0)
-			cfg_error(f, "%s.io_engine: \"%s\" is not supported (only \"Sync\")", p,
-				  eng->valuestring);
-		if (is_root) {
-			if (root >= 0)
-				cfg_error(
-					f,
-					"%s.is_root_device: drives[%d] is the root device already",
-					p, root);
-			root = o->ndisks;
-		}
-		o->ndisks++;
-	}
-	/* Like Firecracker: the root drive becomes /dev/vda and the command line says so. */
-	if (root > 0) {
-		struct blk_spec r = o->disks[root];
-		memmove(&o->disks[1], &o->disks[0], (size_t)root * sizeof(r));
-		o->disks[0] = r;
-	}
-	if (root >= 0)
-		snprintf(o->extra_cmdline, sizeof(o->extra_cmdline), "root=/dev/vda %s",
-			 o->disks[0].ro ? "ro" : "rw");
-}
-
-static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
-{
-	static const char *const known[] = { "iface_id",	"host_dev_name",   "guest_mac",
-					     "rx_rate_limiter", "tx_rate_limiter", NULL };
-	const cJSON *n;
-	cJSON_ArrayForEach(n, arr)
-	{
-		char p[40];
-		snprintf(p, sizeof(p), "network-interfaces[%d]", o->nnets);
-		if (!cJSON_IsObject(n))
-			cfg_error(f, "%s: expected an object", p);
-		if (o->nnets == MAX_NETS)
-			cfg_error(f, "%s: at most %d interfaces", p, MAX_NETS);
-		only_known(f, n, p, known);
-		member(f, n, p, "iface_id", J_STR, true);
-		const char *dev = member(f, n, p, "host_dev_name", J_STR, true)->valuestring;
-		const cJSON *mac = member(f, n, p, "guest_mac", J_STR, false);
-		struct net_spec *s = &o->nets[o->nnets];
-		const char *why = net_tap_name_error(dev, strlen(dev));
-		memset(s, 0, sizeof(*s));
-		s->fd = -1;
-		if (why)
-			cfg_error(f, "%s.host_dev_name: %s", p, why);
-		memcpy(s->tap, dev, strlen(dev));
-		if (mac && net_parse_mac(mac->valuestring, s->mac) < 0)
-			cfg_error(f,
-				  "%s.guest_mac: bad MAC '%s' (want a unicast address like "
-				  "52:54:00:12:34:56)",
-				  p, mac->valuestring);
-		s->has_mac = mac != NULL;
-		rate_limiter(f, n, p, "rx_rate_limiter", &s->rx_limit);
-		rate_limiter(f, n, p, "tx_rate_limiter", &s->tx_limit);
-		o->nnets++;
-	}
-}
-
-static char *read_config(const char *flag, const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0)
-		usage_error("%s %s: %s", flag, path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG)
-		usage_error("%s %s: not a regular file of at most 1 MiB", flag, path);
-	char *buf = malloc((size_t)st.st_size + 1);
-	ssize_t r = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-	if (r != st.st_size)
-		usage_error("%s %s: cannot read it", flag, path);
-	buf[r] = 0;
-	*len = (size_t)r;
-	close(fd);
-	return buf;
-}
-
-static void load_config(const char *flag, const char *path, struct options *o)
-{
-	static const char *const known[] = {
-		"boot-source", "drives", "network-interfaces", "machine-config", "logger",
-		"metrics",     NULL
-	};
-	struct cfile f = { .flag = flag, .path = path };
-	size_t len;
-	char *text = read_config(flag, path, &len);
-	const char *end = NULL;
-	cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
-	if (!root) {
-		size_t at = end ? (size_t)(end - text) : len, line = 1, col = 1;
-		for (size_t i = 0; i < at && i < len; i++, col++)
-			if (text[i] == '\n')
-				line++, col = 0;
-		cfg_error(&f, "malformed JSON at line %zu, column %zu", line, col);
-	}
-	if (!cJSON_IsObject(root))
-		cfg_error(&f, "expected a JSON object at the top");
-	only_known(&f, root, "", known);
-	boot_source(&f, member(&f, root, "", "boot-source", J_OBJ, true), o);
-	const cJSON *m = member(&f, root, "", "machine-config", J_OBJ, false);
-	if (m)
-		machine_config(&f, m, o);
-	const cJSON *d = member(&f, root, "", "drives", J_ARR, false);
-	if (d)
-		drives(&f, d, o);
-	const cJSON *n = member(&f, root, "", "network-interfaces", J_ARR, false);
-	if (n)
-		net_ifaces(&f, n, o);
-	if (o->ndisks + o->nnets > MAX_VIRTIO_DEVICES)
-		cfg_error(&f,
-			  "drives, network-interfaces: %d in all; at most %d (each takes one of "
-			  "the interrupt controller's free lines)",
-			  o->ndisks + o->nnets, MAX_VIRTIO_DEVICES);
-	const cJSON *lg = member(&f, root, "", "logger", J_OBJ, false);
-	if (lg) {
-		static const char *const lk[] = { "log_path", "level", "show_level",
-						  "show_log_origin", NULL };
-		only_known(&f, lg, "logger", lk);
-		o->log_path = str_member(&f, lg, "logger", "log_path", true);
-		const cJSON *lvl = member(&f, lg, "logger", "level", J_STR, false);
-		if (lvl)
-			parse_log_level(o, lvl->valuestring, "logger.level");
-		member(&f, lg, "logger", "show_level", J_BOOL, false); /* levels are always shown */
-		const cJSON *origin = member(&f, lg, "logger", "show_log_origin", J_BOOL, false);
-		if (origin && cJSON_IsTrue(origin))
-			cfg_error(&f, "logger.show_log_origin: true is not supported");
-	}
-	const cJSON *mt = member(&f, root, "", "metrics", J_OBJ, false);
-	if (mt) {
-		static const char *const mk[] = { "metrics_path", NULL };
-		only_known(&f, mt, "metrics", mk);
-		o->metrics_path = str_member(&f, mt, "metrics", "metrics_path", true);
-	}
-	cJSON_Delete(root);
-	free(text);
+	int level = fcjson_log_level(v);
+	if (level < 0)
+		usage_error("%s %s: expected error, warn, info or debug", what, v);
+	o->log_level = (enum log_level)level;
 }
 
 /*
@@ -598,7 +256,7 @@ static void restore_devices_from(struct options *o)
 	if ((size_t)snprintf(path, sizeof(path), "%s/config.json", o->restore_dir) >= sizeof(path))
 		usage_error("--restore %s: path too long", o->restore_dir);
 	memset(&saved, 0, sizeof(saved));
-	load_config("--restore", path, &saved);
+	fcjson_load("--restore", path, &saved);
 	if (o->ndisks > saved.ndisks)
 		usage_error("--disk %s: the snapshot in %s has %d disk%s",
 			    o->disks[saved.ndisks].path, o->restore_dir, saved.ndisks,
@@ -608,6 +266,8 @@ static void restore_devices_from(struct options *o)
 			    o->restore_dir, saved.nnets, saved.nnets == 1 ? "" : "s");
 	for (int i = o->ndisks; i < saved.ndisks; i++)
 		o->disks[i] = saved.disks[i];
+	memcpy(o->disk_ids, saved.disk_ids, sizeof(o->disk_ids));
+	memcpy(o->net_ids, saved.net_ids, sizeof(o->net_ids));
 	o->ndisks = saved.ndisks;
 	for (int i = 0; i < saved.nnets; i++) {
 		if (i >= o->nnets)
@@ -721,7 +381,7 @@ void config_parse(struct options *o, int argc, char **argv)
 			       .log_level = LOG_INFO };
 	const char *cfg = find_config(argc, argv);
 	if (cfg)
-		load_config("--config", cfg, o);
+		fcjson_load("--config", cfg, o);
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, NULL)) != -1) {
 		switch (c) {

@@ -48,6 +48,8 @@ struct options {
 	int ndisks;
 	struct net_spec nets[MAX_NETS];
 	int nnets;
+	char disk_ids[MAX_DISKS][64]; /* drive_id, iface_id: from --config or the API; or "" */
+	char net_ids[MAX_NETS][64];
 	bool no_seccomp;
 	struct jail_cfg jail;
 	int ready_fd; /* -1: none */

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "limitsfile.h"
+#include "metrics.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
 
@@ -98,4 +99,85 @@ int vm_limits_apply(struct vm *vm, char *err, size_t errlen)
 			virtio_limit_update(vd, NET_TXQ, &lines[i].tx);
 	}
 	return n;
+}
+
+/* A rate limiter as --config reads it (Firecracker's RateLimiter), when it has a bucket. */
+static void j_limit(struct jline *j, const char *name, const struct rl_spec *s)
+{
+	const struct rl_bucket_spec *b[2] = { &s->bw, &s->ops };
+	static const char *const bname[2] = { "bandwidth", "ops" };
+	if (!rl_on(s))
+		return;
+	j_obj(j, name);
+	for (int i = 0; i < 2; i++) {
+		if (!rl_bucket_on(b[i]))
+			continue;
+		j_obj(j, bname[i]);
+		j_u64(j, "size", b[i]->size);
+		j_u64(j, "one_time_burst", b[i]->one_time_burst);
+		j_u64(j, "refill_time", b[i]->refill_ms);
+		j_end(j);
+	}
+	j_end(j);
+}
+
+void vm_describe(struct vm *vm, struct jline *j)
+{
+	j_begin(j);
+	j_obj(j, "boot-source");
+	j_str(j, "kernel_image_path", vm->opt.kernel ? vm->opt.kernel : "");
+	if (vm->opt.initrd)
+		j_str(j, "initrd_path", vm->opt.initrd);
+	j_str(j, "boot_args", vm->opt.cmdline ? vm->opt.cmdline : "");
+	j_end(j);
+	j_obj(j, "machine-config");
+	j_u64(j, "vcpu_count", (uint64_t)vm->opt.cpus);
+	j_u64(j, "mem_size_mib", vm->opt.memory >> 20);
+	j_str(j, "huge_pages", vm->mem.huge ? "2M" : "None");
+	j_end(j);
+	/* Disks and NICs, in the order a restore takes them by position. */
+	if (vm->opt.ndisks)
+		j_arr(j, "drives");
+	for (int i = 0; i < vm->opt.ndisks; i++) {
+		const struct blk_spec *d = &vm->opt.disks[i];
+		char id[64];
+		snprintf(id, sizeof(id), "disk%d", i);
+		if (vm->opt.disk_ids[i][0])
+			snprintf(id, sizeof(id), "%s", vm->opt.disk_ids[i]);
+		j_obj(j, NULL);
+		j_str(j, "drive_id", id);
+		j_str(j, "path_on_host", d->path);
+		j_bool(j, "is_root_device", false);
+		j_bool(j, "is_read_only", d->ro);
+		j_str(j, "cache_type", d->no_flush ? "Unsafe" : "Writeback");
+		j_limit(j, "rate_limiter", &d->limit);
+		j_end(j);
+	}
+	if (vm->opt.ndisks)
+		j_end(j);
+	if (vm->opt.nnets)
+		j_arr(j, "network-interfaces");
+	for (int i = 0; i < vm->opt.nnets; i++) {
+		char id[64], mac[18];
+		uint8_t m[6];
+		net_get_mac(vm->nets[i], m);
+		snprintf(id, sizeof(id), "net%d", i);
+		if (vm->opt.net_ids[i][0])
+			snprintf(id, sizeof(id), "%s", vm->opt.net_ids[i]);
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
+			 m[4], m[5]);
+		j_obj(j, NULL);
+		j_str(j, "iface_id", id);
+		/* "" for a tap handed in as fd=: a restore needs --net again for it. */
+		j_str(j, "host_dev_name", vm->opt.nets[i].tap);
+		j_str(j, "guest_mac", mac);
+		j_limit(j, "rx_rate_limiter", &vm->opt.nets[i].rx_limit);
+		j_limit(j, "tx_rate_limiter", &vm->opt.nets[i].tx_limit);
+		j_end(j);
+	}
+	if (vm->opt.nnets)
+		j_end(j);
+	while (j->depth > 0)
+		j_end(j);
+	j_end(j);
 }

@@ -101,6 +101,13 @@ struct virtio_dev *vm_device(struct vm *vm, int i);
  * set, or -1 with err (nothing changed).
  */
 int vm_limits_apply(struct vm *vm, char *err, size_t errlen);
+/*
+ * The machine as a --config file describes it (Firecracker's JSON): what it
+ * was started with, limits as they are now; disks and NICs in order, with
+ * their ids (or disk0.., net0..). For snapshots and GET /vm/config.
+ */
+struct jline;
+void vm_describe(struct vm *vm, struct jline *j);
 /* What the user called device i (a disk's path, a NIC's tap), and its flag. */
 const char *vm_device_name(const struct vm *vm, int i, const char **flag);
 

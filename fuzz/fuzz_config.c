@@ -3,11 +3,11 @@
 
 /*
  * config_parse() ends the process on every bad input, and a fork per input
- * would hide the child's coverage from libFuzzer. So config.c is compiled
+ * would hide the child's coverage from libFuzzer. So config.c (and fcjson.c, its JSON reader) is compiled
  * into this file with three test-only substitutions, leaving the module
  * itself unchanged:
  *   exit()          -> a longjmp back to the harness (the status is kept);
- *   malloc/strdup/free and cJSON's allocator -> a list the harness frees
+ *   malloc/free and cJSON's allocator -> a list the harness frees
  *                      after each input (config.c keeps its strings for the
  *                      life of the process, and an error path leaves its
  *                      JSON tree behind), so leak checking stays on.
@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -67,14 +68,6 @@ static void fz_free(void *p)
 	free(b);
 }
 
-static char *fz_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = fz_malloc(n);
-
-	return d ? memcpy(d, s, n) : NULL;
-}
-
 static void fz_free_all(void)
 {
 	while (live.next != &live)
@@ -89,12 +82,11 @@ __attribute__((noreturn)) static void fz_exit(int status)
 #define exit(s) fz_exit(s)
 #define malloc(n) fz_malloc(n)
 #define free(p) fz_free(p)
-#define strdup(s) fz_strdup(s)
 #include "../config.c"
+#include "../fcjson.c"
 #undef exit
 #undef malloc
 #undef free
-#undef strdup
 
 #define MAX_ARGS 64
 
