@@ -147,24 +147,25 @@ libhttpparser() {
 }
 
 . "$TOP/warnings.sh"
-SRCS=(vmm.c vm.c ratelimit.c limitsfile.c eventloop.c snapshot.c snapfile.c vmstate.c report.c boottimer.c config.c fcjson.c console.c log.c metrics.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c acpi.c aml.c acpi_pm.c virtio.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c tap.c seccomp.c jail.c teardown.c)
+SRCS=(vmm.c vm.c api.c endpoints.c ratelimit.c limitsfile.c eventloop.c snapshot.c snapfile.c vmstate.c report.c boottimer.c config.c fcjson.c console.c log.c metrics.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c acpi.c aml.c acpi_pm.c virtio.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c tap.c seccomp.c jail.c teardown.c)
 
 build_kvmrun() {
 	need musl-tools gperf linux-libc-dev make gcc file
 	local inc seccomp
 	inc=$(musl_includes)
 	seccomp=$(libseccomp)
-	local cjson
+	local cjson hp
 	cjson=$(libcjson)
+	hp=$(libhttpparser)
 	mkdir -p "$BUILD"
 	# The seccomp filters are compiled here, once, not at every VM start.
 	musl-gcc -std=gnu11 -O1 -static -I"$inc" -I"$seccomp/include" -D_GNU_SOURCE -DKVMRUN_SECCOMP_GEN \
 		-o "$BUILD/seccomp-gen" seccomp.c "$seccomp/lib/libseccomp.a"
 	"$BUILD/seccomp-gen" > "$BUILD/seccomp_bpf.h.tmp"
 	mv "$BUILD/seccomp_bpf.h.tmp" "$BUILD/seccomp_bpf.h"
-	musl-gcc -std=gnu11 -O2 -g0 -s -static -I"$inc" -I"$BUILD" -isystem "$cjson" "${WARN[@]}" -Werror \
+	musl-gcc -std=gnu11 -O2 -g0 -s -static -I"$inc" -I"$BUILD" -isystem "$cjson" -isystem "$hp" "${WARN[@]}" -Werror \
 		-DKVMRUN_VERSION="\"$VERSION\"" -D_GNU_SOURCE -pthread \
-		-o "$BUILD/kvmrun" "${SRCS[@]}" "$cjson/cJSON.o"
+		-o "$BUILD/kvmrun" "${SRCS[@]}" "$cjson/cJSON.o" "$hp/http_parser.o"
 	mv "$BUILD/kvmrun" "$TOP/kvmrun"
 	file "$TOP/kvmrun" | grep -q "statically linked" || die "kvmrun is not statically linked"
 	log "built $TOP/kvmrun ($(stat -c %s "$TOP/kvmrun") bytes, static)"
@@ -174,12 +175,13 @@ build_kvmrun() {
 # runs once against it. Seccomp filters come from the static build's header.
 build_asan() {
 	need gcc
-	local cjson
+	local cjson hp
 	cjson=$(libcjson)
+	hp=$(libhttpparser)
 	gcc -std=gnu11 -O1 -g -fsanitize=address,undefined -fno-sanitize-recover=undefined \
-		-fno-omit-frame-pointer -I"$BUILD" -isystem "$cjson" "${WARN[@]}" -Werror \
+		-fno-omit-frame-pointer -I"$BUILD" -isystem "$cjson" -isystem "$hp" "${WARN[@]}" -Werror \
 		-DKVMRUN_VERSION="\"$VERSION-asan\"" -D_GNU_SOURCE -pthread \
-		-o "$TOP/kvmrun-asan" "${SRCS[@]}" "$(debsrc cjson)/cJSON.c"
+		-o "$TOP/kvmrun-asan" "${SRCS[@]}" "$(debsrc cjson)/cJSON.c" "$(debsrc http-parser)/http_parser.c"
 	log "built $TOP/kvmrun-asan (ASan+UBSan)"
 }
 

@@ -31,6 +31,7 @@
 static const char usage_text[] =
 	"Usage: kvmrun --kernel FILE [options]\n"
 	"       kvmrun --config FILE [options]\n"
+	"       kvmrun --api-sock PATH [options]\n"
 	"Boot a Linux (bzImage, PVH ELF or ELF vmlinux) guest on KVM with a serial console.\n"
 	"Inherited file descriptors other than 0-2 and those named here are closed.\n"
 	"\n"
@@ -53,6 +54,12 @@ static const char usage_text[] =
 	"                           console output kept per second, the rest dropped and\n"
 	"                           counted (64 s worth at once; default 64K for file=)\n"
 	"      --config FILE        Firecracker-style JSON machine description; flags override it\n"
+	"      --api-sock PATH      Firecracker's HTTP API on a Unix socket (mode 0600; must not\n"
+	"                           exist); without a kernel, the API configures and starts it\n"
+	"      --id ID              the instance's id in the API (GET /)\n"
+	"      --config-file, --log-path, --metrics-path, --level, --no-api, --boot-timer\n"
+	"                           Firecracker's names: --config, --log, --metrics,\n"
+	"                           --log-level, no API (the default), the boot timer (always on)\n"
 	"      --ready-fd N         write \"running US\" and \"init US\" lines to fd N\n"
 	"      --metrics PATH       JSON-lines metrics (file or FIFO), at exit and on SIGUSR1\n"
 	"      --log PATH           event log with monotonic timestamps\n"
@@ -280,6 +287,16 @@ static void restore_devices_from(struct options *o)
 	o->nnets = saved.nnets;
 }
 
+/* --id: Firecracker's instance ids: 1..64 of [A-Za-z0-9-]. */
+static void check_id(const char *id)
+{
+	size_t n = strlen(id);
+	if (n == 0 || n > 64 ||
+	    strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		       "0123456789-") != n)
+		usage_error("--id %s: 1 to 64 letters, digits or '-'", id);
+}
+
 /* --config is read before the other flags, so that they override it. */
 static const char *find_config(int argc, char **argv)
 {
@@ -287,12 +304,14 @@ static const char *find_config(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
-		if (strcmp(argv[i], "--config") == 0) {
+		if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--config-file") == 0) {
 			if (i + 1 == argc)
 				usage_error("--config needs a value");
 			path = argv[++i];
 		} else if (strncmp(argv[i], "--config=", 9) == 0) {
 			path = argv[i] + 9;
+		} else if (strncmp(argv[i], "--config-file=", 14) == 0) {
+			path = argv[i] + 14;
 		}
 	}
 	return path;
@@ -327,7 +346,11 @@ void config_parse(struct options *o, int argc, char **argv)
 		OPT_CONSOLE_LIMIT,
 		OPT_LIMITS,
 		OPT_HUGEPAGES,
-		OPT_NO_HUGEPAGES
+		OPT_NO_HUGEPAGES,
+		OPT_API_SOCK,
+		OPT_NO_API,
+		OPT_ID,
+		OPT_BOOT_TIMER
 	};
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -339,6 +362,14 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "disk", required_argument, NULL, OPT_DISK },
 		{ "net", required_argument, NULL, OPT_NET },
 		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "config-file", required_argument, NULL, OPT_CONFIG },
+		{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+		{ "no-api", no_argument, NULL, OPT_NO_API },
+		{ "id", required_argument, NULL, OPT_ID },
+		{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
+		{ "metrics-path", required_argument, NULL, OPT_METRICS },
+		{ "log-path", required_argument, NULL, OPT_LOG },
+		{ "level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "ready-fd", required_argument, NULL, OPT_READY_FD },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "log", required_argument, NULL, OPT_LOG },
@@ -366,7 +397,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ 0 },
 	};
-	bool flag_disks = false, flag_nets = false, then = false;
+	bool flag_disks = false, flag_nets = false, then = false, no_api = false;
 	const char *machine =
 		NULL; /* the first flag that shapes the machine (not with --restore) */
 	char err[256];
@@ -483,6 +514,18 @@ void config_parse(struct options *o, int argc, char **argv)
 		case OPT_LIMITS:
 			o->limits_path = optarg;
 			break;
+		case OPT_API_SOCK:
+			o->api_sock = optarg;
+			break;
+		case OPT_NO_API:
+			no_api = true;
+			break;
+		case OPT_ID:
+			check_id(optarg);
+			o->id = optarg;
+			break;
+		case OPT_BOOT_TIMER:
+			break; /* the boot timer device is always there */
 		case OPT_CONSOLE_LIMIT:
 			parse_console_limit(o, optarg);
 			break;
@@ -516,7 +559,7 @@ void config_parse(struct options *o, int argc, char **argv)
 			fputs(usage_text, stdout);
 			exit(0);
 		case 'V':
-			printf("kvmrun %s\n", KVMRUN_VERSION);
+			printf("kvmrun v%s\n", KVMRUN_VERSION); /* Firecracker's "NAME vX.Y.Z" */
 			exit(0);
 		case ':':
 			usage_error("%s needs a value", argv[optind - 1]);
@@ -531,8 +574,13 @@ void config_parse(struct options *o, int argc, char **argv)
 	check_snapshot_flags(o, cfg, machine, then);
 	if (o->restore_dir)
 		restore_devices_from(o);
-	if (!o->kernel && !o->dump_acpi && !o->restore_dir)
-		usage_error("--kernel FILE is required");
+	if (no_api && o->api_sock)
+		usage_error("--no-api: --api-sock %s asks for the API", o->api_sock);
+	if (o->api_sock && (o->dump_acpi || o->restore_dir))
+		usage_error("--api-sock: not with %s", o->dump_acpi ? "--dump-acpi" : "--restore");
+	if (!o->kernel && !o->dump_acpi && !o->restore_dir && !o->api_sock)
+		usage_error("--kernel FILE is required (or --api-sock PATH, to configure through "
+			    "the API)");
 	if (o->ndisks + o->nnets > MAX_VIRTIO_DEVICES)
 		usage_error(
 			"--disk, --net: %d disks and %d NICs; at most %d in all (each takes one of "

@@ -65,6 +65,8 @@ struct options {
 	bool snapshot_resume;	      /* --snapshot-then resume: the guest runs on */
 	const char *restore_dir;      /* --restore: the machine comes from this snapshot */
 	bool track_dirty;	      /* --track-dirty: snapshots are diffs against restore_dir */
+	const char *api_sock;	      /* --api-sock PATH: Firecracker's API on a Unix socket */
+	const char *id;		      /* --id: the instance's name in GET / */
 	const char *limits_path;      /* --limits FILE: device limits, re-read on SIGHUP */
 	const char *seccomp_selftest; /* test hook: install that role's filter and misbehave */
 	bool seccomp_list;	      /* test hook: print every role's allowlist */

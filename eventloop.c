@@ -11,6 +11,8 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "api.h"
+#include "endpoints.h"
 #include "i8042.h"
 #include "snapshot.h"
 #include "util.h"
@@ -92,7 +94,7 @@ static int stop_status(struct vm *vm)
 	}
 }
 
-enum { EV_SIGNAL, EV_STDIN, EV_SERIAL, EV_STOP, EV_GRACE, EV_SNAPSHOT };
+enum { EV_SIGNAL, EV_STDIN, EV_SERIAL, EV_STOP, EV_GRACE, EV_SNAPSHOT, EV_API };
 
 /* A snapshot, asked for by SIGUSR2 or the guest's init; then exit or run on. */
 static void on_snapshot(struct vm *vm)
@@ -162,6 +164,18 @@ void vm_loop_open(struct vm *vm, struct vm_loop *l)
 	epoll_add(vm, l->ep, vm->stop_fd, EV_STOP);
 	epoll_add(vm, l->ep, l->tfd, EV_GRACE);
 	epoll_add(vm, l->ep, vm->snap_fd, EV_SNAPSHOT);
+	if (vm->api)
+		epoll_add(vm, l->ep, api_fd(vm->api), EV_API);
+}
+
+/* A request the API thread read whole: answer it here, where the VM's state lives. */
+static void on_api(struct vm *vm)
+{
+	const struct api_req *q = api_take(vm->api);
+	if (!q)
+		return;
+	endpoints_handle(vm, vm->endpoints, q, vm->api_resp);
+	api_answer(vm->api, vm->api_resp);
 }
 
 void vm_loop_run(struct vm *vm, struct vm_loop *l)
@@ -200,6 +214,9 @@ void vm_loop_run(struct vm *vm, struct vm_loop *l)
 			case EV_SNAPSHOT:
 				efd_drain(vm->snap_fd);
 				on_snapshot(vm);
+				break;
+			case EV_API:
+				on_api(vm);
 				break;
 			case EV_GRACE:
 				finish(vm, EXIT_SIGNAL + SIGTERM,

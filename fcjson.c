@@ -489,3 +489,14 @@ int fcjson_check(enum fcjson_part part, const cJSON *obj, struct options *scratc
 	cJSON_Delete(one);
 	return 0;
 }
+
+int fcjson_rate_limiter(const cJSON *parent, const char *name, struct rl_spec *out, char *err,
+			size_t errlen)
+{
+	jmp_buf fail;
+	struct cfile f = { .flag = "api", .path = "", .fail = &fail, .msg = err, .msglen = errlen };
+	if (setjmp(fail))
+		return -1;
+	rate_limiter(&f, parent, "", name, out);
+	return 0;
+}

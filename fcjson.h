@@ -30,6 +30,14 @@ enum fcjson_part { FC_BOOT_SOURCE, FC_MACHINE_CONFIG, FC_DRIVE, FC_IFACE, FC_LOG
 int fcjson_check(enum fcjson_part part, const cJSON *obj, struct options *scratch, char *err,
 		 size_t errlen);
 
+/*
+ * parent's member `name`, a RateLimiter ({bandwidth, ops}), into out (all 0
+ * when absent or {}): 0, or -1 with a line naming the field in err.
+ */
+struct rl_spec;
+int fcjson_rate_limiter(const cJSON *parent, const char *name, struct rl_spec *out, char *err,
+			size_t errlen);
+
 /* "error", "warn"/"warning", "info", "debug"/"trace" (any case) as enum log_level; -1 if none. */
 int fcjson_log_level(const char *v);
 

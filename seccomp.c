@@ -29,6 +29,7 @@
 #define IO (1u << SECCOMP_IO)
 #define ALL (MAIN | VCPU | IO)
 #define DOWN (1u << SECCOMP_TEARDOWN)
+#define API (1u << SECCOMP_API)
 
 /* Block-device ioctls (linux/fs.h clashes with musl's headers). */
 #define BLKDISCARD_REQ _IO(0x12, 119)
@@ -58,10 +59,11 @@ static const struct {
 	uint64_t val;
 	const char *why;
 } allowed[] = {
-	SC(read, MAIN | IO | DOWN,
+	SC(read, MAIN | IO | DOWN | API,
 	   "console input, eventfd/signalfd drains, tap reads; the "
 	   "teardown child's pipe before Linux 5.3 (untested path)"),
-	SC(write, ALL, "console output, eventfd notifications (serial, stop, kicks), tap/log"),
+	SC(write, ALL | API,
+	   "console output, eventfd notifications (serial, stop, kicks), tap/log"),
 	SC(readv, IO, "tap RX straight into guest buffers"),
 	SC(writev, MAIN | IO, "stderr messages (main); tap TX from guest buffers"),
 	SC(preadv, IO, "virtio-blk IN straight into guest buffers"),
@@ -72,17 +74,20 @@ static const struct {
 	SC(poll, IO | DOWN,
 	   "I/O threads wait on kicks, the tap and stop; the teardown child on "
 	   "kvmrun's pidfd"),
-	SC(epoll_pwait, MAIN, "the event loop"),
-	SC(epoll_ctl, MAIN, "drop stdin at EOF"),
+	SC(epoll_pwait, MAIN | API, "the event loop; the API thread's wait for clients"),
+	SC(epoll_ctl, MAIN | API, "drop stdin at EOF; API clients come and go"),
+	SC(accept4, API, "--api-sock: a client connects"),
+	SC(close, API, "--api-sock: a client is done, or is dropped"),
+	SC(unlinkat, DOWN, "--api-sock: remove the socket once kvmrun has exited"),
 	SC(timerfd_settime, MAIN,
 	   "SIGTERM grace period; --limits: wake a queue whose limit changed"),
-	SC(futex, ALL, "device and console locks, the start gate"),
+	SC(futex, ALL | API, "device and console locks, the start gate; main answers the API"),
 	SC_ARG(tkill, MAIN, 1, CPU_KICK_SIGNAL,
 	       "cpu_kick: pthread_kill of a vCPU thread, only "
 	       "with the kick signal"),
 	SC(rt_sigprocmask, MAIN | VCPU, "pthread_kill (main) and thread exit (vCPUs) mask signals"),
 	SC(rt_sigreturn, VCPU, "return from the kick handler"),
-	SC(clock_gettime, ALL, "timestamps where the vDSO has no fast path (untested path)"),
+	SC(clock_gettime, ALL | API, "timestamps where the vDSO has no fast path (untested path)"),
 	SC(exit, VCPU, "a vCPU thread ends when the VM stops"),
 	SC(exit_group, MAIN | DOWN, "process exit"),
 	SC(pwrite64, SNAP, "snapshot: the state and memory files"),
@@ -144,8 +149,8 @@ int seccomp_count(enum seccomp_role role, int *nioctl)
 	return n + (m > 0); /* + ioctl */
 }
 
-static const char *const role_names[SECCOMP_ROLES] = { "main", "vcpu", "io", "teardown",
-						       "snapshot" };
+static const char *const role_names[SECCOMP_ROLES] = { "main",	   "vcpu",     "io",
+						       "teardown", "snapshot", "api" };
 
 int seccomp_role_by_name(const char *name)
 {
@@ -241,6 +246,7 @@ int main(void)
 	emit(stdout, SECCOMP_IO, "io");
 	emit(stdout, SECCOMP_TEARDOWN, "teardown");
 	emit(stdout, SECCOMP_SNAPSHOT, "snapshot");
+	emit(stdout, SECCOMP_API, "api");
 	return 0;
 }
 
@@ -291,6 +297,7 @@ int seccomp_enter(enum seccomp_role role)
 		{ bpf_io, sizeof(bpf_io) },
 		{ bpf_teardown, sizeof(bpf_teardown) },
 		{ bpf_snapshot, sizeof(bpf_snapshot) },
+		{ bpf_api, sizeof(bpf_api) },
 	};
 	struct sock_fprog prog = {
 		.len = (unsigned short)(progs[role].len / sizeof(struct sock_filter)),

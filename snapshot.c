@@ -120,28 +120,6 @@ static uint64_t now_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Kick every vCPU and wait (bounded) until all are parked; false if the VM is ending. */
-static bool park_all(struct vm *vm)
-{
-	atomic_store(&vm->pause, 1);
-	for (int i = 0; i < vm->opt.cpus; i++)
-		cpu_kick(&vm->cpus[i]);
-	uint64_t until = now_ns() + 2000000000u;
-	for (int n; (n = atomic_load(&vm->parked)) < vm->opt.cpus;) {
-		if (atomic_load(&vm->stopping) || now_ns() > until)
-			return false;
-		struct timespec ten_ms = { 0, 10000000 };
-		syscall(SYS_futex, &vm->parked, FUTEX_WAIT_PRIVATE, n, &ten_ms, NULL, 0);
-	}
-	return true;
-}
-
-static void unpark_all(struct vm *vm)
-{
-	atomic_store(&vm->pause, 0);
-	futex_wake(&vm->pause);
-}
-
 static int write_all(int fd, const void *buf, size_t len)
 {
 	if (ftruncate(fd, 0) < 0)
@@ -332,7 +310,7 @@ bool snapshot_take(struct vm *vm)
 	struct snapshot *s = vm->snap;
 	int64_t mem_bytes = 0;
 	bool ok = false;
-	if (!park_all(vm)) {
+	if (!vm_pause(vm)) {
 		snprintf(err, sizeof(err), "the vCPUs did not pause (the VM is ending)");
 	} else {
 		/*
@@ -360,7 +338,7 @@ bool snapshot_take(struct vm *vm)
 	if (!ok)
 		fprintf(stderr, "kvmrun: snapshot to %s failed: %s\n", vm->opt.snapshot_dir, err);
 	if (!ok || vm->opt.snapshot_resume)
-		unpark_all(vm);
+		vm_resume(vm);
 	return ok;
 }
 

@@ -31,6 +31,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -52,6 +53,8 @@ static void close_from(int first)
 /* Shared with the child (CLONE_VM); lives at the bottom of its stack mapping. */
 struct teardown {
 	int vmfd, waitfd; /* waitfd: a pidfd of kvmrun, or a pipe's read end */
+	int dirfd;	  /* -1, or where `name` is removed when kvmrun has gone */
+	char name[108];
 	bool pidfd, confine;
 	int pid;
 	int state; /* the child's progress: TD_STARTING, then TD_CONFINED or TD_FAILED */
@@ -78,18 +81,18 @@ static void wait_for_kvmrun(bool pidfd)
 static int child(void *arg)
 {
 	struct teardown *a = arg;
-	int vmfd = a->vmfd, waitfd = a->waitfd;
+	int vmfd = a->vmfd, waitfd = a->waitfd, dirfd = a->dirfd;
 	bool pidfd = a->pidfd, confine = a->confine;
 	/* Signals meant for kvmrun's process group do not cut the wait short. */
 	sigset_t all;
 	sigfillset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	/* Keep what we wait on as fd 0 and the VM as fd 1; nothing else. */
-	if (dup2(waitfd, 0) < 0 || dup2(vmfd, 1) < 0) {
+	/* Keep what we wait on as fd 0, the VM as fd 1, the socket's directory as 2. */
+	if (dup2(waitfd, 0) < 0 || dup2(vmfd, 1) < 0 || (dirfd >= 0 && dup2(dirfd, 2) < 0)) {
 		__atomic_store_n(&a->state, TD_FAILED, __ATOMIC_RELEASE);
 		_exit(0);
 	}
-	close_from(2);
+	close_from(dirfd >= 0 ? 3 : 2);
 	prctl(PR_SET_NAME, "kvmrun-teardown", 0, 0, 0);
 	/* Ids and capabilities are kvmrun's, already dropped (teardown.h). */
 	if (confine && seccomp_enter(SECCOMP_TEARDOWN) < 0) {
@@ -99,12 +102,14 @@ static int child(void *arg)
 	/* A plain store into the shared memory: the filter allows no futex. */
 	__atomic_store_n(&a->state, TD_CONFINED, __ATOMIC_RELEASE);
 	wait_for_kvmrun(pidfd);
+	if (dirfd >= 0)
+		unlinkat(2, a->name, 0);
 	_exit(0); /* the last user of the VM and the memory: teardown runs here */
 }
 
 #define CHILD_STACK (64u << 10)
 
-struct teardown *teardown_fork(int vmfd, bool confine, int *err)
+struct teardown *teardown_fork(int vmfd, bool confine, const struct teardown_unlink *u, int *err)
 {
 	int p[2] = { -1, -1 };
 	int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0); /* close-on-exec */
@@ -131,7 +136,10 @@ struct teardown *teardown_fork(int vmfd, bool confine, int *err)
 		.pidfd = pidfd >= 0,
 		.confine = confine,
 		.state = TD_STARTING,
+		.dirfd = u && u->name ? u->dirfd : -1,
 	};
+	if (u && u->name)
+		snprintf(a->name, sizeof(a->name), "%s", u->name);
 	/* No CLONE_FILES: the child gets a copy of the fd table and trims it. */
 	int pid = clone(child, stack + CHILD_STACK, CLONE_VM | SIGCHLD, a);
 	int e = errno;

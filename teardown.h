@@ -14,10 +14,15 @@ struct teardown;
  * space, keeps only `vmfd` (and a pidfd of kvmrun), sits under its own
  * seccomp filter (unless `confine` is false) and exits when every thread
  * of kvmrun has, so the kernel's VM and memory teardown runs in it.
- * Returns its handle, or NULL with *err = -errno (then kvmrun tears
+ * If u names a file (the API socket), the child removes it once kvmrun has
+ * exited. Returns its handle, or NULL with *err = -errno (then kvmrun tears
  * everything down in its own exit, as without it).
  */
-struct teardown *teardown_fork(int vmfd, bool confine, int *err);
+struct teardown_unlink {
+	int dirfd;	  /* -1: nothing to remove */
+	const char *name; /* in that directory */
+};
+struct teardown *teardown_fork(int vmfd, bool confine, const struct teardown_unlink *u, int *err);
 
 /*
  * Wait (up to timeout_ms, sleeping) until the child has installed its

@@ -3,14 +3,19 @@
 #include "vm.h"
 
 #include <errno.h>
+#include <linux/futex.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "api.h"
 #include "limitsfile.h"
 #include "metrics.h"
+#include "util.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
 
@@ -24,6 +29,12 @@ void vm_die(struct vm *vm, int status, const char *fmt, ...)
 	if (vm) {
 		console_restore(&vm->con);
 		log_msg(&vm->log, LOG_ERROR, "%s", msg);
+	}
+	if (vm && vm->api) {
+		if (vm->api_held) /* a failed InstanceStart: its client learns why */
+			api_fail_taken(vm->api, msg);
+		if (!vm->confined) /* after, the teardown child removes it */
+			api_unlink(vm->api);
 	}
 	fprintf(stderr, "kvmrun: %s\n", msg);
 	exit(status);
@@ -101,6 +112,35 @@ int vm_limits_apply(struct vm *vm, char *err, size_t errlen)
 	return n;
 }
 
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Kick every vCPU and wait (bounded) until all are parked; false if the VM is ending. */
+bool vm_pause(struct vm *vm)
+{
+	atomic_store(&vm->pause, 1);
+	for (int i = 0; i < vm->opt.cpus; i++)
+		cpu_kick(&vm->cpus[i]);
+	uint64_t until = now_ns() + 2000000000u;
+	for (int n; (n = atomic_load(&vm->parked)) < vm->opt.cpus;) {
+		if (atomic_load(&vm->stopping) || now_ns() > until)
+			return false;
+		struct timespec ten_ms = { 0, 10000000 };
+		syscall(SYS_futex, &vm->parked, FUTEX_WAIT_PRIVATE, n, &ten_ms, NULL, 0);
+	}
+	return true;
+}
+
+void vm_resume(struct vm *vm)
+{
+	atomic_store(&vm->pause, 0);
+	futex_wake(&vm->pause);
+}
+
 /* A rate limiter as --config reads it (Firecracker's RateLimiter), when it has a bucket. */
 static void j_limit(struct jline *j, const char *name, const struct rl_spec *s)
 {
@@ -147,7 +187,9 @@ void vm_describe(struct vm *vm, struct jline *j)
 		j_obj(j, NULL);
 		j_str(j, "drive_id", id);
 		j_str(j, "path_on_host", d->path);
-		j_bool(j, "is_root_device", false);
+		/* The root drive is the first, named on the command line (fcjson.c). */
+		j_bool(j, "is_root_device",
+		       i == 0 && strncmp(vm->opt.extra_cmdline, "root=", 5) == 0);
 		j_bool(j, "is_read_only", d->ro);
 		j_str(j, "cache_type", d->no_flush ? "Unsafe" : "Writeback");
 		j_limit(j, "rate_limiter", &d->limit);

@@ -20,7 +20,10 @@
 #define MAX_DEVICES (MAX_DISKS + MAX_NETS)
 
 struct acpi_pm;
+struct api;
+struct api_resp;
 struct blk;
+struct endpoints;
 struct i8042;
 struct net;
 struct serial;
@@ -77,6 +80,14 @@ struct vm {
 	struct snapshot *snap;	   /* --snapshot-dir: room for one, allocated ahead */
 	uint8_t *snap_buf;	   /* and for its state file's bytes */
 	struct vmstate_msrs *snap_msrs;
+	/* --api-sock: the socket (api.c), the endpoints' state, main's answer to fill. */
+	struct api *api;
+	struct endpoints *endpoints;
+	struct api_resp *api_resp;
+	bool api_started; /* the guest runs: pre-boot calls are refused */
+	bool api_held;	  /* main holds InstanceStart's request until the guest runs */
+	bool api_paused;  /* PATCH /vm Paused */
+	bool confined;	  /* main's filter is on: it can no longer remove the socket */
 	/* KVMRUN_TRACE_BOOT: when each start-up stage ended, for bench/boot.sh. */
 	bool trace;
 	int nstages;
@@ -108,6 +119,12 @@ int vm_limits_apply(struct vm *vm, char *err, size_t errlen);
  */
 struct jline;
 void vm_describe(struct vm *vm, struct jline *j);
+/*
+ * Park every vCPU outside KVM_RUN (kick, then wait up to 2 s): true when all
+ * are, false if the VM is ending or one did not come. Main thread only.
+ */
+bool vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
 /* What the user called device i (a disk's path, a NIC's tap), and its flag. */
 const char *vm_device_name(const struct vm *vm, int i, const char **flag);
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <linux/futex.h>
 #include <linux/kvm.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,11 +16,14 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "acpi.h"
 #include "acpi_pm.h"
+#include "api.h"
+#include "endpoints.h"
 #include "i8042.h"
 #include "jail.h"
 #include "layout.h"
@@ -152,6 +156,16 @@ static bool io_thread_start(void *ctx)
 	return thread_confine(vm, SECCOMP_IO);
 }
 
+static bool api_thread_start(void *ctx)
+{
+	struct vm *vm = ctx;
+	prctl(PR_SET_NAME, "kvmrun-api", 0, 0, 0);
+	bool ok = thread_confine(vm, SECCOMP_API);
+	if (!ok && !vm->api_started) /* before start no stop event exists to end the VM */
+		vm_die(vm, EXIT_RUNTIME, "--api-sock: the API thread cannot install its filter");
+	return ok;
+}
+
 static bool vcpu_thread_start(void *ctx)
 {
 	struct vm *vm = ctx;
@@ -171,10 +185,15 @@ static bool vcpu_thread_start(void *ctx)
 static void start_teardown_child(struct vm *vm)
 {
 	int rc;
-	vm->teardown = teardown_fork(vm->vmfd, !vm->opt.no_seccomp, &rc);
+	/* It also removes the API socket: the confined main thread cannot. */
+	struct teardown_unlink sock = { -1, NULL };
+	if (vm->api)
+		sock = (struct teardown_unlink){ api_dirfd(vm->api), api_name(vm->api) };
+	vm->teardown = teardown_fork(vm->vmfd, !vm->opt.no_seccomp, &sock, &rc);
 	if (!vm->teardown)
-		log_msg(&vm->log, LOG_DEBUG,
-			"no teardown child (%s): the VM is torn down in our exit", strerror(-rc));
+		log_msg(&vm->log, vm->api ? LOG_WARN : LOG_DEBUG,
+			"no teardown child (%s): the VM is torn down in our exit%s", strerror(-rc),
+			vm->api ? ", and the API socket stays" : "");
 }
 
 /*
@@ -193,9 +212,10 @@ static void vm_start_guest(struct vm *vm)
 			"VM is torn down in our exit");
 		vm->teardown = NULL;
 	}
+	vm->confined = !vm->opt.no_seccomp;
 	if (!enter_role(vm, vm->opt.snapshot_dir ? SECCOMP_SNAPSHOT : SECCOMP_MAIN))
 		atomic_store(&vm->stopping, true); /* the stop event ends the loop */
-	int want = vm->ndevices + vm->opt.cpus;
+	int want = vm->ndevices + vm->opt.cpus + (vm->api != NULL);
 	for (int n; (n = atomic_load(&vm->reported)) < want;)
 		futex_wait(&vm->reported, n);
 	vm_stage(vm, "threads");
@@ -388,16 +408,12 @@ static void close_inherited(struct vm *vm)
 }
 
 /*
- * --limits FILE: every queue gets a limiter now (the I/O threads poll their
- * timers from the start), the file's limits go on, and its fd stays open
- * for SIGHUP to read it again (the confined main thread opens nothing).
+ * --limits FILE and --api-sock: every queue gets a limiter now (the I/O
+ * threads poll their timers from the start), so SIGHUP or a PATCH can
+ * change it later.
  */
-static void open_limits(struct vm *vm)
+static void prepare_limits(struct vm *vm)
 {
-	char err[256];
-	vm->limits_fd = open(vm->opt.limits_path, O_RDONLY | O_CLOEXEC);
-	if (vm->limits_fd < 0)
-		vm_die(vm, EXIT_USAGE, "--limits %s: %s", vm->opt.limits_path, strerror(errno));
 	for (int i = 0; i < vm->ndevices; i++) {
 		struct virtio_dev *vd = vm_device(vm, i);
 		bool disk = i < vm->opt.ndisks;
@@ -405,8 +421,18 @@ static void open_limits(struct vm *vm)
 		if (rc == 0 && !disk)
 			rc = virtio_limit_prepare(vd, NET_TXQ);
 		if (rc < 0)
-			vm_die(vm, EXIT_RUNTIME, "--limits: %s", strerror(-rc));
+			vm_die(vm, EXIT_RUNTIME, "%s: %s",
+			       vm->opt.limits_path ? "--limits" : "--api-sock", strerror(-rc));
 	}
+}
+
+/* The file's limits go on; its fd stays open for SIGHUP (main opens nothing later). */
+static void open_limits(struct vm *vm)
+{
+	char err[256];
+	vm->limits_fd = open(vm->opt.limits_path, O_RDONLY | O_CLOEXEC);
+	if (vm->limits_fd < 0)
+		vm_die(vm, EXIT_USAGE, "--limits %s: %s", vm->opt.limits_path, strerror(errno));
 	if (vm_limits_apply(vm, err, sizeof(err)) < 0)
 		vm_die(vm, EXIT_USAGE, "--limits %s: %s", vm->opt.limits_path, err);
 }
@@ -426,6 +452,9 @@ static void open_devices(struct vm *vm)
 			vm_die(vm, EXIT_USAGE, "--net %s", err);
 	}
 	vm->ndevices = vm->opt.ndisks + vm->opt.nnets;
+	/* Limits that change while the guest runs (SIGHUP, PATCH) need their timers now. */
+	if (vm->opt.limits_path || vm->opt.api_sock)
+		prepare_limits(vm);
 	if (vm->opt.limits_path)
 		open_limits(vm);
 }
@@ -442,6 +471,73 @@ static struct virtio_mmio_cfg virtio_cfg(struct vm *vm, int i)
 		.gsi = VIRTIO_FIRST_GSI + (uint32_t)i,
 		.regs = vm->windows ? vm->windows + (size_t)i * VIRTIO_MMIO_SIZE : NULL,
 	};
+}
+
+/*
+ * --api-sock without a kernel: serve the API until InstanceStart, before
+ * anything else is opened (what the requests name is opened then, as if
+ * --config had named it). SIGTERM, SIGINT or SIGHUP meanwhile end kvmrun
+ * with the socket removed.
+ */
+static void api_configure(struct vm *vm)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sfd < 0)
+		vm_die(vm, EXIT_RUNTIME, "signalfd: %s", strerror(errno));
+	for (;;) {
+		struct pollfd p[2] = { { api_fd(vm->api), POLLIN, 0 }, { sfd, POLLIN, 0 } };
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			vm_die(vm, EXIT_RUNTIME, "poll: %s", strerror(errno));
+		struct signalfd_siginfo si;
+		if (p[1].revents && read(sfd, &si, sizeof(si)) == sizeof(si)) {
+			api_unlink(vm->api);
+			exit(EXIT_SIGNAL + (int)si.ssi_signo);
+		}
+		const struct api_req *q = p[0].revents ? api_take(vm->api) : NULL;
+		if (!q)
+			continue;
+		int rc = endpoints_handle(vm, vm->endpoints, q, vm->api_resp);
+		if (rc == ENDPOINT_START && endpoints_apply(vm, vm->endpoints, vm->api_resp) == 0)
+			break;
+		api_answer(vm->api, vm->api_resp);
+	}
+	close(sfd);
+	vm->api_held = true; /* answered once the guest runs, or by vm_die */
+	log_msg(&vm->log, LOG_INFO, "API: InstanceStart");
+}
+
+/* --api-sock: the socket first (clients poll for it), then its thread. */
+static void open_api(struct vm *vm)
+{
+	char err[256];
+	vm->api = api_listen(vm->opt.api_sock, err, sizeof(err));
+	if (!vm->api)
+		vm_die(vm, EXIT_USAGE, "%s", err);
+	vm->endpoints = endpoints_new();
+	vm->api_resp = malloc(sizeof(*vm->api_resp));
+	if (!vm->endpoints || !vm->api_resp)
+		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	int rc = api_start(vm->api, api_thread_start, vm);
+	if (rc < 0)
+		vm_die(vm, EXIT_RUNTIME, "--api-sock: cannot start its thread: %s", strerror(-rc));
+}
+
+/* The guest runs: InstanceStart (if it started it) gets its answer. */
+static void api_started(struct vm *vm)
+{
+	vm->api_started = true;
+	if (!vm->api_held)
+		return;
+	vm->api_resp->status = 204;
+	vm->api_resp->len = 0;
+	vm->api_held = false;
+	api_answer(vm->api, vm->api_resp);
 }
 
 /* Kernels without ACPI find the devices on the command line. */
@@ -651,6 +747,11 @@ int main(int argc, char **argv)
 	 * input is a usage error naming it, whatever the host's KVM.
 	 */
 	close_inherited(&vm);
+	if (vm.opt.api_sock) {
+		open_api(&vm);
+		if (!vm.opt.kernel)
+			api_configure(&vm);
+	}
 	if (vm.opt.restore_dir) {
 		restore_open(&vm);
 		open_devices(&vm);
@@ -692,5 +793,7 @@ int main(int argc, char **argv)
 	struct vm_loop loop;
 	vm_loop_open(&vm, &loop);
 	vm_start_guest(&vm);
+	if (vm.api)
+		api_started(&vm);
 	vm_loop_run(&vm, &loop);
 }

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The API socket: HTTP/1.1 on a Unix socket, read on its own thread, answered by main. */
+#ifndef KVMRUN_API_H
+#define KVMRUN_API_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define API_MAX_REQUEST (64u << 10) /* request line + headers + body; more: 413 */
+#define API_MAX_BODY 8192	    /* an answer's JSON */
+
+struct api;
+
+/* One request, whole, as main sees it: valid until api_answer. */
+struct api_req {
+	char method[8]; /* "GET", "PUT", "PATCH", ... */
+	char path[256]; /* without the query */
+	const char *body;
+	size_t body_len;
+};
+
+struct api_resp {
+	int status;		 /* 200, 204, 400, ... */
+	char body[API_MAX_BODY]; /* JSON, or "" */
+	size_t len;
+};
+
+/*
+ * Create the listening socket at `path` (mode 0600) and the thread's
+ * resources; nothing is served yet. NULL with a line in err: a path that
+ * exists already is refused (as Firecracker refuses it).
+ */
+struct api *api_listen(const char *path, char *err, size_t errlen);
+
+/*
+ * Start the thread that accepts and reads connections. It calls
+ * thread_start(ctx) first (its name and seccomp filter: false = do not
+ * serve), then hands each whole request to main through api_fd.
+ */
+int api_start(struct api *a, bool (*thread_start)(void *ctx), void *ctx);
+
+/* Readable (an eventfd) when a request waits for main. */
+int api_fd(const struct api *a);
+
+/* Main: the request waiting, or NULL (spurious wake). Answer it with api_answer. */
+const struct api_req *api_take(struct api *a);
+void api_answer(struct api *a, const struct api_resp *r);
+
+/*
+ * Main is ending the process while it holds a request (a failed
+ * InstanceStart): answer it 400 with `msg` now, from this thread.
+ */
+void api_fail_taken(struct api *a, const char *msg);
+
+/* Remove the socket's name (before kvmrun is confined; after, teardown.c does). */
+void api_unlink(struct api *a);
+/* The directory fd and name teardown.c removes the socket with. */
+int api_dirfd(const struct api *a);
+const char *api_name(const struct api *a);
+
+/* A JSON fault answer: status 400 (or `status`), {"fault_message": msg}. */
+void api_fault(struct api_resp *r, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#endif

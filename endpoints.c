@@ -1,0 +1,569 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The API's endpoints, Firecracker's names and bodies (api.c carries the
+ * HTTP). Runs on the main thread. Before the guest starts, the requests
+ * build a description in Firecracker's --config JSON, each part checked as
+ * it arrives (fcjson.c); InstanceStart reads the whole into the options,
+ * exactly as --config would. After it, the calls that act on a running VM.
+ */
+#include "endpoints.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "fcjson.h"
+#include "i8042.h"
+#include "metrics.h"
+#include "virtio.h"
+#include "virtio_blk.h"
+#include "virtio_net.h"
+
+#ifndef KVMRUN_VERSION
+#define KVMRUN_VERSION "dev"
+#endif
+
+struct endpoints {
+	cJSON *doc; /* the description being built; kept after start (opt points into it) */
+	struct options scratch;
+	char err[512];
+};
+
+struct endpoints *endpoints_new(void)
+{
+	struct endpoints *e = calloc(1, sizeof(*e));
+	if (e)
+		e->doc = cJSON_CreateObject();
+	if (!e || !e->doc) {
+		free(e);
+		return NULL;
+	}
+	return e;
+}
+
+/* ---- answers ---- */
+
+static void answer_json(struct api_resp *r, struct jline *j)
+{
+	r->status = 200;
+	r->len = j->overflow ? 0 : j->len < sizeof(r->body) ? j->len : 0;
+	memcpy(r->body, j->buf, r->len);
+	if (!r->len)
+		api_fault(r, 500, "the answer does not fit in %zu bytes", sizeof(r->body));
+}
+
+static void answer_doc(struct api_resp *r, const cJSON *doc)
+{
+	if (!cJSON_PrintPreallocated((cJSON *)doc, r->body, (int)sizeof(r->body) - 5, 0)) {
+		api_fault(r, 500, "the answer does not fit in %zu bytes", sizeof(r->body));
+		return;
+	}
+	r->status = 200;
+	r->len = strlen(r->body);
+}
+
+static void no_content(struct api_resp *r)
+{
+	r->status = 204;
+	r->len = 0;
+}
+
+/* ---- the description: parts replaced whole, devices by id ---- */
+
+static void put_part(cJSON *doc, const char *name, cJSON *obj)
+{
+	if (cJSON_HasObjectItem(doc, name))
+		cJSON_ReplaceItemInObjectCaseSensitive(doc, name, obj);
+	else
+		cJSON_AddItemToObject(doc, name, obj);
+}
+
+/* doc[list] with the entry whose `key` is id replaced by obj (or obj added). */
+static int put_device(cJSON *doc, const char *list, const char *key, const char *id, cJSON *obj,
+		      int max)
+{
+	cJSON *arr = cJSON_GetObjectItemCaseSensitive(doc, list), *d;
+	if (!arr) {
+		arr = cJSON_AddArrayToObject(doc, list);
+		if (!arr)
+			return -ENOMEM;
+	}
+	int i = 0;
+	cJSON_ArrayForEach(d, arr)
+	{
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(d, key);
+		if (cJSON_IsString(k) && strcmp(k->valuestring, id) == 0) {
+			cJSON_ReplaceItemInArray(arr, i, obj);
+			return 0;
+		}
+		i++;
+	}
+	if (i >= max)
+		return -ENOSPC;
+	cJSON_AddItemToArray(arr, obj);
+	return 0;
+}
+
+/* A file the request names must open now (the guest's start opens it again). */
+static int check_file(struct api_resp *r, const cJSON *obj, const char *field, int flags)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, field);
+	if (!cJSON_IsString(m))
+		return 0;
+	int fd = open(m->valuestring, flags | O_CLOEXEC);
+	if (fd < 0) {
+		api_fault(r, 400, "%s: %s: %s", field, m->valuestring, strerror(errno));
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
+static const char *id_of(const char *path, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	if (strncmp(path, prefix, n) != 0 || !path[n] || strchr(path + n, '/'))
+		return NULL;
+	return path + n;
+}
+
+/* A PUT before start: check, then put it in the description. */
+static void preboot_put(struct endpoints *e, const char *path, cJSON *obj, struct api_resp *r)
+{
+	const char *id;
+	int rc = 0;
+	if (strcmp(path, "/boot-source") == 0) {
+		if (fcjson_check(FC_BOOT_SOURCE, obj, &e->scratch, e->err, sizeof(e->err)) < 0)
+			goto bad;
+		if (check_file(r, obj, "kernel_image_path", O_RDONLY) < 0 ||
+		    check_file(r, obj, "initrd_path", O_RDONLY) < 0)
+			goto out;
+		put_part(e->doc, "boot-source", obj);
+	} else if (strcmp(path, "/machine-config") == 0) {
+		if (fcjson_check(FC_MACHINE_CONFIG, obj, &e->scratch, e->err, sizeof(e->err)) < 0)
+			goto bad;
+		if (e->scratch.memory < (4u << 20)) {
+			api_fault(r, 400, "mem_size_mib: at least 4 is needed");
+			goto out;
+		}
+		put_part(e->doc, "machine-config", obj);
+	} else if (strcmp(path, "/logger") == 0 || strcmp(path, "/metrics") == 0) {
+		bool lg = path[1] == 'l';
+		if (fcjson_check(lg ? FC_LOGGER : FC_METRICS, obj, &e->scratch, e->err,
+				 sizeof(e->err)) < 0)
+			goto bad;
+		put_part(e->doc, path + 1, obj);
+	} else if ((id = id_of(path, "/drives/"))) {
+		if (fcjson_check(FC_DRIVE, obj, &e->scratch, e->err, sizeof(e->err)) < 0)
+			goto bad;
+		if (strcmp(e->scratch.disk_ids[0], id) != 0) {
+			api_fault(r, 400, "drive_id: \"%s\" is not the path's \"%s\"",
+				  e->scratch.disk_ids[0], id);
+			goto out;
+		}
+		if (check_file(r, obj, "path_on_host", e->scratch.disks[0].ro ? O_RDONLY : O_RDWR))
+			goto out;
+		rc = put_device(e->doc, "drives", "drive_id", id, obj, MAX_DISKS);
+	} else if ((id = id_of(path, "/network-interfaces/"))) {
+		if (fcjson_check(FC_IFACE, obj, &e->scratch, e->err, sizeof(e->err)) < 0)
+			goto bad;
+		if (strcmp(e->scratch.net_ids[0], id) != 0) {
+			api_fault(r, 400, "iface_id: \"%s\" is not the path's \"%s\"",
+				  e->scratch.net_ids[0], id);
+			goto out;
+		}
+		rc = put_device(e->doc, "network-interfaces", "iface_id", id, obj, MAX_NETS);
+	} else {
+		api_fault(r, 400, "Invalid request method and/or path: PUT %s", path);
+		goto out;
+	}
+	if (rc < 0) {
+		api_fault(r, 400, "%s: %s", path,
+			  rc == -ENOSPC ? "no room for another device" : strerror(-rc));
+		goto out;
+	}
+	no_content(r);
+	return; /* obj belongs to the description now */
+bad:
+	api_fault(r, 400, "%s", e->err);
+out:
+	cJSON_Delete(obj);
+}
+
+/* PATCH /machine-config before start: the fields given, over what is set. */
+static void patch_machine(struct endpoints *e, cJSON *patch, struct api_resp *r)
+{
+	const cJSON *cur = cJSON_GetObjectItemCaseSensitive(e->doc, "machine-config");
+	cJSON *m = cur ? cJSON_Duplicate(cur, 1) : cJSON_CreateObject(), *f;
+	if (!m || !cJSON_IsObject(patch)) {
+		api_fault(r, 400, "the body must be a JSON object");
+		goto out;
+	}
+	if (!cur) {
+		cJSON_AddNumberToObject(m, "vcpu_count", 1);
+		cJSON_AddNumberToObject(m, "mem_size_mib", 128);
+	}
+	cJSON_ArrayForEach(f, patch)
+	{
+		cJSON *dup = cJSON_Duplicate(f, 1);
+		put_part(m, f->string, dup);
+	}
+	preboot_put(e, "/machine-config", m, r);
+	m = NULL;
+out:
+	cJSON_Delete(m);
+	cJSON_Delete(patch);
+}
+
+static void get_machine(struct vm *vm, struct endpoints *e, struct api_resp *r)
+{
+	struct jline j;
+	int cpus = vm->opt.cpus;
+	uint64_t mib = vm->opt.memory >> 20;
+	bool huge = vm->opt.pages == PAGES_HUGE;
+	if (!vm->api_started) {
+		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e->doc, "machine-config");
+		e->scratch.cpus = 1, e->scratch.memory = 128u << 20, e->scratch.pages = PAGES_AUTO;
+		if (m)
+			fcjson_check(FC_MACHINE_CONFIG, m, &e->scratch, e->err, sizeof(e->err));
+		cpus = e->scratch.cpus, mib = e->scratch.memory >> 20;
+		huge = e->scratch.pages == PAGES_HUGE;
+	} else {
+		huge = vm->mem.huge;
+	}
+	j_begin(&j);
+	j_u64(&j, "vcpu_count", (uint64_t)cpus);
+	j_u64(&j, "mem_size_mib", mib);
+	j_bool(&j, "smt", 0);
+	j_bool(&j, "track_dirty_pages", 0);
+	j_str(&j, "huge_pages", huge ? "2M" : "None");
+	j_end(&j);
+	answer_json(r, &j);
+}
+
+static void get_info(struct vm *vm, struct api_resp *r)
+{
+	struct jline j;
+	j_begin(&j);
+	j_str(&j, "id", vm->opt.id ? vm->opt.id : "anonymous-instance");
+	j_str(&j, "state",
+	      !vm->api_started ? "Not started"
+	      : vm->api_paused ? "Paused"
+			       : "Running");
+	j_str(&j, "vmm_version", KVMRUN_VERSION);
+	j_str(&j, "app_name", "kvmrun");
+	j_end(&j);
+	answer_json(r, &j);
+}
+
+/* ---- after start ---- */
+
+static int device_index(struct vm *vm, const char *id, bool disk)
+{
+	int n = disk ? vm->opt.ndisks : vm->opt.nnets;
+	for (int i = 0; i < n; i++) {
+		char dflt[16];
+		const char *have = disk ? vm->opt.disk_ids[i] : vm->opt.net_ids[i];
+		snprintf(dflt, sizeof(dflt), "%s%d", disk ? "disk" : "net", i);
+		if (strcmp(have[0] ? have : dflt, id) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/* A limiter's buckets: the ones the PATCH names replace; the others stay. */
+static int patch_limit(struct vm *vm, struct virtio_dev *vd, unsigned q, const cJSON *body,
+		       const char *name, struct rl_spec *cur, struct api_resp *r)
+{
+	char err[256];
+	struct rl_spec s;
+	const cJSON *rl = cJSON_GetObjectItemCaseSensitive(body, name);
+	if (!rl)
+		return 0;
+	if (fcjson_rate_limiter(body, name, &s, err, sizeof(err)) < 0) {
+		api_fault(r, 400, "%s", err);
+		return -1;
+	}
+	struct rl_spec next = *cur;
+	if (cJSON_HasObjectItem(rl, "bandwidth"))
+		next.bw = s.bw;
+	if (cJSON_HasObjectItem(rl, "ops"))
+		next.ops = s.ops;
+	int rc = virtio_limit_update(vd, q, &next);
+	if (rc < 0) {
+		api_fault(r, 400, "%s: %s", name, strerror(-rc));
+		return -1;
+	}
+	*cur = next;
+	log_msg(&vm->log, LOG_INFO, "API: %s changed", name);
+	return 0;
+}
+
+static const char *const drive_patch[] = { "drive_id", "path_on_host", "rate_limiter", NULL };
+static const char *const iface_patch[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL };
+
+static bool only(const cJSON *body, const char *const *known, struct api_resp *r)
+{
+	const cJSON *m;
+	cJSON_ArrayForEach(m, body)
+	{
+		const char *const *k = known;
+		while (*k && strcmp(*k, m->string) != 0)
+			k++;
+		if (!*k) {
+			api_fault(r, 400, "%s: not supported by kvmrun in a PATCH", m->string);
+			return false;
+		}
+	}
+	return true;
+}
+
+static void patch_device(struct vm *vm, const char *path, const cJSON *body, struct api_resp *r)
+{
+	bool disk = strncmp(path, "/drives/", 8) == 0;
+	const char *id = id_of(path, disk ? "/drives/" : "/network-interfaces/");
+	const char *key = disk ? "drive_id" : "iface_id";
+	const cJSON *given = cJSON_GetObjectItemCaseSensitive(body, key);
+	if (!only(body, disk ? drive_patch : iface_patch, r))
+		return;
+	if (!cJSON_IsString(given) || strcmp(given->valuestring, id) != 0) {
+		api_fault(r, 400, "%s: required, and equal to the path's \"%s\"", key, id);
+		return;
+	}
+	int i = device_index(vm, id, disk);
+	if (i < 0) {
+		api_fault(r, 400, "%s: no %s \"%s\" in this VM", key, disk ? "drive" : "interface",
+			  id);
+		return;
+	}
+	if (disk && cJSON_HasObjectItem(body, "path_on_host")) {
+		api_fault(r, 400,
+			  "path_on_host: kvmrun does not swap a running guest's disk (not yet "
+			  "offered)");
+		return;
+	}
+	if (disk) {
+		if (patch_limit(vm, blk_virtio(vm->blks[i]), 0, body, "rate_limiter",
+				&vm->opt.disks[i].limit, r) < 0)
+			return;
+	} else {
+		struct virtio_dev *vd = net_virtio(vm->nets[i]);
+		if (patch_limit(vm, vd, NET_RXQ, body, "rx_rate_limiter", &vm->opt.nets[i].rx_limit,
+				r) < 0 ||
+		    patch_limit(vm, vd, NET_TXQ, body, "tx_rate_limiter", &vm->opt.nets[i].tx_limit,
+				r) < 0)
+			return;
+	}
+	no_content(r);
+}
+
+static void patch_vm(struct vm *vm, const cJSON *body, struct api_resp *r)
+{
+	const cJSON *st = cJSON_GetObjectItemCaseSensitive(body, "state");
+	static const char *const known[] = { "state", NULL };
+	if (!only(body, known, r))
+		return;
+	if (!cJSON_IsString(st) ||
+	    (strcmp(st->valuestring, "Paused") != 0 && strcmp(st->valuestring, "Resumed") != 0)) {
+		api_fault(r, 400, "state: expected \"Paused\" or \"Resumed\"");
+		return;
+	}
+	bool pause = st->valuestring[0] == 'P';
+	if (pause && !vm->api_paused) {
+		if (!vm_pause(vm)) {
+			vm_resume(vm);
+			api_fault(r, 400, "state: the vCPUs did not stop");
+			return;
+		}
+		vm->api_paused = true;
+		log_msg(&vm->log, LOG_INFO, "API: paused");
+	} else if (!pause && vm->api_paused) {
+		vm_resume(vm);
+		vm->api_paused = false;
+		log_msg(&vm->log, LOG_INFO, "API: resumed");
+	}
+	no_content(r);
+}
+
+/* ---- dispatch ---- */
+
+/* Firecracker's devices that kvmrun does not have: one clear answer for all of them. */
+static const char *not_offered(const char *path)
+{
+	static const struct {
+		const char *prefix, *what;
+	} none[] = {
+		{ "/vsock", "vsock devices" },
+		{ "/balloon", "a balloon device" },
+		{ "/mmds", "MMDS (the metadata service)" },
+		{ "/entropy", "an entropy device" },
+		{ "/pmem", "pmem devices" },
+		{ "/hotplug", "hot-plugging" },
+		{ "/cpu-config", "custom CPU templates" },
+		{ "/memory-hotplug", "hot-plugging" },
+		{ "/serial", "serial configuration through the API (see --console)" },
+	};
+	for (size_t i = 0; i < sizeof(none) / sizeof(none[0]); i++) {
+		size_t n = strlen(none[i].prefix);
+		if (strncmp(path, none[i].prefix, n) == 0 && (!path[n] || path[n] == '/'))
+			return none[i].what;
+	}
+	return NULL;
+}
+
+static bool preboot_only(const char *m, const char *path)
+{
+	return (strcmp(m, "PUT") == 0 &&
+		(strcmp(path, "/boot-source") == 0 || strcmp(path, "/machine-config") == 0 ||
+		 strcmp(path, "/logger") == 0 || strcmp(path, "/metrics") == 0 ||
+		 id_of(path, "/drives/") || id_of(path, "/network-interfaces/"))) ||
+	       (strcmp(m, "PATCH") == 0 && strcmp(path, "/machine-config") == 0);
+}
+
+static int action(struct vm *vm, const cJSON *body, struct api_resp *r)
+{
+	static const char *const known[] = { "action_type", NULL };
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "action_type");
+	if (!only(body, known, r))
+		return 0;
+	if (!cJSON_IsString(t)) {
+		api_fault(r, 400, "action_type: required, a string");
+		return 0;
+	}
+	const char *a = t->valuestring;
+	if (strcmp(a, "InstanceStart") == 0) {
+		if (vm->api_started) {
+			api_fault(r, 400,
+				  "action_type: InstanceStart: the microVM is running already");
+			return 0;
+		}
+		return ENDPOINT_START;
+	}
+	if (strcmp(a, "FlushMetrics") == 0 || strcmp(a, "SendCtrlAltDel") == 0) {
+		if (!vm->api_started) {
+			api_fault(r, 400, "action_type: %s: the microVM is not started yet", a);
+			return 0;
+		}
+		if (a[0] == 'F')
+			vm_report(vm, "flush", -1);
+		else
+			i8042_ctrl_alt_del(vm->kbd);
+		no_content(r);
+		return 0;
+	}
+	api_fault(r, 400,
+		  "action_type: \"%s\": expected InstanceStart, SendCtrlAltDel or FlushMetrics", a);
+	return 0;
+}
+
+int endpoints_handle(struct vm *vm, struct endpoints *e, const struct api_req *q,
+		     struct api_resp *r)
+{
+	const char *m = q->method, *path = q->path, *what;
+	bool get = strcmp(m, "GET") == 0, put = strcmp(m, "PUT") == 0,
+	     patch = strcmp(m, "PATCH") == 0;
+	cJSON *body = NULL;
+	int rc = 0;
+	if ((what = not_offered(path))) {
+		api_fault(r, 400, "kvmrun does not offer %s (%s %s)", what, m, path);
+		return 0;
+	}
+	if (get) {
+		if (strcmp(path, "/") == 0)
+			get_info(vm, r);
+		else if (strcmp(path, "/version") == 0) {
+			struct jline j;
+			j_begin(&j);
+			j_str(&j, "firecracker_version", KVMRUN_VERSION);
+			j_end(&j);
+			answer_json(r, &j);
+		} else if (strcmp(path, "/machine-config") == 0)
+			get_machine(vm, e, r);
+		else if (strcmp(path, "/vm/config") == 0 && !vm->api_started)
+			answer_doc(r, e->doc);
+		else if (strcmp(path, "/vm/config") == 0) {
+			struct jline j;
+			vm_describe(vm, &j);
+			answer_json(r, &j);
+		} else
+			api_fault(r, 400, "Invalid request method and/or path: GET %s", path);
+		return 0;
+	}
+	if (!put && !patch) {
+		api_fault(r, 400, "Invalid request method and/or path: %s %s", m, path);
+		return 0;
+	}
+	const char *end = NULL;
+	body = cJSON_ParseWithLengthOpts(q->body, q->body_len, &end, 0);
+	while (body && end < q->body + q->body_len && strchr(" \t\r\n", *end))
+		end++;
+	if (body && end != q->body + q->body_len) { /* more after the JSON value */
+		cJSON_Delete(body);
+		body = NULL;
+	}
+	if (!body) {
+		api_fault(r, 400, "the body is not JSON (at byte %zu)",
+			  end ? (size_t)(end - q->body) : 0);
+		return 0;
+	}
+	if (!cJSON_IsObject(body)) {
+		api_fault(r, 400, "the body must be a JSON object");
+		goto out;
+	}
+	if (vm->api_started && preboot_only(m, path)) {
+		api_fault(r, 400,
+			  "The requested operation is not supported after starting the microVM "
+			  "(%s %s)",
+			  m, path);
+		goto out;
+	}
+	if (put && strcmp(path, "/actions") == 0)
+		rc = action(vm, body, r);
+	else if (put && strncmp(path, "/snapshot/", 10) == 0)
+		api_fault(r, 400,
+			  "kvmrun does not offer snapshots through the API yet (use --snapshot-dir "
+			  "and --restore DIR)");
+	else if (put) {
+		preboot_put(e, path, body, r);
+		body = NULL; /* preboot_put owns it */
+	} else if (strcmp(path, "/machine-config") == 0) {
+		patch_machine(e, body, r);
+		body = NULL;
+	} else if (strcmp(path, "/vm") == 0 && vm->api_started)
+		patch_vm(vm, body, r);
+	else if ((id_of(path, "/drives/") || id_of(path, "/network-interfaces/")) &&
+		 vm->api_started)
+		patch_device(vm, path, body, r);
+	else if (strcmp(path, "/vm") == 0 || id_of(path, "/drives/") ||
+		 id_of(path, "/network-interfaces/"))
+		api_fault(r, 400,
+			  "The requested operation is not supported before starting the microVM "
+			  "(%s %s)",
+			  m, path);
+	else
+		api_fault(r, 400, "Invalid request method and/or path: %s %s", m, path);
+out:
+	cJSON_Delete(body);
+	return rc;
+}
+
+int endpoints_apply(struct vm *vm, struct endpoints *e, struct api_resp *r)
+{
+	if (!cJSON_HasObjectItem(e->doc, "boot-source")) {
+		api_fault(r, 400, "InstanceStart: no boot source (PUT /boot-source first)");
+		return -1;
+	}
+	/* A file --config would give: the flags given with --api-sock still count. */
+	struct options o = vm->opt;
+	if (fcjson_apply(e->doc, &o, e->err, sizeof(e->err)) < 0) {
+		api_fault(r, 400, "InstanceStart: %s", e->err);
+		return -1;
+	}
+	vm->opt = o;
+	return 0;
+}

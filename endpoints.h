@@ -1,0 +1,26 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The API's endpoints (Firecracker's): answered on the main thread. */
+#ifndef KVMRUN_ENDPOINTS_H
+#define KVMRUN_ENDPOINTS_H
+
+#include "api.h"
+#include "vm.h"
+
+#define ENDPOINT_START 1 /* InstanceStart before start: build and run the guest, then answer */
+
+struct endpoints;
+
+/* The pre-boot description, empty. NULL: out of memory. */
+struct endpoints *endpoints_new(void);
+
+/*
+ * Answer request q into r: 0; or ENDPOINT_START (r left unset): the caller
+ * calls endpoints_apply and starts the guest, answering 204 when it runs.
+ */
+int endpoints_handle(struct vm *vm, struct endpoints *e, const struct api_req *q,
+		     struct api_resp *r);
+
+/* The description built so far into vm->opt: 0, or -1 with r the 400 answer. */
+int endpoints_apply(struct vm *vm, struct endpoints *e, struct api_resp *r);
+
+#endif
