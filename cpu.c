@@ -293,9 +293,13 @@ static bool handle_exit(struct cpu *c)
 	count(c, exit_kind(run->exit_reason));
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		if (run->io.direction == KVM_EXIT_IO_OUT)
+			atomic_fetch_add_explicit(&c->io_out, 1, memory_order_relaxed);
 		port_io(c);
 		return true;
 	case KVM_EXIT_MMIO:
+		if (run->mmio.is_write)
+			atomic_fetch_add_explicit(&c->mmio_write, 1, memory_order_relaxed);
 		bus_access(c->env->mmio, run->mmio.phys_addr, run->mmio.data,
 			   run->mmio.len > 8 ? 8 : run->mmio.len, run->mmio.is_write);
 		return true;

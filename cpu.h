@@ -74,6 +74,7 @@ const char *cpu_exit_name(enum cpu_exit_kind k);
 struct cpu {
 	int id;
 	_Atomic uint64_t exits[CPU_EXIT_KINDS]; /* written by the vCPU thread only */
+	_Atomic uint64_t io_out, mmio_write;	/* of exits[IO], [MMIO]: the writes */
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;

@@ -28,8 +28,16 @@
 #define KVMRUN_VERSION "dev"
 #endif
 
+/* Requests per method and resource, as Firecracker's metrics count them. */
+enum { M_GET, M_PUT, M_PATCH, M_KINDS };
+static const char *const resources[] = { "instance_info", "vmm_version", "machine_cfg", "vm_config",
+					 "boot_source",	  "drive",	 "network",	"logger",
+					 "metrics",	  "actions",	 "vm",		"other" };
+#define NRES (sizeof(resources) / sizeof(resources[0]))
+
 struct endpoints {
 	cJSON *doc; /* the description being built; kept after start (opt points into it) */
+	uint64_t count[M_KINDS][NRES], fails[M_KINDS][NRES];
 	struct options scratch;
 	char err[512];
 };
@@ -461,8 +469,62 @@ static int action(struct vm *vm, const cJSON *body, struct api_resp *r)
 	return 0;
 }
 
+static size_t resource_of(const char *path)
+{
+	static const char *const paths[NRES] = { "/",
+						 "/version",
+						 "/machine-config",
+						 "/vm/config",
+						 "/boot-source",
+						 "/drives/",
+						 "/network-interfaces/",
+						 "/logger",
+						 "/metrics",
+						 "/actions",
+						 "/vm",
+						 "" };
+	for (size_t i = 0; i + 1 < NRES; i++) {
+		size_t n = strlen(paths[i]);
+		if (paths[i][n - 1] == '/' && n > 1 ? strncmp(path, paths[i], n) == 0
+						    : strcmp(path, paths[i]) == 0)
+			return i;
+	}
+	return NRES - 1;
+}
+
+static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, struct api_resp *r);
+
 int endpoints_handle(struct vm *vm, struct endpoints *e, const struct api_req *q,
 		     struct api_resp *r)
+{
+	int m = strcmp(q->method, "GET") == 0	? M_GET
+		: strcmp(q->method, "PUT") == 0 ? M_PUT
+						: M_PATCH;
+	size_t res = resource_of(q->path);
+	int rc = handle(vm, e, q, r);
+	e->count[m][res]++;
+	e->fails[m][res] += rc == 0 && r->status >= 400;
+	return rc;
+}
+
+void endpoints_metrics(const struct endpoints *e, struct jline *j)
+{
+	static const char *const names[M_KINDS] = { "get_api_requests", "put_api_requests",
+						    "patch_api_requests" };
+	char key[48];
+	for (int m = 0; m < M_KINDS; m++) {
+		j_obj(j, names[m]);
+		for (size_t i = 0; i < NRES; i++) {
+			snprintf(key, sizeof(key), "%s_count", resources[i]);
+			j_u64(j, key, e->count[m][i]);
+			snprintf(key, sizeof(key), "%s_fails", resources[i]);
+			j_u64(j, key, e->fails[m][i]);
+		}
+		j_end(j);
+	}
+}
+
+static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, struct api_resp *r)
 {
 	const char *m = q->method, *path = q->path, *what;
 	bool get = strcmp(m, "GET") == 0, put = strcmp(m, "PUT") == 0,

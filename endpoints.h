@@ -23,4 +23,8 @@ int endpoints_handle(struct vm *vm, struct endpoints *e, const struct api_req *q
 /* The description built so far into vm->opt: 0, or -1 with r the 400 answer. */
 int endpoints_apply(struct vm *vm, struct endpoints *e, struct api_resp *r);
 
+/* Firecracker's get_/put_/patch_api_requests sections: {RESOURCE_count, RESOURCE_fails}. */
+struct jline;
+void endpoints_metrics(const struct endpoints *e, struct jline *j);
+
 #endif

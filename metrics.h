@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 struct jline {
-	char buf[8192];
+	char buf[32768]; /* a line with 19 devices and the Firecracker-named copies fits */
 	size_t len;
 	int depth;
 	int first[8];  /* per depth: no member written yet */

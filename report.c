@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "acpi_pm.h"
+#include "endpoints.h"
 #include "metrics.h"
 #include "seccomp.h"
 #include "serial.h"
@@ -62,6 +63,101 @@ static void put_devices(struct vm *vm, struct jline *j)
 	j_end(j);
 }
 
+/* A disk's counters under Firecracker's names (BlockDeviceMetrics). */
+static void fc_block(struct jline *j, const char *name, const struct blk_stats *s,
+		     uint64_t throttled)
+{
+	j_obj(j, name);
+	j_u64(j, "read_bytes", s->bytes_read);
+	j_u64(j, "write_bytes", s->bytes_written);
+	j_u64(j, "execute_fails", s->errors);
+	j_u64(j, "invalid_reqs_count", s->ignored);
+	j_u64(j, "rate_limiter_throttled_events", throttled);
+	j_end(j);
+}
+
+/* A NIC's counters under Firecracker's names (NetDeviceMetrics). */
+static void fc_net(struct jline *j, const char *name, const struct net_stats *s,
+		   uint64_t rx_throttled, uint64_t tx_throttled)
+{
+	j_obj(j, name);
+	j_u64(j, "rx_bytes_count", s->rx_bytes);
+	j_u64(j, "rx_packets_count", s->rx_frames);
+	j_u64(j, "rx_fails", s->rx_errors + s->rx_oversize);
+	j_u64(j, "tx_bytes_count", s->tx_bytes);
+	j_u64(j, "tx_packets_count", s->tx_frames);
+	j_u64(j, "tx_fails", s->tx_errors + s->tx_dropped);
+	j_u64(j, "rx_rate_limiter_throttled", rx_throttled);
+	j_u64(j, "tx_rate_limiter_throttled", tx_throttled);
+	j_end(j);
+}
+
+static uint64_t throttled(struct virtio_dev *vd, unsigned q)
+{
+	struct rl_stats st;
+	return virtio_limit_stats(vd, q, &st) ? st.throttled : 0;
+}
+
+/*
+ * The same counters again under Firecracker's metric names and nesting
+ * ("block", "block_<drive_id>", "net", "net_<iface_id>", "vcpu", the API's
+ * requests), so a parser written for Firecracker's metrics reads them.
+ */
+static void put_firecracker(struct vm *vm, struct jline *j)
+{
+	char name[96];
+	struct blk_stats bsum = { 0 };
+	struct net_stats nsum = { 0 };
+	uint64_t bthr = 0, rthr = 0, tthr = 0;
+	for (int i = 0; i < vm->opt.ndisks; i++) {
+		struct blk_stats s;
+		uint64_t t = throttled(blk_virtio(vm->blks[i]), 0);
+		blk_get_stats(vm->blks[i], &s);
+		snprintf(name, sizeof(name), "block_%s", vm->opt.disk_ids[i]);
+		if (!vm->opt.disk_ids[i][0])
+			snprintf(name, sizeof(name), "block_disk%d", i);
+		fc_block(j, name, &s, t);
+		bsum.bytes_read += s.bytes_read, bsum.bytes_written += s.bytes_written;
+		bsum.errors += s.errors, bsum.ignored += s.ignored, bthr += t;
+	}
+	fc_block(j, "block", &bsum, bthr);
+	for (int i = 0; i < vm->opt.nnets; i++) {
+		struct net_stats s;
+		uint64_t r = throttled(net_virtio(vm->nets[i]), NET_RXQ);
+		uint64_t t = throttled(net_virtio(vm->nets[i]), NET_TXQ);
+		net_get_stats(vm->nets[i], &s);
+		snprintf(name, sizeof(name), "net_%s", vm->opt.net_ids[i]);
+		if (!vm->opt.net_ids[i][0])
+			snprintf(name, sizeof(name), "net_net%d", i);
+		fc_net(j, name, &s, r, t);
+		nsum.rx_bytes += s.rx_bytes, nsum.rx_frames += s.rx_frames;
+		nsum.rx_errors += s.rx_errors + s.rx_oversize, nsum.tx_bytes += s.tx_bytes;
+		nsum.tx_frames += s.tx_frames, nsum.tx_errors += s.tx_errors + s.tx_dropped;
+		rthr += r, tthr += t;
+	}
+	fc_net(j, "net", &nsum, rthr, tthr);
+	uint64_t io = 0, out = 0, mmio = 0, wr = 0, fail = 0;
+	for (int i = 0; i < vm->opt.cpus; i++) {
+		struct cpu *c = &vm->cpus[i];
+		io += atomic_load_explicit(&c->exits[CPU_EXIT_IO], memory_order_relaxed);
+		mmio += atomic_load_explicit(&c->exits[CPU_EXIT_MMIO], memory_order_relaxed);
+		out += atomic_load_explicit(&c->io_out, memory_order_relaxed);
+		wr += atomic_load_explicit(&c->mmio_write, memory_order_relaxed);
+		fail += atomic_load_explicit(&c->exits[CPU_EXIT_INTERNAL_ERROR],
+					     memory_order_relaxed) +
+			atomic_load_explicit(&c->exits[CPU_EXIT_FAIL_ENTRY], memory_order_relaxed);
+	}
+	j_obj(j, "vcpu");
+	j_u64(j, "exit_io_in", io - out);
+	j_u64(j, "exit_io_out", out);
+	j_u64(j, "exit_mmio_read", mmio - wr);
+	j_u64(j, "exit_mmio_write", wr);
+	j_u64(j, "failures", fail);
+	j_end(j);
+	if (vm->endpoints)
+		endpoints_metrics(vm->endpoints, j);
+}
+
 void vm_report(struct vm *vm, const char *event, int status)
 {
 	struct jline j;
@@ -103,6 +199,7 @@ void vm_report(struct vm *vm, const char *event, int status)
 	j_obj(&j, "errors");
 	j_u64(&j, "acpi_ignored_writes", acpi_pm_ignored(vm->pm));
 	j_end(&j);
+	put_firecracker(vm, &j);
 	if (metrics_emit(vm->metrics_fd, &j) < 0)
 		log_msg(&vm->log, LOG_WARN, "--metrics: a line was lost");
 }

@@ -47,8 +47,8 @@ if result("install/build-sh-install", not why and os.access(binary, os.X_OK)
           and os.path.isfile(page), why or f"no {binary} or {page}"):
     version = open(os.path.join(TOP, "VERSION")).read().strip()
     p = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10)
-    result("install/version", p.returncode == 0 and p.stdout.startswith(f"kvmrun {version}"),
-           f"status {p.returncode} stdout {p.stdout!r} want 'kvmrun {version}'")
+    result("install/version", p.returncode == 0 and p.stdout.startswith(f"kvmrun v{version}"),
+           f"status {p.returncode} stdout {p.stdout!r} want 'kvmrun v{version}'")
     result("install/static", not elf_interp(binary), f"{binary} has a PT_INTERP header")
     p = subprocess.run([binary, "--kernel", probe("pvh")], capture_output=True, text=True,
                        timeout=60)

@@ -14,10 +14,12 @@ role called something its list lacks (the filter would have killed it) or when a
 rule that no role ever used, unless CONTINGENT below says why the suite cannot reach it.
 """
 import collections
+import json
 import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -33,6 +35,7 @@ CONTINGENT = {
     ("vcpu", ("ioctl", 0x5404)): "TCSETSF: the crash handler gives the terminal back when a "
                                  "vCPU thread faults",
     ("io", ("ioctl", 0x5404)): "TCSETSF: the same for an I/O thread",
+    ("api", "clock_gettime"): "the vDSO's fallback, as for main",
     ("teardown", "read"): "the pipe the teardown child waits on where the kernel has no "
                           "pidfd_open (before Linux 5.3)",
 }
@@ -142,13 +145,77 @@ def other_workloads(traced):
         os.close(w)
 
 
+def api_call(sock, method, path, body=None):
+    data = json.dumps(body).encode() if body is not None else b""
+    sock.sendall(f"{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: {len(data)}"
+                 f"\r\n\r\n".encode() + data)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    m = re.search(rb"Content-Length: (\d+)", head)
+    while m and len(rest) < int(m.group(1)):
+        rest += sock.recv(65536)
+    return int(head.split()[1])
+
+
+def api_workload(traced):
+    """--api-sock: the API thread's calls (clients come, send, go), main answering, and the
+    teardown child removing the socket."""
+    sock_path = os.path.join(TMP, "api.sock")
+    img = os.path.join(TMP, "api.img")
+    with open(img, "wb") as fh:
+        fh.truncate(1 << 20)
+    if os.path.exists(sock_path):
+        os.unlink(sock_path)
+    p = subprocess.Popen([traced, "--api-sock", sock_path], stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    codes = []
+    try:
+        for _ in range(500):
+            if os.path.exists(sock_path):
+                break
+            time.sleep(0.02)
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(sock_path)
+        steps = [("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}),
+                 ("PUT", "/boot-source", {"kernel_image_path": probe("pvh"),
+                                          "boot_args": "probe.exit=wait"}),
+                 ("PUT", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": img,
+                                            "is_root_device": False}),
+                 ("PUT", "/actions", {"action_type": "InstanceStart"}),
+                 ("GET", "/", None),
+                 ("PATCH", "/vm", {"state": "Paused"}),
+                 ("PATCH", "/vm", {"state": "Resumed"}),
+                 ("PATCH", "/drives/rootfs", {"drive_id": "rootfs",
+                                              "rate_limiter": {"ops": {"size": 10,
+                                                                       "refill_time": 100}}}),
+                 ("PUT", "/nope", {})]
+        for method, path, body in steps:
+            codes.append(api_call(s, method, path, body))
+        # A second client that leaves mid-request: its connection is closed.
+        s2 = socket.socket(socket.AF_UNIX)
+        s2.connect(sock_path)
+        s2.sendall(b"PUT /actions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+        s2.close()
+        codes.append(api_call(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"}))
+        s.close()
+        out, _ = p.communicate(timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        p.kill()
+        out, _ = p.communicate()
+        print(f"  traced| --api-sock: {e}")
+    print(f"  traced| kvmrun --api-sock: answers {codes}, status {p.returncode}, socket "
+          f"{'left behind' if os.path.exists(sock_path) else 'removed'}", flush=True)
+
+
 def role_of(lines):
     for line in lines[:400]:
         if line.startswith("execve("):
             # main, or main allowed to write snapshots (a filter of its own)
             return "snapshot" if '"--snapshot-dir"' in line or '"--snapshot-on-ready"' in line \
                 else "main"
-        m = re.match(r'prctl\(PR_SET_NAME, "kvmrun-(vcpu|io|teardown)', line)
+        m = re.match(r'prctl\(PR_SET_NAME, "kvmrun-(vcpu|io|teardown|api)', line)
         if m:
             return m.group(1)
     return None
@@ -198,6 +265,7 @@ def main():
             print(f"  traced| {line.rstrip()}", flush=True)
         p.wait()
     other_workloads(traced)
+    api_workload(traced)
     rules, names = allowlists()
     used = collections.defaultdict(set)
     threads = collections.Counter()
@@ -218,7 +286,7 @@ def main():
                 used[role] |= calls
                 for c in calls - rules.get(role, set()):
                     where.setdefault((role, c), (run, f, lines[-6:]))
-    for role in ("main", "vcpu", "io", "teardown", "snapshot"):
+    for role in ("main", "vcpu", "io", "teardown", "snapshot", "api"):
         allowed = rules.get(role, set())
         extra = used[role] - allowed
         # The snapshot role holds main's rules too: those count as used where main used them.
