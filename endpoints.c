@@ -83,12 +83,14 @@ static void no_content(struct api_resp *r)
 
 /* ---- the description: parts replaced whole, devices by id ---- */
 
+/* doc[name] = obj (obj is doc's now, or freed). Names compare case-sensitively, as JSON's do. */
 static void put_part(cJSON *doc, const char *name, cJSON *obj)
 {
-	if (cJSON_HasObjectItem(doc, name))
-		cJSON_ReplaceItemInObjectCaseSensitive(doc, name, obj);
-	else
-		cJSON_AddItemToObject(doc, name, obj);
+	bool ok = cJSON_GetObjectItemCaseSensitive(doc, name)
+			  ? cJSON_ReplaceItemInObjectCaseSensitive(doc, name, obj)
+			  : cJSON_AddItemToObject(doc, name, obj);
+	if (!ok)
+		cJSON_Delete(obj);
 }
 
 /* doc[list] with the entry whose `key` is id replaced by obj (or obj added). */

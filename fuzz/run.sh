@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Build the libFuzzer targets (ASan + UBSan) and fuzz each for a bounded time on a copy of its
 # committed corpus, one target at a time.
-#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 30 s; targets: virtq blk net boot config snap)
+#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 30 s; targets: virtq blk net boot config snap api)
 # Prints one line per target in the test format:
 #   PASS fuzz/<target>: <execs> execs, <cov> coverage
 #   FAIL fuzz/<target>: <crash file>: <first line of the report>   (report lines follow, indented)
@@ -20,7 +20,7 @@ if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
 	SECS=$1
 	shift
 fi
-ALL=(virtq blk net boot config snap)
+ALL=(virtq blk net boot config snap api)
 TARGETS=("${@:-${ALL[@]}}")
 
 log() { echo "fuzz/run.sh: $*" >&2; }
@@ -65,6 +65,19 @@ build() {
 			-o "$OUT/cJSON.o" 2>"$OUT/cJSON.build.log" || { echo "cJSON does not compile"; return 1; }
 		srcs=(blkspec.c netspec.c ratelimit.c "$OUT/cJSON.o")
 		extra=(-isystem "$cj") ;;
+	api)
+		local cj hp
+		cj=$(cjson_src) || { echo "no cJSON source (build.sh could not fetch it)"; return 1; }
+		hp=$(ls -d "$CACHE"/src/http-parser-[0-9]* 2>/dev/null | head -n1)
+		[ -f "$hp/http_parser.c" ] || { echo "no http-parser source (run ./build.sh once)"; return 1; }
+		# Third-party, instrumented (it meets the client's bytes first), no -Werror.
+		"$CC" -std=gnu11 -g -O1 "${SAN[@]/fuzzer,/fuzzer-no-link,}" -c "$cj/cJSON.c" \
+			-o "$OUT/cJSON.o" 2>"$OUT/cJSON.build.log" || { echo "cJSON does not compile"; return 1; }
+		"$CC" -std=gnu11 -g -O1 -DHTTP_PARSER_STRICT=1 "${SAN[@]/fuzzer,/fuzzer-no-link,}" \
+			-c "$hp/http_parser.c" -o "$OUT/http_parser.o" 2>"$OUT/http_parser.build.log" \
+			|| { echo "http-parser does not compile"; return 1; }
+		srcs=(fcjson.c metrics.c log.c blkspec.c netspec.c ratelimit.c "$OUT/cJSON.o" "$OUT/http_parser.o")
+		extra=(-isystem "$cj" -isystem "$hp" -DKVMRUN_VERSION='"fuzz"') ;;
 	*) echo "no such target"; return 1 ;;
 	esac
 	if ! "$CC" "${CFLAGS[@]}" "${SAN[@]}" "${extra[@]}" -o "$OUT/fuzz_$t" "fuzz/fuzz_$t.c" \
