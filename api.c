@@ -30,6 +30,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -59,6 +60,7 @@ struct conn {
 
 struct api {
 	int lfd, ep, efd, dirfd;
+	int confine_fd; /* eventfd: main is jailed, the thread confines itself now */
 	char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct conn *conns; /* MAX_CONNS, mapped once: the thread allocates nothing */
@@ -69,8 +71,14 @@ struct api {
 	struct conn *taken;
 	struct api_req req;
 	const struct api_resp *resp;
-	atomic_int answered;
+	/* main's word to the thread: W_ANSWERED (its request has an answer), W_CONFINE (confine now) */
+	atomic_int word;
+	bool confined, failed; /* the thread's: it asked for its filter; it could not have it */
 };
+enum { W_ANSWERED = 1, W_CONFINE = 2 };
+
+/* epoll data: NULL is the listening socket, &confine_tag main's word, else a conn. */
+static const char confine_tag;
 
 static uint64_t now_ns(void)
 {
@@ -262,6 +270,15 @@ static void refuse(struct api *a, struct conn *c, int status, const char *msg)
 	conn_close(a, c);
 }
 
+/* Install the thread's filter once main has asked (api_confine). */
+static void confine(struct api *a)
+{
+	if (a->confined || !(atomic_load(&a->word) & W_CONFINE))
+		return;
+	a->confined = true;
+	a->failed = !a->thread_start(a->ctx);
+}
+
 /* Hand a whole request to main and wait for its answer. */
 static void dispatch(struct api *a, struct conn *c)
 {
@@ -275,10 +292,13 @@ static void dispatch(struct api *a, struct conn *c)
 	q->body = c->body ? c->body : "";
 	q->body_len = c->body_len;
 	a->taken = c;
-	atomic_store(&a->answered, 0);
+	atomic_fetch_and(&a->word, ~W_ANSWERED);
 	efd_signal(a->efd);
-	while (!atomic_load(&a->answered))
-		futex_wait(&a->answered, 0);
+	/* Main may hold this request (InstanceStart) until the thread is confined. */
+	for (int w; !((w = atomic_load(&a->word)) & W_ANSWERED);) {
+		confine(a);
+		futex_wait(&a->word, w);
+	}
 	format_answer(c, a->resp);
 	a->taken = NULL;
 }
@@ -369,15 +389,25 @@ static int expire(struct api *a)
 	return next == UINT64_MAX ? -1 : (int)((next - now) / 1000000u + 1);
 }
 
+/*
+ * The thread serves from the start (before start the requests configure the
+ * guest), and confines itself when main says (api_confine): after the jail,
+ * since musl applies setuid and friends to every thread, and a confined one
+ * would be killed for it.
+ */
 static void *thread_main(void *arg)
 {
 	struct api *a = arg;
-	if (!a->thread_start(a->ctx))
-		return NULL;
-	for (;;) {
+	prctl(PR_SET_NAME, "kvmrun-api", 0, 0, 0);
+	while (!a->failed) { /* without its filter it serves no more (the VM is stopping) */
 		struct epoll_event ev[32];
 		int n = epoll_wait(a->ep, ev, 32, expire(a));
 		for (int i = 0; i < n; i++) {
+			if (ev[i].data.ptr == &confine_tag) {
+				epoll_ctl(a->ep, EPOLL_CTL_DEL, a->confine_fd, NULL);
+				confine(a);
+				continue;
+			}
 			if (!ev[i].data.ptr) {
 				int fd;
 				while ((fd = accept4(a->lfd, NULL, NULL,
@@ -423,9 +453,11 @@ struct api *api_listen(const char *path, char *err, size_t errlen)
 	a->dirfd = open(dirname(dir), O_PATH | O_DIRECTORY | O_CLOEXEC);
 	a->ep = epoll_create1(EPOLL_CLOEXEC);
 	a->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	a->confine_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	a->conns = mmap(NULL, MAX_CONNS * sizeof(struct conn), PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (a->lfd < 0 || a->dirfd < 0 || a->ep < 0 || a->efd < 0 || a->conns == MAP_FAILED) {
+	if (a->lfd < 0 || a->dirfd < 0 || a->ep < 0 || a->efd < 0 || a->confine_fd < 0 ||
+	    a->conns == MAP_FAILED) {
 		snprintf(err, errlen, "--api-sock %s: %s", path, strerror(errno));
 		return NULL; /* the process ends: nothing to close */
 	}
@@ -441,7 +473,9 @@ struct api *api_listen(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
-	if (listen(a->lfd, 128) < 0 || epoll_ctl(a->ep, EPOLL_CTL_ADD, a->lfd, &lev) < 0) {
+	struct epoll_event cev = { .events = EPOLLIN, .data.ptr = (void *)&confine_tag };
+	if (listen(a->lfd, 128) < 0 || epoll_ctl(a->ep, EPOLL_CTL_ADD, a->lfd, &lev) < 0 ||
+	    epoll_ctl(a->ep, EPOLL_CTL_ADD, a->confine_fd, &cev) < 0) {
 		snprintf(err, errlen, "--api-sock %s: %s", path, strerror(errno));
 		unlink(path);
 		return NULL;
@@ -470,6 +504,14 @@ int api_start(struct api *a, bool (*thread_start)(void *ctx), void *ctx)
 	return -rc;
 }
 
+void api_confine(struct api *a)
+{
+	/* The thread waits either in epoll (the eventfd) or for an answer (the word). */
+	atomic_fetch_or(&a->word, W_CONFINE);
+	futex_wake(&a->word);
+	efd_signal(a->confine_fd);
+}
+
 int api_fd(const struct api *a)
 {
 	return a->efd;
@@ -486,8 +528,8 @@ const struct api_req *api_take(struct api *a)
 void api_answer(struct api *a, const struct api_resp *r)
 {
 	a->resp = r;
-	atomic_store(&a->answered, 1);
-	futex_wake(&a->answered);
+	atomic_fetch_or(&a->word, W_ANSWERED);
+	futex_wake(&a->word);
 }
 
 void api_fail_taken(struct api *a, const char *msg)

@@ -33,11 +33,14 @@ struct api_resp {
 struct api *api_listen(const char *path, char *err, size_t errlen);
 
 /*
- * Start the thread that accepts and reads connections. It calls
- * thread_start(ctx) first (its name and seccomp filter: false = do not
- * serve), then hands each whole request to main through api_fd.
+ * Start the thread that accepts and reads connections and hands each whole
+ * request to main through api_fd. It serves at once, unconfined like main
+ * before the guest starts; on api_confine it calls thread_start(ctx) (its
+ * seccomp filter; false: it stops serving). Call api_confine after the jail
+ * (musl's setuid reaches every thread, and a confined one would die of it).
  */
 int api_start(struct api *a, bool (*thread_start)(void *ctx), void *ctx);
+void api_confine(struct api *a);
 
 /* Readable (an eventfd) when a request waits for main. */
 int api_fd(const struct api *a);

@@ -11,15 +11,18 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "fcjson.h"
 #include "i8042.h"
 #include "metrics.h"
+#include "util.h"
 #include "virtio.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
@@ -35,7 +38,25 @@ static const char *const resources[] = { "instance_info", "vmm_version", "machin
 					 "metrics",	  "actions",	 "vm",		"other" };
 #define NRES (sizeof(resources) / sizeof(resources[0]))
 
+/*
+ * The opener: the one thread that may open files once the guest runs (main,
+ * the API thread and the I/O threads cannot). It takes one job at a time
+ * from main, which waits for it: replace a disk's image (PATCH /drives
+ * path_on_host).
+ */
+struct opener {
+	atomic_int state; /* OPENER_IDLE, _JOB (main posted one), _DONE (the result is in) */
+	struct blk *blk;
+	const char *path;
+	int rc;
+	char err[256];
+	bool (*confine)(void *ctx);
+	void *ctx;
+};
+enum { OPENER_IDLE, OPENER_JOB, OPENER_DONE };
+
 struct endpoints {
+	struct opener op;
 	cJSON *doc; /* the description being built; kept after start (opt points into it) */
 	uint64_t count[M_KINDS][NRES], fails[M_KINDS][NRES];
 	struct options scratch;
@@ -52,6 +73,51 @@ struct endpoints *endpoints_new(void)
 		return NULL;
 	}
 	return e;
+}
+
+static void *opener_main(void *arg)
+{
+	struct opener *op = arg;
+	prctl(PR_SET_NAME, "kvmrun-opener", 0, 0, 0);
+	if (!op->confine(op->ctx))
+		return NULL;
+	for (;;) {
+		while (atomic_load(&op->state) != OPENER_JOB)
+			futex_wait(&op->state, OPENER_IDLE);
+		op->rc = blk_replace(op->blk, op->path, op->err, sizeof(op->err));
+		atomic_store(&op->state, OPENER_DONE);
+		futex_wake(&op->state);
+	}
+	return NULL;
+}
+
+int endpoints_start_opener(struct endpoints *e, bool (*confine)(void *ctx), void *ctx)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	e->op.confine = confine;
+	e->op.ctx = ctx;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 64u << 10);
+	int rc = pthread_create(&t, &attr, opener_main, &e->op);
+	pthread_attr_destroy(&attr);
+	return -rc;
+}
+
+/* Main: have the opener put `path` under disk b, and wait for it. */
+static int opener_replace(struct opener *op, struct blk *b, const char *path, char *err,
+			  size_t errlen)
+{
+	op->blk = b;
+	op->path = path;
+	atomic_store(&op->state, OPENER_JOB);
+	futex_wake(&op->state);
+	for (int st; (st = atomic_load(&op->state)) != OPENER_DONE;)
+		futex_wait(&op->state, st);
+	atomic_store(&op->state, OPENER_IDLE);
+	snprintf(err, errlen, "%s", op->err);
+	return op->rc;
 }
 
 /* ---- answers ---- */
@@ -333,7 +399,8 @@ static bool only(const cJSON *body, const char *const *known, struct api_resp *r
 	return true;
 }
 
-static void patch_device(struct vm *vm, const char *path, const cJSON *body, struct api_resp *r)
+static void patch_device(struct vm *vm, struct endpoints *e, const char *path, const cJSON *body,
+			 struct api_resp *r)
 {
 	bool disk = strncmp(path, "/drives/", 8) == 0;
 	const char *id = id_of(path, disk ? "/drives/" : "/network-interfaces/");
@@ -351,11 +418,22 @@ static void patch_device(struct vm *vm, const char *path, const cJSON *body, str
 			  id);
 		return;
 	}
-	if (disk && cJSON_HasObjectItem(body, "path_on_host")) {
-		api_fault(r, 400,
-			  "path_on_host: kvmrun does not swap a running guest's disk (not yet "
-			  "offered)");
-		return;
+	const cJSON *image = cJSON_GetObjectItemCaseSensitive(body, "path_on_host");
+	if (disk && image) {
+		char err[512];
+		struct blk_spec *spec = &vm->opt.disks[i];
+		if (!cJSON_IsString(image) || strlen(image->valuestring) >= sizeof(spec->path)) {
+			api_fault(r, 400, "path_on_host: expected a path of at most %zu bytes",
+				  sizeof(spec->path) - 1);
+			return;
+		}
+		if (opener_replace(&e->op, vm->blks[i], image->valuestring, err, sizeof(err)) < 0) {
+			api_fault(r, 400, "path_on_host: %s", err);
+			return;
+		}
+		snprintf(spec->path, sizeof(spec->path), "%s", image->valuestring);
+		log_msg(&vm->log, LOG_INFO, "API: drive %s now runs on %s (%llu sectors)", id,
+			spec->path, (unsigned long long)blk_capacity(vm->blks[i]));
 	}
 	if (disk) {
 		if (patch_limit(vm, blk_virtio(vm->blks[i]), 0, body, "rate_limiter",
@@ -602,7 +680,7 @@ static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, s
 		patch_vm(vm, body, r);
 	else if ((id_of(path, "/drives/") || id_of(path, "/network-interfaces/")) &&
 		 vm->api_started)
-		patch_device(vm, path, body, r);
+		patch_device(vm, e, path, body, r);
 	else if (strcmp(path, "/vm") == 0 || id_of(path, "/drives/") ||
 		 id_of(path, "/network-interfaces/"))
 		api_fault(r, 400,

@@ -14,6 +14,13 @@ struct endpoints;
 struct endpoints *endpoints_new(void);
 
 /*
+ * Start the opener thread (it opens the images PATCH /drives path_on_host
+ * names): after the jail, before the guest runs; it calls confine(ctx)
+ * first (its seccomp filter). 0 or -errno.
+ */
+int endpoints_start_opener(struct endpoints *e, bool (*confine)(void *ctx), void *ctx);
+
+/*
  * Answer request q into r: 0; or ENDPOINT_START (r left unset): the caller
  * calls endpoints_apply and starts the guest, answering 204 when it runs.
  */

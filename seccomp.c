@@ -30,10 +30,13 @@
 #define ALL (MAIN | VCPU | IO)
 #define DOWN (1u << SECCOMP_TEARDOWN)
 #define API (1u << SECCOMP_API)
+#define OPENER (1u << SECCOMP_OPENER)
 
 /* Block-device ioctls (linux/fs.h clashes with musl's headers). */
 #define BLKDISCARD_REQ _IO(0x12, 119)
 #define BLKZEROOUT_REQ _IO(0x12, 127)
+#define BLKGETSIZE64_REQ _IOR(0x12, 114, size_t)
+#define BLKSSZGET_REQ _IO(0x12, 104)
 
 /*
  * Syscalls per role, each with the path that makes it; `arg`/`val`, when
@@ -62,7 +65,7 @@ static const struct {
 	SC(read, MAIN | IO | DOWN | API,
 	   "console input, eventfd/signalfd drains, tap reads; the "
 	   "teardown child's pipe before Linux 5.3 (untested path)"),
-	SC(write, ALL | API,
+	SC(write, ALL | API | OPENER,
 	   "console output, eventfd notifications (serial, stop, kicks), tap/log"),
 	SC(readv, IO, "tap RX straight into guest buffers"),
 	SC(writev, MAIN | IO, "stderr messages (main); tap TX from guest buffers"),
@@ -79,15 +82,21 @@ static const struct {
 	SC(accept4, API, "--api-sock: a client connects"),
 	SC(close, API, "--api-sock: a client is done, or is dropped"),
 	SC(unlinkat, DOWN, "--api-sock: remove the socket once kvmrun has exited"),
+	SC(open, OPENER, "PATCH /drives path_on_host: the new image (never O_CREAT)"),
+	SC(fstat, OPENER, "PATCH /drives: the new image is a file or a block device, its size"),
+	SC(fcntl, OPENER, "PATCH /drives: clear O_NONBLOCK, take the image's OFD lock"),
+	SC(close, OPENER, "PATCH /drives: the old image (or a new one refused)"),
 	SC(timerfd_settime, MAIN,
 	   "SIGTERM grace period; --limits: wake a queue whose limit changed"),
-	SC(futex, ALL | API, "device and console locks, the start gate; main answers the API"),
+	SC(futex, ALL | API | OPENER,
+	   "device and console locks, the start gate; main answers the API, waits for the opener"),
 	SC_ARG(tkill, MAIN, 1, CPU_KICK_SIGNAL,
 	       "cpu_kick: pthread_kill of a vCPU thread, only "
 	       "with the kick signal"),
 	SC(rt_sigprocmask, MAIN | VCPU, "pthread_kill (main) and thread exit (vCPUs) mask signals"),
 	SC(rt_sigreturn, VCPU, "return from the kick handler"),
-	SC(clock_gettime, ALL | API, "timestamps where the vDSO has no fast path (untested path)"),
+	SC(clock_gettime, ALL | API | OPENER,
+	   "timestamps where the vDSO has no fast path (untested path)"),
 	SC(exit, VCPU, "a vCPU thread ends when the VM stops"),
 	SC(exit_group, MAIN | DOWN, "process exit"),
 	SC(pwrite64, SNAP, "snapshot: the state and memory files"),
@@ -132,6 +141,8 @@ static const struct {
 	IOC(BLKDISCARD_REQ, IO, "virtio-blk DISCARD on block devices"),
 	IOC(BLKZEROOUT_REQ, IO, "virtio-blk WRITE_ZEROES on block devices"),
 	IOC(TUNSETOFFLOAD, IO, "virtio-net offloads follow the negotiated features"),
+	IOC(BLKGETSIZE64_REQ, OPENER, "PATCH /drives onto a block device: its size"),
+	IOC(BLKSSZGET_REQ, OPENER, "PATCH /drives onto a block device: its logical block size"),
 };
 
 #define NALLOWED (sizeof(allowed) / sizeof(allowed[0]))
@@ -149,8 +160,8 @@ int seccomp_count(enum seccomp_role role, int *nioctl)
 	return n + (m > 0); /* + ioctl */
 }
 
-static const char *const role_names[SECCOMP_ROLES] = { "main",	   "vcpu",     "io",
-						       "teardown", "snapshot", "api" };
+static const char *const role_names[SECCOMP_ROLES] = { "main",	   "vcpu", "io",    "teardown",
+						       "snapshot", "api",  "opener" };
 
 int seccomp_role_by_name(const char *name)
 {
@@ -247,6 +258,7 @@ int main(void)
 	emit(stdout, SECCOMP_TEARDOWN, "teardown");
 	emit(stdout, SECCOMP_SNAPSHOT, "snapshot");
 	emit(stdout, SECCOMP_API, "api");
+	emit(stdout, SECCOMP_OPENER, "opener");
 	return 0;
 }
 
@@ -298,6 +310,7 @@ int seccomp_enter(enum seccomp_role role)
 		{ bpf_teardown, sizeof(bpf_teardown) },
 		{ bpf_snapshot, sizeof(bpf_snapshot) },
 		{ bpf_api, sizeof(bpf_api) },
+		{ bpf_opener, sizeof(bpf_opener) },
 	};
 	struct sock_fprog prog = {
 		.len = (unsigned short)(progs[role].len / sizeof(struct sock_filter)),

@@ -12,6 +12,7 @@ enum seccomp_role {
 	SECCOMP_TEARDOWN, /* the child that holds the VM fd until kvmrun exits */
 	SECCOMP_SNAPSHOT, /* main, when it may write snapshots: main's list and their calls */
 	SECCOMP_API,	  /* --api-sock: the thread that reads HTTP requests from clients */
+	SECCOMP_OPENER,	  /* --api-sock: the thread that opens an image PATCH /drives names */
 	SECCOMP_ROLES
 };
 

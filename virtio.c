@@ -62,6 +62,14 @@ void virtio_needs_reset(struct virtio_dev *vd)
 	raise_irq(vd, VIRTIO_MMIO_INT_CONFIG);
 }
 
+void virtio_config_changed(struct virtio_dev *vd, const void *config)
+{
+	memcpy(vd->regs + VIRTIO_MMIO_CONFIG, config, vd->config_size);
+	/* A driver reading the config in pieces sees the generation move and reads again. */
+	__atomic_fetch_add(reg(vd, VIRTIO_MMIO_CONFIG_GENERATION), 1, __ATOMIC_SEQ_CST);
+	raise_irq(vd, VIRTIO_MMIO_INT_CONFIG);
+}
+
 /* ---- queue processing ---- */
 
 static bool has_feature(const struct virtio_dev *vd, unsigned bit)

@@ -216,6 +216,14 @@ unsigned virtio_process(struct virtio_dev *vd, unsigned q);
 void virtio_needs_reset(struct virtio_dev *vd);
 
 /*
+ * The device's config space is now `config` (config_size bytes): publish it,
+ * move ConfigGeneration on and raise a config-change interrupt (a disk whose
+ * backing file was replaced, with its new capacity). Lock held
+ * (virtio_quiesce).
+ */
+void virtio_config_changed(struct virtio_dev *vd, const void *config);
+
+/*
  * A device's transport state, as a snapshot keeps it: what the driver
  * negotiated and programmed, and where the device is in each ring.
  * Everything else (eventfds, the thread, host ring pointers) is rebuilt.

@@ -95,10 +95,85 @@ static void fill_config(struct blk *b)
 	k->write_zeroes_may_unmap = 1;
 }
 
+/* An image opened, locked and measured: what a disk runs on. */
+struct image {
+	int fd;
+	bool bdev;
+	uint64_t sectors;
+	uint32_t blk_size;
+};
+
+/*
+ * Open and lock `path` for a disk (read-only or read-write). Never creates,
+ * truncates or writes anything. 0, or -1 with a line in err (nothing open).
+ */
+static int image_open(const char *path, bool ro, struct image *im, char *err, size_t errlen)
+{
+	struct stat st;
+	/*
+	 * O_NONBLOCK only so that a FIFO cannot hang the open; cleared below.
+	 * O_EXCL (writable only) makes the kernel refuse a block device that is
+	 * mounted or held open exclusively; it has no effect on regular files.
+	 */
+	im->fd = open(path, (ro ? O_RDONLY : O_RDWR | O_EXCL) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (im->fd < 0) {
+		if (errno == EBUSY)
+			snprintf(err, errlen, "%s: in use by another process (or mounted)", path);
+		else
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fstat(im->fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(err, errlen, "%s: %s", path,
+			 S_ISDIR(st.st_mode) ? "is a directory"
+					     : "not a regular file or block device");
+		goto fail;
+	}
+	if (fcntl(im->fd, F_SETFL, 0) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	/* OFD lock: owned by this open file, so it is ours however many threads use it. */
+	struct flock lk = { .l_type = ro ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
+
+	if (fcntl(im->fd, F_OFD_SETLK, &lk) < 0) {
+		if (errno == EAGAIN || errno == EACCES)
+			snprintf(err, errlen, "%s: in use by another process", path);
+		else
+			snprintf(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
+		goto fail;
+	}
+	im->bdev = S_ISBLK(st.st_mode);
+	im->blk_size = SECTOR;
+	if (im->bdev) {
+		uint64_t bytes;
+		int ssz;
+
+		if (ioctl(im->fd, BLKGETSIZE64, &bytes) < 0) {
+			snprintf(err, errlen, "%s: BLKGETSIZE64: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (ioctl(im->fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && ssz <= 65536 &&
+		    !(ssz & (ssz - 1)))
+			im->blk_size = (uint32_t)ssz;
+		im->sectors = bytes / SECTOR;
+	} else {
+		im->sectors = (uint64_t)st.st_size / SECTOR; /* round down: see header */
+	}
+	return 0;
+fail:
+	close(im->fd); /* also drops the OFD lock, if taken */
+	return -1;
+}
+
 struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 {
 	struct blk *b = calloc(1, sizeof(*b));
-	struct stat st;
+	struct image im;
 	uint64_t features;
 
 	if (!b) {
@@ -109,62 +184,12 @@ struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 	memcpy(b->serial, s->serial, strnlen(s->serial, BLK_SERIAL_MAX));
 	b->ro = s->ro;
 	b->no_flush = s->no_flush;
-	/*
-	 * O_NONBLOCK only so that a FIFO cannot hang the open; cleared below.
-	 * O_EXCL (writable only) makes the kernel refuse a block device that is
-	 * mounted or held open exclusively; it has no effect on regular files.
-	 */
-	b->fd = open(s->path,
-		     (s->ro ? O_RDONLY : O_RDWR | O_EXCL) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
-	if (b->fd < 0) {
-		if (errno == EBUSY)
-			snprintf(err, errlen, "%s: in use by another process (or mounted)",
-				 s->path);
-		else
-			snprintf(err, errlen, "%s: %s", s->path, strerror(errno));
+	if (image_open(s->path, s->ro, &im, err, errlen) < 0)
 		goto fail_free;
-	}
-	if (fstat(b->fd, &st) < 0) {
-		snprintf(err, errlen, "%s: %s", s->path, strerror(errno));
-		goto fail_close;
-	}
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
-		snprintf(err, errlen, "%s: %s", s->path,
-			 S_ISDIR(st.st_mode) ? "is a directory"
-					     : "not a regular file or block device");
-		goto fail_close;
-	}
-	if (fcntl(b->fd, F_SETFL, 0) < 0) {
-		snprintf(err, errlen, "%s: %s", s->path, strerror(errno));
-		goto fail_close;
-	}
-	/* OFD lock: owned by this open file, so it is ours however many threads use it. */
-	struct flock lk = { .l_type = s->ro ? F_RDLCK : F_WRLCK, .l_whence = SEEK_SET };
-
-	if (fcntl(b->fd, F_OFD_SETLK, &lk) < 0) {
-		if (errno == EAGAIN || errno == EACCES)
-			snprintf(err, errlen, "%s: in use by another process", s->path);
-		else
-			snprintf(err, errlen, "%s: cannot lock: %s", s->path, strerror(errno));
-		goto fail_close;
-	}
-	b->bdev = S_ISBLK(st.st_mode);
-	b->blk_size = SECTOR;
-	if (b->bdev) {
-		uint64_t bytes;
-		int ssz;
-
-		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0) {
-			snprintf(err, errlen, "%s: BLKGETSIZE64: %s", s->path, strerror(errno));
-			goto fail_close;
-		}
-		if (ioctl(b->fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && ssz <= 65536 &&
-		    !(ssz & (ssz - 1)))
-			b->blk_size = (uint32_t)ssz;
-		b->sectors = bytes / SECTOR;
-	} else {
-		b->sectors = (uint64_t)st.st_size / SECTOR; /* round down: see header */
-	}
+	b->fd = im.fd;
+	b->bdev = im.bdev;
+	b->sectors = im.sectors;
+	b->blk_size = im.blk_size;
 	fill_config(b);
 	features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE);
 	if (!b->no_flush)
@@ -181,14 +206,42 @@ struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: virtio setup: %s", s->path, strerror(-rc));
 		virtio_stop(&b->vd);
-		goto fail_close;
+		close(b->fd);
+		goto fail_free;
 	}
 	return b;
-fail_close:
-	close(b->fd); /* also drops the OFD lock, if taken */
 fail_free:
 	free(b);
 	return NULL;
+}
+
+int blk_replace(struct blk *b, const char *path, char *err, size_t errlen)
+{
+	struct image im;
+	if (strlen(path) >= sizeof(b->path) || strchr(path, ',')) {
+		snprintf(err, errlen, "%s: too long or contains a comma", path);
+		return -1;
+	}
+	if (image_open(path, b->ro, &im, err, errlen) < 0)
+		return -1;
+	if (im.blk_size != b->blk_size) {
+		snprintf(err, errlen, "%s: logical block size %u, the guest's disk has %u", path,
+			 im.blk_size, b->blk_size);
+		close(im.fd);
+		return -1;
+	}
+	/* No request is in flight while the file changes under the queue. */
+	virtio_quiesce(&b->vd);
+	int old = b->fd;
+	b->fd = im.fd;
+	b->bdev = im.bdev;
+	b->sectors = im.sectors;
+	snprintf(b->path, sizeof(b->path), "%s", path);
+	fill_config(b);
+	virtio_config_changed(&b->vd, &b->config);
+	virtio_resume(&b->vd);
+	close(old);
+	return 0;
 }
 
 void blk_close(struct blk *b)

@@ -58,6 +58,16 @@ void blk_get_stats(const struct blk *b, struct blk_stats *out);
  */
 struct virtio_dev *blk_virtio(struct blk *b);
 
+/*
+ * Run the disk on the image at `path` from now on (Firecracker's PATCH
+ * /drives path_on_host): opened and locked as blk_open would (same ro), with
+ * the guest's block size; swapped in with no request in flight; the guest
+ * gets a config-change interrupt with the new capacity. Opens a file: call
+ * it from the thread allowed to (endpoints.c's opener). 0, or -1 with a
+ * line in err and the disk unchanged.
+ */
+int blk_replace(struct blk *b, const char *path, char *err, size_t errlen);
+
 /* Capacity in 512-byte sectors. */
 uint64_t blk_capacity(const struct blk *b);
 

@@ -156,14 +156,14 @@ static bool io_thread_start(void *ctx)
 	return thread_confine(vm, SECCOMP_IO);
 }
 
-static bool api_thread_start(void *ctx)
+static bool api_thread_confine(void *ctx)
 {
-	struct vm *vm = ctx;
-	prctl(PR_SET_NAME, "kvmrun-api", 0, 0, 0);
-	bool ok = thread_confine(vm, SECCOMP_API);
-	if (!ok && !vm->api_started) /* before start no stop event exists to end the VM */
-		vm_die(vm, EXIT_RUNTIME, "--api-sock: the API thread cannot install its filter");
-	return ok;
+	return thread_confine(ctx, SECCOMP_API);
+}
+
+static bool opener_thread_confine(void *ctx)
+{
+	return thread_confine(ctx, SECCOMP_OPENER);
 }
 
 static bool vcpu_thread_start(void *ctx)
@@ -215,7 +215,7 @@ static void vm_start_guest(struct vm *vm)
 	vm->confined = !vm->opt.no_seccomp;
 	if (!enter_role(vm, vm->opt.snapshot_dir ? SECCOMP_SNAPSHOT : SECCOMP_MAIN))
 		atomic_store(&vm->stopping, true); /* the stop event ends the loop */
-	int want = vm->ndevices + vm->opt.cpus + (vm->api != NULL);
+	int want = vm->ndevices + vm->opt.cpus + (vm->api ? 2 : 0); /* + API, opener */
 	for (int n; (n = atomic_load(&vm->reported)) < want;)
 		futex_wait(&vm->reported, n);
 	vm_stage(vm, "threads");
@@ -523,7 +523,7 @@ static void open_api(struct vm *vm)
 	vm->api_resp = malloc(sizeof(*vm->api_resp));
 	if (!vm->endpoints || !vm->api_resp)
 		vm_die(vm, EXIT_RUNTIME, "out of memory");
-	int rc = api_start(vm->api, api_thread_start, vm);
+	int rc = api_start(vm->api, api_thread_confine, vm);
 	if (rc < 0)
 		vm_die(vm, EXIT_RUNTIME, "--api-sock: cannot start its thread: %s", strerror(-rc));
 }
@@ -778,6 +778,13 @@ int main(int argc, char **argv)
 	if (vm.restored)
 		restore_devices(&vm);
 	enter_jail(&vm);
+	if (vm.api) {
+		api_confine(vm.api); /* its filter, now that ids have changed */
+		int rc = endpoints_start_opener(vm.endpoints, opener_thread_confine, &vm);
+		if (rc < 0)
+			vm_die(&vm, EXIT_RUNTIME, "--api-sock: cannot start the opener thread: %s",
+			       strerror(-rc));
+	}
 	start_teardown_child(&vm);
 	vm_stage(&vm, "jail");
 	for (int i = 0; i < vm.ndevices; i++)

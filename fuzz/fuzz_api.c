@@ -95,6 +95,18 @@ struct virtio_dev *blk_virtio(struct blk *b)
 	FZ_ASSERT(0, "blk_virtio without disks");
 	return NULL;
 }
+int blk_replace(struct blk *b, const char *path, char *err, size_t errlen)
+{
+	(void)b, (void)path, (void)err, (void)errlen;
+	FZ_ASSERT(0, "blk_replace without disks");
+	return -1;
+}
+uint64_t blk_capacity(const struct blk *b)
+{
+	(void)b;
+	FZ_ASSERT(0, "blk_capacity without disks");
+	return 0;
+}
 struct virtio_dev *net_virtio(struct net *n)
 {
 	(void)n;

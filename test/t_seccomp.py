@@ -36,6 +36,10 @@ CONTINGENT = {
                                  "vCPU thread faults",
     ("io", ("ioctl", 0x5404)): "TCSETSF: the same for an I/O thread",
     ("api", "clock_gettime"): "the vDSO's fallback, as for main",
+    ("opener", "clock_gettime"): "the vDSO's fallback, as for main",
+    ("opener", ("ioctl", 0x80081272)): "BLKGETSIZE64: PATCH /drives path_on_host onto a block "
+                                        "device (the workload swaps image files)",
+    ("opener", ("ioctl", 0x1268)): "BLKSSZGET: the same",
     ("teardown", "read"): "the pipe the teardown child waits on where the kernel has no "
                           "pidfd_open (before Linux 5.3)",
 }
@@ -160,12 +164,13 @@ def api_call(sock, method, path, body=None):
 
 
 def api_workload(traced):
-    """--api-sock: the API thread's calls (clients come, send, go), main answering, and the
-    teardown child removing the socket."""
+    """--api-sock: the API thread's calls (clients come, send, go), main answering, the opener
+    thread swapping a disk's image, and the teardown child removing the socket."""
     sock_path = os.path.join(TMP, "api.sock")
-    img = os.path.join(TMP, "api.img")
-    with open(img, "wb") as fh:
-        fh.truncate(1 << 20)
+    img, img2 = os.path.join(TMP, "api.img"), os.path.join(TMP, "api2.img")
+    for path in (img, img2):
+        with open(path, "wb") as fh:
+            fh.truncate(1 << 20)
     if os.path.exists(sock_path):
         os.unlink(sock_path)
     p = subprocess.Popen([traced, "--api-sock", sock_path], stdin=subprocess.DEVNULL,
@@ -177,6 +182,7 @@ def api_workload(traced):
                 break
             time.sleep(0.02)
         s = socket.socket(socket.AF_UNIX)
+        s.settimeout(60)
         s.connect(sock_path)
         steps = [("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}),
                  ("PUT", "/boot-source", {"kernel_image_path": probe("pvh"),
@@ -190,6 +196,10 @@ def api_workload(traced):
                  ("PATCH", "/drives/rootfs", {"drive_id": "rootfs",
                                               "rate_limiter": {"ops": {"size": 10,
                                                                        "refill_time": 100}}}),
+                 # The opener thread: an image swapped in, and one that cannot open.
+                 ("PATCH", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": img2}),
+                 ("PATCH", "/drives/rootfs", {"drive_id": "rootfs",
+                                              "path_on_host": img2 + ".missing"}),
                  ("PUT", "/nope", {})]
         for method, path, body in steps:
             codes.append(api_call(s, method, path, body))
@@ -201,7 +211,7 @@ def api_workload(traced):
         codes.append(api_call(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"}))
         s.close()
         out, _ = p.communicate(timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as e:
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as e:
         p.kill()
         out, _ = p.communicate()
         print(f"  traced| --api-sock: {e}")
@@ -215,7 +225,7 @@ def role_of(lines):
             # main, or main allowed to write snapshots (a filter of its own)
             return "snapshot" if '"--snapshot-dir"' in line or '"--snapshot-on-ready"' in line \
                 else "main"
-        m = re.match(r'prctl\(PR_SET_NAME, "kvmrun-(vcpu|io|teardown|api)', line)
+        m = re.match(r'prctl\(PR_SET_NAME, "kvmrun-(vcpu|io|teardown|api|opener)', line)
         if m:
             return m.group(1)
     return None
@@ -286,7 +296,7 @@ def main():
                 used[role] |= calls
                 for c in calls - rules.get(role, set()):
                     where.setdefault((role, c), (run, f, lines[-6:]))
-    for role in ("main", "vcpu", "io", "teardown", "snapshot", "api"):
+    for role in ("main", "vcpu", "io", "teardown", "snapshot", "api", "opener"):
         allowed = rules.get(role, set())
         extra = used[role] - allowed
         # The snapshot role holds main's rules too: those count as used where main used them.

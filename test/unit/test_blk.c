@@ -207,6 +207,51 @@ static uint32_t cfg32(struct t *t, uint32_t off)
 	return reg_r(t, 0x100 + off);
 }
 
+/*
+ * PATCH /drives path_on_host: the disk runs on another image. The guest
+ * sees the new capacity, a moved ConfigGeneration and a config interrupt,
+ * and reads the new image; an image that cannot be opened, or is locked by
+ * another, changes nothing.
+ */
+static void t_replace(struct t *t, struct ctx *x)
+{
+	char err[256], other[300];
+	CHECK(t, setup(t, x, "") == 0, "setup");
+	snprintf(other, sizeof(other), "%s/other.img", x->dir);
+	int fd = open(other, O_CREAT | O_RDWR | O_TRUNC, 0600);
+	static uint8_t img2[4 * SECTORS * 512];
+	for (size_t i = 0; i < sizeof(img2); i++)
+		img2[i] = (uint8_t)(i * 7 + 3);
+	CHECK(t, fd >= 0 && pwrite(fd, img2, sizeof(img2), 0) == (ssize_t)sizeof(img2), "image 2");
+	close(fd);
+	uint32_t gen = reg_r(t, 0xfc);
+	CHECK(t,
+	      blk_replace(x->b, "/nonexistent/x.img", err, sizeof(err)) < 0 &&
+		      strstr(err, "/nonexistent/x.img"),
+	      "missing image: %s", err);
+	CHECK(t, blk_capacity(x->b) == SECTORS && reg_r(t, 0xfc) == gen, "unchanged after a miss");
+	int holder = open(other, O_RDWR);
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	CHECK(t, holder >= 0 && fcntl(holder, F_OFD_SETLK, &lk) == 0, "lock it elsewhere");
+	CHECK(t, blk_replace(x->b, other, err, sizeof(err)) < 0 && strstr(err, "in use"),
+	      "locked image: %s", err);
+	close(holder);
+	CHECK(t, blk_replace(x->b, other, err, sizeof(err)) == 0, "replace: %s", err);
+	uint64_t cap = cfg32(t, 0) | (uint64_t)cfg32(t, 4) << 32;
+	CHECK(t, cap == 4 * SECTORS && blk_capacity(x->b) == 4 * SECTORS, "new capacity %lu",
+	      (unsigned long)cap);
+	CHECK(t, reg_r(t, 0xfc) == gen + 1, "config generation %u -> %u", gen, reg_r(t, 0xfc));
+	CHECK(t, reg_r(t, 0x60) & 2, "config interrupt (InterruptStatus bit 1)");
+	struct seg s = { DATA_GPA, 512, VRING_DESC_F_WRITE };
+	uint32_t used;
+	int st = req(t, VIRTIO_BLK_T_IN, 3 * SECTORS, &s, 1, &used);
+	CHECK(t, st == VIRTIO_BLK_S_OK && !memcmp(g(t, DATA_GPA), img2 + 3 * SECTORS * 512, 512),
+	      "read past the old end from the new image: status %d", st);
+	CHECK(t, file_diff(x, x->orig, IMG_SIZE) < 0, "the old image changed");
+	teardown(t, x);
+	unlink(other);
+}
+
 static void t_config(struct t *t, struct ctx *x)
 {
 
@@ -792,6 +837,7 @@ int main(void)
 	}
 	RUN(t_open_errors);
 	RUN(t_config);
+	RUN(t_replace);
 	RUN(t_in);
 	RUN(t_out);
 	RUN(t_big_request);
