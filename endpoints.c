@@ -12,9 +12,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <unistd.h>
 
@@ -55,8 +57,39 @@ struct opener {
 };
 enum { OPENER_IDLE, OPENER_JOB, OPENER_DONE };
 
+/*
+ * Once the guest runs, main may not allocate: its filter has no memory
+ * calls, and musl's malloc may need brk or mmap. The JSON of a request is
+ * then parsed into an arena mapped before start (untouched pages cost
+ * nothing) and emptied after each request; a body too big for it is
+ * refused like malformed JSON. The arena is set once, before start: cJSON's
+ * hooks take no context, hence the file-level pointer.
+ */
+#define ARENA_SIZE (8u << 20)
+struct arena {
+	uint8_t *base;
+	size_t used;
+};
+static struct arena *arena;
+
+static void *arena_malloc(size_t n)
+{
+	n = (n + 15) & ~(size_t)15;
+	if (n > ARENA_SIZE - arena->used)
+		return NULL;
+	void *p = arena->base + arena->used;
+	arena->used += n;
+	return p;
+}
+
+static void arena_free(void *p)
+{
+	(void)p; /* all of it goes after the request */
+}
+
 struct endpoints {
 	struct opener op;
+	struct arena arena;
 	cJSON *doc; /* the description being built; kept after start (opt points into it) */
 	uint64_t count[M_KINDS][NRES], fails[M_KINDS][NRES];
 	struct options scratch;
@@ -68,11 +101,21 @@ struct endpoints *endpoints_new(void)
 	struct endpoints *e = calloc(1, sizeof(*e));
 	if (e)
 		e->doc = cJSON_CreateObject();
-	if (!e || !e->doc) {
+	if (e)
+		e->arena.base = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (!e || !e->doc || e->arena.base == MAP_FAILED) {
 		free(e);
 		return NULL;
 	}
 	return e;
+}
+
+void endpoints_running(struct endpoints *e)
+{
+	cJSON_Hooks hooks = { .malloc_fn = arena_malloc, .free_fn = arena_free };
+	arena = &e->arena;
+	cJSON_InitHooks(&hooks);
 }
 
 static void *opener_main(void *arg)
@@ -100,7 +143,11 @@ int endpoints_start_opener(struct endpoints *e, bool (*confine)(void *ctx), void
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 64u << 10);
+	sigset_t all, old; /* signals are main's */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int rc = pthread_create(&t, &attr, opener_main, &e->op);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	pthread_attr_destroy(&attr);
 	return -rc;
 }
@@ -582,6 +629,8 @@ int endpoints_handle(struct vm *vm, struct endpoints *e, const struct api_req *q
 						: M_PATCH;
 	size_t res = resource_of(q->path);
 	int rc = handle(vm, e, q, r);
+	if (arena == &e->arena)
+		e->arena.used = 0; /* the request's JSON is gone */
 	e->count[m][res]++;
 	e->fails[m][res] += rc == 0 && r->status >= 400;
 	return rc;
@@ -626,9 +675,14 @@ static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, s
 			answer_json(r, &j);
 		} else if (strcmp(path, "/machine-config") == 0)
 			get_machine(vm, e, r);
-		else if (strcmp(path, "/vm/config") == 0 && !vm->api_started)
+		else if (strcmp(path, "/vm/config") == 0 && !vm->api_started) {
+			/* Firecracker lists both, empty or not. */
+			if (!cJSON_GetObjectItemCaseSensitive(e->doc, "drives"))
+				cJSON_AddArrayToObject(e->doc, "drives");
+			if (!cJSON_GetObjectItemCaseSensitive(e->doc, "network-interfaces"))
+				cJSON_AddArrayToObject(e->doc, "network-interfaces");
 			answer_doc(r, e->doc);
-		else if (strcmp(path, "/vm/config") == 0) {
+		} else if (strcmp(path, "/vm/config") == 0) {
 			struct jline j;
 			vm_describe(vm, &j);
 			answer_json(r, &j);

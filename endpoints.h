@@ -14,6 +14,13 @@ struct endpoints;
 struct endpoints *endpoints_new(void);
 
 /*
+ * The guest is about to run: from now on requests are parsed into memory
+ * mapped ahead (main may not allocate once confined). Call once, before
+ * main's filter goes on.
+ */
+void endpoints_running(struct endpoints *e);
+
+/*
  * Start the opener thread (it opens the images PATCH /drives path_on_host
  * names): after the jail, before the guest runs; it calls confine(ctx)
  * first (its seccomp filter). 0 or -errno.

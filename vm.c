@@ -175,9 +175,8 @@ void vm_describe(struct vm *vm, struct jline *j)
 	j_u64(j, "mem_size_mib", vm->opt.memory >> 20);
 	j_str(j, "huge_pages", vm->mem.huge ? "2M" : "None");
 	j_end(j);
-	/* Disks and NICs, in the order a restore takes them by position. */
-	if (vm->opt.ndisks)
-		j_arr(j, "drives");
+	/* Disks and NICs, in the order a restore takes them by position (both lists always). */
+	j_arr(j, "drives");
 	for (int i = 0; i < vm->opt.ndisks; i++) {
 		const struct blk_spec *d = &vm->opt.disks[i];
 		char id[64];
@@ -195,10 +194,8 @@ void vm_describe(struct vm *vm, struct jline *j)
 		j_limit(j, "rate_limiter", &d->limit);
 		j_end(j);
 	}
-	if (vm->opt.ndisks)
-		j_end(j);
-	if (vm->opt.nnets)
-		j_arr(j, "network-interfaces");
+	j_end(j);
+	j_arr(j, "network-interfaces");
 	for (int i = 0; i < vm->opt.nnets; i++) {
 		char id[64], mac[18];
 		uint8_t m[6];
@@ -217,8 +214,7 @@ void vm_describe(struct vm *vm, struct jline *j)
 		j_limit(j, "tx_rate_limiter", &vm->opt.nets[i].tx_limit);
 		j_end(j);
 	}
-	if (vm->opt.nnets)
-		j_end(j);
+	j_end(j);
 	while (j->depth > 0)
 		j_end(j);
 	j_end(j);

@@ -780,6 +780,7 @@ int main(int argc, char **argv)
 	enter_jail(&vm);
 	if (vm.api) {
 		api_confine(vm.api); /* its filter, now that ids have changed */
+		endpoints_running(vm.endpoints);
 		int rc = endpoints_start_opener(vm.endpoints, opener_thread_confine, &vm);
 		if (rc < 0)
 			vm_die(&vm, EXIT_RUNTIME, "--api-sock: cannot start the opener thread: %s",

@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -198,6 +199,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_vm.api_started = data[0] & 1;
 	eps = endpoints_new();
 	FZ_ASSERT(eps, "endpoints_new");
+	if (g_vm.api_started)
+		endpoints_running(eps); /* requests parse into the arena, as after start */
 	conn_open(g_api, sv[0]);
 	struct conn *c = NULL;
 	for (int i = 0; i < MAX_CONNS; i++)
@@ -217,7 +220,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		conn_close(g_api, c);
 	close(sv[1]);
 	/* The description is the process's in kvmrun (options point into it); here, freed. */
+	cJSON_InitHooks(NULL);
 	cJSON_Delete(eps->doc);
+	munmap(eps->arena.base, ARENA_SIZE);
 	free(eps);
 	return 0;
 }
