@@ -18,6 +18,11 @@
  *   nettool tapfd NAME FD CMD ARG...
  *       open /dev/net/tun, TUNSETIFF NAME with IFF_TAP | IFF_NO_PI |
  *       IFF_VNET_HDR, put it on fd FD (inherited) and exec CMD.
+ *   nettool http SOCKET METHOD PATH [BODY]
+ *       one HTTP/1.1 request over the Unix socket SOCKET (the API socket of
+ *       kvmrun --api-sock; busybox has no Unix socket client), BODY as JSON;
+ *       prints "HTTP CODE" and the answer's body on a line. Exit 0 for a 2xx
+ *       answer, 1 for another, 2 when no answer came (within 60 s).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -31,6 +36,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -220,8 +226,83 @@ static int recvtime(const char *host, int port)
 	return 0;
 }
 
+static int http(const char *sock, const char *method, const char *path, const char *body)
+{
+	static char req[65536], resp[65536];
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(sock) >= sizeof(a.sun_path)) {
+		fprintf(stderr, "nettool http: socket path too long\n");
+		return 2;
+	}
+	strcpy(a.sun_path, sock);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		fprintf(stderr, "nettool http: %s: %s\n", sock, strerror(errno));
+		return 2;
+	}
+	int n = snprintf(req, sizeof(req),
+			 "%s %s HTTP/1.1\r\nHost: localhost\r\nAccept: application/json\r\n"
+			 "Connection: close\r\n",
+			 method, path);
+	if (body)
+		n += snprintf(req + n, sizeof(req) - (size_t)n,
+			      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+			      strlen(body), body);
+	else
+		n += snprintf(req + n, sizeof(req) - (size_t)n, "\r\n");
+	if (n >= (int)sizeof(req)) {
+		fprintf(stderr, "nettool http: request too long\n");
+		return 2;
+	}
+	for (int off = 0; off < n;) {
+		ssize_t w = write(fd, req + off, (size_t)(n - off));
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			fprintf(stderr, "nettool http: write: %s\n", strerror(errno));
+			return 2;
+		}
+		off += (int)w;
+	}
+	/* Connection: close, so the answer ends where the server closes. */
+	size_t len = 0;
+	double until = mono() + 60;
+	for (;;) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int left = (int)((until - mono()) * 1000);
+		if (left <= 0 || poll(&pfd, 1, left) == 0) {
+			fprintf(stderr, "nettool http: %s %s: no answer within 60 s\n", method, path);
+			return 2;
+		}
+		ssize_t r = read(fd, resp + len, sizeof(resp) - 1 - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			fprintf(stderr, "nettool http: read: %s\n", strerror(errno));
+			return 2;
+		}
+		if (r == 0 || (len += (size_t)r) == sizeof(resp) - 1)
+			break;
+	}
+	resp[len] = 0;
+	int code;
+	char *b = strstr(resp, "\r\n\r\n");
+	if (sscanf(resp, "HTTP/1.%*d %d", &code) != 1 || !b) {
+		fprintf(stderr, "nettool http: %s %s: not an HTTP answer (%zu bytes)\n", method, path,
+			len);
+		return 2;
+	}
+	b += 4;
+	printf("HTTP %d\n", code);
+	if (*b)
+		printf("%s\n", b);
+	return code >= 200 && code < 300 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+	if ((argc == 5 || argc == 6) && strcmp(argv[1], "http") == 0)
+		return http(argv[2], argv[3], argv[4], argc == 6 ? argv[5] : NULL);
 	if (argc == 4 && strcmp(argv[1], "recvtime") == 0)
 		return recvtime(argv[2], port_arg(argv[3]));
 	if (argc == 3 && strcmp(argv[1], "udpecho") == 0)
@@ -231,6 +312,7 @@ int main(int argc, char **argv)
 	if (argc >= 5 && strcmp(argv[1], "tapfd") == 0)
 		return tapfd(argv[2], argv[3], argv + 4);
 	fprintf(stderr, "usage: nettool udpecho PORT | udpcheck IPV4 PORT MIN MAX | "
-			"recvtime IPV4 PORT | tapfd NAME FD CMD ARG...\n");
+			"recvtime IPV4 PORT | tapfd NAME FD CMD ARG... | "
+			"http SOCKET METHOD PATH [BODY]\n");
 	return 2;
 }
