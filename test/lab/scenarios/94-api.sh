@@ -17,7 +17,10 @@
 #                    log and metrics files named by the PUTs were written
 #   kata             --api-sock with --config-file, poll GET / until Running;
 #                    PATCH /drives/data with a rate_limiter (204, and the
-#                    guest's O_DIRECT reads slow down to it); PATCH /vm Paused
+#                    guest's O_DIRECT reads slow down to it); PATCH /drives/
+#                    placeholder path_on_host (Kata's placeholder drive: the
+#                    guest sees the new size and the new image's bytes);
+#                    PATCH /vm Paused
 #                    (the guest's console stops, GET / says Paused) and
 #                    Resumed (it goes on and answers a command)
 API_IMG_MB=8
@@ -276,6 +279,12 @@ fi
 if need_kvmrun api-kata; then
 	truncate -s ${API_IMG_MB}M kata.img
 	truncate -s ${API_IMG_MB}M kata-data.img
+	# Kata's placeholder drive: a 1 MiB stand-in, later swapped for an 8 MiB image
+	# with a marker 4 MiB in.
+	truncate -s 1M kata-ph.img
+	rm -f kata-new.img
+	truncate -s 8M kata-new.img
+	printf 'KATA-SWAPPED-42' | dd of=kata-new.img bs=512 seek=8192 conv=notrunc 2>/dev/null
 	rm -f kata.sock
 	cat >kata.json <<EOF
 {
@@ -286,7 +295,8 @@ if need_kvmrun api-kata; then
   },
   "drives": [
     { "drive_id": "rootfs", "path_on_host": "$LAB_TMP/kata.img", "is_root_device": true, "is_read_only": false },
-    { "drive_id": "data", "path_on_host": "$LAB_TMP/kata-data.img", "is_root_device": false, "is_read_only": false, "rate_limiter": {} }
+    { "drive_id": "data", "path_on_host": "$LAB_TMP/kata-data.img", "is_root_device": false, "is_read_only": false, "rate_limiter": {} },
+    { "drive_id": "placeholder", "path_on_host": "$LAB_TMP/kata-ph.img", "is_root_device": false, "is_read_only": false }
   ],
   "network-interfaces": [
     { "iface_id": "eth0", "guest_mac": "52:54:00:ab:05:04", "host_dev_name": "api0" }
@@ -349,6 +359,30 @@ EOF
 			fail api-kata-patch-drive "$why"
 		fi
 
+		# The placeholder drive (/dev/vdc) swapped for another image: the guest
+		# sees the new size (a config-change interrupt) and the new contents.
+		why=
+		if ended kata >/dev/null; then
+			why=$(ended kata)
+		elif call 204 kata.sock PATCH /drives/placeholder "{\"drive_id\": \"placeholder\", \"path_on_host\": \"$LAB_TMP/kata-new.img\"}"; then
+			sleep 1
+			l2_type kata 'echo "vdc-size $(cat /sys/block/vdc/size) $(dd if=/dev/vdc bs=512 skip=8192 count=1 iflag=direct 2>/dev/null | head -c 15)"'
+			if ! wait_for kata.log '^vdc-size ' 30; then
+				why="the guest did not answer on its console after the swap; "
+			else
+				line=$(grep -a '^vdc-size ' kata.log | tr -d '\r' | tail -1)
+				echo "LAB: api: after PATCH path_on_host the guest says: $line"
+				[ "$line" = "vdc-size 16384 KATA-SWAPPED-42" ] ||
+					why="the guest saw '$line' after the swap (want 'vdc-size 16384 KATA-SWAPPED-42'); "
+			fi
+		fi
+		if [ -z "$why" ]; then
+			pass api-kata-placeholder-drive
+		else
+			fail api-kata-placeholder-drive "$why"
+		fi
+		why=
+
 		# Pause and resume: a ticker in the guest prints every 0.5 s.
 		ticks() { grep -ac '^tick' kata.log; }
 		if why=$(ended kata); then
@@ -389,6 +423,6 @@ EOF
 		fi
 	fi
 	end_clean api-kata-end kata
-	rm -f kata.img kata-data.img
+	rm -f kata.img kata-data.img kata-ph.img kata-new.img
 fi
 [ -e /sys/class/net/api0 ] && tunctl -d api0 >/dev/null
