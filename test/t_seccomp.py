@@ -40,6 +40,7 @@ CONTINGENT = {
     ("opener", ("ioctl", 0x80081272)): "BLKGETSIZE64: PATCH /drives path_on_host onto a block "
                                         "device (the workload swaps image files)",
     ("opener", ("ioctl", 0x1268)): "BLKSSZGET: the same",
+    ("opener", "ioctl"): "the two requests above: a block device swapped in",
     ("teardown", "read"): "the pipe the teardown child waits on where the kernel has no "
                           "pidfd_open (before Linux 5.3)",
 }
