@@ -256,7 +256,7 @@ static void parse_log_level(struct options *o, const char *v, const char *what)
  * (a clone gets its own image copy and tap). A NIC keeps the snapshot's MAC
  * unless mac= is given: the guest configured its interface with it.
  */
-static void restore_devices_from(struct options *o)
+void config_restore_devices(struct options *o)
 {
 	static struct options saved; /* ~70 KiB: not on the stack */
 	char path[4096];
@@ -573,7 +573,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		usage_error("unexpected argument %s", argv[optind]);
 	check_snapshot_flags(o, cfg, machine, then);
 	if (o->restore_dir)
-		restore_devices_from(o);
+		config_restore_devices(o);
 	if (no_api && o->api_sock)
 		usage_error("--no-api: --api-sock %s asks for the API", o->api_sock);
 	if (o->api_sock && (o->dump_acpi || o->restore_dir))

@@ -80,6 +80,13 @@ struct options {
  */
 void config_parse(struct options *o, int argc, char **argv);
 
+/*
+ * --restore (or the API's PUT /snapshot/load): the disks and NICs from the
+ * snapshot's config.json in o->restore_dir, each replaced by a --disk or
+ * --net already in o at its position. A bad one ends the process (status 2).
+ */
+void config_restore_devices(struct options *o);
+
 /* "512M", "2G", "64" (MiB). 0 on a malformed value. */
 uint64_t config_parse_size(const char *s);
 

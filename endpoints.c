@@ -90,6 +90,7 @@ static void arena_free(void *p)
 struct endpoints {
 	struct opener op;
 	struct arena arena;
+	char restore_dir[4096]; /* PUT /snapshot/load's directory, for --restore's path */
 	cJSON *doc; /* the description being built; kept after start (opt points into it) */
 	uint64_t count[M_KINDS][NRES], fails[M_KINDS][NRES];
 	struct options scratch;
@@ -621,6 +622,83 @@ static size_t resource_of(const char *path)
 
 static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, struct api_resp *r);
 
+/*
+ * PUT /snapshot/load before start: the guest a kvmrun snapshot directory
+ * holds (snapshot_path), as --restore DIR runs it. Firecracker's snapshot is
+ * two files; kvmrun's is a directory, whose memory file is the only one
+ * mem_backend / mem_file_path may name. The guest always resumes.
+ */
+static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, struct api_resp *r)
+{
+	static const char *const known[] = { "snapshot_path",	  "mem_file_path",
+					     "mem_backend",	  "enable_diff_snapshots",
+					     "resume_vm",	  "track_dirty_pages",
+					     "network_overrides", NULL };
+	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(body, "snapshot_path");
+	const cJSON *resume = cJSON_GetObjectItemCaseSensitive(body, "resume_vm");
+	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(body, "mem_file_path");
+	const cJSON *backend = cJSON_GetObjectItemCaseSensitive(body, "mem_backend");
+	char want[4200], err[256];
+	if (!only(body, known, r))
+		return 0;
+	if (vm->api_started) {
+		api_fault(r, 400,
+			  "The requested operation is not supported after starting the "
+			  "microVM (PUT /snapshot/load)");
+		return 0;
+	}
+	if (!cJSON_IsString(dir) || !*dir->valuestring) {
+		api_fault(r, 400, "snapshot_path: required: the directory of a kvmrun snapshot");
+		return 0;
+	}
+	if (resume && !cJSON_IsTrue(resume)) {
+		api_fault(r, 400, "resume_vm: kvmrun resumes a loaded guest (only true)");
+		return 0;
+	}
+	if (strlen(dir->valuestring) >= sizeof(e->restore_dir) - 16) {
+		api_fault(r, 400, "snapshot_path: too long");
+		return 0;
+	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "enable_diff_snapshots")) ||
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "track_dirty_pages")) ||
+	    cJSON_GetObjectItemCaseSensitive(body, "network_overrides")) {
+		api_fault(r, 400,
+			  "enable_diff_snapshots, track_dirty_pages, network_overrides: "
+			  "not offered through the API (see --track-dirty, --net)");
+		return 0;
+	}
+	if (backend) {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(backend, "backend_type");
+		if (!cJSON_IsString(t) || strcmp(t->valuestring, "File") != 0) {
+			api_fault(r, 400, "mem_backend.backend_type: only \"File\"");
+			return 0;
+		}
+		mem = cJSON_GetObjectItemCaseSensitive(backend, "backend_path");
+	}
+	snprintf(want, sizeof(want), "%s/memory", dir->valuestring);
+	if (mem && (!cJSON_IsString(mem) || strcmp(mem->valuestring, want) != 0)) {
+		api_fault(r, 400, "mem_backend: kvmrun's memory file is %s", want);
+		return 0;
+	}
+	snprintf(want, sizeof(want), "%s/state", dir->valuestring);
+	int fd = open(want, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, sizeof(err), "%s", strerror(errno));
+		api_fault(r, 400, "snapshot_path: %s: %s", want, err);
+		return 0;
+	}
+	close(fd);
+	if (cJSON_GetArraySize(e->doc) > 0) {
+		api_fault(r, 400,
+			  "snapshot_path: the machine comes from the snapshot: load it "
+			  "before any other PUT (as Firecracker)");
+		return 0;
+	}
+	snprintf(e->restore_dir, sizeof(e->restore_dir), "%s", dir->valuestring);
+	vm->opt.restore_dir = e->restore_dir;
+	return ENDPOINT_START;
+}
+
 int endpoints_handle(struct vm *vm, struct endpoints *e, const struct api_req *q,
 		     struct api_resp *r)
 {
@@ -720,10 +798,12 @@ static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, s
 	}
 	if (put && strcmp(path, "/actions") == 0)
 		rc = action(vm, body, r);
+	else if (put && strcmp(path, "/snapshot/load") == 0)
+		rc = snapshot_load(vm, e, body, r);
 	else if (put && strncmp(path, "/snapshot/", 10) == 0)
 		api_fault(r, 400,
-			  "kvmrun does not offer snapshots through the API yet (use --snapshot-dir "
-			  "and --restore DIR)");
+			  "kvmrun does not take snapshots through the API yet (use --snapshot-dir "
+			  "and SIGUSR2, or --snapshot-on-ready)");
 	else if (put) {
 		preboot_put(e, path, body, r);
 		body = NULL; /* preboot_put owns it */
@@ -750,6 +830,10 @@ out:
 
 int endpoints_apply(struct vm *vm, struct endpoints *e, struct api_resp *r)
 {
+	if (vm->opt.restore_dir) { /* PUT /snapshot/load: as --restore DIR */
+		config_restore_devices(&vm->opt);
+		return 0;
+	}
 	if (!cJSON_HasObjectItem(e->doc, "boot-source")) {
 		api_fault(r, 400, "InstanceStart: no boot source (PUT /boot-source first)");
 		return -1;

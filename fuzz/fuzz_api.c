@@ -14,7 +14,7 @@
  * response with a known status, and a fault's body must be JSON.
  *
  * Files: a request may name any path; the endpoints' open() is replaced so
- * that only "/fuzz/kernel" and "/fuzz/disk" exist (a fuzzer must not open
+ * that only "/fuzz/kernel", "/fuzz/disk" and "/fuzz/snap/state" exist (a fuzzer must not open
  * device files read-write). What a running VM would do (pause the vCPUs,
  * press Ctrl-Alt-Del, write metrics) is recorded, not done: there is no VM.
  */
@@ -46,7 +46,8 @@ static void main_answers(void);
 static int fz_open(const char *path, int flags, ...)
 {
 	(void)flags;
-	if (strcmp(path, "/fuzz/kernel") == 0 || strcmp(path, "/fuzz/disk") == 0)
+	if (strcmp(path, "/fuzz/kernel") == 0 || strcmp(path, "/fuzz/disk") == 0 ||
+	    strcmp(path, "/fuzz/snap/state") == 0)
 		return dup(0);
 	errno = ENOENT;
 	return -1;
@@ -82,6 +83,11 @@ void vm_describe(struct vm *vm, struct jline *j)
 	(void)vm;
 	j_begin(j);
 	j_end(j);
+}
+/* PUT /snapshot/load: in kvmrun, config.json's devices; here the snapshot has none. */
+void config_restore_devices(struct options *o)
+{
+	(void)o;
 }
 /* No devices exist in the fuzzed VM: device_index finds none, so these are never reached. */
 int virtio_limit_update(struct virtio_dev *vd, unsigned q, const struct rl_spec *s)

@@ -13,6 +13,8 @@ Raw HTTP/1.1 over AF_UNIX (no curl: the malformed requests need bytes no client 
   fault_message names the field, 413 for a big body, a closed connection for malformed HTTP),
   a client killed mid-body; running/*: after start: pre-boot calls refused, a stalled client
   blocks no one, 100 connections at once, the guest keeps running;
+- snapshot-load/*: PUT /snapshot/load of a kvmrun snapshot directory (the guest goes on from
+  where it was), and its refusals;
 - cli/*: the socket path already there is status 2, --no-api with --api-sock, --version, the
   Firecracker option aliases;
 - the time from exec to an accepting socket (polled every 0.5 ms) is printed as an INFO line:
@@ -861,9 +863,52 @@ def running():
            f"{s} still there after kvmrun ended" if was else f"{s} was never there")
 
 
+def snapshot_load():
+    """PUT /snapshot/load before start: a kvmrun snapshot directory, as --restore runs it."""
+    d = os.path.join(TMP, "api-snap")
+    p = subprocess.run([KVMRUN, "-k", probe("pvh"), "-c", "probe.boot_timer " + WAIT,
+                        "--snapshot-on-ready", d], capture_output=True, timeout=60)
+    result("snapshot-load/snapshot-taken", p.returncode == 0 and os.path.exists(d + "/state"),
+           f"status {p.returncode} {p.stderr[-300:]!r}")
+    s = sock_path("snapload")
+    vmm = Vmm(["--api-sock", s], s)
+    vmm.accepts(5)
+    expect("snapshot-load/missing-dir", api(s, "PUT", "/snapshot/load",
+                                            {"snapshot_path": d + "-none"}), 400, "snapshot_path")
+    expect("snapshot-load/resume-false", api(s, "PUT", "/snapshot/load",
+                                             {"snapshot_path": d, "resume_vm": False}), 400,
+           "resume_vm")
+    expect("snapshot-load/other-memory-file",
+           api(s, "PUT", "/snapshot/load",
+               {"snapshot_path": d, "mem_backend": {"backend_type": "File",
+                                                    "backend_path": "/tmp/elsewhere"}}), 400,
+           "mem_backend")
+    r = api(s, "PUT", "/snapshot/load",
+            {"snapshot_path": d, "mem_backend": {"backend_type": "File",
+                                                 "backend_path": d + "/memory"},
+             "resume_vm": True}, timeout=30)
+    expect("snapshot-load/loads", r, 204)
+    result("snapshot-load/running", state_is(s, "Running").get("state") == "Running", vmm.why())
+    expect("snapshot-load/twice", api(s, "PUT", "/snapshot/load", {"snapshot_path": d}), 400)
+    r = api(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+    status = vmm.wait(20)
+    result("snapshot-load/guest-goes-on", r.status == 204 and status == 0 and
+           "PROBE ctrl-alt-del" in vmm.stdout, f"{r}; {vmm.why()}")
+    vmm.stop(signal.SIGKILL, 5)
+    # Configured first, then a load: refused, as Firecracker refuses it.
+    s2 = sock_path("snapload2")
+    vmm = Vmm(["--api-sock", s2], s2)
+    vmm.accepts(5)
+    api(s2, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64})
+    expect("snapshot-load/after-configuring", api(s2, "PUT", "/snapshot/load",
+                                                  {"snapshot_path": d}), 400, "snapshot_path")
+    vmm.stop(signal.SIGTERM, 10)
+
+
 cli()
 before_start()
 getting_started()
 gosdk()
 kata()
 running()
+snapshot_load()
