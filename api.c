@@ -65,13 +65,14 @@ struct api {
 	char name[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	struct conn *conns; /* MAX_CONNS, mapped once: the thread allocates nothing */
+	uint8_t busy
+		[MAX_CONNS]; /* conns[i] holds a connection (the slots stay untouched till used) */
 	http_parser_settings cb;
 	bool (*thread_start)(void *ctx);
 	void *ctx;
 	/* The request main holds: filled by the thread, answered by main. */
 	struct conn *taken;
 	struct api_req req;
-	const struct api_resp *resp;
 	/* main's word to the thread: W_ANSWERED (its request has an answer), W_CONFINE (confine now) */
 	atomic_int word;
 	bool confined, failed; /* the thread's: it asked for its filter; it could not have it */
@@ -213,19 +214,21 @@ static void conn_close(struct api *a, struct conn *c)
 	epoll_ctl(a->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	c->fd = -1;
+	a->busy[c - a->conns] = 0;
 }
 
 static void conn_open(struct api *a, int fd)
 {
 	struct conn *c = NULL;
 	for (int i = 0; i < MAX_CONNS && !c; i++)
-		if (a->conns[i].fd < 0)
+		if (!a->busy[i])
 			c = &a->conns[i];
 	if (!c) {
 		close(fd); /* every slot busy: the client sees the connection closed */
 		return;
 	}
 	c->fd = fd;
+	a->busy[c - a->conns] = 1;
 	c->len = c->parsed = 0;
 	c->deadline = 0;
 	c->complete = c->too_big = false;
@@ -236,6 +239,7 @@ static void conn_open(struct api *a, int fd)
 	if (epoll_ctl(a->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		close(fd);
 		c->fd = -1;
+		a->busy[c - a->conns] = 0;
 	}
 }
 
@@ -300,8 +304,7 @@ static void dispatch(struct api *a, struct conn *c)
 		confine(a);
 		futex_wait(&a->word, w);
 	}
-	format_answer(c, a->resp);
-	a->taken = NULL;
+	a->taken = NULL; /* main wrote the answer, or what it could of it (c->out holds the rest) */
 }
 
 /* Feed what buf holds to the parser, and serve each whole request in turn. */
@@ -380,7 +383,7 @@ static int expire(struct api *a)
 	uint64_t now = now_ns(), next = UINT64_MAX;
 	for (int i = 0; i < MAX_CONNS; i++) {
 		struct conn *c = &a->conns[i];
-		if (c->fd < 0 || !c->deadline)
+		if (!a->busy[i] || !c->deadline)
 			continue;
 		if (c->deadline <= now)
 			conn_close(a, c);
@@ -481,8 +484,6 @@ struct api *api_listen(const char *path, char *err, size_t errlen)
 		unlink(path);
 		return NULL;
 	}
-	for (int i = 0; i < MAX_CONNS; i++)
-		a->conns[i].fd = -1;
 	a->cb = (http_parser_settings){ .on_message_begin = on_begin,
 					.on_url = on_url,
 					.on_headers_complete = on_headers,
@@ -531,9 +532,26 @@ const struct api_req *api_take(struct api *a)
 	return &a->req;
 }
 
+/*
+ * Main writes the answer itself, at once: one wake-up less per request, and
+ * an answer (InstanceStart's 204) is on the socket before a guest that ends
+ * at once can end kvmrun. What the socket does not take now, the thread
+ * sends. The thread waits meanwhile, so the connection is main's to use.
+ */
 void api_answer(struct api *a, const struct api_resp *r)
 {
-	a->resp = r;
+	struct conn *c = a->taken;
+	if (c) {
+		format_answer(c, r);
+		while (c->out_off < c->out_len) {
+			ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0)
+				break; /* full (or gone): the thread's flush_out goes on */
+			c->out_off += (size_t)w;
+		}
+	}
 	atomic_fetch_or(&a->word, W_ANSWERED);
 	futex_wake(&a->word);
 }

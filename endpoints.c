@@ -24,6 +24,7 @@
 #include "fcjson.h"
 #include "i8042.h"
 #include "metrics.h"
+#include "snapshot.h"
 #include "util.h"
 #include "virtio.h"
 #include "virtio_blk.h"
@@ -48,8 +49,8 @@ static const char *const resources[] = { "instance_info", "vmm_version", "machin
  */
 struct opener {
 	atomic_int state; /* OPENER_IDLE, _JOB (main posted one), _DONE (the result is in) */
-	struct blk *blk;
-	const char *path;
+	int (*job)(void *arg, char *err, size_t errlen);
+	void *arg;
 	int rc;
 	char err[256];
 	bool (*confine)(void *ctx);
@@ -128,7 +129,7 @@ static void *opener_main(void *arg)
 	for (;;) {
 		while (atomic_load(&op->state) != OPENER_JOB)
 			futex_wait(&op->state, OPENER_IDLE);
-		op->rc = blk_replace(op->blk, op->path, op->err, sizeof(op->err));
+		op->rc = op->job(op->arg, op->err, sizeof(op->err));
 		atomic_store(&op->state, OPENER_DONE);
 		futex_wake(&op->state);
 	}
@@ -153,12 +154,12 @@ int endpoints_start_opener(struct endpoints *e, bool (*confine)(void *ctx), void
 	return -rc;
 }
 
-/* Main: have the opener put `path` under disk b, and wait for it. */
-static int opener_replace(struct opener *op, struct blk *b, const char *path, char *err,
-			  size_t errlen)
+/* Main: have the opener run job(arg), and wait for it. */
+static int opener_run(struct opener *op, int (*job)(void *arg, char *err, size_t errlen), void *arg,
+		      char *err, size_t errlen)
 {
-	op->blk = b;
-	op->path = path;
+	op->job = job;
+	op->arg = arg;
 	atomic_store(&op->state, OPENER_JOB);
 	futex_wake(&op->state);
 	for (int st; (st = atomic_load(&op->state)) != OPENER_DONE;)
@@ -166,6 +167,37 @@ static int opener_replace(struct opener *op, struct blk *b, const char *path, ch
 	atomic_store(&op->state, OPENER_IDLE);
 	snprintf(err, errlen, "%s", op->err);
 	return op->rc;
+}
+
+/* The opener's jobs. */
+struct replace_job {
+	struct blk *blk;
+	const char *path;
+};
+
+static int replace_job(void *arg, char *err, size_t errlen)
+{
+	struct replace_job *j = arg;
+	return blk_replace(j->blk, j->path, err, errlen);
+}
+
+struct snap_job {
+	const char *dir;
+	int fds[SNAPSHOT_FILES];
+};
+
+static int snap_open_job(void *arg, char *err, size_t errlen)
+{
+	struct snap_job *j = arg;
+	return snapshot_files_open(j->dir, j->fds, err, errlen);
+}
+
+static int snap_close_job(void *arg, char *err, size_t errlen)
+{
+	struct snap_job *j = arg;
+	(void)err, (void)errlen;
+	snapshot_files_close(j->fds);
+	return 0;
 }
 
 /* ---- answers ---- */
@@ -475,7 +507,8 @@ static void patch_device(struct vm *vm, struct endpoints *e, const char *path, c
 				  sizeof(spec->path) - 1);
 			return;
 		}
-		if (opener_replace(&e->op, vm->blks[i], image->valuestring, err, sizeof(err)) < 0) {
+		struct replace_job job = { vm->blks[i], image->valuestring };
+		if (opener_run(&e->op, replace_job, &job, err, sizeof(err)) < 0) {
 			api_fault(r, 400, "path_on_host: %s", err);
 			return;
 		}
@@ -621,6 +654,59 @@ static size_t resource_of(const char *path)
 }
 
 static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, struct api_resp *r);
+
+/*
+ * PUT /snapshot/create, the guest paused (PATCH /vm) as Firecracker wants
+ * it: a full kvmrun snapshot into the directory snapshot_path (made if
+ * missing), which --restore DIR or PUT /snapshot/load runs. The opener
+ * creates the files; main writes them (as on SIGUSR2); the guest stays
+ * paused.
+ */
+static void snapshot_create(struct vm *vm, struct endpoints *e, const cJSON *body,
+			    struct api_resp *r)
+{
+	static const char *const known[] = { "snapshot_path", "mem_file_path", "snapshot_type",
+					     "version", NULL };
+	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(body, "snapshot_path");
+	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(body, "mem_file_path");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "snapshot_type");
+	char want[4200], err[256];
+	if (!only(body, known, r))
+		return;
+	if (!vm->api_started || !vm->api_paused) {
+		api_fault(r, 400, "PUT /snapshot/create: the microVM must be %s (PATCH /vm Paused)",
+			  vm->api_started ? "paused first" : "started and paused");
+		return;
+	}
+	if (!cJSON_IsString(dir) || !*dir->valuestring ||
+	    strlen(dir->valuestring) >= sizeof(e->restore_dir) - 16) {
+		api_fault(r, 400, "snapshot_path: required: a directory for kvmrun's snapshot");
+		return;
+	}
+	if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, "Full") != 0)) {
+		api_fault(r, 400, "snapshot_type: only \"Full\" (diffs: --track-dirty)");
+		return;
+	}
+	snprintf(want, sizeof(want), "%s/memory", dir->valuestring);
+	if (mem && (!cJSON_IsString(mem) || strcmp(mem->valuestring, want) != 0)) {
+		api_fault(r, 400, "mem_file_path: kvmrun's memory file is %s", want);
+		return;
+	}
+	struct snap_job job = { .dir = dir->valuestring };
+	if (opener_run(&e->op, snap_open_job, &job, err, sizeof(err)) < 0) {
+		api_fault(r, 400, "snapshot_path: %s", err);
+		return;
+	}
+	bool ok = snapshot_take_to(vm, dir->valuestring, job.fds);
+	opener_run(&e->op, snap_close_job, &job, err, sizeof(err));
+	if (!ok) {
+		api_fault(r, 400,
+			  "snapshot_path: %s: the snapshot could not be written (see the log)",
+			  dir->valuestring);
+		return;
+	}
+	no_content(r);
+}
 
 /*
  * PUT /snapshot/load before start: the guest a kvmrun snapshot directory
@@ -800,10 +886,8 @@ static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, s
 		rc = action(vm, body, r);
 	else if (put && strcmp(path, "/snapshot/load") == 0)
 		rc = snapshot_load(vm, e, body, r);
-	else if (put && strncmp(path, "/snapshot/", 10) == 0)
-		api_fault(r, 400,
-			  "kvmrun does not take snapshots through the API yet (use --snapshot-dir "
-			  "and SIGUSR2, or --snapshot-on-ready)");
+	else if (put && strcmp(path, "/snapshot/create") == 0)
+		snapshot_create(vm, e, body, r);
 	else if (put) {
 		preboot_put(e, path, body, r);
 		body = NULL; /* preboot_put owns it */

@@ -191,8 +191,8 @@ void vm_report(struct vm *vm, const char *event, int status)
 	j_bool(&j, "enabled", !vm->opt.no_seccomp);
 	/* main's filter is the snapshot role's when snapshots may be taken. */
 	j_u64(&j, "main_rules",
-	      (uint64_t)seccomp_count(vm->opt.snapshot_dir ? SECCOMP_SNAPSHOT : SECCOMP_MAIN,
-				      NULL));
+	      (uint64_t)seccomp_count(
+		      vm->opt.snapshot_dir || vm->api ? SECCOMP_SNAPSHOT : SECCOMP_MAIN, NULL));
 	j_u64(&j, "vcpu_rules", (uint64_t)seccomp_count(SECCOMP_VCPU, NULL));
 	j_u64(&j, "io_rules", (uint64_t)seccomp_count(SECCOMP_IO, NULL));
 	j_end(&j);

@@ -82,19 +82,21 @@ void snapshot_prepare(struct vm *vm)
 {
 	const char *dir = vm->opt.snapshot_dir;
 	const char *flag = vm->opt.snapshot_on_ready ? "--snapshot-on-ready" : "--snapshot-dir";
-	struct stat st;
-	if (stat(dir, &st) < 0 && mkdir(dir, 0700) < 0)
-		vm_die(vm, EXIT_USAGE, "%s %s: %s", flag, dir, strerror(errno));
-	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
-		vm_die(vm, EXIT_USAGE, "%s %s: not a directory", flag, dir);
 	bool diff = vm->opt.track_dirty;
-	for (int i = 0; i < (diff ? 4 : 3); i++)
-		vm->snap_files[i] = open_in(vm, dir, file_names[i], O_RDWR | O_CREAT, flag);
-	if (lock(vm->snap_files[F_MEMORY], F_WRLCK) < 0)
-		vm_die(vm, EXIT_USAGE,
-		       "%s %s: in use by another kvmrun (restored from it, or "
-		       "writing it)",
-		       flag, dir);
+	if (dir) { /* else only the API's PUT /snapshot/create, which brings its own files */
+		struct stat st;
+		if (stat(dir, &st) < 0 && mkdir(dir, 0700) < 0)
+			vm_die(vm, EXIT_USAGE, "%s %s: %s", flag, dir, strerror(errno));
+		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+			vm_die(vm, EXIT_USAGE, "%s %s: not a directory", flag, dir);
+		for (int i = 0; i < (diff ? 4 : 3); i++)
+			vm->snap_files[i] = open_in(vm, dir, file_names[i], O_RDWR | O_CREAT, flag);
+		if (lock(vm->snap_files[F_MEMORY], F_WRLCK) < 0)
+			vm_die(vm, EXIT_USAGE,
+			       "%s %s: in use by another kvmrun (restored from it, or "
+			       "writing it)",
+			       flag, dir);
+	}
 	/* A confined main may not allocate: a snapshot's room is taken now. */
 	vm->snap = calloc(1, sizeof(*vm->snap));
 	vm->snap_buf =
@@ -337,8 +339,63 @@ bool snapshot_take(struct vm *vm)
 			err);
 	if (!ok)
 		fprintf(stderr, "kvmrun: snapshot to %s failed: %s\n", vm->opt.snapshot_dir, err);
-	if (!ok || vm->opt.snapshot_resume)
+	if ((!ok || vm->opt.snapshot_resume) && !vm->api_paused) /* PATCH /vm holds its pause */
 		vm_resume(vm);
+	return ok;
+}
+
+int snapshot_files_open(const char *dir, int fds[SNAPSHOT_FILES], char *err, size_t errlen)
+{
+	char path[4096];
+	for (int i = 0; i < SNAPSHOT_FILES; i++)
+		fds[i] = -1;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return errf(err, errlen, "%s: %s", dir, strerror(errno));
+	for (int i = 0; i < 3; i++) {
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file_names[i]) >=
+		    sizeof(path)) {
+			errf(err, errlen, "%s: path too long", dir);
+			goto fail;
+		}
+		fds[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+		if (fds[i] < 0) {
+			errf(err, errlen, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+	}
+	if (lock(fds[F_MEMORY], F_WRLCK) < 0) {
+		errf(err, errlen, "%s: in use by another kvmrun (restored from it, or writing it)",
+		     dir);
+		goto fail;
+	}
+	return 0;
+fail:
+	snapshot_files_close(fds);
+	return -1;
+}
+
+void snapshot_files_close(int fds[SNAPSHOT_FILES])
+{
+	for (int i = 0; i < SNAPSHOT_FILES; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FILES])
+{
+	int saved[SNAPSHOT_FILES];
+	const char *saved_dir = vm->opt.snapshot_dir;
+	bool saved_diff = vm->opt.track_dirty;
+	memcpy(saved, vm->snap_files, sizeof(saved));
+	memcpy(vm->snap_files, fds, sizeof(saved));
+	vm->opt.snapshot_dir = dir;
+	vm->opt.track_dirty = false; /* the API takes full snapshots */
+	bool ok = snapshot_take(vm);
+	vm->opt.track_dirty = saved_diff;
+	vm->opt.snapshot_dir = saved_dir;
+	memcpy(vm->snap_files, saved, sizeof(saved));
 	return ok;
 }
 

@@ -4,13 +4,18 @@
 #define KVMRUN_SNAPSHOT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct vm;
 
+#define SNAPSHOT_FILES 4 /* state, memory, config.json, dirty (diffs) */
+
 /*
  * --snapshot-dir: open (create) DIR's three files before the jail and lock
- * the directory's state file, so no other kvmrun writes or restores from it
- * meanwhile. Ends the process on failure (status 2: DIR is the user's).
+ * the directory's memory file, so no other kvmrun writes or restores from it
+ * meanwhile; and, as for --api-sock, take the room a snapshot needs (a
+ * confined main may not allocate). Ends the process on failure (status 2:
+ * DIR is the user's).
  */
 void snapshot_prepare(struct vm *vm);
 
@@ -21,6 +26,17 @@ void snapshot_prepare(struct vm *vm);
  * line logged and on stderr, when it could not be, and the guest runs on.
  */
 bool snapshot_take(struct vm *vm);
+
+/*
+ * PUT /snapshot/create: DIR's files, created (and DIR) as --snapshot-dir
+ * would, the memory file locked. The opener thread calls it (it alone may
+ * open files once the guest runs). 0, or -1 with err and nothing open.
+ */
+int snapshot_files_open(const char *dir, int fds[SNAPSHOT_FILES], char *err, size_t errlen);
+void snapshot_files_close(int fds[SNAPSHOT_FILES]);
+
+/* snapshot_take into DIR's files (a full snapshot), --snapshot-dir's left as they were. */
+bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FILES]);
 
 /*
  * --restore DIR: read and check the state file (a bad one ends the process

@@ -213,7 +213,8 @@ static void vm_start_guest(struct vm *vm)
 		vm->teardown = NULL;
 	}
 	vm->confined = !vm->opt.no_seccomp;
-	if (!enter_role(vm, vm->opt.snapshot_dir ? SECCOMP_SNAPSHOT : SECCOMP_MAIN))
+	/* Snapshots are written by main: with --snapshot-dir, and with the API's /snapshot/create. */
+	if (!enter_role(vm, vm->opt.snapshot_dir || vm->api ? SECCOMP_SNAPSHOT : SECCOMP_MAIN))
 		atomic_store(&vm->stopping, true); /* the stop event ends the loop */
 	int want = vm->ndevices + vm->opt.cpus + (vm->api ? 2 : 0); /* + API, opener */
 	for (int n; (n = atomic_load(&vm->reported)) < want;)
@@ -277,7 +278,7 @@ static void open_kvm(struct vm *vm)
 					     "KVM_GET_VCPU_MMAP_SIZE");
 	vm_stage(vm, "vm");
 	vm->cpuid = supported_cpuid(vm);
-	if (vm->opt.snapshot_dir) {
+	if (vm->opt.snapshot_dir || vm->api) {
 		char err[256];
 		int n = vmstate_msr_list(vm->kvmfd, vm->msrs, VMSTATE_MAX_MSRS, err, sizeof(err));
 		if (n < 0)
@@ -765,7 +766,7 @@ int main(int argc, char **argv)
 		open_outputs(&vm);
 		load_guest(&vm);
 	}
-	if (vm.opt.snapshot_dir)
+	if (vm.opt.snapshot_dir || vm.api)
 		snapshot_prepare(&vm);
 	vm_stage(&vm, "load");
 	open_kvm(&vm);

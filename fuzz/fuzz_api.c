@@ -52,9 +52,30 @@ static int fz_open(const char *path, int flags, ...)
 	errno = ENOENT;
 	return -1;
 }
+/* The opener's snapshot job creates nothing here: a path from the input is no place to write. */
+static int fz_snapshot_files_open(const char *dir, int *fds, char *err, size_t errlen);
 #define open fz_open
+#define snapshot_files_open fz_snapshot_files_open
 #include "../endpoints.c"
 #undef open
+#undef snapshot_files_open
+
+static int fz_snapshot_files_open(const char *dir, int *fds, char *err, size_t errlen)
+{
+	(void)fds;
+	snprintf(err, errlen, "%s: not in the fuzzer", dir);
+	return -1;
+}
+void snapshot_files_close(int fds[SNAPSHOT_FILES])
+{
+	(void)fds;
+}
+bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FILES])
+{
+	(void)vm, (void)dir, (void)fds;
+	FZ_ASSERT(0, "snapshot_take_to without files");
+	return false;
+}
 
 /* What endpoints.c calls on a running VM: recorded (there is no VM here). */
 bool vm_pause(struct vm *vm)
@@ -121,6 +142,12 @@ struct virtio_dev *net_virtio(struct net *n)
 	return NULL;
 }
 
+static bool fz_confine(void *ctx)
+{
+	(void)ctx;
+	return true;
+}
+
 static struct api_resp resp;
 static struct endpoints *eps;
 
@@ -151,6 +178,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	unlink(path);
+	eps = endpoints_new();
+	if (!eps || endpoints_start_opener(eps, fz_confine, NULL) < 0)
+		abort();
 	return 0;
 }
 
@@ -203,8 +233,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	g_vm.opt.memory = 128u << 20;
 	g_vm.log.fd = -1;
 	g_vm.api_started = data[0] & 1;
-	eps = endpoints_new();
-	FZ_ASSERT(eps, "endpoints_new");
+	/* A fresh description each input (the endpoints and their opener thread stay). */
+	cJSON_InitHooks(NULL);
+	cJSON_Delete(eps->doc);
+	eps->doc = cJSON_CreateObject();
+	FZ_ASSERT(eps->doc, "out of memory");
 	if (g_vm.api_started)
 		endpoints_running(eps); /* requests parse into the arena, as after start */
 	conn_open(g_api, sv[0]);
@@ -225,10 +258,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (c->fd >= 0)
 		conn_close(g_api, c);
 	close(sv[1]);
-	/* The description is the process's in kvmrun (options point into it); here, freed. */
-	cJSON_InitHooks(NULL);
-	cJSON_Delete(eps->doc);
-	munmap(eps->arena.base, ARENA_SIZE);
-	free(eps);
+	cJSON_InitHooks(NULL); /* the next input's doc is freed with malloc's free */
 	return 0;
 }

@@ -13,8 +13,9 @@ Raw HTTP/1.1 over AF_UNIX (no curl: the malformed requests need bytes no client 
   fault_message names the field, 413 for a big body, a closed connection for malformed HTTP),
   a client killed mid-body; running/*: after start: pre-boot calls refused, a stalled client
   blocks no one, 100 connections at once, the guest keeps running;
-- snapshot-load/*: PUT /snapshot/load of a kvmrun snapshot directory (the guest goes on from
-  where it was), and its refusals;
+- snapshot-create/*, snapshot-load/*: PUT /snapshot/create of a paused guest into a directory,
+  and PUT /snapshot/load of it in another kvmrun (the guest goes on from where it was), and
+  their refusals;
 - cli/*: the socket path already there is status 2, --no-api with --api-sock, --version, the
   Firecracker option aliases;
 - the time from exec to an accepting socket (polled every 0.5 ms) is printed as an INFO line:
@@ -865,11 +866,36 @@ def running():
 
 def snapshot_load():
     """PUT /snapshot/load before start: a kvmrun snapshot directory, as --restore runs it."""
+    # PUT /snapshot/create of a paused guest (the directory is made), then a load of it.
     d = os.path.join(TMP, "api-snap")
-    p = subprocess.run([KVMRUN, "-k", probe("pvh"), "-c", "probe.boot_timer " + WAIT,
-                        "--snapshot-on-ready", d], capture_output=True, timeout=60)
-    result("snapshot-load/snapshot-taken", p.returncode == 0 and os.path.exists(d + "/state"),
-           f"status {p.returncode} {p.stderr[-300:]!r}")
+    s0 = sock_path("snapcreate")
+    vmm = Vmm(["--api-sock", s0, "-k", probe("pvh"), "-c", WAIT], s0)
+    vmm.accepts(5)
+    result("snapshot-create/guest-waits", vmm.wait_out("PROBE waiting"), vmm.why())
+    expect("snapshot-create/running-refused",
+           api(s0, "PUT", "/snapshot/create", {"snapshot_path": d}), 400, "paused")
+    expect("snapshot-create/pause", api(s0, "PATCH", "/vm", {"state": "Paused"}), 204)
+    expect("snapshot-create/diff-refused",
+           api(s0, "PUT", "/snapshot/create", {"snapshot_path": d, "snapshot_type": "Diff"}),
+           400, "snapshot_type")
+    expect("snapshot-create/other-memory-file",
+           api(s0, "PUT", "/snapshot/create", {"snapshot_path": d, "mem_file_path": "/tmp/m"}),
+           400, "mem_file_path")
+    expect("snapshot-create/written",
+           api(s0, "PUT", "/snapshot/create",
+               {"snapshot_path": d, "mem_file_path": d + "/memory", "snapshot_type": "Full"},
+               timeout=30), 204)
+    result("snapshot-create/files", all(os.path.exists(os.path.join(d, f))
+                                        for f in ("state", "memory", "config.json")),
+           f"{os.listdir(d) if os.path.isdir(d) else 'no directory'}")
+    result("snapshot-create/still-paused", state_is(s0, "Paused").get("state") == "Paused",
+           vmm.why())
+    expect("snapshot-create/resume", api(s0, "PATCH", "/vm", {"state": "Resumed"}), 204)
+    api(s0, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+    status = vmm.wait(20)
+    result("snapshot-create/original-goes-on", status == 0 and "PROBE ctrl-alt-del" in vmm.stdout,
+           vmm.why())
+    vmm.stop(signal.SIGKILL, 5)
     s = sock_path("snapload")
     vmm = Vmm(["--api-sock", s], s)
     vmm.accepts(5)

@@ -197,6 +197,11 @@ def api_workload(traced):
                  ("PATCH", "/drives/rootfs", {"drive_id": "rootfs",
                                               "rate_limiter": {"ops": {"size": 10,
                                                                        "refill_time": 100}}}),
+                 # A snapshot through the API: the opener makes its directory and files.
+                 ("PATCH", "/vm", {"state": "Paused"}),
+                 ("PUT", "/snapshot/create", {"snapshot_path": os.path.join(TMP, "api-snap"),
+                                              "snapshot_type": "Full"}),
+                 ("PATCH", "/vm", {"state": "Resumed"}),
                  # The opener thread: an image swapped in, and one that cannot open.
                  ("PATCH", "/drives/rootfs", {"drive_id": "rootfs", "path_on_host": img2}),
                  ("PATCH", "/drives/rootfs", {"drive_id": "rootfs",
@@ -224,8 +229,9 @@ def role_of(lines):
     for line in lines[:400]:
         if line.startswith("execve("):
             # main, or main allowed to write snapshots (a filter of its own)
+            # (the API's PUT /snapshot/create makes main write snapshots too)
             return "snapshot" if '"--snapshot-dir"' in line or '"--snapshot-on-ready"' in line \
-                else "main"
+                or '"--api-sock"' in line else "main"
         m = re.match(r'prctl\(PR_SET_NAME, "kvmrun-(vcpu|io|teardown|api|opener)', line)
         if m:
             return m.group(1)
