@@ -11,19 +11,17 @@
 #include <cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "api.h"
 #include "fcjson.h"
 #include "i8042.h"
 #include "metrics.h"
+#include "opener.h"
 #include "snapshot.h"
 #include "util.h"
 #include "virtio.h"
@@ -40,23 +38,6 @@ static const char *const resources[] = { "instance_info", "vmm_version", "machin
 					 "boot_source",	  "drive",	 "network",	"logger",
 					 "metrics",	  "actions",	 "vm",		"other" };
 #define NRES (sizeof(resources) / sizeof(resources[0]))
-
-/*
- * The opener: the one thread that may open files once the guest runs (main,
- * the API thread and the I/O threads cannot). It takes one job at a time
- * from main, which waits for it: replace a disk's image (PATCH /drives
- * path_on_host).
- */
-struct opener {
-	atomic_int state; /* OPENER_IDLE, _JOB (main posted one), _DONE (the result is in) */
-	int (*job)(void *arg, char *err, size_t errlen);
-	void *arg;
-	int rc;
-	char err[256];
-	bool (*confine)(void *ctx);
-	void *ctx;
-};
-enum { OPENER_IDLE, OPENER_JOB, OPENER_DONE };
 
 /*
  * Once the guest runs, main may not allocate: its filter has no memory
@@ -89,7 +70,7 @@ static void arena_free(void *p)
 }
 
 struct endpoints {
-	struct opener op;
+	struct opener *op;
 	struct arena arena;
 	char restore_dir[4096]; /* PUT /snapshot/load's directory, for --restore's path */
 	cJSON *doc; /* the description being built; kept after start (opt points into it) */
@@ -106,7 +87,9 @@ struct endpoints *endpoints_new(void)
 	if (e)
 		e->arena.base = mmap(NULL, ARENA_SIZE, PROT_READ | PROT_WRITE,
 				     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (!e || !e->doc || e->arena.base == MAP_FAILED) {
+	if (e)
+		e->op = opener_new();
+	if (!e || !e->doc || !e->op || e->arena.base == MAP_FAILED) {
 		free(e);
 		return NULL;
 	}
@@ -118,86 +101,6 @@ void endpoints_running(struct endpoints *e)
 	cJSON_Hooks hooks = { .malloc_fn = arena_malloc, .free_fn = arena_free };
 	arena = &e->arena;
 	cJSON_InitHooks(&hooks);
-}
-
-static void *opener_main(void *arg)
-{
-	struct opener *op = arg;
-	prctl(PR_SET_NAME, "kvmrun-opener", 0, 0, 0);
-	if (!op->confine(op->ctx))
-		return NULL;
-	for (;;) {
-		while (atomic_load(&op->state) != OPENER_JOB)
-			futex_wait(&op->state, OPENER_IDLE);
-		op->rc = op->job(op->arg, op->err, sizeof(op->err));
-		atomic_store(&op->state, OPENER_DONE);
-		futex_wake(&op->state);
-	}
-	return NULL;
-}
-
-int endpoints_start_opener(struct endpoints *e, bool (*confine)(void *ctx), void *ctx)
-{
-	pthread_t t;
-	pthread_attr_t attr;
-	e->op.confine = confine;
-	e->op.ctx = ctx;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64u << 10);
-	sigset_t all, old; /* signals are main's */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&t, &attr, opener_main, &e->op);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	return -rc;
-}
-
-/* Main: have the opener run job(arg), and wait for it. */
-static int opener_run(struct opener *op, int (*job)(void *arg, char *err, size_t errlen), void *arg,
-		      char *err, size_t errlen)
-{
-	op->job = job;
-	op->arg = arg;
-	atomic_store(&op->state, OPENER_JOB);
-	futex_wake(&op->state);
-	for (int st; (st = atomic_load(&op->state)) != OPENER_DONE;)
-		futex_wait(&op->state, st);
-	atomic_store(&op->state, OPENER_IDLE);
-	snprintf(err, errlen, "%s", op->err);
-	return op->rc;
-}
-
-/* The opener's jobs. */
-struct replace_job {
-	struct blk *blk;
-	const char *path;
-};
-
-static int replace_job(void *arg, char *err, size_t errlen)
-{
-	struct replace_job *j = arg;
-	return blk_replace(j->blk, j->path, err, errlen);
-}
-
-struct snap_job {
-	const char *dir;
-	int fds[SNAPSHOT_FILES];
-};
-
-static int snap_open_job(void *arg, char *err, size_t errlen)
-{
-	struct snap_job *j = arg;
-	return snapshot_files_open(j->dir, j->fds, err, errlen);
-}
-
-static int snap_close_job(void *arg, char *err, size_t errlen)
-{
-	struct snap_job *j = arg;
-	(void)err, (void)errlen;
-	snapshot_files_close(j->fds);
-	return 0;
 }
 
 /* ---- answers ---- */
@@ -507,8 +410,7 @@ static void patch_device(struct vm *vm, struct endpoints *e, const char *path, c
 				  sizeof(spec->path) - 1);
 			return;
 		}
-		struct replace_job job = { vm->blks[i], image->valuestring };
-		if (opener_run(&e->op, replace_job, &job, err, sizeof(err)) < 0) {
+		if (opener_replace(e->op, vm->blks[i], image->valuestring, err, sizeof(err)) < 0) {
 			api_fault(r, 400, "path_on_host: %s", err);
 			return;
 		}
@@ -653,6 +555,11 @@ static size_t resource_of(const char *path)
 	return NRES - 1;
 }
 
+int endpoints_start_opener(struct endpoints *e, bool (*confine)(void *ctx), void *ctx)
+{
+	return opener_start(e->op, confine, ctx);
+}
+
 static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, struct api_resp *r);
 
 /*
@@ -692,13 +599,13 @@ static void snapshot_create(struct vm *vm, struct endpoints *e, const cJSON *bod
 		api_fault(r, 400, "mem_file_path: kvmrun's memory file is %s", want);
 		return;
 	}
-	struct snap_job job = { .dir = dir->valuestring };
-	if (opener_run(&e->op, snap_open_job, &job, err, sizeof(err)) < 0) {
+	int fds[SNAPSHOT_FILES];
+	if (opener_snapshot_files(e->op, dir->valuestring, fds, err, sizeof(err)) < 0) {
 		api_fault(r, 400, "snapshot_path: %s", err);
 		return;
 	}
-	bool ok = snapshot_take_to(vm, dir->valuestring, job.fds);
-	opener_run(&e->op, snap_close_job, &job, err, sizeof(err));
+	bool ok = snapshot_take_to(vm, dir->valuestring, fds);
+	opener_close(e->op, fds);
 	if (!ok) {
 		api_fault(r, 400,
 			  "snapshot_path: %s: the snapshot could not be written (see the log)",
