@@ -343,10 +343,13 @@ static void logger(const struct cfile *f, const cJSON *lg, struct options *o)
 		cfg_error(f, "%s%slevel: \"%s\": expected Error, Warning, Info or Debug", p, dot(p),
 			  lvl->valuestring);
 	o->log_level = (enum log_level)level;
-	member(f, lg, p, "show_level", J_BOOL, false); /* levels are always shown */
-	const cJSON *origin = member(f, lg, p, "show_log_origin", J_BOOL, false);
-	if (origin && cJSON_IsTrue(origin))
-		cfg_error(f, "%s%sshow_log_origin: true is not supported", p, dot(p));
+	/*
+	 * Levels are always shown; a line's source origin never is (kvmrun's
+	 * lines name their subsystem), but true is accepted: Firecracker's own
+	 * getting-started sequence asks for it.
+	 */
+	member(f, lg, p, "show_level", J_BOOL, false);
+	member(f, lg, p, "show_log_origin", J_BOOL, false);
 }
 
 static void metrics(const struct cfile *f, const cJSON *mt, struct options *o)

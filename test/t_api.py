@@ -2,6 +2,8 @@
 """The Firecracker-compatible API on --api-sock, driven the way its clients drive it.
 
 Raw HTTP/1.1 over AF_UNIX (no curl: the malformed requests need bytes no client sends):
+- curl-getting-started/*: the guide's own curl commands, as written but for the paths (a
+  script of them), with "tap0" in a netns, then Ctrl-Alt-Del;
 - getting-started/*: Firecracker's getting-started sequence against `kvmrun --api-sock S` alone
   (machine-config, boot-source, drives/rootfs, InstanceStart), then GET / and PATCH /vm
   Paused/Resumed (a paused guest spends no CPU), and SIGTERM (the socket goes with kvmrun);
@@ -23,6 +25,7 @@ Raw HTTP/1.1 over AF_UNIX (no curl: the malformed requests need bytes no client 
 """
 import json
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -864,6 +867,95 @@ def running():
            f"{s} still there after kvmrun ended" if was else f"{s} was never there")
 
 
+# Firecracker's getting-started sequence (docs/getting-started.md), as a user types it with
+# curl: only the paths (and the kernel: the probe) are ours; the bodies, the MAC, "tap0",
+# "show_log_origin": true and the headers are the guide's.
+GETTING_STARTED = r"""
+set -e
+API_SOCKET="$1"; KERNEL="$2"; ROOTFS="$3"; LOGFILE="$4"
+TAP_DEV="tap0"
+FC_MAC="06:00:AC:10:00:02"
+KERNEL_BOOT_ARGS="console=ttyS0 reboot=k panic=1 pci=off probe.exit=wait"
+curl -fsS -X PUT --unix-socket "${API_SOCKET}" \
+    --data "{
+        \"log_path\": \"${LOGFILE}\",
+        \"level\": \"Debug\",
+        \"show_level\": true,
+        \"show_log_origin\": true
+    }" \
+    "http://localhost/logger"
+curl -fsS -X PUT --unix-socket "${API_SOCKET}" \
+    --data "{
+        \"kernel_image_path\": \"${KERNEL}\",
+        \"boot_args\": \"${KERNEL_BOOT_ARGS}\"
+    }" \
+    "http://localhost/boot-source"
+curl -fsS -X PUT --unix-socket "${API_SOCKET}" \
+    --data "{
+        \"drive_id\": \"rootfs\",
+        \"path_on_host\": \"${ROOTFS}\",
+        \"is_root_device\": true,
+        \"is_read_only\": false
+    }" \
+    "http://localhost/drives/rootfs"
+curl -fsS -X PUT --unix-socket "${API_SOCKET}" \
+    --data "{
+        \"iface_id\": \"net1\",
+        \"guest_mac\": \"$FC_MAC\",
+        \"host_dev_name\": \"$TAP_DEV\"
+    }" \
+    "http://localhost/network-interfaces/net1"
+sleep 0.015
+curl -fsS -X PUT --unix-socket "${API_SOCKET}" \
+    --data "{
+        \"action_type\": \"InstanceStart\"
+    }" \
+    "http://localhost/actions"
+echo GETTING-STARTED-DONE
+"""
+
+
+def curl_getting_started():
+    if not shutil.which("curl"):
+        result("curl-getting-started/curl", False, "no curl (./build.sh test installs it)")
+        return
+    script = os.path.join(TMP, "getting-started.sh")
+    with open(script, "w") as fh:
+        fh.write(GETTING_STARTED)
+    s, root, log = sock_path("curl-gs"), image("curl-gs-root.img"), os.path.join(TMP, "curl-gs.log")
+    ns = f"kvmrun-gs{os.getpid()}"
+    p = subprocess.run(["ip", "netns", "add", ns], capture_output=True)
+    if not result("curl-getting-started/netns", p.returncode == 0, p.stderr):
+        return
+    try:
+        vmm = Vmm(["--api-sock", s], s, wrap=["ip", "netns", "exec", ns])
+        vmm.accepts(5)
+        p = subprocess.run(["ip", "netns", "exec", ns, "bash", script, s, probe("pvh"), root, log],
+                           capture_output=True, text=True, timeout=60)
+        result("curl-getting-started/sequence", p.returncode == 0 and
+               "GETTING-STARTED-DONE" in p.stdout, f"status {p.returncode}: {p.stdout[-300:]!r} "
+               f"{p.stderr[-300:]!r}; {vmm.why()}")
+        booted = vmm.wait_out("PROBE waiting")
+        f = probe_facts(vmm.stdout)
+        result("curl-getting-started/guest-boots", booted and "root=/dev/vda rw" in f.get("cmdline", "")
+               and f.get("cmdline", "").count("virtio_mmio.device=") == 2, vmm.why())
+        r = subprocess.run(["curl", "-fsS", "--unix-socket", s, "http://localhost/vm/config"],
+                           capture_output=True, text=True, timeout=10)
+        result("curl-getting-started/mac-and-tap", '"guest_mac":"06:00:ac:10:00:02"' in r.stdout
+               and '"host_dev_name":"tap0"' in r.stdout, r.stdout[-400:])
+        result("curl-getting-started/log-written", os.path.exists(log) and os.path.getsize(log) > 0,
+               f"{log}")
+        subprocess.run(["curl", "-fsS", "-X", "PUT", "--unix-socket", s, "--data",
+                        '{"action_type": "SendCtrlAltDel"}', "http://localhost/actions"],
+                       capture_output=True, timeout=10)
+        status = vmm.wait(20)
+        result("curl-getting-started/ctrl-alt-del", status == 0 and "PROBE ctrl-alt-del" in vmm.stdout,
+               vmm.why())
+        vmm.stop(signal.SIGKILL, 5)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns])
+
+
 def snapshot_load():
     """PUT /snapshot/load before start: a kvmrun snapshot directory, as --restore runs it."""
     # PUT /snapshot/create of a paused guest (the directory is made), then a load of it.
@@ -937,4 +1029,5 @@ getting_started()
 gosdk()
 kata()
 running()
+curl_getting_started()
 snapshot_load()
