@@ -120,7 +120,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* What a successful parse promises vmm.c. */
 static void check(const struct options *o)
 {
-	FZ_ASSERT(o->kernel || o->dump_acpi || o->seccomp_selftest, "no kernel");
+	/* No kernel only where something else gives the guest: the API, or a snapshot. */
+	FZ_ASSERT(o->kernel || o->dump_acpi || o->seccomp_selftest || o->api_sock || o->restore_dir,
+		  "no kernel");
 	if (o->seccomp_selftest)
 		return; /* the test hook returns before the last checks */
 	FZ_ASSERT(o->cpus >= 1 && o->cpus <= MAX_CPUS, "cpus %d", o->cpus);
