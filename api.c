@@ -465,23 +465,43 @@ struct api *api_listen(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "--api-sock %s: %s", path, strerror(errno));
 		return NULL; /* the process ends: nothing to close */
 	}
-	/* 0600 from the start: no moment when others may connect. */
+	/*
+	 * The socket is bound under a temporary name, listening, and only then
+	 * linked to PATH: a client that sees PATH can connect (no window between
+	 * bind and listen), and link() refuses a PATH that exists. 0600 from the
+	 * start: no moment when others may connect. A PATH too long for the
+	 * temporary name is bound directly.
+	 */
+	char tmp[sizeof(sa.sun_path)];
+	bool staged =
+		(size_t)snprintf(tmp, sizeof(tmp), "%s.%d~", path, (int)getpid()) < sizeof(tmp);
+	if (staged) {
+		unlink(tmp); /* a crashed kvmrun's, with our pid */
+		strcpy(sa.sun_path, tmp);
+	}
 	mode_t old = umask(0177);
 	int rc = bind(a->lfd, (struct sockaddr *)&sa, sizeof(sa));
 	int e = errno;
 	umask(old);
-	if (rc < 0) {
-		snprintf(err, errlen, "--api-sock %s: %s", path,
-			 e == EADDRINUSE ? "exists (remove it, or choose another path)"
-					 : strerror(e));
-		return NULL;
-	}
 	struct epoll_event lev = { .events = EPOLLIN, .data.ptr = NULL };
 	struct epoll_event cev = { .events = EPOLLIN, .data.ptr = (void *)&confine_tag };
-	if (listen(a->lfd, 128) < 0 || epoll_ctl(a->ep, EPOLL_CTL_ADD, a->lfd, &lev) < 0 ||
-	    epoll_ctl(a->ep, EPOLL_CTL_ADD, a->confine_fd, &cev) < 0) {
-		snprintf(err, errlen, "--api-sock %s: %s", path, strerror(errno));
-		unlink(path);
+	if (rc == 0 &&
+	    (listen(a->lfd, 128) < 0 || epoll_ctl(a->ep, EPOLL_CTL_ADD, a->lfd, &lev) < 0 ||
+	     epoll_ctl(a->ep, EPOLL_CTL_ADD, a->confine_fd, &cev) < 0)) {
+		e = errno;
+		unlink(sa.sun_path);
+		rc = -1;
+	}
+	if (rc == 0 && staged) {
+		rc = link(tmp, path);
+		e = errno;
+		unlink(tmp);
+	}
+	if (rc < 0) {
+		snprintf(err, errlen, "--api-sock %s: %s", path,
+			 e == EADDRINUSE || e == EEXIST
+				 ? "exists (remove it, or choose another path)"
+				 : strerror(e));
 		return NULL;
 	}
 	a->cb = (http_parser_settings){ .on_message_begin = on_begin,

@@ -184,7 +184,12 @@ def api_workload(traced):
             time.sleep(0.02)
         s = socket.socket(socket.AF_UNIX)
         s.settimeout(60)
-        s.connect(sock_path)
+        for _ in range(100):  # a refused connect is tried again (no kvmrun of ours refuses)
+            try:
+                s.connect(sock_path)
+                break
+            except ConnectionRefusedError:
+                time.sleep(0.1)
         steps = [("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}),
                  ("PUT", "/boot-source", {"kernel_image_path": probe("pvh"),
                                           "boot_args": "probe.exit=wait"}),
@@ -209,6 +214,7 @@ def api_workload(traced):
                  ("PUT", "/nope", {})]
         for method, path, body in steps:
             codes.append(api_call(s, method, path, body))
+            print(f"  traced| --api-sock: {method} {path}: {codes[-1]}", flush=True)
         # A second client that leaves mid-request: its connection is closed.
         s2 = socket.socket(socket.AF_UNIX)
         s2.connect(sock_path)
@@ -218,9 +224,16 @@ def api_workload(traced):
         s.close()
         out, _ = p.communicate(timeout=120)
     except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as e:
+        # kvmrun first: killing strace alone would leave it running, holding our pipe.
+        kid = traced_child(p.pid)
+        if kid:
+            os.kill(kid, signal.SIGKILL)
         p.kill()
-        out, _ = p.communicate()
-        print(f"  traced| --api-sock: {e}")
+        try:
+            p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+        print(f"  traced| --api-sock: {e!r} after answers {codes}", flush=True)
     print(f"  traced| kvmrun --api-sock: answers {codes}, status {p.returncode}, socket "
           f"{'left behind' if os.path.exists(sock_path) else 'removed'}", flush=True)
 
