@@ -20,8 +20,6 @@
 #include <http_parser.h>
 #include <libgen.h>
 #include <limits.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -514,21 +512,10 @@ struct api *api_listen(const char *path, char *err, size_t errlen)
 
 int api_start(struct api *a, bool (*thread_start)(void *ctx), void *ctx)
 {
-	pthread_t t;
-	pthread_attr_t attr;
 	a->thread_start = thread_start;
 	a->ctx = ctx;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256u << 10);
 	/* Every signal blocked in the thread: SIGTERM and friends are main's to take. */
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&t, &attr, thread_main, a);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	return -rc;
+	return thread_spawn_quiet(thread_main, a, 256u << 10);
 }
 
 void api_confine(struct api *a)

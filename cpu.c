@@ -254,8 +254,8 @@ static void port_io(struct cpu *c)
 const char *cpu_exit_name(enum cpu_exit_kind k)
 {
 	static const char *const names[CPU_EXIT_KINDS] = {
-		"io",		"mmio",		  "intr",	"shutdown",
-		"system_event", "internal_error", "fail_entry", "other",
+		"io_in",    "io_out",	    "mmio_read",      "mmio_write", "intr",
+		"shutdown", "system_event", "internal_error", "fail_entry", "other",
 	};
 	return names[k];
 }
@@ -266,13 +266,13 @@ static void count(struct cpu *c, enum cpu_exit_kind k)
 	atomic_fetch_add_explicit(&c->exits[k], 1, memory_order_relaxed);
 }
 
-static enum cpu_exit_kind exit_kind(uint32_t reason)
+static enum cpu_exit_kind exit_kind(const struct kvm_run *run)
 {
-	switch (reason) {
+	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
-		return CPU_EXIT_IO;
+		return run->io.direction == KVM_EXIT_IO_OUT ? CPU_EXIT_IO_OUT : CPU_EXIT_IO_IN;
 	case KVM_EXIT_MMIO:
-		return CPU_EXIT_MMIO;
+		return run->mmio.is_write ? CPU_EXIT_MMIO_WRITE : CPU_EXIT_MMIO_READ;
 	case KVM_EXIT_SHUTDOWN:
 		return CPU_EXIT_SHUTDOWN;
 	case KVM_EXIT_SYSTEM_EVENT:
@@ -290,16 +290,12 @@ static enum cpu_exit_kind exit_kind(uint32_t reason)
 static bool handle_exit(struct cpu *c)
 {
 	struct kvm_run *run = c->run;
-	count(c, exit_kind(run->exit_reason));
+	count(c, exit_kind(run));
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
-		if (run->io.direction == KVM_EXIT_IO_OUT)
-			atomic_fetch_add_explicit(&c->io_out, 1, memory_order_relaxed);
 		port_io(c);
 		return true;
 	case KVM_EXIT_MMIO:
-		if (run->mmio.is_write)
-			atomic_fetch_add_explicit(&c->mmio_write, 1, memory_order_relaxed);
 		bus_access(c->env->mmio, run->mmio.phys_addr, run->mmio.data,
 			   run->mmio.len > 8 ? 8 : run->mmio.len, run->mmio.is_write);
 		return true;

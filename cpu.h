@@ -55,10 +55,16 @@ struct cpu_env {
 	void (*first_run)(void *ctx);
 };
 
-/* Exit reasons counted per vCPU, for metrics. */
+/*
+ * Exit reasons counted per vCPU, for metrics: one counter per exit, the
+ * direction of port and MMIO exits in the kind (Firecracker's metrics split
+ * them; kvmrun's "io" and "mmio" are their sums).
+ */
 enum cpu_exit_kind {
-	CPU_EXIT_IO,
-	CPU_EXIT_MMIO,
+	CPU_EXIT_IO_IN,
+	CPU_EXIT_IO_OUT,
+	CPU_EXIT_MMIO_READ,
+	CPU_EXIT_MMIO_WRITE,
 	CPU_EXIT_INTR,
 	CPU_EXIT_SHUTDOWN,
 	CPU_EXIT_SYSTEM_EVENT,
@@ -68,13 +74,12 @@ enum cpu_exit_kind {
 	CPU_EXIT_KINDS
 };
 
-/* "io", "mmio", ... */
+/* "io_in", "io_out", "mmio_read", "mmio_write", "intr", ... */
 const char *cpu_exit_name(enum cpu_exit_kind k);
 
 struct cpu {
 	int id;
 	_Atomic uint64_t exits[CPU_EXIT_KINDS]; /* written by the vCPU thread only */
-	_Atomic uint64_t io_out, mmio_write;	/* of exits[IO], [MMIO]: the writes */
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;

@@ -10,8 +10,6 @@
  */
 #include "opener.h"
 
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,20 +53,10 @@ struct opener *opener_new(void)
 
 int opener_start(struct opener *op, bool (*confine)(void *ctx), void *ctx)
 {
-	pthread_t t;
-	pthread_attr_t attr;
 	op->confine = confine;
 	op->ctx = ctx;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 64u << 10);
-	sigset_t all, old; /* signals are main's */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	int rc = pthread_create(&t, &attr, opener_main, op);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	return -rc;
+	/* Every signal blocked in the thread: SIGTERM and friends are main's to take. */
+	return thread_spawn_quiet(opener_main, op, 64u << 10);
 }
 
 /* Main: have the thread run job(arg), and wait for it. */

@@ -4,6 +4,8 @@
 #define KVMRUN_UTIL_H
 
 #include <linux/futex.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -75,6 +77,27 @@ static inline uint8_t sum8_fix(const void *p, size_t len)
 	for (size_t i = 0; i < len; i++)
 		sum += ((const uint8_t *)p)[i];
 	return (uint8_t)-sum;
+}
+
+/*
+ * Start fn(arg) on a detached thread with `stack` bytes of stack and every
+ * signal blocked: signals are main's (and the vCPU kick is the vCPUs').
+ * 0 or -errno.
+ */
+static inline int thread_spawn_quiet(void *(*fn)(void *), void *arg, size_t stack)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, stack);
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	int rc = pthread_create(&t, &attr, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	pthread_attr_destroy(&attr);
+	return -rc;
 }
 
 #endif
