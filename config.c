@@ -350,7 +350,8 @@ void config_parse(struct options *o, int argc, char **argv)
 		OPT_API_SOCK,
 		OPT_NO_API,
 		OPT_ID,
-		OPT_BOOT_TIMER
+		OPT_BOOT_TIMER,
+		OPT_LEVEL
 	};
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, 'k' },
@@ -369,7 +370,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
 		{ "metrics-path", required_argument, NULL, OPT_METRICS },
 		{ "log-path", required_argument, NULL, OPT_LOG },
-		{ "level", required_argument, NULL, OPT_LOG_LEVEL },
+		{ "level", required_argument, NULL, OPT_LEVEL },
 		{ "ready-fd", required_argument, NULL, OPT_READY_FD },
 		{ "metrics", required_argument, NULL, OPT_METRICS },
 		{ "log", required_argument, NULL, OPT_LOG },
@@ -471,7 +472,8 @@ void config_parse(struct options *o, int argc, char **argv)
 			o->log_path = optarg;
 			break;
 		case OPT_LOG_LEVEL:
-			parse_log_level(o, optarg, "--log-level");
+		case OPT_LEVEL:
+			parse_log_level(o, optarg, c == OPT_LEVEL ? "--level" : "--log-level");
 			break;
 		case OPT_SHUTDOWN_TIMEOUT:
 			o->shutdown_timeout = parse_int(optarg, "--shutdown-timeout", 0, 3600);
