@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The --net option: "tap=NAME" or "fd=N", tap names and MAC addresses. */
+/* The --net option: "tap=NAME", "fd=N" or "stream=PATH", tap names and MAC addresses. */
 #include "netspec.h"
 
 #include <stdio.h>
@@ -87,8 +87,15 @@ int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errl
 			v = v * 10 + (arg[i] - '0');
 		}
 		out->fd = (int)v;
+	} else if (len >= 7 && !strncmp(arg, "stream=", 7)) {
+		if (len == 7 || len - 7 >= NET_STREAM_MAX) {
+			snprintf(err, errlen, "stream= wants a socket path of 1..%d bytes",
+				 NET_STREAM_MAX - 1);
+			return -1;
+		}
+		memcpy(out->stream, arg + 7, len - 7);
 	} else {
-		snprintf(err, errlen, "want tap=NAME or fd=N first");
+		snprintf(err, errlen, "want tap=NAME, fd=N or stream=PATH first");
 		return -1;
 	}
 	while (comma) {

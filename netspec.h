@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* The --net option: "tap=NAME" or "fd=N", tap names and MAC addresses. */
+/* The --net option: "tap=NAME", "fd=N" or "stream=PATH", tap names and MAC addresses. */
 #ifndef KVMRUN_NETSPEC_H
 #define KVMRUN_NETSPEC_H
 
@@ -9,18 +9,21 @@
 
 #include "ratelimit.h"
 
-#define NET_NAME_MAX 16 /* IFNAMSIZ */
+#define NET_NAME_MAX 16	   /* IFNAMSIZ */
+#define NET_STREAM_MAX 108 /* sizeof(sun_path) */
 
 struct net_spec {
-	char tap[NET_NAME_MAX]; /* tap=NAME; "" with fd= */
-	int fd;			/* fd=N; -1 with tap= */
+	char tap[NET_NAME_MAX];	     /* tap=NAME; "" otherwise */
+	int fd;			     /* fd=N; -1 otherwise */
+	char stream[NET_STREAM_MAX]; /* stream=PATH (a Unix socket, passt's); "" otherwise */
 	bool has_mac;
 	uint8_t mac[6];
 	struct rl_spec rx_limit, tx_limit; /* rx-bw=, tx-ops=, ...; all 0: unlimited */
 };
 
 /*
- * Parse "tap=NAME[,mac=MAC]" or "fd=N[,mac=MAC]", each with rate limits
+ * Parse "tap=NAME[,mac=MAC]", "fd=N[,mac=MAC]" or "stream=PATH[,mac=MAC]"
+ * (PATH: 1..107 bytes, no ','), each with rate limits
  * "rx-bw=RATE", "tx-bw=RATE", "rx-ops=N", "tx-ops=N" and their "-burst=" (see
  * ratelimit.h: rx is what the guest receives, tx what it sends). NAME: 1..15 characters, no
  * '/', ',' or white space. N: a decimal fd number. MAC: six two-digit hex

@@ -55,6 +55,8 @@ static void put_devices(struct vm *vm, struct jline *j)
 		j_u64(j, "rx_dropped", s.rx_oversize);
 		j_u64(j, "tx_dropped", s.tx_dropped);
 		j_u64(j, "errors", s.rx_errors + s.tx_errors);
+		j_u64(j, "bad_length", s.rx_bad_length);
+		j_u64(j, "link_up", s.link_downs == 0);
 		j_u64(j, "ignored_accesses", s.ignored);
 		limiter(j, "rx_rate_limiter", net_virtio(vm->nets[i]), NET_RXQ);
 		limiter(j, "tx_rate_limiter", net_virtio(vm->nets[i]), NET_TXQ);

@@ -118,7 +118,7 @@ unsigned virtio_process(struct virtio_dev *vd, unsigned qi)
 	/* One chain per turn of the lock: a reset by the driver waits for one request at most. */
 	for (;;) {
 		pthread_mutex_lock(&vd->lock);
-		if (!runnable(vd, vq))
+		if (!runnable(vd, vq) || (vd->ops->blocked && vd->ops->blocked(vd, qi)))
 			break;
 		int r = pop(vd, vq, c);
 

@@ -91,6 +91,13 @@ struct virtio_dev_ops {
 	 * costs it (the request's data, not its headers). I/O thread, lock held.
 	 */
 	uint64_t (*cost)(struct virtio_dev *vd, unsigned q, const struct virtq_chain *c);
+	/*
+	 * Optional. I/O thread, lock held: true while the device cannot take
+	 * another chain from q (a stream backend still holds part of the last
+	 * frame). virtio_process() then leaves the chains in the ring; the
+	 * device calls it again once it can.
+	 */
+	bool (*blocked)(struct virtio_dev *vd, unsigned q);
 };
 
 struct virtio_stats {

@@ -21,6 +21,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "netstream.h"
 #include "tap.h"
 #include "util.h"
 
@@ -48,18 +49,24 @@ _Static_assert(sizeof(struct virtio_net_hdr_v1) == NET_HDR_LEN, "vnet header siz
 	(F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_STATUS) | F(VIRTIO_NET_F_MRG_RXBUF) |     \
 	 F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6) | \
 	 F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_GUEST_TSO6))
+/* A stream carries bare frames: no header to pass checksum or segmentation offloads in. */
+#define STREAM_FEATURES (F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_STATUS) | F(VIRTIO_NET_F_MRG_RXBUF))
 
 struct net {
 	struct virtio_dev vd;
 	int fd;
-	bool is_tap;
-	char name[48];
+	enum net_kind kind;
+	struct nstream *st; /* NET_STREAM: the framing state; NULL otherwise */
+	int msg_fd;	    /* where link changes are told (stderr; -1: nowhere) */
+	unsigned index;	    /* ethN, for those messages */
+	char name[140];
 	uint8_t mac[6];
 	struct virtio_net_config config; /* little endian, as the guest reads it */
 	struct net_stats stats;		 /* __atomic updates */
 	/* I/O thread only (or the unit test driving net_run_once). */
 	bool tap_poll;		  /* the fd is in the poll set */
-	bool tap_dead;		  /* the fd failed for good (tap deleted): never poll it again */
+	bool tap_dead;		  /* the fd failed for good (tap deleted, stream peer gone) */
+	bool link_down;		  /* the guest was told: link down (stream peer gone) */
 	unsigned offload;	  /* TUN_F_* in force */
 	size_t pending;		  /* bytes of the frame waiting in buf (header included), 0: none */
 	bool rx_paid;		  /* the RX limiter took that frame's tokens already */
@@ -92,6 +99,7 @@ unsigned net_offload_flags(uint64_t f)
 static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c);
 static void status_changed(struct virtio_dev *vd, uint32_t old, uint32_t now);
 static void *io_loop(struct virtio_dev *vd);
+static bool blocked(struct virtio_dev *vd, unsigned q);
 
 /* TX's cost to a limiter: the frame, without its virtio-net header. */
 static uint64_t cost(struct virtio_dev *vd, unsigned q, const struct virtq_chain *c)
@@ -105,31 +113,40 @@ static const struct virtio_dev_ops net_ops = {
 	.status_changed = status_changed,
 	.io_loop = io_loop,
 	.cost = cost,
+	.blocked = blocked,
 };
 
-struct net *net_create(int fd, bool is_tap, const char *name, const uint8_t mac[6], char *err,
-		       size_t errlen)
+struct net *net_create(int fd, enum net_kind kind, const char *name, const uint8_t mac[6],
+		       char *err, size_t errlen)
 {
 	struct net *n = calloc(1, sizeof(*n));
 	int rc;
 
+	if (n && kind == NET_STREAM && !(n->st = malloc(sizeof(*n->st)))) {
+		free(n);
+		n = NULL;
+	}
 	if (!n) {
 		snprintf(err, errlen, "%s: out of memory", name);
 		close(fd);
 		return NULL;
 	}
 	n->fd = fd;
-	n->is_tap = is_tap;
+	n->kind = kind;
+	n->msg_fd = -1;
+	if (n->st)
+		nstream_init(n->st, fd);
 	snprintf(n->name, sizeof(n->name), "%s", name);
 	memcpy(n->mac, mac, 6);
 	memcpy(n->config.mac, mac, 6);
 	n->config.status = htole16(VIRTIO_NET_S_LINK_UP);
 	n->config.max_virtqueue_pairs = htole16(1);
-	rc = virtio_init(&n->vd, VIRTIO_ID_NET, NET_FEATURES, 2, &n->config, CONFIG_LEN, &net_ops,
-			 n);
+	rc = virtio_init(&n->vd, VIRTIO_ID_NET, kind == NET_STREAM ? STREAM_FEATURES : NET_FEATURES,
+			 2, &n->config, CONFIG_LEN, &net_ops, n);
 	if (rc < 0) {
 		snprintf(err, errlen, "%s: virtio setup: %s", name, strerror(-rc));
 		close(fd);
+		free(n->st);
 		free(n);
 		return NULL;
 	}
@@ -138,7 +155,7 @@ struct net *net_create(int fd, bool is_tap, const char *name, const uint8_t mac[
 
 struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t errlen)
 {
-	char name[48];
+	char name[140];
 	uint8_t mac[6];
 	int fd;
 
@@ -146,11 +163,21 @@ struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t
 		memcpy(mac, s->mac, 6);
 	else
 		net_default_mac(index, mac);
-	fd = tap_open(s, name, sizeof(name), err, errlen);
+	if (s->stream[0]) {
+		snprintf(name, sizeof(name), "stream=%s", s->stream);
+		fd = nstream_connect(s->stream, err, errlen);
+	} else {
+		fd = tap_open(s, name, sizeof(name), err, errlen);
+	}
 	if (fd < 0)
 		return NULL;
-	struct net *n = net_create(fd, true, name, mac, err, errlen);
+	struct net *n = net_create(fd, s->stream[0] ? NET_STREAM : NET_TAP, name, mac, err, errlen);
 	int rc = 0;
+
+	if (n) {
+		n->msg_fd = 2;
+		n->index = index;
+	}
 	if (n && ((rc = virtio_set_limit(&n->vd, NET_RXQ, &s->rx_limit)) < 0 ||
 		  (rc = virtio_set_limit(&n->vd, NET_TXQ, &s->tx_limit)) < 0)) {
 		snprintf(err, errlen, "%s: rate limiter: %s", name, strerror(-rc));
@@ -166,6 +193,7 @@ void net_close(struct net *n)
 		return;
 	virtio_stop(&n->vd);
 	close(n->fd);
+	free(n->st);
 	free(n);
 }
 
@@ -207,6 +235,42 @@ unsigned net_offloads(const struct net *n)
 	return n->offload;
 }
 
+/* ---- link state (stream backend) ---- */
+
+/*
+ * The stream's peer is gone or broke the framing: stop polling the socket,
+ * tell the guest (link down, config interrupt) and the user (one line).
+ * kvmrun and the guest go on; frames the guest sends from now on are
+ * dropped and counted. Lock held or not: only the I/O thread comes here.
+ */
+static void link_lost(struct net *n)
+{
+	char m[320];
+	int len;
+
+	if (n->link_down)
+		return;
+	n->link_down = true;
+	n->tap_dead = true;
+	if (n->st->bad_lengths)
+		stat_add(&n->stats.rx_bad_length, n->st->bad_lengths);
+	stat_add(&n->stats.link_downs, 1);
+	n->config.status = 0;
+	virtio_config_changed(&n->vd, &n->config);
+	len = snprintf(m, sizeof(m), "kvmrun: --net %s: %s; eth%u link down\n", n->name, n->st->why,
+		       n->index);
+	if (n->msg_fd >= 0 && len > 0)
+		(void)!write(n->msg_fd, m, (size_t)len < sizeof(m) ? (size_t)len : sizeof(m) - 1);
+}
+
+/* virtio_process asks before each TX chain: not while a frame's tail waits for the socket. */
+static bool blocked(struct virtio_dev *vd, unsigned q)
+{
+	struct net *n = vd->opaque;
+
+	return q == NET_TXQ && n->st && nstream_busy(n->st);
+}
+
 /* ---- TX ---- */
 
 /* May the driver send this header, given what it negotiated? (5.1.6.2) */
@@ -226,6 +290,23 @@ static bool tx_hdr_ok(const struct virtio_net_hdr_v1 *h, uint64_t f)
 	default:
 		return false; /* UDP, ECN: not offered */
 	}
+}
+
+/* A checked TX frame (in txv[1..k]) onto the stream: the header stays behind. */
+static uint32_t tx_stream(struct net *n, int k, size_t len)
+{
+	int r = n->link_down ? NSTREAM_DEAD : nstream_send(n->st, n->txv + 1, k, len);
+
+	if (r == 0) {
+		stat_add(&n->stats.tx_frames, 1);
+		stat_add(&n->stats.tx_bytes, len);
+	} else if (r == 1) {
+		stat_add(&n->stats.tx_errors, 1); /* longer than the stream's largest frame */
+	} else {
+		link_lost(n);
+		stat_add(&n->stats.tx_dropped, 1);
+	}
+	return 0;
 }
 
 /*
@@ -251,6 +332,8 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 			    VIRTQ_MAX_SIZE);
 	if (k < 0)
 		goto bad;
+	if (n->st)
+		return tx_stream(n, k, c->rd_len - NET_HDR_LEN);
 	n->txv[0].iov_base = &h;
 	n->txv[0].iov_len = NET_HDR_LEN;
 	do
@@ -416,9 +499,26 @@ static int rx_error(struct net *n, int e)
 	return 0; /* a per-frame error: that frame is gone, go on */
 }
 
+/* The stream's next frame into buf, behind a header that claims nothing: as rx_read. */
+static int rx_stream(struct net *n)
+{
+	int r = nstream_recv(n->st, n->buf + NET_HDR_LEN, NET_MAX_FRAME);
+
+	if (r == NSTREAM_DEAD)
+		link_lost(n);
+	if (r < 0)
+		return -1;
+	memset(n->buf, 0, NET_HDR_LEN);
+	n->rx_small = r <= RX_SMALL;
+	n->pending = NET_HDR_LEN + (size_t)r;
+	return 1;
+}
+
 /* Read one frame into buf. 1: a frame is pending; 0: try again; -1: nothing more to read now. */
 static int rx_read(struct net *n)
 {
+	if (n->st)
+		return rx_stream(n);
 	ssize_t r = read(n->fd, n->buf, sizeof(n->buf));
 
 	if (r < 0)
@@ -589,7 +689,10 @@ static void rx_run(struct net *n)
 				break;
 			}
 			/* A limited RX reads the frame first: its size is what the limiter charges. */
-			int r = n->rx_small || vd->limit[NET_RXQ] ? 2 : rx_direct(n, f, &filled);
+			/* A stream's frames are cut out of its byte flow: always through buf. */
+			int r = n->rx_small || vd->limit[NET_RXQ] || n->st
+					? 2
+					: rx_direct(n, f, &filled);
 
 			if (r == 2)
 				r = rx_read(n); /* small, or not enough room: bounce it */
@@ -655,7 +758,7 @@ static void sync_offloads(struct net *n)
 
 	if (want == n->offload)
 		return;
-	if (n->is_tap && ioctl(n->fd, TUNSETOFFLOAD, (unsigned long)want) < 0)
+	if (n->kind == NET_TAP && ioctl(n->fd, TUNSETOFFLOAD, (unsigned long)want) < 0)
 		stat_add(&n->stats.rx_errors, 1); /* the RX header check still protects the guest */
 	n->offload = want;
 }
@@ -667,11 +770,17 @@ int net_run_once(struct net *n, int timeout_ms)
 		{ .fd = vd->kick_fd[NET_RXQ], .events = POLLIN },
 		{ .fd = vd->kick_fd[NET_TXQ], .events = POLLIN },
 		{ .fd = vd->stop_fd, .events = POLLIN },
-		{ .fd = net_rx_polling(n) ? n->fd : -1, .events = POLLIN },
+		{ .fd = -1, .events = POLLIN },
 		{ .fd = vd->limit_fd[NET_RXQ], .events = POLLIN }, /* -1 (ignored) without limits */
 		{ .fd = vd->limit_fd[NET_TXQ], .events = POLLIN },
 	};
-	int r = poll(p, 6, timeout_ms);
+	bool tx_wait = n->st && nstream_busy(n->st) && !n->link_down;
+	int r;
+
+	if (net_rx_polling(n) || tx_wait)
+		p[3].fd = n->fd;
+	p[3].events = (short)((net_rx_polling(n) ? POLLIN : 0) | (tx_wait ? POLLOUT : 0));
+	r = poll(p, 6, timeout_ms);
 
 	if (r < 0)
 		return errno == EINTR ? 0 : -1;
@@ -680,6 +789,15 @@ int net_run_once(struct net *n, int timeout_ms)
 	if (r == 0)
 		return 0;
 	sync_offloads(n);
+	if (tx_wait && (p[3].revents & (POLLOUT | POLLERR | POLLHUP))) {
+		/* The socket takes data again: the frame's tail first, then the queue. */
+		int f = nstream_flush(n->st);
+
+		if (f == NSTREAM_DEAD)
+			link_lost(n);
+		if (f != NSTREAM_AGAIN)
+			virtio_process(vd, NET_TXQ);
+	}
 	if (p[5].revents) {
 		virtio_limit_fired(vd, NET_TXQ);
 		virtio_process(vd, NET_TXQ);
@@ -698,7 +816,9 @@ int net_run_once(struct net *n, int timeout_ms)
 		rx_run(n);
 	} else if (p[3].revents & POLLIN) {
 		rx_run(n);
-	} else if (p[3].revents) {
+	} else if ((p[3].revents & (POLLHUP | POLLERR)) && n->st) {
+		rx_run(n); /* POLLHUP/POLLERR on a stream: reading says why, and the link goes down */
+	} else if (p[3].revents & ~POLLOUT) {
 		/* POLLERR/POLLHUP without data: the tap is gone */
 		n->tap_dead = true;
 		stat_add(&n->stats.rx_errors, 1);

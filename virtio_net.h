@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* virtio-net: a tap (or any datagram fd of vnet-header frames) behind a virtio-mmio window. */
+/* virtio-net: a tap, or a passt-style stream socket, behind a virtio-mmio window. */
 #ifndef KVMRUN_VIRTIO_NET_H
 #define KVMRUN_VIRTIO_NET_H
 
@@ -33,6 +33,16 @@
  * writev straight from guest memory; a bad chain is counted and returned.
  * Nothing the guest does ends kvmrun.
  *
+ * Stream backend (--net stream=PATH, netstream.h: passt, QEMU's stream
+ * netdev): frames carry no header, so only MAC, STATUS and MRG_RXBUF are
+ * offered (no checksum or TSO offload either way) and every frame goes
+ * through buf. TX writes straight from guest memory; a frame the socket
+ * takes only in part holds the TX queue until it is out (backpressure, not
+ * drops). A peer that closes, fails, or sends a length of 0 or above
+ * 64 KiB takes the link down: one line on stderr, VIRTIO_NET_S_LINK_UP
+ * cleared with a config interrupt, the socket no longer polled, the guest's
+ * later frames dropped and counted; kvmrun and the guest run on.
+ *
  * Threads: virtio_start(net_virtio()) starts one I/O thread per interface
  * (after cfg->thread_start) that polls the two queue eventfds,
  * the stop eventfd and, while the guest has RX buffers, the tap.
@@ -63,13 +73,22 @@ struct net_stats {
 	uint64_t tx_errors;   /* bad TX chains (walk, direction, length, offloads), write errors */
 	uint64_t bad_chains;  /* chains that failed the walker (also in rx/tx_errors) */
 	uint64_t ignored;     /* register accesses of odd width or unknown offset */
+	uint64_t rx_bad_length; /* stream: frame lengths of 0 or > 64 KiB from the peer */
+	uint64_t link_downs;	/* stream: times the link went down (0 or 1: it stays down) */
+};
+
+enum net_kind {
+	NET_DGRAM,  /* one vnet-header frame per read/write, no offload ioctls (unit tests) */
+	NET_TAP,    /* the same, plus TUNSETOFFLOAD as features change */
+	NET_STREAM, /* netstream.h framing, no header on the wire */
 };
 
 struct net;
 
 /*
  * Open the backend (tap_open: a tap by name, or a launcher's tap fd, which
- * kvmrun then takes over and closes in net_close) and make the device, with
+ * kvmrun then takes over and closes in net_close; nstream_connect for
+ * stream=PATH) and make the device, with
  * the spec's MAC or net_default_mac(index). Returns the device, or NULL
  * with a one-line message in err.
  */
@@ -77,14 +96,15 @@ struct net *net_open(const struct net_spec *s, unsigned index, char *err, size_t
 
 /*
  * The backend-independent part of net_open (also what unit tests use with a
- * socketpair): take over `fd`, a non-blocking datagram fd on which every
- * read and write is one frame preceded by a NET_HDR_LEN-byte
- * virtio_net_hdr_v1. is_tap: issue TUNSETOFFLOAD on it as features change
- * (otherwise only recorded; see net_offloads). `name` is for messages.
- * On failure the fd is closed and err says why.
+ * socketpair): take over `fd`, non-blocking. NET_DGRAM/NET_TAP: every read
+ * and write is one frame preceded by a NET_HDR_LEN-byte virtio_net_hdr_v1;
+ * NET_TAP issues TUNSETOFFLOAD as features change (otherwise only recorded;
+ * see net_offloads). NET_STREAM: a connected stream socket, netstream.h's
+ * framing. `name` is for messages (net_open also has link changes told on
+ * stderr). On failure the fd is closed and err says why.
  */
-struct net *net_create(int fd, bool is_tap, const char *name, const uint8_t mac[6], char *err,
-		       size_t errlen);
+struct net *net_create(int fd, enum net_kind kind, const char *name, const uint8_t mac[6],
+		       char *err, size_t errlen);
 
 /* Stop the I/O thread (if any), close the fd, free n. NULL is a no-op. */
 void net_close(struct net *n);
@@ -95,7 +115,7 @@ void net_get_stats(const struct net *n, struct net_stats *out);
 /* The MAC the guest sees. */
 void net_get_mac(const struct net *n, uint8_t mac[6]);
 
-/* "tap NAME" or "fd N (tap NAME)": for messages. */
+/* "tap NAME", "fd N (tap NAME)" or "stream=PATH": for messages. */
 const char *net_name(const struct net *n);
 
 /*

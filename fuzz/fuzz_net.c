@@ -103,7 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	}
-	struct net *n = net_create(sv[0], false, "fuzz", mac, err, sizeof(err));
+	struct net *n = net_create(sv[0], NET_DGRAM, "fuzz", mac, err, sizeof(err));
 
 	if (!n) {
 		fprintf(stderr, "%s\n", err);

@@ -54,7 +54,7 @@ build() {
 	case $t in
 	virtq) srcs=(virtio.c virtq.c ratelimit.c mem.c) ;;
 	blk) srcs=(virtio_blk.c blkspec.c virtio.c virtq.c ratelimit.c mem.c) ;;
-	net) srcs=(virtio_net.c netspec.c tap.c virtio.c virtq.c ratelimit.c mem.c) ;;
+	net) srcs=(virtio_net.c netspec.c netstream.c tap.c virtio.c virtq.c ratelimit.c mem.c) ;;
 	boot) srcs=(boot.c mem.c) ;;
 	snap) srcs=(snapfile.c serial.c i8042.c virtio.c virtq.c ratelimit.c mem.c) ;;
 	config)

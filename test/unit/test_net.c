@@ -103,15 +103,21 @@ static int run(struct ctx *x)
 	return turns;
 }
 
-/* A device on a socketpair; driver features = offered & want; queues of the given sizes. */
-static int setup(struct t *t, struct ctx *x, uint64_t want, uint16_t rxnum, uint16_t txnum)
+/*
+ * A device on a socketpair (datagrams of vnet-header frames, or a stream
+ * with passt's framing); driver features = offered & want; queues of the
+ * given sizes.
+ */
+static int setup_kind(struct t *t, struct ctx *x, enum net_kind kind, uint64_t want, uint16_t rxnum,
+		      uint16_t txnum)
 {
 	int sv[2];
 	char err[256];
 	const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc };
+	int type = kind == NET_STREAM ? SOCK_STREAM : SOCK_DGRAM;
 
 	mem_fake(&t->mem);
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+	if (socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		return -1;
 	/* Room for a few 64 KiB datagrams. */
 	int sz = 1 << 20;
@@ -119,8 +125,13 @@ static int setup(struct t *t, struct ctx *x, uint64_t want, uint16_t rxnum, uint
 	setsockopt(sv[1], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+	if (kind == NET_STREAM) {
+		/* Small, so that the backpressure test fills it (the kernel doubles it). */
+		sz = 32 << 10;
+		setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	}
 	x->peer = sv[1];
-	x->n = net_create(sv[0], false, "test", mac, err, sizeof(err));
+	x->n = net_create(sv[0], kind, "test", mac, err, sizeof(err));
 	if (!x->n)
 		return -1;
 	struct virtio_mmio_cfg cfg = { .vmfd = -1, .mem = &t->mem, .base = 0xd0000000, .gsi = 5 };
@@ -160,6 +171,11 @@ static int setup(struct t *t, struct ctx *x, uint64_t want, uint16_t rxnum, uint
 	if (!(reg_r(t, 0x70) & VIRTIO_CONFIG_S_DRIVER_OK))
 		return -1;
 	return run(x) < 0 ? -1 : 0;
+}
+
+static int setup(struct t *t, struct ctx *x, uint64_t want, uint16_t rxnum, uint16_t txnum)
+{
+	return setup_kind(t, x, NET_DGRAM, want, rxnum, txnum);
 }
 
 static void teardown(struct t *t, struct ctx *x)
@@ -235,6 +251,14 @@ static void t_parse_spec(struct t *t)
 	      "dashes");
 	CHECK(t, s.mac[3] == 0xab && s.mac[4] == 0xcd && s.mac[5] == 0xef, "hex case");
 	CHECK(t, net_parse_spec("tap=123456789012345", &s, err, sizeof(err)) == 0, "15 chars");
+	CHECK(t,
+	      net_parse_spec("stream=/run/user/1000/passt.sock,mac=02:00:00:00:00:02", &s, err,
+			     sizeof(err)) == 0,
+	      "stream: %s", err);
+	CHECK(t,
+	      !strcmp(s.stream, "/run/user/1000/passt.sock") && !s.tap[0] && s.fd == -1 &&
+		      s.has_mac && s.mac[5] == 2,
+	      "stream fields");
 
 	static const char *bad[] = {
 		"",				  /* nothing */
@@ -259,6 +283,10 @@ static void t_parse_spec(struct t *t)
 		"tap=t,mac=00:00:00:00:00:00",	  /* zero */
 		"tap=t,speed=10",		  /* unknown option */
 		"tap=t,",			  /* empty option */
+		"stream=",			  /* no path */
+		"stream=,mac=52:54:00:12:34:56",  /* no path, an option */
+		"stream=/tmp/0123456789012345678901234567890123456789012345678901234567890123456789"
+		"012345678901234567890123456789012", /* a path of 108 bytes */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
@@ -971,7 +999,7 @@ static void t_io_thread(struct t *t, struct ctx *x)
 	CHECK(t, socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0,
 	      "socketpair");
 	x->peer = sv[1];
-	x->n = net_create(sv[0], false, "thread", mac, err, sizeof(err));
+	x->n = net_create(sv[0], NET_DGRAM, "thread", mac, err, sizeof(err));
 	CHECK(t, x->n, "%s", err);
 	started = 0;
 	struct virtio_mmio_cfg cfg = { .vmfd = vmfd,
@@ -1312,6 +1340,266 @@ static void t_rx_bad_flood(struct t *t, struct ctx *x)
 	CHECK(t, !(reg_r(t, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET), "no reset for bad chains");
 }
 
+/* ---- the stream backend (passt's framing) ---- */
+
+/* `len` bytes of pattern `seed` into x->frame + HDR (as make_frame), and onto the stream with its length. */
+static int stream_put(struct ctx *x, size_t len, uint8_t seed, size_t split)
+{
+	uint8_t be[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
+			  (uint8_t)len };
+
+	make_frame(x, len, seed);
+	memcpy(x->frame + HDR - 4, be, 4); /* the 4 bytes before the frame: the length */
+	size_t total = 4 + len, first = split && split < total ? split : total;
+	if (send(x->peer, x->frame + HDR - 4, first, 0) != (ssize_t)first)
+		return -1;
+	return 0;
+}
+
+/* The rest of a frame stream_put sent only `split` bytes of. */
+static int stream_put_rest(struct ctx *x, size_t len, size_t split)
+{
+	size_t rest = 4 + len - split;
+
+	return send(x->peer, x->frame + HDR - 4 + split, rest, 0) == (ssize_t)rest ? 0 : -1;
+}
+
+/* Read exactly `len` bytes the device wrote to the stream (0), or -1 when they are not there. */
+static int stream_get(struct ctx *x, uint8_t *out, size_t len)
+{
+	size_t have = 0;
+
+	while (have < len) {
+		ssize_t r = recv(x->peer, out + have, len - have, 0);
+
+		if (r <= 0)
+			return -1;
+		have += (size_t)r;
+	}
+	return 0;
+}
+
+static uint8_t cfg_status(struct t *t)
+{
+	uint8_t b = 0xff;
+
+	virtio_mmio_ops.read(t->vd, 0x100 + 6, &b, 1);
+	return b;
+}
+
+static void t_stream_features(struct t *t, struct ctx *x)
+{
+	CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 16, 16) == 0, "setup");
+	reg_w(t, 0x14, 0);
+	uint32_t lo = reg_r(t, 0x10);
+	/* No header on the wire: nothing to carry a partial checksum or a GSO frame in. */
+	CHECK(t,
+	      (lo & NF(VIRTIO_NET_F_MAC)) && (lo & MRG) && (lo & NF(VIRTIO_NET_F_STATUS)) &&
+		      !(lo & NF(VIRTIO_NET_F_CSUM)) && !(lo & NF(VIRTIO_NET_F_GUEST_CSUM)) &&
+		      !(lo & NF(VIRTIO_NET_F_HOST_TSO4)) && !(lo & NF(VIRTIO_NET_F_GUEST_TSO4)),
+	      "features 0x%x", lo);
+	CHECK(t, cfg_status(t) == VIRTIO_NET_S_LINK_UP, "link up");
+	CHECK(t, net_offloads(x->n) == 0, "no offloads");
+}
+
+static void t_stream_tx(struct t *t, struct ctx *x)
+{
+	CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 16, 16) == 0, "setup");
+	/* 60 bytes in one descriptor; 1500 over three, the header split 5 + 7. */
+	size_t a = make_frame(x, 60, 1);
+	memcpy(g(t, TX_DATA), x->frame, a);
+	struct seg sa = { TX_DATA, (uint32_t)a, 0 };
+	tx_chain(t, x, 0, &sa, 1);
+	size_t b = make_frame(x, 1500, 9);
+	memcpy(g(t, TX_DATA + 0x1000), x->frame, 5);
+	memcpy(g(t, TX_DATA + 0x2000), x->frame + 5, 7);
+	memcpy(g(t, TX_DATA + 0x3000), x->frame + 12, 1500);
+	struct seg sb[] = { { TX_DATA + 0x1000, 5, 0 },
+			    { TX_DATA + 0x2000, 7, 0 },
+			    { TX_DATA + 0x3000, 1500, 0 } };
+	tx_chain(t, x, 1, sb, 3);
+	kick(t, NET_TXQ);
+	CHECK(t, run(x) >= 1, "run");
+	CHECK(t, q_used_idx(t, &x->q[1]) == 2, "used idx %u", q_used_idx(t, &x->q[1]));
+	uint8_t got[4 + 1500];
+	CHECK(t, stream_get(x, got, 4 + 60) == 0, "frame A on the stream");
+	make_frame(x, 60, 1);
+	CHECK(t, !memcmp(got, "\0\0\0\x3c", 4) && !memcmp(got + 4, x->frame + HDR, 60),
+	      "frame A: length 60 then the bytes, no header");
+	CHECK(t, stream_get(x, got, 4 + 1500) == 0, "frame B on the stream");
+	make_frame(x, 1500, 9);
+	CHECK(t, !memcmp(got, "\0\0\x05\xdc", 4) && !memcmp(got + 4, x->frame + HDR, 1500),
+	      "frame B intact");
+	CHECK(t, recv(x->peer, got, 1, 0) < 0, "nothing more");
+	struct net_stats st;
+	net_get_stats(x->n, &st);
+	CHECK(t, st.tx_frames == 2 && st.tx_bytes == 1560 && st.tx_errors == 0, "stats");
+	(void)b;
+}
+
+static void t_stream_rx(struct t *t, struct ctx *x)
+{
+	CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 16, 16) == 0, "setup");
+	rx_bufs(t, x, 0, 8);
+	kick(t, NET_RXQ);
+	CHECK(t, run(x) >= 0, "run");
+	/* Three frames in one write, then one cut after 2 bytes of its length, then mid-frame. */
+	CHECK(t,
+	      stream_put(x, 60, 1, 0) == 0 && stream_put(x, 1000, 2, 0) == 0 &&
+		      stream_put(x, 42, 3, 0) == 0,
+	      "send");
+	CHECK(t, run(x) >= 1, "run");
+	CHECK(t, q_used_idx(t, &x->q[0]) == 3, "3 frames in: %u", q_used_idx(t, &x->q[0]));
+	CHECK(t, stream_put(x, 3000, 4, 2) == 0, "send 2 bytes");
+	CHECK(t, run(x) >= 0 && q_used_idx(t, &x->q[0]) == 3, "half a length: nothing yet");
+	CHECK(t, send(x->peer, x->frame + HDR - 2, 1000, 0) == 1000, "send more");
+	CHECK(t, run(x) >= 0 && q_used_idx(t, &x->q[0]) == 3, "part of a frame: nothing yet");
+	CHECK(t, stream_put_rest(x, 3000, 1002) == 0, "send the rest");
+	CHECK(t, run(x) >= 1 && q_used_idx(t, &x->q[0]) == 4, "the 4th frame");
+	static const size_t lens[] = { 60, 1000, 42, 3000 };
+	for (uint16_t u = 0; u < 4; u++) {
+		uint16_t head;
+		uint32_t l = rx_take(t, x, u, &head);
+		struct virtio_net_hdr_v1 *h = g(t, RX_BUF + 0x1000u * head);
+
+		make_frame(x, lens[u], (uint8_t)(u + 1));
+		CHECK(t, l == HDR + lens[u], "frame %u: used length %u", u, l);
+		CHECK(t, h->flags == 0 && h->gso_type == 0 && le16toh(h->num_buffers) == 1,
+		      "frame %u: a header that claims nothing", u);
+		CHECK(t, !memcmp((uint8_t *)h + HDR, x->frame + HDR, lens[u]), "frame %u intact",
+		      u);
+	}
+	struct net_stats st;
+	net_get_stats(x->n, &st);
+	CHECK(t, st.rx_frames == 4 && st.rx_bytes == 4102 && st.rx_errors == 0, "stats");
+	CHECK(t, cfg_status(t) == VIRTIO_NET_S_LINK_UP, "link still up");
+}
+
+/* A socket that takes a frame only in part holds the TX queue, drops nothing, keeps order. */
+static void t_stream_backpressure(struct t *t, struct ctx *x)
+{
+	enum { FRAMES = 24, LEN = 16000 };
+
+	/* setup_kind gives the device's end of a stream a small send buffer (64 KiB). */
+	CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 16, 32) == 0, "setup");
+	for (uint16_t i = 0; i < FRAMES; i++) {
+		size_t l = make_frame(x, LEN, (uint8_t)i);
+		uint64_t at = 0x80000u + (uint64_t)i * 0x4000u;
+
+		memcpy(g(t, at), x->frame, l);
+		struct seg sg = { at, (uint32_t)l, 0 };
+		tx_chain(t, x, i, &sg, 1);
+	}
+	kick(t, NET_TXQ);
+	CHECK(t, run(x) >= 1, "run");
+	uint16_t first = q_used_idx(t, &x->q[1]);
+	CHECK(t, first < FRAMES, "the socket filled: %u of %u chains taken", first, FRAMES);
+	CHECK(t, run(x) >= 0 && q_used_idx(t, &x->q[1]) == first, "no more while it is full");
+	/* Read the stream as passt would, serving the device in between. */
+	uint8_t *got = malloc(4 + LEN);
+	int ok = 1;
+	for (unsigned i = 0; i < FRAMES && ok; i++) {
+		size_t have = 0;
+		for (int spins = 0; have < 4 + LEN && spins < 10000; spins++) {
+			ssize_t r = recv(x->peer, got + have, 4 + LEN - have, 0);
+			if (r > 0)
+				have += (size_t)r;
+			else
+				net_run_once(x->n, 10);
+		}
+		make_frame(x, LEN, (uint8_t)i);
+		ok = have == 4 + LEN && got[0] == 0 && got[1] == 0 && got[2] == (LEN >> 8) &&
+		     got[3] == (LEN & 0xff) && !memcmp(got + 4, x->frame + HDR, LEN);
+		CHECK(t, ok, "frame %u: %zu bytes, intact and in order", i, have);
+	}
+	free(got);
+	run(x);
+	CHECK(t, q_used_idx(t, &x->q[1]) == FRAMES, "every chain back: %u",
+	      q_used_idx(t, &x->q[1]));
+	struct net_stats st;
+	net_get_stats(x->n, &st);
+	CHECK(t, st.tx_frames == FRAMES && st.tx_dropped == 0 && st.tx_errors == 0,
+	      "stats: %lu sent, %lu dropped", (unsigned long)st.tx_frames,
+	      (unsigned long)st.tx_dropped);
+}
+
+/* After a bad length or the peer's close: link down, said once, the device still serves the guest. */
+static void stream_link_lost(struct t *t, struct ctx *x, const char *what, uint64_t bad)
+{
+	uint32_t gen = reg_r(t, 0xfc);
+
+	irqs(t);
+	CHECK(t, run(x) >= 1, "%s: run", what);
+	CHECK(t, cfg_status(t) == 0, "%s: link down in the config (%#x)", what, cfg_status(t));
+	CHECK(t, reg_r(t, 0xfc) != gen, "%s: config generation moved", what);
+	CHECK(t, (reg_r(t, 0x60) & 2) /* VIRTIO_MMIO_INT_CONFIG */ && irqs(t) >= 1,
+	      "%s: config interrupt", what);
+	CHECK(t, !net_rx_polling(x->n), "%s: the socket is no longer polled", what);
+	struct net_stats st;
+	net_get_stats(x->n, &st);
+	CHECK(t, st.rx_bad_length == bad && st.link_downs == 1, "%s: stats bad %lu downs %lu", what,
+	      (unsigned long)st.rx_bad_length, (unsigned long)st.link_downs);
+	/* The guest sends on: dropped, counted, its chain returned. */
+	size_t a = make_frame(x, 60, 1);
+	memcpy(g(t, TX_DATA), x->frame, a);
+	struct seg sa = { TX_DATA, (uint32_t)a, 0 };
+	tx_chain(t, x, 0, &sa, 1);
+	kick(t, NET_TXQ);
+	CHECK(t, run(x) >= 1 && q_used_idx(t, &x->q[1]) == 1, "%s: TX chain returned", what);
+	net_get_stats(x->n, &st);
+	CHECK(t, st.tx_dropped == 1 && st.link_downs == 1, "%s: dropped, still one link-down",
+	      what);
+	CHECK(t, run(x) == 0, "%s: nothing spins", what);
+}
+
+static void t_stream_bad_length(struct t *t, struct ctx *x)
+{
+	static const uint32_t bad[] = { 0, 65537, 0xffffffffu };
+
+	for (unsigned i = 0; i < 3; i++) {
+		char what[32];
+		uint8_t be[4] = { (uint8_t)(bad[i] >> 24), (uint8_t)(bad[i] >> 16),
+				  (uint8_t)(bad[i] >> 8), (uint8_t)bad[i] };
+
+		snprintf(what, sizeof(what), "length %u", bad[i]);
+		if (i)
+			teardown(t, x);
+		CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 16, 16) == 0, "setup");
+		rx_bufs(t, x, 0, 4);
+		kick(t, NET_RXQ);
+		run(x);
+		/* A good frame first: it arrives; the bad length after it ends the link. */
+		CHECK(t, stream_put(x, 100, 5, 0) == 0, "send");
+		CHECK(t, send(x->peer, be, 4, 0) == 4, "send the bad length");
+		stream_link_lost(t, x, what, 1);
+		CHECK(t, q_used_idx(t, &x->q[0]) == 1, "%s: the frame before it arrived", what);
+	}
+	/* 65536, the largest length allowed, is a frame. */
+	teardown(t, x);
+	CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 64, 16) == 0, "setup");
+	rx_bufs(t, x, 0, 20);
+	kick(t, NET_RXQ);
+	run(x);
+	CHECK(t, stream_put(x, 65536, 6, 0) == 0, "send 64 KiB");
+	CHECK(t, run(x) >= 1 && q_used_idx(t, &x->q[0]) == 17, "65536 bytes in 17 buffers: %u",
+	      q_used_idx(t, &x->q[0]));
+	CHECK(t, cfg_status(t) == VIRTIO_NET_S_LINK_UP, "link up");
+}
+
+static void t_stream_peer_gone(struct t *t, struct ctx *x)
+{
+	CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 16, 16) == 0, "setup");
+	rx_bufs(t, x, 0, 4);
+	kick(t, NET_RXQ);
+	run(x);
+	/* Half a frame, then the peer dies: the half is dropped with the connection. */
+	CHECK(t, stream_put(x, 200, 7, 0) == 0 && stream_put(x, 300, 8, 50) == 0, "send");
+	close(x->peer);
+	x->peer = -1;
+	stream_link_lost(t, x, "peer closed", 0);
+	CHECK(t, q_used_idx(t, &x->q[0]) == 1, "the whole frame arrived, the half did not");
+}
+
 int main(void)
 {
 	int failed = 0;
@@ -1347,6 +1635,12 @@ int main(void)
 	RUN(t_rx_malformed);
 	RUN(t_rx_bad_flood);
 	RUN(t_offloads);
+	RUN(t_stream_features);
+	RUN(t_stream_tx);
+	RUN(t_stream_rx);
+	RUN(t_stream_backpressure);
+	RUN(t_stream_bad_length);
+	RUN(t_stream_peer_gone);
 	{
 		struct t t = { .name = "t_io_thread" };
 		memset(&x, 0, sizeof(x));
