@@ -207,7 +207,7 @@ void vm_describe(struct vm *vm, struct jline *j)
 			 m[4], m[5]);
 		j_obj(j, NULL);
 		j_str(j, "iface_id", id);
-		/* "" for a tap handed in as fd=: a restore needs --net again for it. */
+		/* "" for a tap handed in as fd= or a stream=: a restore needs --net again for it. */
 		j_str(j, "host_dev_name", vm->opt.nets[i].tap);
 		j_str(j, "guest_mac", mac);
 		j_limit(j, "rx_rate_limiter", &vm->opt.nets[i].rx_limit);

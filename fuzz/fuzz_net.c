@@ -1,9 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Fuzz target: virtio-net RX (merged buffers, header fix-up) and TX over a socketpair "tap". */
+/*
+ * Fuzz targets: virtio-net RX (merged buffers, header fix-up) and TX over a
+ * socketpair "tap" (net); built with -DFUZZ_NET_STREAM, the same over a
+ * stream socket in passt's framing, whose peer sends any bytes (netstream).
+ */
 #include <linux/virtio_net.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../netstream.h"
 #include "../virtio_net.h"
 #include "fuzz_common.h"
 
@@ -18,6 +23,42 @@
 static struct guest_mem mem;
 static uint8_t frame[NET_HDR_LEN + NET_MAX_FRAME + 64];
 
+#ifdef FUZZ_NET_STREAM
+/*
+ * The stream the device writes: every length it puts out is one a peer
+ * accepts (1..NSTREAM_MAX_FRAME), and frames are whole and back to back.
+ * tx_need: bytes of the current frame still to come (0: a length is next).
+ */
+static size_t tx_need, tx_lenhave;
+static uint8_t tx_len[4];
+
+static void check_tx(int peer, uint64_t f)
+{
+	(void)f;
+	for (;;) {
+		ssize_t r = recv(peer, frame, sizeof(frame), MSG_DONTWAIT);
+
+		if (r <= 0)
+			return;
+		for (size_t i = 0; i < (size_t)r;) {
+			if (tx_need) {
+				size_t take = (size_t)r - i < tx_need ? (size_t)r - i : tx_need;
+				i += take;
+				tx_need -= take;
+				continue;
+			}
+			tx_len[tx_lenhave++] = frame[i++];
+			if (tx_lenhave < 4)
+				continue;
+			tx_lenhave = 0;
+			tx_need = (size_t)tx_len[0] << 24 | (size_t)tx_len[1] << 16 |
+				  (size_t)tx_len[2] << 8 | tx_len[3];
+			FZ_ASSERT(tx_need >= 1 && tx_need <= NSTREAM_MAX_FRAME,
+				  "sent a frame length of %zu", tx_need);
+		}
+	}
+}
+#else
 static void check_tx(int peer, uint64_t f)
 {
 	for (;;) {
@@ -43,6 +84,7 @@ static void check_tx(int peer, uint64_t f)
 			  "sent gso_type %u not negotiated", h.gso_type);
 	}
 }
+#endif
 
 /* Let the I/O thread's loop body run until nothing is ready (bounded: a busy loop is a bug). */
 static void run(struct net *n, int peer)
@@ -54,6 +96,34 @@ static void run(struct net *n, int peer)
 	check_tx(peer, net_virtio(n)->drv_features);
 }
 
+#ifdef FUZZ_NET_STREAM
+/* Stream bytes: a well-formed frame of any length (bad ones included), or raw bytes. */
+static void send_frame(int peer, struct fz_in *in)
+{
+	uint8_t mode = fz_u8(in);
+	size_t len;
+
+	if (mode & 1) { /* explicit bytes: cut lengths, zero and huge lengths, split frames */
+		len = fz_u8(in);
+		if (len > in->n)
+			len = in->n;
+		memcpy(frame, in->p, len);
+		in->p += len;
+		in->n -= len;
+	} else {
+		uint32_t fl = fz_u32(in) % (NSTREAM_MAX_FRAME + 16);
+
+		frame[0] = (uint8_t)(fl >> 24), frame[1] = (uint8_t)(fl >> 16);
+		frame[2] = (uint8_t)(fl >> 8), frame[3] = (uint8_t)fl;
+		len = 4 + fl;
+		for (size_t i = 4; i < len; i++)
+			frame[i] = (uint8_t)i;
+	}
+	if (send(peer, frame, len, MSG_DONTWAIT) < 0) {
+		/* the socket is full: a real peer would wait; this one moves on */
+	}
+}
+#else
 static void send_frame(int peer, struct fz_in *in)
 {
 	uint8_t mode = fz_u8(in);
@@ -86,6 +156,7 @@ static void send_frame(int peer, struct fz_in *in)
 		/* the socket is full: the tap would drop it too */
 	}
 }
+#endif
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -97,13 +168,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int sv[2], sz = 1 << 20;
 
 	fz_mem(&mem);
-	if (socketpair(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
+#ifdef FUZZ_NET_STREAM
+	const int type = SOCK_STREAM;
+	const enum net_kind kind = NET_STREAM;
+	tx_need = tx_lenhave = 0;
+#else
+	const int type = SOCK_DGRAM;
+	const enum net_kind kind = NET_DGRAM;
+#endif
+	if (socketpair(AF_UNIX, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) < 0)
 		abort();
 	for (int i = 0; i < 2; i++) {
 		setsockopt(sv[i], SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
 		setsockopt(sv[i], SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
 	}
-	struct net *n = net_create(sv[0], NET_DGRAM, "fuzz", mac, err, sizeof(err));
+	struct net *n = net_create(sv[0], kind, "fuzz", mac, err, sizeof(err));
 
 	if (!n) {
 		fprintf(stderr, "%s\n", err);

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 # Build the libFuzzer targets (ASan + UBSan) and fuzz each for a bounded time on a copy of its
 # committed corpus, one target at a time.
-#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 30 s; targets: virtq blk net boot config snap api)
+#   fuzz/run.sh [SECONDS_PER_TARGET] [TARGET...]     (default 30 s; targets: virtq blk net netstream boot config snap api)
 # Prints one line per target in the test format:
 #   PASS fuzz/<target>: <execs> execs, <cov> coverage
 #   FAIL fuzz/<target>: <crash file>: <first line of the report>   (report lines follow, indented)
@@ -20,7 +20,7 @@ if [ $# -gt 0 ] && [[ $1 =~ ^[0-9]+$ ]]; then
 	SECS=$1
 	shift
 fi
-ALL=(virtq blk net boot config snap api)
+ALL=(virtq blk net netstream boot config snap api)
 TARGETS=("${@:-${ALL[@]}}")
 
 log() { echo "fuzz/run.sh: $*" >&2; }
@@ -50,11 +50,14 @@ CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -pthread "${WARN[@]}" -Werror)
 
 # build TARGET: $OUT/fuzz_TARGET, or a message on stdout and status 1.
 build() {
-	local t=$1 srcs=() extra=()
+	local t=$1 srcs=() extra=() main=fuzz/fuzz_$1.c
 	case $t in
 	virtq) srcs=(virtio.c virtq.c ratelimit.c mem.c) ;;
 	blk) srcs=(virtio_blk.c blkspec.c virtio.c virtq.c ratelimit.c mem.c) ;;
 	net) srcs=(virtio_net.c netspec.c netstream.c tap.c virtio.c virtq.c ratelimit.c mem.c) ;;
+	netstream) # fuzz_net.c over a stream socket: passt's framing, a peer sending any bytes
+		main=fuzz/fuzz_net.c extra=(-DFUZZ_NET_STREAM)
+		srcs=(virtio_net.c netspec.c netstream.c tap.c virtio.c virtq.c ratelimit.c mem.c) ;;
 	boot) srcs=(boot.c mem.c) ;;
 	snap) srcs=(snapfile.c serial.c i8042.c virtio.c virtq.c ratelimit.c mem.c) ;;
 	config)
@@ -80,7 +83,7 @@ build() {
 		extra=(-isystem "$cj" -isystem "$hp" -DKVMRUN_VERSION='"fuzz"') ;;
 	*) echo "no such target"; return 1 ;;
 	esac
-	if ! "$CC" "${CFLAGS[@]}" "${SAN[@]}" "${extra[@]}" -o "$OUT/fuzz_$t" "fuzz/fuzz_$t.c" \
+	if ! "$CC" "${CFLAGS[@]}" "${SAN[@]}" "${extra[@]}" -o "$OUT/fuzz_$t" "$main" \
 		"${srcs[@]}" 2>"$OUT/$t.build.log"; then
 		echo "does not compile (see $OUT/$t.build.log)"
 		sed 's/^/    /' "$OUT/$t.build.log" | head -20
