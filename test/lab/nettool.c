@@ -23,14 +23,27 @@
  *       kvmrun --api-sock; busybox has no Unix socket client), BODY as JSON;
  *       prints "HTTP CODE" and the answer's body on a line. Exit 0 for a 2xx
  *       answer, 1 for another, 2 when no answer came (within 60 s).
+ *   nettool asuser UID GID[,GID...] CMD ARG...
+ *       drop to user UID, group GID and the supplementary groups after it,
+ *       then exec CMD (busybox's setpriv cannot change users, and L1 has no
+ *       su: no passwd file, no C library for a setuid helper).
+ *   nettool streampeer SOCKET LEN [after-frame]
+ *       a fake peer for kvmrun --net stream=SOCKET: listen on the Unix socket,
+ *       accept one connection and send it LEN as a frame's 4-byte big-endian
+ *       length (at once, or after the first bytes kvmrun sends with
+ *       after-frame), no frame after it; then read until kvmrun closes and
+ *       print "streampeer: sent LEN, got BYTES bytes, closed by the peer".
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +312,95 @@ static int http(const char *sock, const char *method, const char *path, const ch
 	return code >= 200 && code < 300 ? 0 : 1;
 }
 
+static int asuser(const char *uidarg, const char *gidarg, char **argv)
+{
+	gid_t groups[16];
+	int n = 0;
+	char *end;
+	long uid = strtol(uidarg, &end, 10);
+	if (*uidarg == '\0' || *end != '\0' || uid < 1) {
+		fprintf(stderr, "nettool asuser: bad uid '%s'\n", uidarg);
+		return 2;
+	}
+	for (const char *g = gidarg;; g = end + 1) {
+		long gid = strtol(g, &end, 10);
+		if (end == g || gid < 0 || (*end != '\0' && *end != ',') || n == 16) {
+			fprintf(stderr, "nettool asuser: bad groups '%s'\n", gidarg);
+			return 2;
+		}
+		groups[n++] = (gid_t)gid;
+		if (*end == '\0')
+			break;
+	}
+	/* Groups first: after setuid there is no right to change them. */
+	if (setgroups((size_t)n - 1, groups + 1) < 0 || setgid(groups[0]) < 0 ||
+	    setuid((uid_t)uid) < 0) {
+		perror("nettool asuser: setgroups/setgid/setuid");
+		return 1;
+	}
+	if (setuid(0) == 0) {
+		fprintf(stderr, "nettool asuser: still able to become root\n");
+		return 1;
+	}
+	execvp(argv[0], argv);
+	fprintf(stderr, "nettool asuser: exec %s: %s\n", argv[0], strerror(errno));
+	return 127;
+}
+
+static int streampeer(const char *sock, const char *lenarg, int after_frame)
+{
+	static char buf[1 << 16];
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char *end;
+	unsigned long len = strtoul(lenarg, &end, 0);
+	if (*lenarg == '\0' || *end != '\0' || len > UINT32_MAX ||
+	    strlen(sock) >= sizeof(a.sun_path)) {
+		fprintf(stderr, "nettool streampeer: bad length or socket path\n");
+		return 2;
+	}
+	strcpy(a.sun_path, sock);
+	unlink(sock);
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0) {
+		fprintf(stderr, "nettool streampeer: %s: %s\n", sock, strerror(errno));
+		return 1;
+	}
+	int c = accept(l, NULL, NULL);
+	if (c < 0) {
+		perror("nettool streampeer: accept");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	unsigned char be[4] = { (unsigned char)(len >> 24), (unsigned char)(len >> 16),
+				(unsigned char)(len >> 8), (unsigned char)len };
+	int sent = 0;
+	long long got = 0;
+	for (;;) {
+		if (!sent && (!after_frame || got > 0)) {
+			if (write(c, be, sizeof(be)) != (ssize_t)sizeof(be)) {
+				perror("nettool streampeer: write");
+				return 1;
+			}
+			sent = 1;
+			printf("streampeer: sent %lu after %lld bytes from the peer\n", len, got);
+			fflush(stdout);
+		}
+		ssize_t r = read(c, buf, sizeof(buf));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			perror("nettool streampeer: read");
+			return 1;
+		}
+		if (r == 0)
+			break;
+		got += r;
+	}
+	printf("streampeer: sent %s, got %lld bytes, closed by the peer\n",
+	       sent ? lenarg : "nothing", got);
+	return sent ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if ((argc == 5 || argc == 6) && strcmp(argv[1], "http") == 0)
@@ -311,8 +413,14 @@ int main(int argc, char **argv)
 		return udpcheck(argv[2], port_arg(argv[3]), atol(argv[4]), atol(argv[5]));
 	if (argc >= 5 && strcmp(argv[1], "tapfd") == 0)
 		return tapfd(argv[2], argv[3], argv + 4);
+	if (argc >= 5 && strcmp(argv[1], "asuser") == 0)
+		return asuser(argv[2], argv[3], argv + 4);
+	if ((argc == 4 || (argc == 5 && strcmp(argv[4], "after-frame") == 0)) &&
+	    strcmp(argv[1], "streampeer") == 0)
+		return streampeer(argv[2], argv[3], argc == 5);
 	fprintf(stderr, "usage: nettool udpecho PORT | udpcheck IPV4 PORT MIN MAX | "
 			"recvtime IPV4 PORT | tapfd NAME FD CMD ARG... | "
-			"http SOCKET METHOD PATH [BODY]\n");
+			"http SOCKET METHOD PATH [BODY] | asuser UID GID[,GID...] CMD ARG... | "
+			"streampeer SOCKET LEN [after-frame]\n");
 	return 2;
 }
