@@ -8,7 +8,7 @@ set -euo pipefail
 variant=${1:-plain}
 need_pkgs busybox-static cpio lz4 kmod gcc libc6-dev
 inputs=("$LAB/build-l2-initramfs.sh" "$LAB/common.sh" "$LAB/l2/init" "$LAB/l2/ctrlaltdel" "$LAB/l2/profile"
-	"$LAB/l2/blkpat.c")
+	"$LAB/l2/udhcpc" "$LAB/l2/blkpat.c")
 nettool=$("$LAB/build-nettool.sh") # the UDP echo for the network scenarios
 inputs+=("$nettool")
 extra=()
@@ -32,6 +32,7 @@ stage_busybox "$root"
 install -m 755 "$LAB/l2/init" "$root/init"
 mkdir -p "$root/lab"
 install -m 755 "$LAB/l2/ctrlaltdel" "$root/lab/ctrlaltdel"
+install -m 755 "$LAB/l2/udhcpc" "$root/lab/udhcpc"
 install -m 644 "$LAB/l2/profile" "$root/etc/profile"
 # blkpat: the disk pattern writer/checker of the virtio-blk scenarios.
 gcc -static -O2 -s -o "$root/bin/blkpat" "$LAB/l2/blkpat.c"
