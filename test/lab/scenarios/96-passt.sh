@@ -5,14 +5,15 @@
 # would set it). passt's uplink in L1 is a dummy interface with 10.0.7.15/24
 # and a default route via 10.0.7.1, so passt hands the guest 10.0.7.15 by
 # DHCP with 10.0.7.1 as its router, and maps connections to 10.0.7.1 onto
-# L1's loopback. Checks: the guest's DHCP lease (address, router, MTU
-# 65520); 16 MiB fetched with wget from busybox httpd on 127.0.0.1 in L1,
-# and 16 MiB back through passt's port forward (-t), md5sum on both ends
-# (throughput printed, for information); passt killed mid-transfer: kvmrun
-# logs one "link down" line, keeps running, the guest still answers on its
-# console and sees carrier 0; a fake peer (nettool streampeer) that sends a
-# frame length of 0, and in a second run 65537: the same, and kvmrun's
-# metrics at exit say bad_length 1, link_up 0.
+# L1's loopback. Checks: with no peer on the socket, one line and status 2;
+# the guest's DHCP lease (address, router, MTU 65520); 16 MiB fetched with
+# wget from busybox httpd on 127.0.0.1 in L1, and 16 MiB back through
+# passt's port forward (-t), md5sum on both ends (throughput printed, for
+# information); passt killed mid-transfer: kvmrun logs one "link down" line,
+# keeps running, the guest still answers on its console and sees carrier 0;
+# a fake peer (nettool streampeer) that sends a frame length of 0, and in a
+# second run 65537: the same, and kvmrun's metrics at exit say bad_length 1,
+# link_up 0.
 PT_UID=1000
 PT_KVM_GID=104 # "kvm", as Debian's udev makes /dev/kvm root:kvm 0660
 PT_HOST=10.0.7.15
@@ -142,12 +143,25 @@ if need_kvmrun passt-boot; then
 	ip link set ptup up
 	ip route add default via "$PT_GW" dev ptup
 
+	# 0. No peer on the socket: one line naming it, status 2 (README: a bad
+	# input, checked before /dev/kvm is opened), no guest started.
+	timeout -s KILL 30 $AS_USER "$KVMRUN" --kernel "$L2_BZIMAGE" \
+		--net "stream=$LAB_TMP/u/none.sock" >none.out 2>none.err
+	rc=$?
+	echo "LAB: no socket: status $rc: $(cat none.err)"
+	if [ "$rc" = 2 ] && [ "$(wc -l <none.err)" = 1 ] && grep -q "u/none.sock" none.err &&
+		[ ! -s none.out ]; then
+		pass passt-no-socket
+	else
+		fail passt-no-socket "status $rc (wanted 2), $(wc -l <none.err) lines on stderr (wanted one naming the socket), $(wc -c <none.out) bytes on stdout"
+	fi
+
 	# 1. passt, httpd on L1's loopback, a guest that takes DHCP.
 	$AS_USER sh -c "dd if=/dev/urandom of=u/www/a bs=1M count=$PT_MB 2>/dev/null"
 	a_md5=$(md5 u/www/a)
 	$AS_USER httpd -f -p 127.0.0.1:8080 -h "$LAB_TMP/u/www" &
 	httpd_pid=$!
-	if ! passt_start "$LAB_TMP/u/passt.sock" "$LAB_TMP/u/passt.log" -t 5002; then
+	if ! passt_start "$LAB_TMP/u/passt.sock" "$LAB_TMP/u/passt.log" -i ptup -t 5002; then
 		fail passt-boot "passt did not make its socket within 10s"
 		sed 's/^/  | /' u/passt.log u/passt.log.err 2>/dev/null | tail -20
 	else
