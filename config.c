@@ -67,6 +67,9 @@ static const char usage_text[] =
 	"      --log-level LEVEL    error, warn, info (default) or debug\n"
 	"      --shutdown-timeout S seconds the guest gets to shut down after SIGTERM (default "
 	"10)\n"
+	"      --on-reboot exit|restart\n"
+	"                           what a guest reboot does: end kvmrun (default, status 0) or\n"
+	"                           boot the same machine again in this process; poweroff exits\n"
 	"      --no-acpi            no ACPI tables (devices stay on the command line)\n"
 	"      --no-pit             no i8254 PIT (faster exit; for guests that need no PIT:\n"
 	"                           Linux checks its timer through it, use no_timer_check)\n"
@@ -323,6 +326,7 @@ void config_parse(struct options *o, int argc, char **argv)
 	enum {
 		OPT_CONSOLE = 256,
 		OPT_SHUTDOWN_TIMEOUT,
+		OPT_ON_REBOOT,
 		OPT_DISK,
 		OPT_NET,
 		OPT_NO_SECCOMP,
@@ -377,6 +381,7 @@ void config_parse(struct options *o, int argc, char **argv)
 		{ "log", required_argument, NULL, OPT_LOG },
 		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+		{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
 		{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
 		{ "no-pit", no_argument, NULL, OPT_NO_PIT },
 		{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
@@ -479,6 +484,12 @@ void config_parse(struct options *o, int argc, char **argv)
 		case OPT_SHUTDOWN_TIMEOUT:
 			o->shutdown_timeout = parse_int(optarg, "--shutdown-timeout", 0, 3600);
 			break;
+		case OPT_ON_REBOOT:
+			if (strcmp(optarg, "exit") && strcmp(optarg, "restart"))
+				usage_error("--on-reboot: '%s' is neither exit nor restart",
+					    optarg);
+			o->restart_on_reboot = !strcmp(optarg, "restart");
+			break;
 		case OPT_NO_ACPI:
 			machine = machine ? machine : "--no-acpi";
 			o->no_acpi = true;
@@ -579,6 +590,9 @@ void config_parse(struct options *o, int argc, char **argv)
 		config_restore_devices(o);
 	if (no_api && o->api_sock)
 		usage_error("--no-api: --api-sock %s asks for the API", o->api_sock);
+	if (o->restart_on_reboot && o->restore_dir)
+		usage_error("--on-reboot restart: not with --restore (a restored guest has no boot "
+			    "image to start again from)");
 	if (o->api_sock && (o->dump_acpi || o->restore_dir))
 		usage_error("--api-sock: not with %s", o->dump_acpi ? "--dump-acpi" : "--restore");
 	if (!o->kernel && !o->dump_acpi && !o->restore_dir && !o->api_sock)

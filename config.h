@@ -44,6 +44,7 @@ struct options {
 	int console_fd;
 	int64_t console_limit; /* --console-limit: bytes/s of output kept; 0: off; -1: default */
 	int shutdown_timeout;
+	bool restart_on_reboot; /* --on-reboot restart: a guest reboot boots the machine again */
 	struct blk_spec disks[MAX_DISKS];
 	int ndisks;
 	struct net_spec nets[MAX_NETS];

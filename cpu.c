@@ -286,6 +286,12 @@ static enum cpu_exit_kind exit_kind(const struct kvm_run *run)
 	}
 }
 
+/* After a reboot exit: true when the machine restarts (the loop holds, then goes on). */
+static bool rebooting(const struct cpu *c)
+{
+	return c->env->rebooting && atomic_load(c->env->rebooting);
+}
+
 /* Handle one exit; false when the VM ends. */
 static bool handle_exit(struct cpu *c)
 {
@@ -300,16 +306,16 @@ static bool handle_exit(struct cpu *c)
 			   run->mmio.len > 8 ? 8 : run->mmio.len, run->mmio.is_write);
 		return true;
 	case KVM_EXIT_SHUTDOWN:
-		stop(c, CPU_STOP_RESET, "guest reset (triple fault on vCPU %d)", c->id);
-		return false;
+		stop(c, CPU_STOP_REBOOT, "guest reset (triple fault on vCPU %d)", c->id);
+		return rebooting(c);
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_CRASH)
 			stop(c, CPU_STOP_FAULT, "guest crashed (vCPU %d)", c->id);
+		else if (run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN)
+			stop(c, CPU_STOP_RESET, "guest powered off");
 		else
-			stop(c, CPU_STOP_RESET, "guest %s",
-			     run->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN ? "powered off"
-										 : "reset");
-		return false;
+			stop(c, CPU_STOP_REBOOT, "guest reset");
+		return rebooting(c);
 	case KVM_EXIT_INTERNAL_ERROR:
 		stop(c, CPU_STOP_FAULT,
 		     "KVM internal error on vCPU %d: suberror %u (%s) at guest "
@@ -353,6 +359,21 @@ static void park(struct cpu *c)
 	} while (atomic_load(c->env->pause));
 }
 
+/*
+ * --on-reboot restart: out of KVM_RUN while main resets the machine, counted
+ * in *parked like a paused vCPU; main sets our registers meanwhile.
+ */
+static void hold(struct cpu *c)
+{
+	atomic_fetch_add(c->env->parked, 1);
+	futex_wake(c->env->parked);
+	while (atomic_load(c->env->rebooting))
+		futex_wait(c->env->rebooting, 1);
+	atomic_fetch_sub(c->env->parked, 1);
+	futex_wake(c->env->parked);
+	c->run->immediate_exit = 0;
+}
+
 static void *cpu_thread(void *arg)
 {
 	struct cpu *c = arg;
@@ -365,6 +386,10 @@ static void *cpu_thread(void *arg)
 		return NULL;
 	bool first = c->id == 0 && c->env->first_run;
 	while (!atomic_load(c->env->stopping)) {
+		if (rebooting(c)) {
+			hold(c);
+			continue;
+		}
 		if (first) {
 			c->env->first_run(c->env->ctx);
 			first = false;

@@ -17,7 +17,8 @@ struct kvm_run;
 
 /* Why a vCPU ended the VM; vmm.c maps these to exit statuses. */
 enum cpu_stop {
-	CPU_STOP_RESET,	   /* guest reset or powered off */
+	CPU_STOP_RESET,	   /* guest powered off */
+	CPU_STOP_REBOOT,   /* guest asked to reboot (triple fault, i8042, ACPI reset) */
 	CPU_STOP_FAULT,	   /* KVM internal error, emulation failure, failed entry */
 	CPU_STOP_INTERNAL, /* a kvmrun or host failure */
 };
@@ -51,6 +52,13 @@ struct cpu_env {
 	 * registers are whole) and counts itself in *parked. May be NULL.
 	 */
 	atomic_int *pause, *parked;
+	/*
+	 * --on-reboot restart: while *rebooting is nonzero, a vCPU holds outside
+	 * KVM_RUN (counted in *parked) and main puts the boot state back. A
+	 * reboot exit continues the loop instead of ending it when stop() set
+	 * it. May be NULL.
+	 */
+	atomic_int *rebooting;
 	/* Called on the first KVM_RUN of vCPU 0 (boot timing). May be NULL. */
 	void (*first_run)(void *ctx);
 };

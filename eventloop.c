@@ -14,6 +14,7 @@
 #include "api.h"
 #include "endpoints.h"
 #include "i8042.h"
+#include "restart.h"
 #include "snapshot.h"
 #include "util.h"
 
@@ -86,6 +87,7 @@ static int stop_status(struct vm *vm)
 {
 	switch (atomic_load(&vm->stop_why)) {
 	case CPU_STOP_RESET:
+	case CPU_STOP_REBOOT:
 		return EXIT_GUEST_DONE;
 	case CPU_STOP_FAULT:
 		return EXIT_GUEST_FAULT;
@@ -94,7 +96,7 @@ static int stop_status(struct vm *vm)
 	}
 }
 
-enum { EV_SIGNAL, EV_STDIN, EV_SERIAL, EV_STOP, EV_GRACE, EV_SNAPSHOT, EV_API };
+enum { EV_SIGNAL, EV_STDIN, EV_SERIAL, EV_STOP, EV_GRACE, EV_SNAPSHOT, EV_API, EV_REBOOT };
 
 /* A snapshot, asked for by SIGUSR2 or the guest's init; then exit or run on. */
 static void on_snapshot(struct vm *vm)
@@ -162,6 +164,7 @@ void vm_loop_open(struct vm *vm, struct vm_loop *l)
 	vm->con.in_unpollable = epoll_add(vm, l->ep, vm->con.in_fd, EV_STDIN) < 0;
 	epoll_add(vm, l->ep, vm->serial_fd, EV_SERIAL);
 	epoll_add(vm, l->ep, vm->stop_fd, EV_STOP);
+	epoll_add(vm, l->ep, vm->reboot_fd, EV_REBOOT);
 	epoll_add(vm, l->ep, l->tfd, EV_GRACE);
 	epoll_add(vm, l->ep, vm->snap_fd, EV_SNAPSHOT);
 	if (vm->api)
@@ -211,6 +214,13 @@ void vm_loop_run(struct vm *vm, struct vm_loop *l)
 				int status = stop_status(vm);
 				finish(vm, status, status ? vm->stop_msg : NULL);
 			}
+			case EV_REBOOT:
+				efd_drain(vm->reboot_fd);
+				/* After SIGTERM the guest's reboot is how it stops (Ctrl-Alt-Del). */
+				if (l->asked)
+					finish(vm, EXIT_GUEST_DONE, vm->reboot_msg);
+				restart_run(vm);
+				break;
 			case EV_SNAPSHOT:
 				efd_drain(vm->snap_fd);
 				on_snapshot(vm);

@@ -111,6 +111,8 @@ int nstream_recv(struct nstream *s, uint8_t *out, size_t cap)
 				continue;
 			if (errno == EAGAIN)
 				return NSTREAM_AGAIN;
+			if (errno == ECONNRESET) /* passt killed with our frames unread */
+				return die(s, "the peer closed the connection", 0);
 			return die(s, "read", errno);
 		}
 		s->rlen += (size_t)r;

@@ -181,16 +181,15 @@ void vm_report(struct vm *vm, const char *event, int status)
 		j_u64(&j, cpu_exit_name((enum cpu_exit_kind)k), exits(vm, (enum cpu_exit_kind)k));
 	j_end(&j);
 	put_devices(vm, &j);
+	j_u64(&j, "reboots", vm->reboots); /* --on-reboot restart: machine restarts so far */
 	j_obj(&j, "serial");
 	j_u64(&j, "dropped_bytes", serial_dropped(vm->serial));
 	j_u64(&j, "limited_bytes", vm->con.dropped); /* over --console-limit */
 	j_end(&j);
 	j_obj(&j, "seccomp");
 	j_bool(&j, "enabled", !vm->opt.no_seccomp);
-	/* main's filter is the snapshot role's when snapshots may be taken. */
-	j_u64(&j, "main_rules",
-	      (uint64_t)seccomp_count(
-		      vm->opt.snapshot_dir || vm->api ? SECCOMP_SNAPSHOT : SECCOMP_MAIN, NULL));
+	/* main's filter is the snapshot (or restart) role's when those may happen. */
+	j_u64(&j, "main_rules", (uint64_t)seccomp_count(vm_main_role(vm), NULL));
 	j_u64(&j, "vcpu_rules", (uint64_t)seccomp_count(SECCOMP_VCPU, NULL));
 	j_u64(&j, "io_rules", (uint64_t)seccomp_count(SECCOMP_IO, NULL));
 	j_end(&j);

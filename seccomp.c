@@ -19,11 +19,17 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <termios.h>
 
-/* The snapshot role is main's, plus what writing a snapshot calls (SNAP). */
-#define SNAP (1u << SECCOMP_SNAPSHOT)
+/*
+ * The snapshot role is main's, plus what writing a snapshot calls (SNAP);
+ * the restart role is the snapshot role's, plus what putting the boot state
+ * back calls (RESTART).
+ */
+#define RESTART (1u << SECCOMP_RESTART)
+#define SNAP ((1u << SECCOMP_SNAPSHOT) | RESTART)
 #define MAIN ((1u << SECCOMP_MAIN) | SNAP)
 #define VCPU (1u << SECCOMP_VCPU)
 #define IO (1u << SECCOMP_IO)
@@ -102,6 +108,8 @@ static const struct {
 	SC(exit, VCPU, "a vCPU thread ends when the VM stops"),
 	SC(exit_group, MAIN | DOWN, "process exit"),
 	SC(pwrite64, SNAP, "snapshot: the state and memory files"),
+	SC_ARG(madvise, RESTART, 2, MADV_DONTNEED,
+	       "--on-reboot restart: the last run's guest RAM goes, zero pages come back"),
 	SC(ftruncate, SNAP, "snapshot: empty the files, so old pages become holes"),
 	SC(fdatasync, SNAP, "snapshot: on disk before kvmrun exits or resumes"),
 	SC(mincore, SNAP, "snapshot: skip guest pages never touched"),
@@ -136,6 +144,18 @@ static const struct {
 	IOC(KVM_GET_CLOCK, SNAP, "snapshot: VM state"),
 	IOC(KVM_GET_IRQCHIP, SNAP, "snapshot: VM state"),
 	IOC(KVM_GET_PIT2, SNAP, "snapshot: VM state"),
+	IOC(KVM_SET_SREGS, RESTART, "--on-reboot restart: the vCPUs' boot state"),
+	IOC(KVM_SET_REGS, RESTART, "--on-reboot restart: the vCPUs' boot state"),
+	IOC(KVM_SET_XSAVE, RESTART, "--on-reboot restart: the vCPUs' boot state"),
+	IOC(KVM_SET_XCRS, RESTART, "--on-reboot restart: the vCPUs' boot state"),
+	IOC(KVM_SET_DEBUGREGS, RESTART, "--on-reboot restart: the vCPUs' boot state"),
+	IOC(KVM_SET_LAPIC, RESTART, "--on-reboot restart: the vCPUs' boot state"),
+	IOC(KVM_SET_MSRS, RESTART,
+	    "--on-reboot restart: the vCPUs' boot state (kvmclock and PV MSRs off again)"),
+	IOC(KVM_SET_VCPU_EVENTS, RESTART, "--on-reboot restart: no exception pending"),
+	IOC(KVM_SET_MP_STATE, RESTART, "--on-reboot restart: APs wait for INIT/SIPI again"),
+	IOC(KVM_SET_IRQCHIP, RESTART, "--on-reboot restart: PICs and IOAPIC as at boot"),
+	IOC(KVM_SET_PIT2, RESTART, "--on-reboot restart: the PIT as at boot"),
 	IOC(KVM_IRQ_LINE, MAIN | VCPU, "serial and i8042 interrupt lines"),
 	IOC(TCSETSF, ALL,
 	    "restore the terminal at exit (main), or when a thread faults (the "
@@ -162,8 +182,8 @@ int seccomp_count(enum seccomp_role role, int *nioctl)
 	return n + (m > 0); /* + ioctl */
 }
 
-static const char *const role_names[SECCOMP_ROLES] = { "main",	   "vcpu", "io",    "teardown",
-						       "snapshot", "api",  "opener" };
+static const char *const role_names[SECCOMP_ROLES] = { "main",	   "vcpu", "io",     "teardown",
+						       "snapshot", "api",  "opener", "restart" };
 
 int seccomp_role_by_name(const char *name)
 {
@@ -261,6 +281,7 @@ int main(void)
 	emit(stdout, SECCOMP_SNAPSHOT, "snapshot");
 	emit(stdout, SECCOMP_API, "api");
 	emit(stdout, SECCOMP_OPENER, "opener");
+	emit(stdout, SECCOMP_RESTART, "restart");
 	return 0;
 }
 
@@ -281,7 +302,9 @@ int seccomp_selftest(const char *role, char *err, size_t errlen)
 	int r = seccomp_role_by_name(role);
 	if (r < 0)
 		return errf(err, errlen,
-			    "--seccomp-selftest %s: expected main, vcpu, io, teardown or snapshot",
+			    "--seccomp-selftest %s: expected main, vcpu, io, teardown, snapshot, "
+			    "api, "
+			    "opener or restart",
 			    role),
 		       ERR_USAGE;
 	int rc = seccomp_enter((enum seccomp_role)r);
@@ -313,6 +336,7 @@ int seccomp_enter(enum seccomp_role role)
 		{ bpf_snapshot, sizeof(bpf_snapshot) },
 		{ bpf_api, sizeof(bpf_api) },
 		{ bpf_opener, sizeof(bpf_opener) },
+		{ bpf_restart, sizeof(bpf_restart) },
 	};
 	struct sock_fprog prog = {
 		.len = (unsigned short)(progs[role].len / sizeof(struct sock_filter)),

@@ -13,6 +13,7 @@ enum seccomp_role {
 	SECCOMP_SNAPSHOT, /* main, when it may write snapshots: main's list and their calls */
 	SECCOMP_API,	  /* --api-sock: the thread that reads HTTP requests from clients */
 	SECCOMP_OPENER,	  /* --api-sock: the thread that opens an image PATCH /drives names */
+	SECCOMP_RESTART,  /* main with --on-reboot restart: snapshot's list and a reset's calls */
 	SECCOMP_ROLES
 };
 

@@ -633,8 +633,8 @@ void restore_cpus(struct vm *vm)
 	/* As at capture: kvmclock goes on from the instant vCPU 0's TSC was set. */
 	uint64_t t_tsc = 0, t_other;
 	for (int i = 0; i < vm->opt.cpus; i++)
-		if (vcpu_state_set(vm->cpus[i].fd, &s->cpus[i], i == 0 ? &t_tsc : &t_other, err,
-				   sizeof(err)) < 0)
+		if (vcpu_state_set(vm->cpus[i].fd, &s->cpus[i], NULL, i == 0 ? &t_tsc : &t_other,
+				   err, sizeof(err)) < 0)
 			vm_die(vm, errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME,
 			       "--restore %s: %s: vCPU %d: %s", vm->opt.restore_dir, SNAP_STATE, i,
 			       err);

@@ -764,6 +764,13 @@ bool virtio_limit_stats(struct virtio_dev *vd, unsigned q, struct rl_stats *out)
 
 /* ---- snapshots ---- */
 
+void virtio_reset(struct virtio_dev *vd)
+{
+	pthread_mutex_lock(&vd->lock);
+	status_write(vd, 0);
+	pthread_mutex_unlock(&vd->lock);
+}
+
 void virtio_quiesce(struct virtio_dev *vd)
 {
 	pthread_mutex_lock(&vd->lock);

@@ -251,6 +251,13 @@ struct virtio_state {
 };
 
 /*
+ * --on-reboot restart: the device as after a driver's reset (Status 0:
+ * queues, features and interrupt status cleared), as the next boot's
+ * driver expects to find it. Waits for a request in flight; vCPUs parked.
+ */
+void virtio_reset(struct virtio_dev *vd);
+
+/*
  * Snapshots. virtio_quiesce takes vd->lock and keeps it until
  * virtio_resume: no request is in flight meanwhile and none starts (the
  * I/O thread waits for the lock), so guest memory, the disk and the

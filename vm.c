@@ -135,6 +135,13 @@ bool vm_pause(struct vm *vm)
 	return true;
 }
 
+enum seccomp_role vm_main_role(const struct vm *vm)
+{
+	if (vm->opt.restart_on_reboot)
+		return SECCOMP_RESTART;
+	return vm->opt.snapshot_dir || vm->api ? SECCOMP_SNAPSHOT : SECCOMP_MAIN;
+}
+
 void vm_resume(struct vm *vm)
 {
 	atomic_store(&vm->pause, 0);

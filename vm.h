@@ -15,6 +15,7 @@
 #include "cpu.h"
 #include "log.h"
 #include "mem.h"
+#include "seccomp.h"
 #include "vmstate.h"
 
 #define MAX_DEVICES (MAX_DISKS + MAX_NETS)
@@ -57,7 +58,12 @@ struct vm {
 	int metrics_fd;
 	int serial_fd; /* eventfd: console output ready / input room */
 	int stop_fd;   /* eventfd: a vCPU ended the VM */
+	int reboot_fd; /* eventfd: --on-reboot restart: the guest asked to reboot */
 	atomic_bool stopping;
+	atomic_int rebooting; /* 1: vCPUs hold outside KVM_RUN while main resets the machine */
+	char reboot_msg[128];
+	uint64_t reboots;	 /* restarts done */
+	struct restart *restart; /* --on-reboot restart: the machine as it was at boot */
 	atomic_int stop_why;
 	char stop_msg[256];
 	/* Start-up: no thread runs the guest before every thread and the child are confined. */
@@ -124,6 +130,8 @@ void vm_describe(struct vm *vm, struct jline *j);
  * are, false if the VM is ending or one did not come. Main thread only.
  */
 bool vm_pause(struct vm *vm);
+/* Main's seccomp role: main, snapshot (it may write snapshots) or restart (--on-reboot restart). */
+enum seccomp_role vm_main_role(const struct vm *vm);
 void vm_resume(struct vm *vm);
 /* What the user called device i (a disk's path, a NIC's tap), and its flag. */
 const char *vm_device_name(const struct vm *vm, int i, const char **flag);

@@ -29,6 +29,7 @@
 #include "layout.h"
 #include "metrics.h"
 #include "mptable.h"
+#include "restart.h"
 #include "seccomp.h"
 #include "serial.h"
 #include "snapshot.h"
@@ -68,6 +69,15 @@ static void vm_stop(void *ctx, enum cpu_stop why, const char *msg)
 {
 	struct vm *vm = ctx;
 	bool was = false;
+	if (why == CPU_STOP_REBOOT && vm->restart) {
+		/* The asking vCPU, and any other that asks meanwhile, holds; main restarts. */
+		int idle = 0;
+		if (atomic_compare_exchange_strong(&vm->rebooting, &idle, 1)) {
+			snprintf(vm->reboot_msg, sizeof(vm->reboot_msg), "%s", msg);
+			efd_signal(vm->reboot_fd);
+		}
+		return;
+	}
 	if (!atomic_compare_exchange_strong(&vm->stopping, &was, true))
 		return; /* another vCPU got there first */
 	atomic_store(&vm->stop_why, why);
@@ -77,13 +87,15 @@ static void vm_stop(void *ctx, enum cpu_stop why, const char *msg)
 
 static void guest_reset(void *ctx)
 {
-	vm_stop(ctx, CPU_STOP_RESET, "guest reset (i8042)");
+	vm_stop(ctx, CPU_STOP_REBOOT, "guest reset (i8042)");
 }
 
 static void acpi_event(void *ctx, int kind)
 {
-	vm_stop(ctx, CPU_STOP_RESET,
-		kind == ACPI_EVENT_POWEROFF ? "guest powered off (ACPI)" : "guest reset (ACPI)");
+	if (kind == ACPI_EVENT_POWEROFF)
+		vm_stop(ctx, CPU_STOP_RESET, "guest powered off (ACPI)");
+	else
+		vm_stop(ctx, CPU_STOP_REBOOT, "guest reset (ACPI)");
 }
 
 static void ready_line(struct vm *vm, const char *what, uint64_t t)
@@ -214,7 +226,7 @@ static void vm_start_guest(struct vm *vm)
 	}
 	vm->confined = !vm->opt.no_seccomp;
 	/* Snapshots are written by main: with --snapshot-dir, and with the API's /snapshot/create. */
-	if (!enter_role(vm, vm->opt.snapshot_dir || vm->api ? SECCOMP_SNAPSHOT : SECCOMP_MAIN))
+	if (!enter_role(vm, vm_main_role(vm)))
 		atomic_store(&vm->stopping, true); /* the stop event ends the loop */
 	int want = vm->ndevices + vm->opt.cpus + (vm->api ? 2 : 0); /* + API, opener */
 	for (int n; (n = atomic_load(&vm->reported)) < want;)
@@ -278,7 +290,7 @@ static void open_kvm(struct vm *vm)
 					     "KVM_GET_VCPU_MMAP_SIZE");
 	vm_stage(vm, "vm");
 	vm->cpuid = supported_cpuid(vm);
-	if (vm->opt.snapshot_dir || vm->api) {
+	if (vm->opt.snapshot_dir || vm->api || vm->opt.restart_on_reboot) {
 		char err[256];
 		int n = vmstate_msr_list(vm->kvmfd, vm->msrs, VMSTATE_MAX_MSRS, err, sizeof(err));
 		if (n < 0)
@@ -623,6 +635,7 @@ static void setup_platform_devices(struct vm *vm)
 {
 	vm->serial_fd = new_eventfd(vm);
 	vm->stop_fd = new_eventfd(vm);
+	vm->reboot_fd = new_eventfd(vm);
 	struct irq_line com1 = { set_irq, vm, SERIAL_COM1_IRQ };
 	struct irq_line kbd = { set_irq, vm, I8042_IRQ };
 	vm->serial = serial_create(&com1, vm->serial_fd);
@@ -702,6 +715,7 @@ static void setup_cpus(struct vm *vm)
 		.thread_start = vcpu_thread_start,
 		.pause = &vm->pause,
 		.parked = &vm->parked,
+		.rebooting = &vm->rebooting,
 	};
 	vm->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->cpus));
 	if (!vm->cpus || cpu_init_signals() < 0)
@@ -794,6 +808,8 @@ int main(int argc, char **argv)
 	setup_cpus(&vm);
 	if (vm.restored)
 		restore_cpus(&vm);
+	if (vm.opt.restart_on_reboot)
+		restart_prepare(&vm);
 	vm_stage(&vm, "vcpus");
 	if (vm.opt.no_seccomp)
 		fputs("kvmrun: WARNING: --no-seccomp: the monitor is not confined; a hostile guest "

@@ -89,8 +89,8 @@ int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu
  * MSRs, since KVM drops a TSC-deadline write unless the LAPIC timer is in
  * TSC-deadline mode; pending events and the run state last.
  */
-int vcpu_state_set(int vcpufd, const struct vcpu_state *s, uint64_t *msr_ns, char *err,
-		   size_t errlen)
+int vcpu_state_set(int vcpufd, const struct vcpu_state *s, struct vmstate_msrs *scratch,
+		   uint64_t *msr_ns, char *err, size_t errlen)
 {
 	if (s->ncpuid > VMSTATE_MAX_CPUID || s->nmsrs > VMSTATE_MAX_MSRS)
 		return errf(err, errlen, "vCPU state: %u CPUID entries, %u MSRs: too many",
@@ -100,7 +100,9 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, uint64_t *msr_ns, cha
 		struct kvm_cpuid_entry2 e[VMSTATE_MAX_CPUID];
 	} c = { .hdr.nent = s->ncpuid };
 	memcpy(c.e, s->cpuid, s->ncpuid * sizeof(c.e[0]));
-	KVM_DO(vcpufd, KVM_SET_CPUID2, &c, "KVM_SET_CPUID2 (the snapshot's CPUID)");
+	/* None: the vCPU keeps its own (a restart: KVM takes CPUID only before KVM_RUN). */
+	if (s->ncpuid)
+		KVM_DO(vcpufd, KVM_SET_CPUID2, &c, "KVM_SET_CPUID2 (the snapshot's CPUID)");
 	KVM_DO(vcpufd, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS");
 	KVM_DO(vcpufd, KVM_SET_REGS, &s->regs, "KVM_SET_REGS");
 	KVM_DO(vcpufd, KVM_SET_XSAVE, s->xsave, "KVM_SET_XSAVE");
@@ -113,9 +115,10 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, uint64_t *msr_ns, cha
 	 * can take milliseconds), and the TSC deadline after the TSC it is
 	 * measured against.
 	 */
-	struct vmstate_msrs *m = calloc(1, sizeof(*m));
+	struct vmstate_msrs *m = scratch ? scratch : calloc(1, sizeof(*m));
 	if (!m)
 		return errf(err, errlen, "out of memory");
+	m->nmsrs = 0;
 	struct kvm_msr_entry tsc = { .index = 0 }, deadline = { .index = 0 };
 	for (uint32_t i = 0; i < s->nmsrs; i++)
 		if (s->msrs[i].index == MSR_TSC)
@@ -138,7 +141,8 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, uint64_t *msr_ns, cha
 		if (k == 0)
 			*msr_ns = mono_ns();
 	}
-	free(m);
+	if (m != scratch)
+		free(m);
 	if (put != (int)want)
 		return errf(err, errlen, "KVM: KVM_SET_MSRS: MSR 0x%x refused", bad);
 	KVM_DO(vcpufd, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");

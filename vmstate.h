@@ -53,9 +53,13 @@ struct vmstate_msrs {
  */
 int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu_state *s,
 		   struct vmstate_msrs *scratch, uint64_t *msr_ns, char *err, size_t errlen);
-/* Put one back into a fresh vCPU (its CPUID first: KVM checks the rest against it). */
-int vcpu_state_set(int vcpufd, const struct vcpu_state *s, uint64_t *msr_ns, char *err,
-		   size_t errlen);
+/*
+ * Put one back into a fresh vCPU (its CPUID first: KVM checks the rest
+ * against it; ncpuid 0 keeps the vCPU's own, as a restart must). scratch:
+ * KVM_SET_MSRS's buffer, or NULL to allocate one.
+ */
+int vcpu_state_set(int vcpufd, const struct vcpu_state *s, struct vmstate_msrs *scratch,
+		   uint64_t *msr_ns, char *err, size_t errlen);
 
 int vm_state_get(int vmfd, bool pit, struct vm_state *s, char *err, size_t errlen);
 /* The interrupt controllers and PIT; the clock is vm_clock_set's. */

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """The probe guest on this host's /dev/kvm: what kvmrun hands over, checked from inside."""
+import json
 import os
 import re
 import signal
@@ -99,6 +100,50 @@ def exits():
         result(name, ok, f"status {p.returncode} after {took:.1f}s; stderr {err!r}")
 
 
+def restarts():
+    """--on-reboot restart: a reboot boots the machine again, from zeroed RAM; poweroff exits."""
+    metrics = os.path.join(TMP, "restart-metrics.json")
+    for mode in ("reboot", "reboot-triple"):
+        name = f"restart/{mode}"
+        p, seen = start_until(["-k", probe("pvh"), "-c", f"probe.exit={mode}", "--on-reboot",
+                               "restart", "--metrics", metrics],
+                              b"reboot.memory=", timeout=30)
+        # Read on until four boots have said how they found RAM.
+        deadline = time.time() + 60
+        while seen.count(b"reboot.memory=") < 4 and time.time() < deadline:
+            chunk = p.stdout.read1(4096)
+            if not chunk:
+                break
+            seen += chunk
+        out, err = stop(p, signal.SIGTERM)
+        text = (seen + out).decode(errors="replace")
+        boots = text.count("reboot.memory=")
+        result(f"{name}-boots-again", boots >= 4 and text.count("PROBE boot=pvh") >= 4,
+               f"{boots} boots seen; stderr {err!r}")
+        result(f"{name}-memory-zeroed", "reboot.memory=stale" not in text
+               and text.count("reboot.memory=clean") == boots,
+               f"{text.count('reboot.memory=stale')} boots found the last run's mark")
+        # SIGTERM: the guest's next reboot ends kvmrun (Ctrl-Alt-Del is how guests stop).
+        try:
+            m = json.loads(open(metrics).read().strip().splitlines()[-1])
+        except (OSError, ValueError, IndexError):
+            m = {}
+        result(f"{name}-sigterm-exits-0", p.returncode == 0 and m.get("reboots", 0) >= 3,
+               f"status {p.returncode}, reboots {m.get('reboots')}; stderr {err!r}")
+    # Poweroff always exits, restart or not.
+    status, out, err = run(["-k", probe("pvh"), "-c", "probe.exit=acpi probe.acpi=poweroff",
+                            "--on-reboot", "restart"])
+    result("restart/poweroff-exits-0", status == 0 and out.count("PROBE boot=") == 1,
+           f"status {status}, {out.count('PROBE boot=')} boots; {err!r}")
+    # The default is exit, as before.
+    status, out, err = run(["-k", probe("pvh"), "-c", "probe.exit=reboot"])
+    result("restart/default-exit", status == 0 and out.count("reboot.memory=") == 1,
+           f"status {status}; {err!r}")
+    status, out, err = run(["-k", probe("pvh"), "--on-reboot", "again"])
+    result("restart/bad-value-is-2", status == 2 and "--on-reboot" in err
+           and len(err.strip().splitlines()) == 1, f"status {status} {err!r}")
+
+
 def bad_inputs():
     bz = open(probe("bzimage"), "rb").read()
     paths = {}
@@ -143,7 +188,7 @@ def bad_inputs():
     ]
     cases += [
         ("net-bad-mac", k + ["--net", "tap=kvx0,mac=zz:00:00:00:00:01"], "bad MAC"),
-        ("net-bad-kind", k + ["--net", "tup=kvx0"], "want tap=NAME or fd=N"),
+        ("net-bad-kind", k + ["--net", "tup=kvx0"], "want tap=NAME, fd=N or stream=PATH"),
         ("net-long-tap", k + ["--net", "tap=a-very-long-tap-name"], "longer than 15"),
         ("disk-bad-option", k + ["--disk", "/x,rw"], "unknown option"),
         # 20 devices would need GSIs up to 24: the IOAPIC has 0..23 (5 are taken).
@@ -284,6 +329,7 @@ def hugepages():
 
 boots()
 exits()
+restarts()
 bad_inputs()
 checked_before_kvm()
 hugepages()

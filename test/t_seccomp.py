@@ -125,7 +125,10 @@ def other_workloads(traced):
                   "resume"], signal.SIGUSR2),
             (["--restore", snaps[0], "--snapshot-dir", snaps[2]], signal.SIGUSR2),
             (["--restore", snaps[0], "--snapshot-dir", snaps[3], "--track-dirty"],
-             signal.SIGUSR2)]
+             signal.SIGUSR2),
+            # The restart role: the probe reboots again and again, each one put back to its
+            # boot state; SIGTERM makes the next reboot the last.
+            (k + ["-c", "probe.exit=reboot", "--on-reboot", "restart"], signal.SIGTERM)]
     try:
         for args, sig in runs:
             p = subprocess.Popen([traced] + args, stdin=subprocess.DEVNULL, pass_fds=(w,),
@@ -242,7 +245,9 @@ def role_of(lines):
     for line in lines[:400]:
         if line.startswith("execve("):
             # main, or main allowed to write snapshots (a filter of its own)
-            # (the API's PUT /snapshot/create makes main write snapshots too)
+            # (the API's PUT /snapshot/create makes main write snapshots too), or restart
+            if '"--on-reboot", "restart"' in line:
+                return "restart"
             return "snapshot" if '"--snapshot-dir"' in line or '"--snapshot-on-ready"' in line \
                 or '"--api-sock"' in line else "main"
         m = re.match(r'prctl\(PR_SET_NAME, "kvmrun-(vcpu|io|teardown|api|opener)', line)
@@ -316,11 +321,13 @@ def main():
                 used[role] |= calls
                 for c in calls - rules.get(role, set()):
                     where.setdefault((role, c), (run, f, lines[-6:]))
-    for role in ("main", "vcpu", "io", "teardown", "snapshot", "api", "opener"):
+    for role in ("main", "vcpu", "io", "teardown", "snapshot", "api", "opener", "restart"):
         allowed = rules.get(role, set())
         extra = used[role] - allowed
-        # The snapshot role holds main's rules too: those count as used where main used them.
-        also = used["main"] if role == "snapshot" else set()
+        # The snapshot role holds main's rules too, and the restart role the snapshot role's:
+        # those count as used where main (or a snapshot) used them.
+        also = {"snapshot": used["main"], "restart": used["main"] | used["snapshot"]}.get(
+            role, set())
         unused = {r for r in allowed - used[role] - also
                   if (role, r) not in CONTINGENT and ("main", r) not in CONTINGENT}
 

@@ -30,6 +30,35 @@ static void mode_triple(void)
 	triple_fault();
 }
 
+/*
+ * For --on-reboot restart: each boot says whether the last run's memory is
+ * still there (it must not be: the next run starts from zeroed RAM), leaves
+ * its mark, and asks to reboot: through the i8042, or with a triple fault.
+ * The mark sits at 32 MiB, where no loader writes.
+ */
+#define REBOOT_MARK_ADDR 0x2000000ULL
+#define REBOOT_MARK 0x6b76726e72656274ULL
+
+static void reboot_mark(void)
+{
+	volatile uint64_t *m = (volatile uint64_t *)REBOOT_MARK_ADDR;
+
+	con_puts(*m == REBOOT_MARK ? "PROBE reboot.memory=stale\n" : "PROBE reboot.memory=clean\n");
+	*m = REBOOT_MARK;
+}
+
+static void mode_reboot(void)
+{
+	reboot_mark();
+	i8042_reset();
+}
+
+static void mode_reboot_triple(void)
+{
+	reboot_mark();
+	triple_fault();
+}
+
 static void mode_halt(void)
 {
 	for (;;)
@@ -69,8 +98,8 @@ static void mode_wait(void)
 struct gate {
 	uint64_t lo, hi;
 };
-static struct gate idt[256] __attribute__((aligned(16))) = {{0, 0}};
-static char line[ECHO_MAX + 1] = {0};
+static struct gate idt[256] __attribute__((aligned(16))) = { { 0, 0 } };
+static char line[ECHO_MAX + 1] = { 0 };
 static int len = 0;
 
 static void set_gate(int vec, void (*fn)(void))
@@ -124,7 +153,7 @@ static void mode_echo(void)
 	struct {
 		uint16_t limit;
 		uint64_t base;
-	} __attribute__((packed)) idtr = {sizeof(idt) - 1, (uint64_t)idt};
+	} __attribute__((packed)) idtr = { sizeof(idt) - 1, (uint64_t)idt };
 	uint32_t r[4];
 
 	cpuid(1, r);
@@ -137,8 +166,8 @@ static void mode_echo(void)
 	mmio_write32(LAPIC_BASE + 0x350, 1u << 16);
 	mmio_write32(LAPIC_BASE + 0x80, 0);	/* TPR: accept all */
 	mmio_write32(LAPIC_BASE + 0xf0, 0x1ff); /* enabled, spurious 0xff */
-	ioapic_write(0x19, (r[1] >> 24) << 24);  /* to this CPU */
-	ioapic_write(0x18, ECHO_VECTOR);	 /* fixed, edge, high, unmasked */
+	ioapic_write(0x19, (r[1] >> 24) << 24); /* to this CPU */
+	ioapic_write(0x18, ECHO_VECTOR);	/* fixed, edge, high, unmasked */
 	/* the UART last: a byte already waiting then makes a fresh edge */
 	outb(COM1 + 4, 0x0b);
 	outb(COM1 + 1, 0x01);
@@ -185,7 +214,7 @@ static void mode_count(void)
 	struct {
 		uint16_t limit;
 		uint64_t base;
-	} __attribute__((packed)) idtr = {sizeof(idt) - 1, (uint64_t)idt};
+	} __attribute__((packed)) idtr = { sizeof(idt) - 1, (uint64_t)idt };
 	const char *v = 0;
 	uint64_t end, next = 10;
 	volatile uint64_t *w = phys(COUNT_BUF, COUNT_WORDS * 8);
@@ -200,11 +229,11 @@ static void mode_count(void)
 	__asm__ volatile("lidt %0" : : "m"(idtr));
 	outb(0x21, 0xff);
 	outb(0xa1, 0xff);
-	mmio_write32(LAPIC_BASE + 0x80, 0);		    /* TPR: accept all */
-	mmio_write32(LAPIC_BASE + 0xf0, 0x1ff);		    /* enabled, spurious 0xff */
-	mmio_write32(LAPIC_BASE + 0x3e0, 0xb);		    /* divide by 1 */
+	mmio_write32(LAPIC_BASE + 0x80, 0);			    /* TPR: accept all */
+	mmio_write32(LAPIC_BASE + 0xf0, 0x1ff);			    /* enabled, spurious 0xff */
+	mmio_write32(LAPIC_BASE + 0x3e0, 0xb);			    /* divide by 1 */
 	mmio_write32(LAPIC_BASE + 0x320, (1u << 17) | TICK_VECTOR); /* periodic */
-	mmio_write32(LAPIC_BASE + 0x380, 10000000);	    /* 10 ms of KVM's 1 GHz bus */
+	mmio_write32(LAPIC_BASE + 0x380, 10000000);		    /* 10 ms of KVM's 1 GHz bus */
 	con_puts("PROBE count-ready\n");
 	for (;;) {
 		__asm__ volatile("sti; hlt; cli" ::: "memory");
@@ -300,17 +329,29 @@ static void mode_print(void)
 
 /* Later modes (virtio poking, ACPI checks) are one line here. */
 static const struct mode modes[] = {
-	{"reset", i8042_reset}, {"triple", mode_triple}, {"emulfail", mode_emulfail},
-	{"halt", mode_halt},	{"wait", mode_wait},	 {"echo", mode_echo},
-	{"count", mode_count}, {"clock", mode_clock}, {"print", mode_print},
-	{"acpi", mode_acpi}, /* acpi_check.c */
+	{ "reset", i8042_reset },
+	{ "triple", mode_triple },
+	{ "emulfail", mode_emulfail },
+	{ "reboot", mode_reboot },
+	{ "reboot-triple", mode_reboot_triple },
+	{ "halt", mode_halt },
+	{ "wait", mode_wait },
+	{ "echo", mode_echo },
+	{ "count", mode_count },
+	{ "clock", mode_clock },
+	{ "print", mode_print },
+	{ "acpi", mode_acpi }, /* acpi_check.c */
 	/* hostile.c, usually chosen as probe.hostile=NAME */
-	{"blk-chains", hostile_blk_chains},	{"blk-ops", hostile_blk_ops},
-	{"blk-loop", hostile_blk_loop}, {"blk-rate", hostile_blk_rate},
-	{"mmio-poke", hostile_mmio_poke},
-	{"serial-poke", hostile_serial_poke},	{"i8042-poke", hostile_i8042_poke},
-	{"reg-read", hostile_reg_read},
-	{"net-chains", hostile_net_chains}, {"rx-flood", hostile_rx_flood}, /* hostile_net.c */
+	{ "blk-chains", hostile_blk_chains },
+	{ "blk-ops", hostile_blk_ops },
+	{ "blk-loop", hostile_blk_loop },
+	{ "blk-rate", hostile_blk_rate },
+	{ "mmio-poke", hostile_mmio_poke },
+	{ "serial-poke", hostile_serial_poke },
+	{ "i8042-poke", hostile_i8042_poke },
+	{ "reg-read", hostile_reg_read },
+	{ "net-chains", hostile_net_chains },
+	{ "rx-flood", hostile_rx_flood }, /* hostile_net.c */
 };
 
 static const struct mode *mode_find(const char *cmdline)
