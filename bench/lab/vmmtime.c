@@ -3,13 +3,15 @@
  * vmmtime: run a VMM inside the lab's L1 and time what its guest prints.
  * Built static (L1 has no C library).
  *
- *   vmmtime [-o LOG] [-p PIDFILE] [-t SECONDS] [-m STRING]... -- PROGRAM ARG...
+ *   vmmtime [-o LOG] [-p PIDFILE] [-t SECONDS] [-m STRING]... [-x PID] -- PROGRAM ARG...
  *
  *   -o LOG      copy the child's stdout+stderr (the guest console) to LOG
  *   -p PIDFILE  write the child's pid there once it runs
  *   -t SECONDS  SIGKILL the child after this long (default 300)
  *   -m STRING   print "mark I MS" the first time a console line contains
  *               STRING (I: its index among the -m options, from 0)
+ *   -x PID      another process to time along (e.g. the network daemon the
+ *               VMM talks to): see "xcpu" below
  *
  * A console line holding "BENCH-CPU TAG" makes vmmtime print
  *   "cpu TAG MS TICKS GUEST_TICKS"
@@ -34,6 +36,8 @@
  *   "mem I RSS_KB ANON_HUGE_KB" (the child's VmRSS, and AnonHugePages from
  *   smaps_rollup, -1 when unreadable) and "kvmstat markI ..." as above,
  * so a guest's page faults and exits can be read at that point.
+ * With -x PID, each "cpu" line is followed by
+ *   "xcpu TAG TICKS GUEST_TICKS" for that process (-1 -1 when it is gone).
  * First of all: "start SECONDS" (the CLOCK_MONOTONIC reading that MS count
  * from, to line up with trace timestamps taken with trace_clock "mono"),
  * then "first MS" when the child's first output byte arrives.
@@ -331,14 +335,16 @@ int main(int argc, char **argv)
 	const char *logpath = NULL, *pidfile = NULL;
 	const char *marks[32];
 	int nmarks = 0, seen[32] = { 0 }, mark_state = 0, first = 0;
+	pid_t xpid = 0;
 	double timeout_s = 300;
 	int opt;
-	while ((opt = getopt(argc, argv, "+o:p:t:m:k")) != -1) {
+	while ((opt = getopt(argc, argv, "+o:p:t:m:kx:")) != -1) {
 		switch (opt) {
 		case 'k': mark_state = 1; break;
 		case 'o': logpath = optarg; break;
 		case 'p': pidfile = optarg; break;
 		case 't': timeout_s = atof(optarg); break;
+		case 'x': xpid = (pid_t)atoi(optarg); break;
 		case 'm':
 			if (nmarks < 32)
 				marks[nmarks++] = optarg;
@@ -444,6 +450,10 @@ int main(int argc, char **argv)
 				sscanf(c2 + 10, "%63s", tag);
 				long long g = -1, c3 = cpu_ticks(pid, &g);
 				printf("cpu %s %.2f %lld %lld\n", tag, t, c3, g);
+				if (xpid > 0) {
+					long long xg = -1, xc = cpu_ticks(xpid, &xg);
+					printf("xcpu %s %lld %lld\n", tag, xc, xc < 0 ? -1 : xg);
+				}
 				static int tids[MAX_TIDS];
 				int ntids = list_tids(pid, tids);
 				print_threads(tag, pid, tids, ntids);

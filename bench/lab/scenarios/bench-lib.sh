@@ -25,12 +25,15 @@ qemu_base() {
 KVMRUN_DEFAULT_CMDLINE="console=ttyS0 reboot=k panic=1 pci=off i8042.noaux i8042.nomux i8042.dumbkbd"
 
 # vmm_run TAG LOG TIMEOUT VMM-ARGS...: run under vmmtime, console in LOG;
-# vmmtime's lines come out on L1's console as "BENCH-RAW TAG ...".
+# vmmtime's lines come out on L1's console as "BENCH-RAW TAG ...". With
+# VMM_XPID set, vmmtime times that process along ("xcpu" lines).
 vmm_run() {
 	_tag=$1 _log=$2 _to=$3
 	shift 3
 	echo "+ $*" >"$_log.cmd"
-	"$VMMTIME" -o "$_log" -p "$_log.pid" -t "$_to" -m "L2: init started" -- "$@" >"$_log.t" 2>&1
+	# shellcheck disable=SC2086 # ${VMM_XPID:+...}: two words or none
+	"$VMMTIME" -o "$_log" -p "$_log.pid" -t "$_to" -m "L2: init started" ${VMM_XPID:+-x $VMM_XPID} \
+		-- "$@" >"$_log.t" 2>&1
 	sed "s/^/BENCH-RAW $_tag /" "$_log.t"
 	grep -a '^BENCH-RESULT' "$_log" | tr -d '\r' | sed "s/^BENCH-RESULT /BENCH-RAW $_tag result /"
 	# kvmrun runs pass --metrics LOG.metrics: why it stopped (a guest that ended early says how).
