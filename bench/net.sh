@@ -15,7 +15,16 @@
 # utime+stime less guest time; kvmrun leaves its threads unnamed, so the
 # others are the main thread, listed first, and I/O threads) and gives KVM's
 # exit counters per frame (vmmtime's "kvmstat" lines, from L1's debugfs).
+# The same run also puts both VMMs on passt (bench/lab/scenarios/bench-net.sh):
+# kvmrun --net stream=SOCK and QEMU -netdev stream (unix client), each run
+# on its own passt in L1, the guest with passt's view of the network
+# (10.0.7.15/24, gateway 10.0.7.1 = L1's loopback for TCP, MTU 65520 by
+# default), ping and iperf3 tx/rx to the gateway; passt's own CPU is timed
+# along (vmmtime -x). A third table sets these beside the tap rows, with
+# ratios kvmrun stream / tap and kvmrun / QEMU on the stream, and the CPU
+# table is repeated for the stream runs. BENCH_STREAM=0 leaves them out.
 #   bash bench/net.sh       BENCH_ROUNDS=3  BENCH_SECS=5 (per iperf3 run)  BENCH_PINGS=20
+#                           BENCH_STREAM=1  BENCH_STREAM_MTU=65520 (the guest's MTU on passt)
 set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
@@ -24,15 +33,22 @@ cd "$TOP"
 WORK=$(mktemp -d /tmp/kvmrun-labnet.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 cp kvmrun "$WORK/kvmrun"
-lab_console bench-net "bench.rounds=${BENCH_ROUNDS:-3}" "bench.secs=${BENCH_SECS:-5}" "bench.pings=${BENCH_PINGS:-20}"
+lab_console bench-net "bench.rounds=${BENCH_ROUNDS:-3}" "bench.secs=${BENCH_SECS:-5}" "bench.pings=${BENCH_PINGS:-20}" \
+	"bench.stream=${BENCH_STREAM:-1}" "bench.stream_mtu=${BENCH_STREAM_MTU:-65520}"
 
 # rows: VMM R PHASE VALUE PACKETS MIB CPU_US_PER_PKT OWN_US_PER_PKT CPU_MS_PER_MIB OWN_MS_PER_MIB
-# VALUE: Mbit/s (receiver side) for tx/rx, average RTT ms for ping.
+#       PASST_US_PER_PKT PASST_MS_PER_MIB
+# VMM: kvmrun, qemu (tap), kvmrun-stream, qemu-stream (passt). VALUE: Mbit/s
+# (receiver side) for tx/rx, average RTT ms for ping. PASST_*: passt's CPU
+# ("xcpu" lines), "-" for tap runs.
 awk '$1 == "BENCH-RAW" && $2 == "net" {
 	vmm = $3; r = $4
 	if ($5 == "cpu") {
 		split($6, a, "-"); k = vmm " " r " " a[2]
 		if (a[1] == "begin") { b[k] = $8; bg[k] = $9 } else { e[k] = $8; eg[k] = $9 }
+	} else if ($5 == "xcpu") {
+		split($6, a, "-"); k = vmm " " r " " a[2]
+		if (a[1] == "begin") xb[k] = $7; else xe[k] = $7
 	} else if ($5 == "result" && $6 == "netpkts") {
 		split($7, a, "-"); k = vmm " " r " " a[2]
 		for (i = 8; i <= NF; i++) { split($i, kv, "="); s[k, a[1], kv[1]] = kv[2] }
@@ -54,14 +70,21 @@ END {
 		p = (s[k, "end", "rx_packets"] + s[k, "end", "tx_packets"]) - (s[k, "begin", "rx_packets"] + s[k, "begin", "tx_packets"])
 		mib = ((s[k, "end", "rx_bytes"] + s[k, "end", "tx_bytes"]) - (s[k, "begin", "rx_bytes"] + s[k, "begin", "tx_bytes"])) / 1048576
 		c = (e[k] - b[k]) * 10; o = ((e[k] - eg[k]) - (b[k] - bg[k])) * 10   # ms
-		printf "%s %s %d %.2f %.2f %.2f %.3f %.3f\n", k, v[k], p, mib,
-			p ? c * 1000 / p : 0, p ? o * 1000 / p : 0, mib ? c / mib : 0, mib ? o / mib : 0
+		# passt (the "xcpu" lines of stream runs): its CPU per frame and per MiB.
+		xf = "-"; xm = "-"
+		if ((k in xb) && (k in xe) && xb[k] >= 0 && xe[k] >= 0) {
+			x = (xe[k] - xb[k]) * 10
+			if (p) xf = sprintf("%.2f", x * 1000 / p)
+			if (mib) xm = sprintf("%.3f", x / mib)
+		}
+		printf "%s %s %d %.2f %.2f %.2f %.3f %.3f %s %s\n", k, v[k], p, mib,
+			p ? c * 1000 / p : 0, p ? o * 1000 / p : 0, mib ? c / mib : 0, mib ? o / mib : 0, xf, xm
 	}
 }' "$con" >"$WORK/rows"
 get() { awk -v v="$1" -v m="$2" -v c="$3" '$1 == v && $3 == m { print $(c) }' "$WORK/rows"; }
 
 echo
-echo "kvmrun lab network benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), kvmrun $(git rev-parse --short HEAD) ($(stat -c %s kvmrun) bytes), $(qemu-system-x86_64 --version | head -n1)"
+echo "kvmrun lab network benchmark: $(date -u '+%Y-%m-%d %H:%M:%S UTC'), kvmrun $(git rev-parse --short HEAD) ($(stat -c %s kvmrun) bytes), $(qemu-system-x86_64 --version | head -n1), passt $(dpkg-query -W -f='${Version}' passt 2>/dev/null)"
 grep -a '^BENCH-INFO' "$con" | sed 's/^BENCH-INFO /  /'
 echo "  values: medians over the rounds (n = runs that completed); CPU per packet in microseconds, per MiB in ms"
 echo
@@ -81,10 +104,71 @@ for m in tx rx ping; do
 	[ "$kv" = - ] && status=1
 done
 echo
-echo "Per run (VMM round phase value frames MiB CPU-us/frame own-us/frame CPU-ms/MiB own-ms/MiB):"
+echo "Per run (VMM round phase value frames MiB CPU-us/frame own-us/frame CPU-ms/MiB own-ms/MiB passt-us/frame passt-ms/MiB):"
 sort -k3,3 -k1,1 -k2,2n "$WORK/rows" | sed 's/^/  /'
 echo
 echo "Targets: throughput kvmrun >= QEMU (ratio >= 1), RTT no worse (ratio <= 1), CPU per packet <= 0.5x QEMU's."
+
+# The tap and passt's stream side by side (when the run had stream rows).
+# getn VMM PHASE COL: the numeric values of COL; getx VMM PHASE: VMM CPU
+# plus passt's CPU per MiB (passt's "-" for a tap run counts as 0).
+getn() { get "$@" | grep -E '^-?[0-9.]+$' || true; }
+getx() { awk -v v="$1" -v m="$2" '$1 == v && $3 == m { print $9 + ($12 == "-" ? 0 : $12) }' "$WORK/rows"; }
+label() { case $1 in kvmrun) echo "kvmrun tap" ;; qemu) echo "QEMU tap" ;; kvmrun-stream) echo "kvmrun stream" ;; qemu-stream) echo "QEMU stream" ;; esac; }
+if grep -qE '^(kvmrun|qemu)-stream ' "$WORK/rows"; then
+	echo
+	echo "tap against passt (kvmrun --net stream=SOCK, QEMU -netdev stream): medians over the rounds; value:"
+	echo "Mbit/s (tx, rx) or RTT ms (ping); frames: L2 eth0 rx+tx in the phase; CPU per frame in us, per MiB in ms;"
+	echo "own: the VMM less its guest's time; passt's CPU is outside the VMM (its own column; + passt: VMM's CPU/MiB plus passt's):"
+	echo
+	S='| %-4s | %-13s | %-12s | %-8s | %-8s | %-8s | %-8s | %-8s | %-8s | %-9s | %-9s |\n'
+	# shellcheck disable=SC2059 # the format is $S
+	printf "$S" test VMM "value (n)" frames "CPU/fr" "own/fr" "CPU/MiB" "own/MiB" "passt/fr" "passt/MiB" "+ passt"
+	echo "|------|---------------|--------------|----------|----------|----------|----------|----------|----------|-----------|-----------|"
+	for m in tx rx ping; do
+		for vm in kvmrun qemu kvmrun-stream qemu-stream; do
+			n=$(getn $vm $m 4 | wc -l)
+			[ "$n" -gt 0 ] || continue
+			if [ $m = ping ]; then # a mostly idle guest: CPU per frame says little
+				# shellcheck disable=SC2059 # the format is $S
+				printf "$S" $m "$(label $vm)" "$(getn $vm $m 4 | median) ($n)" "$(getn $vm $m 5 | median)" - - - - - - -
+				continue
+			fi
+			# shellcheck disable=SC2059 # the format is $S
+			printf "$S" $m "$(label $vm)" "$(getn $vm $m 4 | median) ($n)" "$(getn $vm $m 5 | median)" \
+				"$(getn $vm $m 7 | median)" "$(getn $vm $m 8 | median)" "$(getn $vm $m 9 | median)" \
+				"$(getn $vm $m 10 | median)" "$(getn $vm $m 11 | median)" "$(getn $vm $m 12 | median)" \
+				"$(getx $vm $m | median)"
+		done
+	done
+	echo
+	declare -A med
+	echo "Ratios of the medians (throughput: higher is better; RTT and CPU: lower is better):"
+	echo
+	R='| %-4s | %-18s | %-22s | %-22s | %-18s |\n'
+	# shellcheck disable=SC2059 # the format is $R
+	printf "$R" test metric "kvmrun stream / tap" "kvmrun / QEMU, stream" "QEMU stream / tap"
+	echo "|------|--------------------|------------------------|------------------------|--------------------|"
+	for m in tx rx ping; do
+		for c in 4 5 7 8 9 10 x; do
+			case $c in
+			4) [ $m = ping ] && name="RTT ms" || name="Mbit/s" ;;
+			5) name="frames" ;; 7) name="CPU us/frame" ;; 8) name="own us/frame" ;;
+			9) name="CPU ms/MiB" ;; 10) name="own ms/MiB" ;; x) name="CPU+passt ms/MiB" ;;
+			esac
+			[ $m = ping ] && [ "$c" != 4 ] && continue
+			for vm in kvmrun qemu kvmrun-stream qemu-stream; do
+				if [ $c = x ]; then med[$vm]=$(getx $vm $m | median); else med[$vm]=$(getn $vm $m $c | median); fi
+			done
+			# shellcheck disable=SC2059 # the format is $R
+			printf "$R" $m "$name" "$(ratio "${med[kvmrun-stream]}" "${med[kvmrun]}")" \
+				"$(ratio "${med[kvmrun-stream]}" "${med[qemu-stream]}")" "$(ratio "${med[qemu-stream]}" "${med[qemu]}")"
+		done
+	done
+	for vm in kvmrun-stream qemu-stream; do
+		[ "$(getn $vm tx 4 | wc -l)" -gt 0 ] || status=1
+	done
+fi
 
 # Where the CPU goes. Per run of tx and rx, over the frames of the phase:
 # $WORK/rows2: VMM R PHASE METRIC VALUE, METRIC vcpu_own (us: utime+stime-guest
@@ -151,12 +235,9 @@ END {
 }' "$con"
 touch "$WORK/rows2" "$WORK/threads"
 
-echo
-echo "Where the VMM's CPU per frame goes (medians over the rounds; CPU in microseconds per frame, from"
-echo "/proc/PID/task/TID/stat in 10 ms ticks; a vCPU thread is one with guest time, its own CPU excludes"
-echo "that; KVM counters from L1's debugfs, per frame; other counters listed where kvmrun and QEMU differ by > 0.1):"
-echo
-awk '
+# where_table A B: the table below for VMM tags A (kvmrun's) and B (QEMU's).
+where_table() {
+awk -v A="$1" -v B="$2" '
 { key = $1 SUBSEP $3 SUBSEP $4; n[key]++; v[key, n[key]] = $5; if ($4 ~ /^kvm:/) kc[substr($4, 5)] = 1 }
 function med(key,   m, i, j, a, x) {
 	m = n[key]; if (!m) return "-"
@@ -172,7 +253,7 @@ function rat(a, b) { return (a == "-" || b == "-" || b == 0) ? "-" : sprintf("%.
 function row(label, metric, f,   ph, out, a, b) {
 	out = sprintf("| %-34s", label)
 	for (ph = 1; ph <= 2; ph++) {
-		a = med("kvmrun" SUBSEP P[ph] SUBSEP metric); b = med("qemu" SUBSEP P[ph] SUBSEP metric)
+		a = med(A SUBSEP P[ph] SUBSEP metric); b = med(B SUBSEP P[ph] SUBSEP metric)
 		out = out sprintf(" | %10s | %10s | %7s", fmt(a, f), fmt(b, f), rat(a, b))
 	}
 	print out " |"
@@ -183,7 +264,7 @@ END {
 	print "|------------------------------------|------------|------------|---------|------------|------------|---------|"
 	printf "| %-34s", "runs (n)"
 	for (ph = 1; ph <= 2; ph++)
-		printf " | %10d | %10d | %7s", n["kvmrun" SUBSEP P[ph] SUBSEP "own"], n["qemu" SUBSEP P[ph] SUBSEP "own"], ""
+		printf " | %10d | %10d | %7s", n[A SUBSEP P[ph] SUBSEP "own"], n[B SUBSEP P[ph] SUBSEP "own"], ""
 	print " |"
 	row("vCPU thread(s) own CPU us", "vcpu_own", "%.2f")
 	row("  of it in user space us", "vcpu_user", "%.2f")
@@ -198,7 +279,7 @@ END {
 	for (c in kc) {
 		if (c in isfixed) continue
 		for (ph = 1; ph <= 2; ph++) {
-			a = med("kvmrun" SUBSEP P[ph] SUBSEP "kvm:" c); b = med("qemu" SUBSEP P[ph] SUBSEP "kvm:" c)
+			a = med(A SUBSEP P[ph] SUBSEP "kvm:" c); b = med(B SUBSEP P[ph] SUBSEP "kvm:" c)
 			if (a != "-" && b != "-" && (a - b > 0.1 || b - a > 0.1)) { ex[++ne] = c; break }
 		}
 	}
@@ -206,13 +287,26 @@ END {
 	for (i = 1; i <= ne; i++) row("KVM " ex[i], "kvm:" ex[i], "%.3f")
 	if (!length(kc)) print "| (no KVM counters: no debugfs in L1) |            |            |         |            |            |         |"
 }' "$WORK/rows2"
+}
+echo
+echo "Where the VMM's CPU per frame goes (medians over the rounds; CPU in microseconds per frame, from"
+echo "/proc/PID/task/TID/stat in 10 ms ticks; a vCPU thread is one with guest time, its own CPU excludes"
+echo "that; KVM counters from L1's debugfs, per frame; other counters listed where kvmrun and QEMU differ by > 0.1):"
+echo
+where_table kvmrun qemu
+if grep -qE '^(kvmrun|qemu)-stream ' "$WORK/rows2"; then
+	echo
+	echo "The same for the stream runs on passt (columns kvmrun = kvmrun --net stream=, QEMU = -netdev stream):"
+	echo
+	where_table kvmrun-stream qemu-stream
+fi
 echo
 echo "Per thread, round 1 (main: the process's first thread; vcpu: has guest time; ticks of 10 ms; us per frame):"
 echo
-T='| %-6s | %-5s | %-18s | %-7s | %-5s | %8s | %8s | %9s | %9s | %9s |\n'
+T='| %-13s | %-5s | %-18s | %-7s | %-5s | %8s | %8s | %9s | %9s | %9s |\n'
 # shellcheck disable=SC2059 # the format is $T
 printf "$T" VMM phase thread tid role ticks guest CPU/fr guest/fr own/fr
-echo "|--------|-------|--------------------|---------|-------|----------|----------|-----------|-----------|-----------|"
+echo "|---------------|-------|--------------------|---------|-------|----------|----------|-----------|-----------|-----------|"
 # shellcheck disable=SC2059 # the format is $T
 sort -s -k1,1 -k2,2r "$WORK/threads" | while read -r vm ph name tid role t g c gu o; do
 	printf "$T" "$vm" "$ph" "$name" "$tid" "$role" "$t" "$g" "$c" "$gu" "$o"
