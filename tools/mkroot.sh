@@ -108,6 +108,12 @@ case $kernel in auto | host | package) ;; *) usage_err "--kernel: '$kernel' is n
 # The two halves of the kernel's files, and where they end up.
 base=${out%.ext4}
 krel=$(uname -r)
+if [ -z "$force" ]; then
+	for f in "$out" "$base.vmlinuz" "$base.initrd.img"; do
+		[ ! -e "$f" ] || die "$f exists (-f to overwrite)"
+	done
+fi
+[ -d "$(dirname "$out")" ] || die "no folder $(dirname "$out") for $out"
 if [ "$kernel" = auto ]; then
 	if [ -r "/boot/vmlinuz-$krel" ] && [ -r "/boot/initrd.img-$krel" ]; then
 		kernel=host
@@ -120,12 +126,6 @@ if [ "$kernel" = host ]; then
 	[ -r "/boot/vmlinuz-$krel" ] || die "--kernel host: no readable /boot/vmlinuz-$krel (use --kernel package)"
 	[ -r "/boot/initrd.img-$krel" ] || die "--kernel host: no readable /boot/initrd.img-$krel (use --kernel package)"
 fi
-if [ -z "$force" ]; then
-	for f in "$out" "$base.vmlinuz" "$base.initrd.img"; do
-		[ ! -e "$f" ] || die "$f exists (-f to overwrite)"
-	done
-fi
-[ -d "$(dirname "$out")" ] || die "no folder $(dirname "$out") for $out"
 
 t0=$(date +%s)
 # The tools: from Debian's packages, with build.sh's helper in a checkout.
