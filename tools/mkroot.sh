@@ -23,6 +23,13 @@
 # password itself stays locked, so nothing else logs in without one).
 # Documentation, man pages and translations are left out (dpkg path-exclude).
 #
+# A greeting that shows the network (/etc/profile.d/kvmrun-hello.sh): when
+# the kernel command line has kvmrun.hello=URL, the first login shell of a
+# boot waits up to 30 s for a default route, then prints, on lines that
+# start with "kvmrun.hello:", the guest's IPv4 address, two pings of the
+# default gateway and the first line of URL fetched with wget. Without it,
+# nothing. (./build.sh demo uses it: URL is an HTTP server on the host.)
+#
 # The kernel (--kernel):
 #   host     the host's own /boot/vmlinuz-$(uname -r) and its initrd.img.
 #            Debian's initramfs-tools (MODULES=most) puts virtio_mmio,
@@ -149,6 +156,31 @@ work=$(mktemp -d "${TMPDIR:-/var/tmp}/mkroot.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 tree=$work/root
 
+# The greeting (see the header); sourced by login shells, so it runs in a
+# subshell and never exits the shell. Once a boot (/run is a tmpfs).
+cat >"$work/hello.sh" <<'HELLO'
+# kvmrun.hello=URL on the kernel command line: show the network (mkroot.sh).
+if [ ! -e /run/kvmrun-hello ] && grep -q 'kvmrun\.hello=' /proc/cmdline; then
+	: >/run/kvmrun-hello 2>/dev/null
+	(
+		url=$(tr ' ' '\n' </proc/cmdline | sed -n 's/^kvmrun\.hello=//p' | tail -n 1)
+		n=0
+		while [ -z "$(ip -4 route show default)" ] && [ $n -lt 30 ]; do
+			[ $n = 0 ] && echo "kvmrun.hello: waiting for DHCP..."
+			sleep 1
+			n=$((n + 1))
+		done
+		gw=$(ip -4 route show default | awk '{ print $3; exit }')
+		echo "kvmrun.hello: address $(ip -4 -o addr show scope global | awk '{ printf "%s %s ", $2, $4 }')gateway ${gw:-none}"
+		if [ -n "$gw" ]; then
+			ping -c 2 -W 3 "$gw" | sed -n 's/^/kvmrun.hello: ping: /; /bytes from\|packets/p'
+		fi
+		line=$(wget -q -T 10 -t 2 -O - "$url" | head -n 1)
+		echo "kvmrun.hello: wget $url: ${line:-(nothing fetched)}"
+	)
+fi
+HELLO
+
 # The configuration, as a script mmdebstrap runs on the finished tree ($1).
 cat >"$work/configure.sh" <<EOF
 #!/bin/bash
@@ -174,6 +206,7 @@ cat >"\$r/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf" <<'GET
 ExecStart=
 ExecStart=-/sbin/agetty -o '-p -f -- \\\\u' --keep-baud --autologin root 115200,57600,38400,9600 - \$TERM
 GETTY
+install -m 644 "$work/hello.sh" "\$r/etc/profile.d/kvmrun-hello.sh"
 systemctl --root="\$r" enable systemd-networkd.service systemd-resolved.service
 # Nothing here needs network-online.target; a guest without a NIC would
 # otherwise wait two minutes for it whenever something asks.
