@@ -88,3 +88,35 @@ stage_modules() {
 	local m
 	for m in "$@"; do _stage_one "$m"; done
 }
+
+# rootdisk_image package|host: the Debian 12 root disk of tools/mkroot.sh
+# (--kernel WHICH, 2G), built once into the cache (4-6 minutes) and keyed by
+# the tool's text and the kernel it boots: Debian's kernel package version,
+# or this host's release. Prints the entry's folder (root.ext4, and with
+# package its root.vmlinuz and root.initrd.img; build-secs); returns 1, with
+# the end of mkroot's log, when the build failed. Used by the lab scenario
+# rootdisk and by demo.sh.
+rootdisk_image() {
+	local args=(--kernel "$1" --size 2G) kver dir t
+	if [ "$1" = package ]; then
+		kver=$(apt-cache policy linux-image-amd64 2>/dev/null | sed -n 's/^ *Candidate: //p')
+	else
+		kver=$(uname -r)
+	fi
+	dir=$LAB_CACHE/rootdisk-$(key_of "$TOP/tools/mkroot.sh" -s "${args[*]}" -s "$kver")
+	if ! cache_done "$dir"; then
+		log "making the Debian root disk with tools/mkroot.sh ${args[*]} (first time only: about 5 minutes)"
+		cache_begin "$dir"
+		t=$(date +%s)
+		if ! "$TOP/tools/mkroot.sh" "${args[@]}" -o "$dir.tmp/root.ext4" \
+			>"$dir.tmp/command.txt" 2>"$dir.tmp/build.log"; then
+			log "tools/mkroot.sh failed; the last lines of its log:"
+			tail -n 15 "$dir.tmp/build.log" | sed 's/^/lab:   | /' >&2
+			rm -rf "$dir.tmp"
+			return 1
+		fi
+		echo "$(($(date +%s) - t))" >"$dir.tmp/build-secs"
+		cache_commit "$dir"
+	fi
+	echo "$dir"
+}
