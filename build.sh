@@ -209,7 +209,7 @@ test)
 	KVMRUN_BUILD_SECONDS=$(($(date +%s) - t0)) exec bash test/run.sh "$@" ;;
 bench)
 	build_kvmrun; build_guest
-	# boot.sh, density.sh and snapshot.py need /dev/kvm: without one they run inside L1
+	# boot.sh, density.sh, snapshot.py and restart.py need /dev/kvm: without one they run inside L1
 	# (test/l1/run.sh), kvmrun and QEMU side by side there. The lab
 	# benchmarks boot their own L1 anyway.
 	kind=$(python3 test/hostkind.py | cut -d' ' -f1)
@@ -219,11 +219,13 @@ bench)
 		*) bash "$b" ;;
 		esac
 	done
-	if [ "$kind" = none ]; then
-		bash test/l1/run.sh -g bench "python3 bench/snapshot.py"
-	else
-		python3 bench/snapshot.py
-	fi ;;
+	for py in bench/snapshot.py bench/restart.py; do
+		if [ "$kind" = none ]; then
+			bash test/l1/run.sh -g bench "python3 $py"
+		else
+			python3 "$py"
+		fi
+	done ;;
 install)
 	build_kvmrun
 	PREFIX=${PREFIX:-/usr/local}

@@ -136,6 +136,7 @@ void restart_run(struct vm *vm)
 {
 	struct restart *r = vm->restart;
 	char err[256];
+	uint64_t t0 = log_now_ns();
 	if (!vm_pause(vm))
 		vm_die(vm, EXIT_RUNTIME, "reboot: the vCPUs did not stop within 2 s");
 	for (int i = 0; i < vm->ndevices; i++)
@@ -153,7 +154,8 @@ void restart_run(struct vm *vm)
 		    0)
 			vm_die(vm, EXIT_RUNTIME, "reboot: vCPU %d: %s", i, err);
 	vm->reboots++;
-	log_msg(&vm->log, LOG_INFO, "%s: restarting the machine (reboot %llu)", vm->reboot_msg,
+	log_msg(&vm->log, LOG_INFO, "%s: machine restarted in %llu us (reboot %llu)",
+		vm->reboot_msg, (unsigned long long)(log_now_ns() - t0) / 1000,
 		(unsigned long long)vm->reboots);
 	atomic_store(&vm->rebooting, 0);
 	futex_wake(&vm->rebooting);
