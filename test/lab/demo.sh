@@ -146,6 +146,13 @@ else
 	"${as_user[@]}" /usr/bin/python3 -m http.server --bind 127.0.0.1 --directory "$run/www" "$port" \
 		>"$run/http.log" 2>&1 &
 	pids+=($!)
+	# passt answers the guest's pings with "ping" sockets, which the
+	# kernel gives only to groups in ping_group_range (Debian's systemd
+	# opens it to all; the kernel's default to none).
+	read -r lo hi </proc/sys/net/ipv4/ping_group_range
+	if [ "$gid" -lt "$lo" ] || [ "$gid" -gt "$hi" ]; then
+		log "net.ipv4.ping_group_range ($lo $hi) leaves out $user's group $gid: passt cannot pass the guest's pings on"
+	fi
 	# -1: passt ends when kvmrun closes its socket.
 	"${as_user[@]}" passt -f -1 -4 -s "$run/passt.sock" >"$run/passt.log" 2>&1 &
 	pids+=($!)
