@@ -72,15 +72,17 @@ static uint32_t be32(const uint8_t *p)
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-int nstream_recv(struct nstream *s, uint8_t *out, size_t cap)
+int nstream_recv(struct nstream *s, const uint8_t **frame)
 {
 	if (s->dead)
 		return NSTREAM_DEAD;
+	if (!s->rlen)
+		s->roff = 0; /* the last frame handed out is placed by now */
 	for (;;) {
 		if (s->rlen >= 4) {
 			uint32_t len = be32(s->rbuf + s->roff);
 
-			if (len == 0 || len > NSTREAM_MAX_FRAME || len > cap) {
+			if (len == 0 || len > NSTREAM_MAX_FRAME) {
 				char m[64];
 
 				s->bad_lengths++;
@@ -88,11 +90,9 @@ int nstream_recv(struct nstream *s, uint8_t *out, size_t cap)
 				return die(s, m, 0);
 			}
 			if (s->rlen >= 4 + (size_t)len) {
-				memcpy(out, s->rbuf + s->roff + 4, len);
+				*frame = s->rbuf + s->roff + 4;
 				s->roff += 4 + len;
 				s->rlen -= 4 + len;
-				if (!s->rlen)
-					s->roff = 0;
 				return (int)len;
 			}
 		}

@@ -52,11 +52,12 @@ int nstream_connect(const char *path, char *err, size_t errlen);
 void nstream_init(struct nstream *s, int fd);
 
 /*
- * The next whole frame into out (cap >= NSTREAM_MAX_FRAME): its length, or
- * NSTREAM_AGAIN (wait for POLLIN), or NSTREAM_DEAD (peer closed, bad length,
- * read error).
+ * The next whole frame: its length, with *frame pointing at it in rbuf
+ * (valid until the next call: no copy on the way to the guest); or
+ * NSTREAM_AGAIN (wait for POLLIN), or NSTREAM_DEAD (peer closed, bad
+ * length, read error).
  */
-int nstream_recv(struct nstream *s, uint8_t *out, size_t cap);
+int nstream_recv(struct nstream *s, const uint8_t **frame);
 
 /* Whether a frame's tail still waits in tbuf (then poll for POLLOUT, call nstream_flush). */
 static inline bool nstream_busy(const struct nstream *s)

@@ -69,6 +69,7 @@ struct net {
 	bool link_down;		  /* the guest was told: link down (stream peer gone) */
 	unsigned offload;	  /* TUN_F_* in force */
 	size_t pending;		  /* bytes of the frame waiting in buf (header included), 0: none */
+	const uint8_t *body;	  /* stream: the frame after buf's header, in the stream's buffer */
 	bool rx_paid;		  /* the RX limiter took that frame's tokens already */
 	bool rx_small;		  /* the last frame read was small: bounce the next one too */
 	struct virtq_chain chain; /* RX scratch */
@@ -383,6 +384,27 @@ static bool rx_hdr_fix(struct virtio_net_hdr_v1 *h, uint64_t f)
 	}
 }
 
+/*
+ * Bytes [off, off + take) of the pending frame into a chain's writable
+ * iovecs: all from buf, or (a stream's frame) the header from buf and the
+ * rest straight from the stream's buffer, with no copy in between.
+ */
+static void put_pending(struct net *n, const struct iovec *iov, unsigned nw, size_t off,
+			size_t take)
+{
+	if (!n->body) {
+		virtq_iov_write(iov, nw, 0, n->buf + off, take);
+		return;
+	}
+	size_t done = 0;
+	if (off < NET_HDR_LEN) {
+		done = take < NET_HDR_LEN - off ? take : NET_HDR_LEN - off;
+		virtq_iov_write(iov, nw, 0, n->buf + off, done);
+	}
+	if (done < take)
+		virtq_iov_write(iov, nw, done, n->body + (off + done - NET_HDR_LEN), take - done);
+}
+
 /* An RX chain no frame may go into: failed the walk, has a device-readable part, or is shorter than the header. */
 static bool rx_chain_bad(const struct virtq_chain *c)
 {
@@ -462,7 +484,7 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 		}
 		size_t take = c->wr_len < len - off ? (size_t)c->wr_len : len - off;
 
-		virtq_iov_write(c->iov + c->nr, c->nw, 0, n->buf + off, take);
+		put_pending(n, c->iov + c->nr, c->nw, off, take);
 		if (k == 0)
 			nbn = virtq_iov_slice(c->iov + c->nr, c->nw,
 					      offsetof(struct virtio_net_hdr_v1, num_buffers), 2,
@@ -502,13 +524,15 @@ static int rx_error(struct net *n, int e)
 /* The stream's next frame into buf, behind a header that claims nothing: as rx_read. */
 static int rx_stream(struct net *n)
 {
-	int r = nstream_recv(n->st, n->buf + NET_HDR_LEN, NET_MAX_FRAME);
+	const uint8_t *frame;
+	int r = nstream_recv(n->st, &frame);
 
 	if (r == NSTREAM_DEAD)
 		link_lost(n);
 	if (r < 0)
 		return -1;
 	memset(n->buf, 0, NET_HDR_LEN);
+	n->body = frame; /* valid until the next nstream_recv: after this frame is placed */
 	n->rx_small = r <= RX_SMALL;
 	n->pending = NET_HDR_LEN + (size_t)r;
 	return 1;
