@@ -68,6 +68,10 @@ struct api {
 	http_parser_settings cb;
 	bool (*thread_start)(void *ctx);
 	void *ctx;
+	/* Before start: requests answered on the thread (api_direct). */
+	_Atomic(api_direct_fn) direct;
+	void *direct_ctx;
+	struct api_resp direct_resp;
 	/* The request main holds: filled by the thread, answered by main. */
 	struct conn *taken;
 	struct api_req req;
@@ -282,7 +286,20 @@ static void confine(struct api *a)
 	a->failed = !a->thread_start(a->ctx);
 }
 
-/* Hand a whole request to main and wait for its answer. */
+/* Write what the socket takes of c's answer now; flush_out sends the rest. */
+static void send_now(struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		c->out_off += (size_t)w;
+	}
+}
+
+/* Answer a whole request here (api_direct), or hand it to main and wait for its answer. */
 static void dispatch(struct api *a, struct conn *c)
 {
 	struct api_req *q = &a->req;
@@ -294,6 +311,12 @@ static void dispatch(struct api *a, struct conn *c)
 	q->path[plen] = 0;
 	q->body = c->body ? c->body : "";
 	q->body_len = c->body_len;
+	api_direct_fn fn = atomic_load(&a->direct);
+	if (fn && fn(a->direct_ctx, q, &a->direct_resp) == 0) {
+		format_answer(c, &a->direct_resp);
+		send_now(c);
+		return;
+	}
 	a->taken = c;
 	atomic_fetch_and(&a->word, ~W_ANSWERED);
 	efd_signal(a->efd);
@@ -510,6 +533,12 @@ struct api *api_listen(const char *path, char *err, size_t errlen)
 	return a;
 }
 
+void api_direct(struct api *a, api_direct_fn fn, void *ctx)
+{
+	a->direct_ctx = ctx;
+	atomic_store(&a->direct, fn);
+}
+
 int api_start(struct api *a, bool (*thread_start)(void *ctx), void *ctx)
 {
 	a->thread_start = thread_start;
@@ -550,14 +579,7 @@ void api_answer(struct api *a, const struct api_resp *r)
 	struct conn *c = a->taken;
 	if (c) {
 		format_answer(c, r);
-		while (c->out_off < c->out_len) {
-			ssize_t w = write(c->fd, c->out + c->out_off, c->out_len - c->out_off);
-			if (w < 0 && errno == EINTR)
-				continue;
-			if (w <= 0)
-				break; /* full (or gone): the thread's flush_out goes on */
-			c->out_off += (size_t)w;
-		}
+		send_now(c); /* full (or gone): the thread's flush_out goes on */
 	}
 	atomic_fetch_or(&a->word, W_ANSWERED);
 	futex_wake(&a->word);

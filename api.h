@@ -42,6 +42,15 @@ struct api *api_listen(const char *path, char *err, size_t errlen);
 int api_start(struct api *a, bool (*thread_start)(void *ctx), void *ctx);
 void api_confine(struct api *a);
 
+/*
+ * Before the guest exists: answer requests on the API thread itself with
+ * fn (0: *r is the answer; nonzero: hand the request to main as usual, as
+ * InstanceStart must be), sparing each request a hop to main and back. Set
+ * before api_start. Main turns it off (fn NULL) before it answers the
+ * request that started the guest; the thread never calls fn after that.
+ */
+typedef int (*api_direct_fn)(void *ctx, const struct api_req *q, struct api_resp *r);
+void api_direct(struct api *a, api_direct_fn fn, void *ctx);
 /* Readable (an eventfd) when a request waits for main. */
 int api_fd(const struct api *a);
 

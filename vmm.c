@@ -516,13 +516,23 @@ static void api_configure(struct vm *vm)
 		if (!q)
 			continue;
 		int rc = endpoints_handle(vm, vm->endpoints, q, vm->api_resp);
-		if (rc == ENDPOINT_START && endpoints_apply(vm, vm->endpoints, vm->api_resp) == 0)
+		if (rc == ENDPOINT_START && endpoints_apply(vm, vm->endpoints, vm->api_resp) == 0) {
+			/* The guest is being built: from here on main answers every request. */
+			api_direct(vm->api, NULL, NULL);
 			break;
+		}
 		api_answer(vm->api, vm->api_resp);
 	}
 	close(sfd);
 	vm->api_held = true; /* answered once the guest runs, or by vm_die */
 	log_msg(&vm->log, LOG_INFO, "API: InstanceStart");
+}
+
+/* Before start, on the API thread: the pre-boot endpoints (main waits meanwhile). */
+static int api_pre_boot(void *ctx, const struct api_req *q, struct api_resp *r)
+{
+	struct vm *vm = ctx;
+	return endpoints_handle(vm, vm->endpoints, q, r);
 }
 
 /* --api-sock: the socket first (clients poll for it), then its thread. */
@@ -536,6 +546,9 @@ static void open_api(struct vm *vm)
 	vm->api_resp = malloc(sizeof(*vm->api_resp));
 	if (!vm->endpoints || !vm->api_resp)
 		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	/* No kernel: the API configures the guest, each PUT answered on the thread. */
+	if (!vm->opt.kernel)
+		api_direct(vm->api, api_pre_boot, vm);
 	int rc = api_start(vm->api, api_thread_confine, vm);
 	if (rc < 0)
 		vm_die(vm, EXIT_RUNTIME, "--api-sock: cannot start its thread: %s", strerror(-rc));
