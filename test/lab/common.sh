@@ -105,7 +105,7 @@ rootdisk_image() {
 	fi
 	dir=$LAB_CACHE/rootdisk-$(key_of "$TOP/tools/mkroot.sh" -s "${args[*]}" -s "$kver")
 	if ! cache_done "$dir"; then
-		log "making the Debian root disk with tools/mkroot.sh ${args[*]} (first time only: about 5 minutes)"
+		log "making the Debian root disk with tools/mkroot.sh ${args[*]} (first time only: about 5 minutes; its log: $dir.tmp/build.log)"
 		cache_begin "$dir"
 		t=$(date +%s)
 		if ! "$TOP/tools/mkroot.sh" "${args[@]}" -o "$dir.tmp/root.ext4" \

@@ -92,7 +92,8 @@ else
 fi
 
 # Everything of this run in one folder, removed at exit with the helpers.
-run=$(mktemp -d "${TMPDIR:-/var/tmp}/kvmrun-demo.XXXXXX")
+# /var/tmp: the ordinary user must reach it (a TMPDIR may be root's own).
+run=$(mktemp -d /var/tmp/kvmrun-demo.XXXXXX)
 pids=()
 # shellcheck disable=SC2317 # the EXIT trap runs it
 cleanup() {
