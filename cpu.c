@@ -340,38 +340,28 @@ static bool handle_exit(struct cpu *c)
 	}
 }
 
-/*
- * Out of KVM_RUN until the snapshot is taken; main counts us in *parked.
- * immediate_exit is cleared after waking, then the pause looked at again: a
- * kick for the next snapshot that set it just before we cleared it then
- * still parks us.
- */
-static void park(struct cpu *c)
-{
-	do {
-		atomic_fetch_add(c->env->parked, 1);
-		futex_wake(c->env->parked);
-		while (atomic_load(c->env->pause))
-			futex_wait(c->env->pause, 1);
-		atomic_fetch_sub(c->env->parked, 1);
-		futex_wake(c->env->parked);
-		c->run->immediate_exit = 0;
-	} while (atomic_load(c->env->pause));
-}
-
-/*
- * --on-reboot restart: out of KVM_RUN while main resets the machine, counted
- * in *parked like a paused vCPU; main sets our registers meanwhile.
- */
-static void hold(struct cpu *c)
+/* Out of KVM_RUN while *flag (0 or 1) is set, counted in *parked for main. */
+static void wait_out(struct cpu *c, atomic_int *flag)
 {
 	atomic_fetch_add(c->env->parked, 1);
 	futex_wake(c->env->parked);
-	while (atomic_load(c->env->rebooting))
-		futex_wait(c->env->rebooting, 1);
+	while (atomic_load(flag))
+		futex_wait(flag, 1);
 	atomic_fetch_sub(c->env->parked, 1);
 	futex_wake(c->env->parked);
 	c->run->immediate_exit = 0;
+}
+
+/*
+ * Out of KVM_RUN until the snapshot is taken. immediate_exit is cleared
+ * after waking, then the pause looked at again: a kick for the next
+ * snapshot that set it just before we cleared it then still parks us.
+ */
+static void park(struct cpu *c)
+{
+	do
+		wait_out(c, c->env->pause);
+	while (atomic_load(c->env->pause));
 }
 
 static void *cpu_thread(void *arg)
@@ -387,7 +377,8 @@ static void *cpu_thread(void *arg)
 	bool first = c->id == 0 && c->env->first_run;
 	while (!atomic_load(c->env->stopping)) {
 		if (rebooting(c)) {
-			hold(c);
+			/* --on-reboot restart: main resets the machine, our registers too. */
+			wait_out(c, c->env->rebooting);
 			continue;
 		}
 		if (first) {

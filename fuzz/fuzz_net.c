@@ -96,6 +96,19 @@ static void run(struct net *n, int peer)
 	check_tx(peer, net_virtio(n)->drv_features);
 }
 
+/* Up to 255 bytes of the input, as they are, into frame: their count. */
+static size_t take_bytes(struct fz_in *in)
+{
+	size_t len = fz_u8(in);
+
+	if (len > in->n)
+		len = in->n;
+	memcpy(frame, in->p, len);
+	in->p += len;
+	in->n -= len;
+	return len;
+}
+
 #ifdef FUZZ_NET_STREAM
 /* Stream bytes: a well-formed frame of any length (bad ones included), or raw bytes. */
 static void send_frame(int peer, struct fz_in *in)
@@ -104,12 +117,7 @@ static void send_frame(int peer, struct fz_in *in)
 	size_t len;
 
 	if (mode & 1) { /* explicit bytes: cut lengths, zero and huge lengths, split frames */
-		len = fz_u8(in);
-		if (len > in->n)
-			len = in->n;
-		memcpy(frame, in->p, len);
-		in->p += len;
-		in->n -= len;
+		len = take_bytes(in);
 	} else {
 		uint32_t fl = fz_u32(in) % (NSTREAM_MAX_FRAME + 16);
 
@@ -139,12 +147,7 @@ static void send_frame(int peer, struct fz_in *in)
 		return;
 	}
 	if (mode & 1) { /* explicit bytes: runts, odd headers */
-		len = fz_u8(in);
-		if (len > in->n)
-			len = in->n;
-		memcpy(frame, in->p, len);
-		in->p += len;
-		in->n -= len;
+		len = take_bytes(in);
 	} else { /* a header from the input, then a patterned body of any length */
 		for (int i = 0; i < NET_HDR_LEN; i++)
 			frame[i] = fz_u8(in);

@@ -108,6 +108,27 @@ wait_for() {
 	return 1
 }
 
+# wait_long LOG PATTERN SECONDS: wait_for in 30 s steps, saying after each
+# what the guest last printed (L1's console must not stay silent for the
+# host's idle limit); gives up early once the kvmrun writing LOG has ended
+# (l2_bg's NAME.rc beside NAME.log).
+wait_long() {
+	_left=$3
+	while [ "$_left" -gt 0 ]; do
+		_step=30
+		[ "$_left" -lt 30 ] && _step=$_left
+		wait_for "$1" "$2" "$_step" && return 0
+		if [ -f "${1%.log}.rc" ]; then
+			has "$1" "$2"
+			return
+		fi
+		_left=$((_left - _step))
+		[ "$_left" -gt 0 ] && echo "LAB: waiting for '$2' in $1 (${_left}s left); it last" \
+			"printed: $(tr -d '\r' <"$1" 2>/dev/null | grep -a . | tail -1 | cut -c1-100)"
+	done
+	return 1
+}
+
 # l2_bg NAME SECS CMD ARGS...: start CMD (kvmrun, or a launcher that execs
 # it) in the background, killed after SECS, with its console in NAME.log and
 # its input from the fifo NAME.in (held open, so it never sees EOF); NAME.rc

@@ -8,20 +8,6 @@
 NET_MAC=52:54:00:ab:cd:01
 NET_MB=64
 
-# net_wait LOG PATTERN SECS: wait_for, saying once a minute that it still
-# waits (L1's console must not stay silent for the host's idle limit).
-net_wait() {
-	_left=$3
-	while [ "$_left" -gt 0 ]; do
-		_step=60
-		[ "$_left" -lt 60 ] && _step=$_left
-		wait_for "$1" "$2" "$_step" && return 0
-		_left=$((_left - _step))
-		[ "$_left" -gt 0 ] && echo "LAB: still waiting for '$2' in $1 (${_left}s left)"
-	done
-	return 1
-}
-
 # mibps BYTES SECS: MiB/s with one decimal.
 mibps() { awk -v b="$1" -v s="$2" 'BEGIN { if (s <= 0) s = 0.01; printf "%.1f", b / 1048576 / s }'; }
 
@@ -40,7 +26,7 @@ if need_kvmrun net-boot; then
 	dd if=/dev/urandom of=a bs=1M count=$NET_MB 2>/dev/null
 	a_md5=$(md5 a)
 	echo "LAB: ${NET_MB} MiB of random data in L1 in $(elapsed "$t0")s: $a_md5"
-	if ! net_wait g.log '^L2: shell ready' 120; then
+	if ! wait_long g.log '^L2: shell ready' 120; then
 		fail net-boot "no L2 shell within 120s (kvmrun status $(cat g.rc 2>/dev/null))"
 		show g.log
 	elif ! has g.log '^L2 net eth0 mac='; then
@@ -66,7 +52,7 @@ if need_kvmrun net-boot; then
 			fail net-ping-l1-l2 "$(grep -E 'packets|ping:' ping1 | head -2 | tr '\n' ' ')"
 		fi
 		l2_type g 'ping -c 3 -w 30 10.0.2.1 >/tmp/p 2>&1; echo "R""X: ping $? $(grep packets /tmp/p)"'
-		if ! net_wait g.log '^RX: ping' 45; then
+		if ! wait_long g.log '^RX: ping' 45; then
 			fail net-ping-l2-l1 "no answer from the guest's ping within 45s"
 		elif has g.log '^RX: ping 0 3 packets transmitted, 3 packets received'; then
 			pass net-ping-l2-l1
@@ -90,7 +76,7 @@ if need_kvmrun net-boot; then
 		ncpid=$!
 		sleep 0.5
 		l2_type g 't=$(cut -d" " -f1 /proc/uptime); nc 10.0.2.1 5001 </dev/null >/tmp/in; echo "R""X: tcp-in $? $t $(cut -d" " -f1 /proc/uptime) $(wc -c </tmp/in) $(md5sum </tmp/in)"'
-		if ! net_wait g.log '^RX: tcp-in' 600; then
+		if ! wait_long g.log '^RX: tcp-in' 600; then
 			fail net-tcp-l1-to-l2 "the guest did not report the transfer within 600s"
 		else
 			set -- $(sed -n 's/^RX: tcp-in //p' g.log | tr -d '\r')
@@ -107,7 +93,7 @@ if need_kvmrun net-boot; then
 
 		# TCP L2 -> L1: the guest makes its own data and serves it.
 		l2_type g 'dd if=/dev/urandom of=/tmp/out bs=1M count='"$NET_MB"' 2>/dev/null; echo "R""X: gen $(md5sum </tmp/out)"'
-		if ! net_wait g.log '^RX: gen' 300; then
+		if ! wait_long g.log '^RX: gen' 300; then
 			fail net-tcp-l2-to-l1 "the guest did not make its data within 300s"
 		else
 			b_md5=$(sed -n 's/^RX: gen \([0-9a-f]*\).*/\1/p' g.log)

@@ -24,20 +24,6 @@ PT_MB=16
 # prefix, not a function, so that timeout, l2_bg and $! see the program).
 AS_USER="/lab/nettool asuser $PT_UID $PT_UID,$PT_KVM_GID"
 
-# pt_wait LOG PATTERN SECS: wait_for, saying every 60 s that it still waits
-# (L1's console must not stay silent for the host's idle limit).
-pt_wait() {
-	_left=$3
-	while [ "$_left" -gt 0 ]; do
-		_step=60
-		[ "$_left" -lt 60 ] && _step=$_left
-		wait_for "$1" "$2" "$_step" && return 0
-		_left=$((_left - _step))
-		[ "$_left" -gt 0 ] && echo "LAB: still waiting for '$2' in $1 (${_left}s left)"
-	done
-	return 1
-}
-
 # pt_sock PATH: wait up to 10 s for a listening Unix socket at PATH.
 pt_sock() {
 	_n=0
@@ -90,7 +76,7 @@ pt_alive() {
 	fi
 	pass "$1-alive"
 	l2_type "$2" 'echo "R""X: carrier $(cat /sys/class/net/eth0/carrier) $(cat /sys/class/net/eth0/operstate)"'
-	if ! pt_wait "$2.log" '^RX: carrier' 30; then
+	if ! wait_long "$2.log" '^RX: carrier' 30; then
 		fail "$1-carrier" "the guest did not answer on its console within 30s"
 		show "$2.log"
 	elif has "$2.log" '^RX: carrier 0 '; then
@@ -103,7 +89,7 @@ pt_alive() {
 
 # pt_linkdown CHECK NAME: kvmrun's output has exactly one "link down" line.
 pt_linkdown() {
-	if ! pt_wait "$2.log" 'link down' 30; then
+	if ! wait_long "$2.log" 'link down' 30; then
 		fail "$1" "no 'link down' line from kvmrun within 30s"
 		show "$2.log"
 		return 1
@@ -169,7 +155,7 @@ if need_kvmrun passt-boot; then
 			--kernel "$L2_BZIMAGE" --initrd "$L2_INITRD" --memory 512M \
 			--net "stream=$LAB_TMP/u/passt.sock" --metrics "$LAB_TMP/u/g.metrics" \
 			--cmdline "lab.run=dhcp,shell"
-		if ! pt_wait g.log '^L2: shell ready' 120; then
+		if ! wait_long g.log '^L2: shell ready' 120; then
 			fail passt-boot "no L2 shell within 120s (kvmrun status $(cat g.rc 2>/dev/null))"
 			show g.log
 		else
@@ -197,7 +183,7 @@ if need_kvmrun passt-boot; then
 
 			# L1 -> L2: wget from httpd on L1's 127.0.0.1, through the gateway.
 			l2_type g 't=$(cut -d" " -f1 /proc/uptime); wget -q -O /tmp/in http://'"$PT_GW"':8080/a; echo "R""X: wget $? $t $(cut -d" " -f1 /proc/uptime) $(wc -c </tmp/in) $(md5sum </tmp/in)"'
-			if ! pt_wait g.log '^RX: wget' 300; then
+			if ! wait_long g.log '^RX: wget' 300; then
 				fail passt-wget "the guest did not report the download within 300s"
 			else
 				# shellcheck disable=SC2046 # the fields of the line
@@ -215,7 +201,7 @@ if need_kvmrun passt-boot; then
 			# L2 -> L1: the guest serves its own data on port 5002, which passt
 			# forwards from L1 (-t 5002).
 			l2_type g 'dd if=/dev/urandom of=/tmp/out bs=1M count='"$PT_MB"' 2>/dev/null; nc -l -p 5002 -e cat /tmp/out & echo "R""X: gen $(md5sum </tmp/out)"'
-			if ! pt_wait g.log '^RX: gen' 120; then
+			if ! wait_long g.log '^RX: gen' 120; then
 				fail passt-l2-to-l1 "the guest did not make its data within 120s"
 			else
 				b_md5=$(sed -n 's/^RX: gen \([0-9a-f]*\).*/\1/p' g.log)
@@ -246,7 +232,7 @@ if need_kvmrun passt-boot; then
 			zpid=$!
 			sleep 0.5
 			l2_type g 'nc '"$PT_GW"' 5003 >/dev/null & sleep 2; a=$(cat /sys/class/net/eth0/statistics/rx_bytes); sleep 1; echo "R""X: flow $a $(cat /sys/class/net/eth0/statistics/rx_bytes)"'
-			if ! pt_wait g.log '^RX: flow' 60; then
+			if ! wait_long g.log '^RX: flow' 60; then
 				fail passt-kill "the guest did not report its stream within 60s"
 			else
 				# shellcheck disable=SC2046 # the fields of the line
@@ -300,7 +286,7 @@ if need_kvmrun passt-boot; then
 			--kernel "$L2_BZIMAGE" --initrd "$L2_INITRD" \
 			--net "stream=$LAB_TMP/u/peer.sock" --metrics "$LAB_TMP/u/p.metrics" \
 			--cmdline "lab.ip=$PT_HOST/24 lab.run=net,shell"
-		if ! pt_wait p.log '^L2: shell ready' 120; then
+		if ! wait_long p.log '^L2: shell ready' 120; then
 			fail "$c" "no L2 shell within 120s (kvmrun status $(cat p.rc 2>/dev/null))"
 			show p.log
 		else

@@ -4,20 +4,6 @@
 # udev, MODULES=most): the serial console logs root in, typed commands run,
 # a file written and synced in boot 1 is there in boot 2 (and on the host:
 # 97-rootdisk.after), and `poweroff` ends kvmrun with status 0 both times.
-# rd_wait NAME PATTERN SECS: wait for PATTERN on the guest's console, saying
-# every 30 s what the guest last printed (L1's console must not fall silent).
-rd_wait() {
-	_left=$3
-	while [ "$_left" -gt 0 ]; do
-		_step=30
-		[ "$_left" -lt 30 ] && _step=$_left
-		wait_for "$1.log" "$2" "$_step" && return 0
-		[ -f "$1.rc" ] && return 1
-		_left=$((_left - _step))
-		echo "LAB: rootdisk: waiting for '$2' (${_left}s left); the guest last printed: $(tr -d '\r' <"$1.log" | grep -a . | tail -1 | cut -c1-100)"
-	done
-	return 1
-}
 # rd_cmd NAME LINE PATTERN SECS: type LINE until PATTERN shows (a line typed
 # while the getty and the shell start may be lost). Bash's first output line
 # after a command starts with an escape sequence (bracketed paste off), so
@@ -40,7 +26,7 @@ rd_boot() {
 	# shellcheck disable=SC2086 # $net is empty or one flag and its value
 	l2_bg "$_g" 900 "$KVMRUN" --kernel kern/vmlinuz --initrd kern/initrd.img --memory 1G \
 		--disk "$dev" $net --metrics "$_g.log.metrics" --cmdline "root=/dev/vda"
-	if ! rd_wait "$_g" 'login: root \(automatic login\)' 420; then
+	if ! wait_long "$_g.log" 'login: root \(automatic login\)' 420; then
 		fail "rootdisk-login-$1" "no root login on the serial console (kvmrun status $(cat "$_g.rc" 2>/dev/null))"
 		show "$_g.log" 40
 		l2_end "$_g"
