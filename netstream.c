@@ -128,25 +128,23 @@ static int write_error(struct nstream *s, int e)
 		   e == EPIPE || e == ECONNRESET ? 0 : e);
 }
 
-int nstream_send(struct nstream *s, const struct iovec *iov, int n, size_t len)
+int nstream_send(struct nstream *s, struct iovec *v, int n, size_t len)
 {
 	uint8_t hdr[4] = { (uint8_t)(len >> 24), (uint8_t)(len >> 16), (uint8_t)(len >> 8),
 			   (uint8_t)len };
-	struct iovec v[1 + NSTREAM_MAX_IOV];
 	size_t sum = 0;
 	ssize_t r;
 
 	if (s->dead)
 		return NSTREAM_DEAD;
-	for (int i = 0; i < n && n <= NSTREAM_MAX_IOV; i++)
-		sum += iov[i].iov_len;
+	for (int i = 1; i <= n && n <= NSTREAM_MAX_IOV; i++)
+		sum += v[i].iov_len;
 	/* The caller checked; still, never put out a frame the peer would refuse, nor overrun tbuf. */
 	if (len == 0 || len > NSTREAM_MAX_FRAME || n < 0 || n > NSTREAM_MAX_IOV || sum != len ||
 	    s->tlen)
 		return 1;
 	v[0].iov_base = hdr;
 	v[0].iov_len = 4;
-	memcpy(v + 1, iov, (size_t)n * sizeof(*iov));
 	do
 		r = writev(s->fd, v, n + 1);
 	while (r < 0 && errno == EINTR);

@@ -66,13 +66,15 @@ static inline bool nstream_busy(const struct nstream *s)
 }
 
 /*
- * Send one frame of `len` bytes (1..NSTREAM_MAX_FRAME) gathered from iov
- * (n <= NSTREAM_MAX_IOV entries, summing to len). Only when !nstream_busy.
+ * Send one frame of `len` bytes (1..NSTREAM_MAX_FRAME) gathered from
+ * v[1..n] (n <= NSTREAM_MAX_IOV entries, summing to len); v[0] is the
+ * caller's spare slot, which the length goes into (so the iovecs are not
+ * copied per frame). Only when !nstream_busy.
  * 0: sent, or its unsent tail kept in tbuf; 1: refused, nothing sent (a
  * bad length or iovec count, or busy); NSTREAM_DEAD: the peer is gone
  * (EPIPE, ECONNRESET, ...).
  */
-int nstream_send(struct nstream *s, const struct iovec *iov, int n, size_t len);
+int nstream_send(struct nstream *s, struct iovec *v, int n, size_t len);
 
 /* Write out what tbuf holds. 0: all out; NSTREAM_AGAIN: some left; NSTREAM_DEAD. */
 int nstream_flush(struct nstream *s);

@@ -74,8 +74,9 @@ struct net {
 	bool rx_small;		  /* the last frame read was small: bounce the next one too */
 	struct virtq_chain chain; /* RX scratch */
 	struct iovec rxv[VIRTQ_MAX_SIZE]; /* RX straight into guest buffers: their writable parts */
-	struct iovec txv[VIRTQ_MAX_SIZE + 1]; /* TX scratch: our header copy + the frame */
-	_Alignas(8) uint8_t buf[BUF_LEN];     /* RX bounce buffer; starts with the header */
+	struct iovec txv[VIRTQ_MAX_SIZE +
+			 1]; /* TX scratch: our header copy (a stream: its length) + the frame */
+	_Alignas(8) uint8_t buf[BUF_LEN]; /* RX bounce buffer; starts with the header */
 };
 
 enum { PLACED, DROPPED, WAIT, PUBLISH };
@@ -296,7 +297,7 @@ static bool tx_hdr_ok(const struct virtio_net_hdr_v1 *h, uint64_t f)
 /* A checked TX frame (in txv[1..k]) onto the stream: the header stays behind. */
 static uint32_t tx_stream(struct net *n, int k, size_t len)
 {
-	int r = n->link_down ? NSTREAM_DEAD : nstream_send(n->st, n->txv + 1, k, len);
+	int r = n->link_down ? NSTREAM_DEAD : nstream_send(n->st, n->txv, k, len);
 
 	if (r == 0) {
 		stat_add(&n->stats.tx_frames, 1);
