@@ -129,6 +129,24 @@ wait_long() {
 	return 1
 }
 
+# fetch_retry OUT SECS CMD ARGS...: CMD (a client writing what it gets to
+# stdout) into OUT, killed after SECS; again, a second apart and up to 10
+# times, while OUT stays empty (the guest's server may not listen yet).
+# Sets FETCH_RC (CMD's status) and FETCH_SECS (the last try's time).
+fetch_retry() {
+	_out=$1 _secs=$2 _n=0
+	shift 2
+	while :; do
+		_t0=$(now)
+		timeout -s KILL "$_secs" "$@" </dev/null >"$_out" 2>"$_out.err"
+		FETCH_RC=$?
+		FETCH_SECS=$(elapsed "$_t0")
+		[ -s "$_out" ] || [ $_n -ge 10 ] && break
+		_n=$((_n + 1))
+		sleep 1
+	done
+}
+
 # l2_bg NAME SECS CMD ARGS...: start CMD (kvmrun, or a launcher that execs
 # it) in the background, killed after SECS, with its console in NAME.log and
 # its input from the fifo NAME.in (held open, so it never sees EOF); NAME.rc

@@ -99,23 +99,15 @@ if need_kvmrun net-boot; then
 			b_md5=$(sed -n 's/^RX: gen \([0-9a-f]*\).*/\1/p' g.log)
 			l2_type g 'nc -l -p 5002 -e cat /tmp/out &'
 			sleep 2
-			n=0
-			while :; do
-				t0=$(now)
-				timeout -s KILL 600 nc 10.0.2.2 5002 </dev/null >b 2>nc.err
-				rc=$?
-				secs=$(elapsed "$t0")
-				[ -s b ] || [ $n -ge 10 ] && break
-				n=$((n + 1))
-				sleep 1
-			done
+			fetch_retry b 600 nc 10.0.2.2 5002
+			rc=$FETCH_RC secs=$FETCH_SECS
 			size=$(wc -c <b)
 			got=$(md5 b)
 			echo "LAB: TCP L2 -> L1: $size bytes in ${secs}s = $(mibps "$size" "$secs") MiB/s (L1's clock)"
 			if [ "$rc" = 0 ] && [ "$size" = $((NET_MB << 20)) ] && [ "$got" = "$b_md5" ]; then
 				pass net-tcp-l2-to-l1
 			else
-				fail net-tcp-l2-to-l1 "nc status $rc, $size bytes, md5 $got (guest sent $((NET_MB << 20)) bytes, md5 $b_md5) $(cat nc.err)"
+				fail net-tcp-l2-to-l1 "nc status $rc, $size bytes, md5 $got (guest sent $((NET_MB << 20)) bytes, md5 $b_md5) $(cat b.err)"
 			fi
 		fi
 	fi

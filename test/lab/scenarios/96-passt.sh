@@ -206,23 +206,16 @@ if need_kvmrun passt-boot; then
 			else
 				b_md5=$(sed -n 's/^RX: gen \([0-9a-f]*\).*/\1/p' g.log)
 				sleep 1
-				n=0
-				while :; do
-					t0=$(now)
-					timeout -s KILL 300 $AS_USER nc 127.0.0.1 5002 </dev/null >b 2>nc.err
-					rc=$?
-					secs=$(elapsed "$t0")
-					[ -s b ] || [ $n -ge 10 ] && break
-					n=$((n + 1))
-					sleep 1
-				done
+				# shellcheck disable=SC2086 # $AS_USER is a command prefix
+				fetch_retry b 300 $AS_USER nc 127.0.0.1 5002
+				rc=$FETCH_RC secs=$FETCH_SECS
 				size=$(wc -c <b)
 				got=$(md5 b)
 				echo "LAB: passt L2 -> L1 (port forward): $size bytes in ${secs}s = $(mibps "$size" "$secs") MiB/s (L1's clock)"
 				if [ "$rc" = 0 ] && [ "$size" = $((PT_MB << 20)) ] && [ "$got" = "$b_md5" ]; then
 					pass passt-l2-to-l1
 				else
-					fail passt-l2-to-l1 "nc status $rc, $size bytes, md5 $got (guest sent $((PT_MB << 20)) bytes, md5 $b_md5) $(cat nc.err)"
+					fail passt-l2-to-l1 "nc status $rc, $size bytes, md5 $got (guest sent $((PT_MB << 20)) bytes, md5 $b_md5) $(cat b.err)"
 				fi
 				rm -f b
 			fi
