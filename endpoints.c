@@ -98,6 +98,7 @@ struct endpoints *endpoints_new(void)
 
 void endpoints_running(struct endpoints *e)
 {
+	opener_confine(e->op);
 	cJSON_Hooks hooks = { .malloc_fn = arena_malloc, .free_fn = arena_free };
 	arena = &e->arena;
 	cJSON_InitHooks(&hooks);

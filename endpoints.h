@@ -14,18 +14,18 @@ struct endpoints;
 struct endpoints *endpoints_new(void);
 
 /*
- * The guest is about to run: from now on requests are parsed into memory
- * mapped ahead (main may not allocate once confined). Call once, before
- * main's filter goes on.
- */
-void endpoints_running(struct endpoints *e);
-
-/*
  * Start the opener thread (it opens the images PATCH /drives path_on_host
- * names): after the jail, before the guest runs; it calls confine(ctx)
- * first (its seccomp filter). 0 or -errno.
+ * names) early, before the jail; it waits for endpoints_running. 0 or -errno.
  */
 int endpoints_start_opener(struct endpoints *e, bool (*confine)(void *ctx), void *ctx);
+
+/*
+ * The guest is about to run, main is jailed: the opener calls confine(ctx)
+ * (its seccomp filter) and serves; from now on requests are parsed into
+ * memory mapped ahead (main may not allocate once confined). Call once,
+ * before main's filter goes on.
+ */
+void endpoints_running(struct endpoints *e);
 
 /*
  * Answer request q into r: 0; or ENDPOINT_START (r left unset): the caller

@@ -23,8 +23,8 @@ struct jail_cfg {
 int jail_check(const struct jail_cfg *c, char *err, size_t errlen);
 
 /*
- * Run once, single-threaded, after every file the VM needs is open and
- * before any thread starts: enter chroot_dir (and chdir "/"), drop
+ * Run once, on main, after every file the VM needs is open and before the
+ * guest's threads start: enter chroot_dir (and chdir "/"), drop
  * supplementary groups, switch gid then uid, set no_new_privs, and clear all
  * capabilities (effective, permitted, inheritable, ambient, and the bounding
  * set when CAP_SETPCAP allows). 0, or -1 with err naming the step that
@@ -32,5 +32,14 @@ int jail_check(const struct jail_cfg *c, char *err, size_t errlen);
  * directory).
  */
 int jail_enter(const struct jail_cfg *c, char *err, size_t errlen);
+
+/*
+ * In a thread made before jail_enter (the API's, the opener), once main has
+ * run it: what jail_enter drops per thread (capabilities, the bounding set,
+ * no_new_privs) dropped for this one too. Ids and the root are the
+ * process's (musl changes every thread's ids), capabilities are each
+ * thread's own. 0 or -errno.
+ */
+int jail_thread(void);
 
 #endif

@@ -20,6 +20,7 @@
 #include "virtio_blk.h"
 
 struct opener {
+	atomic_int go;	  /* main is jailed: confine and serve */
 	atomic_int state; /* OPENER_IDLE, _JOB (main posted one), _DONE (the result is in) */
 	int (*job)(void *arg, char *err, size_t errlen);
 	void *arg;
@@ -34,6 +35,8 @@ static void *opener_main(void *arg)
 {
 	struct opener *op = arg;
 	prctl(PR_SET_NAME, "kvmrun-opener", 0, 0, 0);
+	while (!atomic_load(&op->go))
+		futex_wait(&op->go, 0);
 	if (!op->confine(op->ctx))
 		return NULL;
 	for (;;) {
@@ -57,6 +60,12 @@ int opener_start(struct opener *op, bool (*confine)(void *ctx), void *ctx)
 	op->ctx = ctx;
 	/* Every signal blocked in the thread: SIGTERM and friends are main's to take. */
 	return thread_spawn_quiet(opener_main, op, 64u << 10);
+}
+
+void opener_confine(struct opener *op)
+{
+	atomic_store(&op->go, 1);
+	futex_wake(&op->go);
 }
 
 /* Main: have the thread run job(arg), and wait for it. */

@@ -15,11 +15,16 @@ struct opener;
 struct opener *opener_new(void);
 
 /*
- * Start the thread, after the jail and before the guest runs, every signal
- * blocked; it calls confine(ctx) first (its seccomp filter: false, it stops).
- * 0 or -errno.
+ * Start the thread, every signal blocked, before the jail (so that its start
+ * overlaps other work); it waits for opener_confine. 0 or -errno.
  */
 int opener_start(struct opener *op, bool (*confine)(void *ctx), void *ctx);
+
+/*
+ * After the jail, before the guest runs: the thread calls confine(ctx) (its
+ * capabilities and seccomp filter: false, it stops) and takes jobs.
+ */
+void opener_confine(struct opener *op);
 
 /*
  * Main's requests, one at a time; each waits for the thread. 0, or -1 with

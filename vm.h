@@ -96,6 +96,7 @@ struct vm {
 	bool confined;	  /* main's filter is on: it can no longer remove the socket */
 	/* KVMRUN_TRACE_BOOT: when each start-up stage ended, for bench/boot.sh. */
 	bool trace;
+	bool kvm_made; /* kvmfd, vmfd, cpuid and msrs are there (make_vm) */
 	int nstages;
 	struct {
 		const char *name;

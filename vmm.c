@@ -168,14 +168,34 @@ static bool io_thread_start(void *ctx)
 	return thread_confine(vm, SECCOMP_IO);
 }
 
+/*
+ * The API thread and the opener are made before the jail, to overlap their
+ * start with the client's requests: they drop their own capabilities (a
+ * thread's, not the process's) before their filter.
+ */
+static bool early_thread_confine(struct vm *vm, enum seccomp_role role)
+{
+	int rc = jail_thread();
+	if (rc < 0) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "a thread cannot drop its capabilities: %s",
+			 strerror(-rc));
+		vm_stop(vm, CPU_STOP_INTERNAL, msg);
+		atomic_fetch_add(&vm->reported, 1);
+		futex_wake(&vm->reported);
+		return false;
+	}
+	return thread_confine(vm, role);
+}
+
 static bool api_thread_confine(void *ctx)
 {
-	return thread_confine(ctx, SECCOMP_API);
+	return early_thread_confine(ctx, SECCOMP_API);
 }
 
 static bool opener_thread_confine(void *ctx)
 {
-	return thread_confine(ctx, SECCOMP_OPENER);
+	return early_thread_confine(ctx, SECCOMP_OPENER);
 }
 
 static bool vcpu_thread_start(void *ctx)
@@ -238,65 +258,105 @@ static void vm_start_guest(struct vm *vm)
 
 /* ---- setup ---- */
 
-static int kvm_ioctl_checked(struct vm *vm, int fd, unsigned long req, unsigned long arg,
-			     const char *what)
+static int kvm_do(int fd, unsigned long req, unsigned long arg, const char *what, char *err,
+		  size_t errlen)
 {
 	int rc;
 	do
 		rc = ioctl(fd, req, arg);
 	while (rc < 0 && errno == EINTR);
+	return rc < 0 ? errf(err, errlen, "KVM: %s: %s", what, strerror(errno)) : rc;
+}
+
+static int kvm_ioctl_checked(struct vm *vm, int fd, unsigned long req, unsigned long arg,
+			     const char *what)
+{
+	char err[128];
+	int rc = kvm_do(fd, req, arg, what, err, sizeof(err));
 	if (rc < 0)
-		vm_die(vm, EXIT_RUNTIME, "KVM: %s: %s", what, strerror(errno));
+		vm_die(vm, EXIT_RUNTIME, "%s", err);
 	return rc;
 }
 
-static struct kvm_cpuid2 *supported_cpuid(struct vm *vm)
+static struct kvm_cpuid2 *supported_cpuid(int kvmfd, char *err, size_t errlen)
 {
 	for (uint32_t n = 64;; n *= 2) {
 		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-		if (!c)
-			vm_die(vm, EXIT_RUNTIME, "out of memory");
+		if (!c) {
+			errf(err, errlen, "out of memory");
+			return NULL;
+		}
 		c->nent = n;
-		if (ioctl(vm->kvmfd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+		if (ioctl(kvmfd, KVM_GET_SUPPORTED_CPUID, c) == 0)
 			return c;
 		free(c);
-		if (errno != E2BIG || n > 4096)
-			vm_die(vm, EXIT_RUNTIME, "KVM: KVM_GET_SUPPORTED_CPUID: %s",
-			       strerror(errno));
+		if (errno != E2BIG || n > 4096) {
+			errf(err, errlen, "KVM: KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+			return NULL;
+		}
 	}
 }
 
+/*
+ * The VM and what KVM offers it, none of which depends on the guest's
+ * options. 0, or -1 with err and nothing kept.
+ */
+static int make_vm(struct vm *vm, char *err, size_t errlen)
+{
+	int kvmfd = open("/dev/kvm", O_RDWR | O_CLOEXEC), vmfd = -1, size, n = 0;
+	uint64_t idmap = IDENTITY_MAP_ADDR;
+	struct kvm_cpuid2 *cpuid = NULL;
+	if (kvmfd < 0)
+		return errf(err, errlen, "/dev/kvm: %s%s", strerror(errno),
+			    errno == ENOENT ? " (is the kvm module loaded?)" : "");
+	if (ioctl(kvmfd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION) {
+		errf(err, errlen, "/dev/kvm: unsupported KVM API version");
+		goto fail;
+	}
+	if (ioctl(kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0) {
+		errf(err, errlen, "KVM: KVM_CAP_IMMEDIATE_EXIT is missing (Linux 4.11+ needed)");
+		goto fail;
+	}
+	if ((vmfd = kvm_do(kvmfd, KVM_CREATE_VM, 0, "KVM_CREATE_VM", err, errlen)) < 0 ||
+	    kvm_do(vmfd, KVM_SET_TSS_ADDR, TSS_ADDR, "KVM_SET_TSS_ADDR", err, errlen) < 0 ||
+	    kvm_do(vmfd, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&idmap,
+		   "KVM_SET_IDENTITY_MAP_ADDR", err, errlen) < 0 ||
+	    (size = kvm_do(kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE", err,
+			   errlen)) < 0)
+		goto fail;
+	vm_stage(vm, "vm");
+	if (!(cpuid = supported_cpuid(kvmfd, err, errlen)))
+		goto fail;
+	if (vm->opt.snapshot_dir || vm->api || vm->opt.restart_on_reboot) {
+		n = vmstate_msr_list(kvmfd, vm->msrs, VMSTATE_MAX_MSRS, err, errlen);
+		if (n < 0)
+			goto fail;
+	}
+	vm->kvmfd = kvmfd;
+	vm->vmfd = vmfd;
+	vm->env.run_size = size;
+	vm->cpuid = cpuid;
+	vm->nmsrs = (uint32_t)n;
+	vm->kvm_made = true;
+	return 0;
+fail:
+	free(cpuid);
+	if (vmfd >= 0)
+		close(vmfd);
+	close(kvmfd);
+	return -1;
+}
+
+/* The VM, unless api_configure made it while the client configured it. */
 static void open_kvm(struct vm *vm)
 {
-	vm->kvmfd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
-	if (vm->kvmfd < 0)
-		vm_die(vm, EXIT_RUNTIME, "/dev/kvm: %s%s", strerror(errno),
-		       errno == ENOENT ? " (is the kvm module loaded?)" : "");
-	if (ioctl(vm->kvmfd, KVM_GET_API_VERSION, 0) != KVM_API_VERSION)
-		vm_die(vm, EXIT_RUNTIME, "/dev/kvm: unsupported KVM API version");
+	char err[256];
+	if (!vm->kvm_made && make_vm(vm, err, sizeof(err)) < 0)
+		vm_die(vm, EXIT_RUNTIME, "%s", err);
 	int max = ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
 	if (max > 0 && vm->opt.cpus > max)
 		vm_die(vm, EXIT_USAGE, "--cpus %d: this host's KVM allows at most %d", vm->opt.cpus,
 		       max);
-	if (ioctl(vm->kvmfd, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT) <= 0)
-		vm_die(vm, EXIT_RUNTIME,
-		       "KVM: KVM_CAP_IMMEDIATE_EXIT is missing (Linux 4.11+ needed)");
-	vm->vmfd = kvm_ioctl_checked(vm, vm->kvmfd, KVM_CREATE_VM, 0, "KVM_CREATE_VM");
-	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_TSS_ADDR, TSS_ADDR, "KVM_SET_TSS_ADDR");
-	uint64_t idmap = IDENTITY_MAP_ADDR;
-	kvm_ioctl_checked(vm, vm->vmfd, KVM_SET_IDENTITY_MAP_ADDR, (unsigned long)&idmap,
-			  "KVM_SET_IDENTITY_MAP_ADDR");
-	vm->env.run_size = kvm_ioctl_checked(vm, vm->kvmfd, KVM_GET_VCPU_MMAP_SIZE, 0,
-					     "KVM_GET_VCPU_MMAP_SIZE");
-	vm_stage(vm, "vm");
-	vm->cpuid = supported_cpuid(vm);
-	if (vm->opt.snapshot_dir || vm->api || vm->opt.restart_on_reboot) {
-		char err[256];
-		int n = vmstate_msr_list(vm->kvmfd, vm->msrs, VMSTATE_MAX_MSRS, err, sizeof(err));
-		if (n < 0)
-			vm_die(vm, EXIT_RUNTIME, "%s", err);
-		vm->nmsrs = (uint32_t)n;
-	}
 }
 
 /*
@@ -503,6 +563,14 @@ static void api_configure(struct vm *vm)
 	int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (sfd < 0)
 		vm_die(vm, EXIT_RUNTIME, "signalfd: %s", strerror(errno));
+	/*
+	 * The client takes a while to send its requests (the API thread answers
+	 * them): make the VM meanwhile, KVM_CREATE_VM being the slowest step of
+	 * a start. A failure here is not reported: open_kvm tries again at its
+	 * turn and reports it then, after the options were checked.
+	 */
+	char err[256];
+	make_vm(vm, err, sizeof(err));
 	for (;;) {
 		struct pollfd p[2] = { { api_fd(vm->api), POLLIN, 0 }, { sfd, POLLIN, 0 } };
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
@@ -552,6 +620,11 @@ static void open_api(struct vm *vm)
 	int rc = api_start(vm->api, api_thread_confine, vm);
 	if (rc < 0)
 		vm_die(vm, EXIT_RUNTIME, "--api-sock: cannot start its thread: %s", strerror(-rc));
+	/* Made now, while the client sends its PUTs; it waits for the jail (opener_confine). */
+	rc = endpoints_start_opener(vm->endpoints, opener_thread_confine, vm);
+	if (rc < 0)
+		vm_die(vm, EXIT_RUNTIME, "--api-sock: cannot start the opener thread: %s",
+		       strerror(-rc));
 }
 
 /* The guest runs: InstanceStart (if it started it) gets its answer. */
@@ -779,6 +852,7 @@ int main(int argc, char **argv)
 		open_api(&vm);
 		if (!vm.opt.kernel)
 			api_configure(&vm);
+		vm_stage(&vm, "api"); /* InstanceStart taken */
 	}
 	if (vm.opt.restore_dir) {
 		restore_open(&vm);
@@ -807,12 +881,9 @@ int main(int argc, char **argv)
 		restore_devices(&vm);
 	enter_jail(&vm);
 	if (vm.api) {
-		api_confine(vm.api); /* its filter, now that ids have changed */
+		/* Their filters, now that ids have changed. */
+		api_confine(vm.api);
 		endpoints_running(vm.endpoints);
-		int rc = endpoints_start_opener(vm.endpoints, opener_thread_confine, &vm);
-		if (rc < 0)
-			vm_die(&vm, EXIT_RUNTIME, "--api-sock: cannot start the opener thread: %s",
-			       strerror(-rc));
 	}
 	start_teardown_child(&vm);
 	vm_stage(&vm, "jail");
