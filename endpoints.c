@@ -591,8 +591,16 @@ static void snapshot_create(struct vm *vm, struct endpoints *e, const cJSON *bod
 		api_fault(r, 400, "snapshot_path: required: a directory for kvmrun's snapshot");
 		return;
 	}
-	if (type && (!cJSON_IsString(type) || strcmp(type->valuestring, "Full") != 0)) {
-		api_fault(r, 400, "snapshot_type: only \"Full\" (diffs: --track-dirty)");
+	bool diff = cJSON_IsString(type) && strcmp(type->valuestring, "Diff") == 0;
+	if (type && !diff && (!cJSON_IsString(type) || strcmp(type->valuestring, "Full") != 0)) {
+		api_fault(r, 400, "snapshot_type: \"Full\" or \"Diff\"");
+		return;
+	}
+	if (diff && !vm->opt.track_dirty) {
+		api_fault(r, 400,
+			  "snapshot_type: \"Diff\" needs a guest loaded with track_dirty_pages "
+			  "(PUT /snapshot/load): a kvmrun diff holds the pages written since "
+			  "that load");
 		return;
 	}
 	snprintf(want, sizeof(want), "%s/memory", dir->valuestring);
@@ -601,11 +609,11 @@ static void snapshot_create(struct vm *vm, struct endpoints *e, const cJSON *bod
 		return;
 	}
 	int fds[SNAPSHOT_FILES];
-	if (opener_snapshot_files(e->op, dir->valuestring, fds, err, sizeof(err)) < 0) {
+	if (opener_snapshot_files(e->op, dir->valuestring, diff, fds, err, sizeof(err)) < 0) {
 		api_fault(r, 400, "snapshot_path: %s", err);
 		return;
 	}
-	bool ok = snapshot_take_to(vm, dir->valuestring, fds);
+	bool ok = snapshot_take_to(vm, dir->valuestring, fds, diff);
 	opener_close(e->op, fds);
 	if (!ok) {
 		api_fault(r, 400,
@@ -653,12 +661,19 @@ static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, 
 		api_fault(r, 400, "snapshot_path: too long");
 		return 0;
 	}
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "enable_diff_snapshots")) ||
-	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "track_dirty_pages")) ||
-	    cJSON_GetObjectItemCaseSensitive(body, "network_overrides")) {
-		api_fault(r, 400,
-			  "enable_diff_snapshots, track_dirty_pages, network_overrides: "
-			  "not offered through the API (see --track-dirty, --net)");
+	/* Firecracker's enable_diff_snapshots is the older name of track_dirty_pages. */
+	static const char *const track_keys[] = { "track_dirty_pages", "enable_diff_snapshots" };
+	bool track = false;
+	for (size_t i = 0; i < 2; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, track_keys[i]);
+		if (v && !cJSON_IsBool(v)) {
+			api_fault(r, 400, "%s: expected true or false", track_keys[i]);
+			return 0;
+		}
+		track |= cJSON_IsTrue(v);
+	}
+	if (cJSON_GetObjectItemCaseSensitive(body, "network_overrides")) {
+		api_fault(r, 400, "network_overrides: not offered through the API (see --net)");
 		return 0;
 	}
 	if (backend) {
@@ -690,6 +705,7 @@ static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, 
 	}
 	snprintf(e->restore_dir, sizeof(e->restore_dir), "%s", dir->valuestring);
 	vm->opt.restore_dir = e->restore_dir;
+	vm->opt.track_dirty = track; /* then PUT /snapshot/create "Diff" */
 	return ENDPOINT_START;
 }
 

@@ -97,13 +97,14 @@ static int replace_job(void *arg, char *err, size_t errlen)
 
 struct snap_job {
 	const char *dir;
+	bool diff;
 	int fds[SNAPSHOT_FILES];
 };
 
 static int snap_open_job(void *arg, char *err, size_t errlen)
 {
 	struct snap_job *j = arg;
-	return snapshot_files_open(j->dir, j->fds, err, errlen);
+	return snapshot_files_open(j->dir, j->diff, j->fds, err, errlen);
 }
 
 static int snap_close_job(void *arg, char *err, size_t errlen)
@@ -120,10 +121,10 @@ int opener_replace(struct opener *op, struct blk *b, const char *path, char *err
 	return run(op, replace_job, &j, err, errlen);
 }
 
-int opener_snapshot_files(struct opener *op, const char *dir, int fds[SNAPSHOT_FILES], char *err,
-			  size_t errlen)
+int opener_snapshot_files(struct opener *op, const char *dir, bool diff, int fds[SNAPSHOT_FILES],
+			  char *err, size_t errlen)
 {
-	struct snap_job j = { .dir = dir };
+	struct snap_job j = { .dir = dir, .diff = diff };
 	int rc = run(op, snap_open_job, &j, err, errlen);
 	memcpy(fds, j.fds, sizeof(j.fds));
 	return rc;

@@ -344,14 +344,15 @@ bool snapshot_take(struct vm *vm)
 	return ok;
 }
 
-int snapshot_files_open(const char *dir, int fds[SNAPSHOT_FILES], char *err, size_t errlen)
+int snapshot_files_open(const char *dir, bool diff, int fds[SNAPSHOT_FILES], char *err,
+			size_t errlen)
 {
 	char path[4096];
 	for (int i = 0; i < SNAPSHOT_FILES; i++)
 		fds[i] = -1;
 	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return errf(err, errlen, "%s: %s", dir, strerror(errno));
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < (diff ? 4 : 3); i++) {
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file_names[i]) >=
 		    sizeof(path)) {
 			errf(err, errlen, "%s: path too long", dir);
@@ -383,7 +384,7 @@ void snapshot_files_close(int fds[SNAPSHOT_FILES])
 	}
 }
 
-bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FILES])
+bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FILES], bool diff)
 {
 	int saved[SNAPSHOT_FILES];
 	const char *saved_dir = vm->opt.snapshot_dir;
@@ -391,7 +392,7 @@ bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FIL
 	memcpy(saved, vm->snap_files, sizeof(saved));
 	memcpy(vm->snap_files, fds, sizeof(saved));
 	vm->opt.snapshot_dir = dir;
-	vm->opt.track_dirty = false; /* the API takes full snapshots */
+	vm->opt.track_dirty = diff;
 	bool ok = snapshot_take(vm);
 	vm->opt.track_dirty = saved_diff;
 	vm->opt.snapshot_dir = saved_dir;

@@ -28,15 +28,21 @@ void snapshot_prepare(struct vm *vm);
 bool snapshot_take(struct vm *vm);
 
 /*
- * PUT /snapshot/create: DIR's files, created (and DIR) as --snapshot-dir
- * would, the memory file locked. The opener thread calls it (it alone may
- * open files once the guest runs). 0, or -1 with err and nothing open.
+ * PUT /snapshot/create: DIR's files (with diff, the dirty-page map's too),
+ * created (and DIR) as --snapshot-dir would, the memory file locked. The
+ * opener thread calls it (it alone may open files once the guest runs). 0,
+ * or -1 with err and nothing open.
  */
-int snapshot_files_open(const char *dir, int fds[SNAPSHOT_FILES], char *err, size_t errlen);
+int snapshot_files_open(const char *dir, bool diff, int fds[SNAPSHOT_FILES], char *err,
+			size_t errlen);
 void snapshot_files_close(int fds[SNAPSHOT_FILES]);
 
-/* snapshot_take into DIR's files (a full snapshot), --snapshot-dir's left as they were. */
-bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FILES]);
+/*
+ * snapshot_take into DIR's files, --snapshot-dir's left as they were: a full
+ * snapshot, or with diff (a guest restored with dirty tracking on) the pages
+ * written since its restore, naming the snapshot it came from.
+ */
+bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FILES], bool diff);
 
 /*
  * --restore DIR: read and check the state file (a bad one ends the process

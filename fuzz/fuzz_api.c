@@ -72,10 +72,10 @@ void opener_confine(struct opener *op)
 {
 	(void)op;
 }
-int opener_snapshot_files(struct opener *op, const char *dir, int fds[SNAPSHOT_FILES], char *err,
-			  size_t errlen)
+int opener_snapshot_files(struct opener *op, const char *dir, bool diff, int fds[SNAPSHOT_FILES],
+			  char *err, size_t errlen)
 {
-	(void)op, (void)fds;
+	(void)op, (void)diff, (void)fds;
 	snprintf(err, errlen, "%s: not in the fuzzer", dir);
 	return -1;
 }
@@ -90,9 +90,9 @@ int opener_replace(struct opener *op, struct blk *b, const char *path, char *err
 	FZ_ASSERT(0, "opener_replace without disks");
 	return -1;
 }
-bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FILES])
+bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FILES], bool diff)
 {
-	(void)vm, (void)dir, (void)fds;
+	(void)vm, (void)dir, (void)fds, (void)diff;
 	FZ_ASSERT(0, "snapshot_take_to without files");
 	return false;
 }

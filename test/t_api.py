@@ -15,9 +15,10 @@ Raw HTTP/1.1 over AF_UNIX (no curl: the malformed requests need bytes no client 
   fault_message names the field, 413 for a big body, a closed connection for malformed HTTP),
   a client killed mid-body; running/*: after start: pre-boot calls refused, a stalled client
   blocks no one, 100 connections at once, the guest keeps running;
-- snapshot-create/*, snapshot-load/*: PUT /snapshot/create of a paused guest into a directory,
-  and PUT /snapshot/load of it in another kvmrun (the guest goes on from where it was), and
-  their refusals;
+- snapshot-create/*, snapshot-load/*, snapshot-diff/*: PUT /snapshot/create of a paused guest
+  into a directory, and PUT /snapshot/load of it in another kvmrun (the guest goes on from where
+  it was), and their refusals; a load with track_dirty_pages, a "Diff" of it, and a load of
+  that diff through its base;
 - cli/*: the socket path already there is status 2, --no-api with --api-sock, --version, the
   Firecracker option aliases;
 - the time from exec to an accepting socket (polled every 0.5 ms) is printed as an INFO line:
@@ -1013,6 +1014,7 @@ def snapshot_load():
     result("snapshot-load/guest-goes-on", r.status == 204 and status == 0 and
            "PROBE ctrl-alt-del" in vmm.stdout, f"{r}; {vmm.why()}")
     vmm.stop(signal.SIGKILL, 5)
+    snapshot_diff(d)
     # Configured first, then a load: refused, as Firecracker refuses it.
     s2 = sock_path("snapload2")
     vmm = Vmm(["--api-sock", s2], s2)
@@ -1021,6 +1023,46 @@ def snapshot_load():
     expect("snapshot-load/after-configuring", api(s2, "PUT", "/snapshot/load",
                                                   {"snapshot_path": d}), 400, "snapshot_path")
     vmm.stop(signal.SIGTERM, 10)
+
+
+def snapshot_diff(base):
+    """PUT /snapshot/load with track_dirty_pages, then PUT /snapshot/create "Diff": the pages
+    written since the load, naming the base; a load of the diff runs the guest on."""
+    dd = os.path.join(TMP, "api-snap-diff")
+    s = sock_path("snapdiff")
+    vmm = Vmm(["--api-sock", s], s)
+    vmm.accepts(5)
+    expect("snapshot-diff/track-not-bool", api(s, "PUT", "/snapshot/load",
+                                               {"snapshot_path": base, "track_dirty_pages": "yes"}),
+           400, "track_dirty_pages")
+    expect("snapshot-diff/load-tracking", api(s, "PUT", "/snapshot/load",
+                                              {"snapshot_path": base, "track_dirty_pages": True},
+                                              timeout=30), 204)
+    expect("snapshot-diff/pause", api(s, "PATCH", "/vm", {"state": "Paused"}), 204)
+    expect("snapshot-diff/written", api(s, "PUT", "/snapshot/create",
+                                        {"snapshot_path": dd, "mem_file_path": dd + "/memory",
+                                         "snapshot_type": "Diff"}, timeout=30), 204)
+    full = os.stat(os.path.join(base, "memory")).st_blocks * 512
+    diff = os.stat(os.path.join(dd, "memory")).st_blocks * 512 if os.path.exists(dd) else -1
+    result("snapshot-diff/small", os.path.exists(os.path.join(dd, "dirty")) and 0 <= diff < full,
+           f"diff memory {diff} bytes allocated, base {full}; {os.listdir(dd) if os.path.isdir(dd) else 'no directory'}")
+    expect("snapshot-diff/resume", api(s, "PATCH", "/vm", {"state": "Resumed"}), 204)
+    api(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+    status = vmm.wait(20)
+    result("snapshot-diff/tracked-guest-goes-on", status == 0 and "PROBE ctrl-alt-del" in vmm.stdout,
+           vmm.why())
+    vmm.stop(signal.SIGKILL, 5)
+    # The diff loads through its base, and the guest goes on from where the diff was taken.
+    s = sock_path("snapdiffload")
+    vmm = Vmm(["--api-sock", s], s)
+    vmm.accepts(5)
+    expect("snapshot-diff/loads", api(s, "PUT", "/snapshot/load", {"snapshot_path": dd},
+                                      timeout=30), 204)
+    r = api(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+    status = vmm.wait(20)
+    result("snapshot-diff/chain-goes-on", r.status == 204 and status == 0
+           and "PROBE ctrl-alt-del" in vmm.stdout, f"{r}; {vmm.why()}")
+    vmm.stop(signal.SIGKILL, 5)
 
 
 cli()
