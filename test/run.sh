@@ -101,7 +101,7 @@ integration() {
 # changes an exit status or adds output, and fails the test.
 asan() {
 	local cmds=() s
-	for s in test/t_probe.py test/t_console.py test/t_hostile.py test/t_hostile_net.py test/t_orchestrator.py; do
+	for s in test/t_probe.py test/t_console.py test/t_hostile.py test/t_hostile_net.py test/t_orchestrator.py test/t_api.py; do
 		cmds+=("KVMRUN=$TOP/kvmrun-asan KVMRUN_TEST_PREFIX=asan/ ASAN_OPTIONS=detect_leaks=0:exitcode=99 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 python3 $s")
 	done
 	kvm asan "${cmds[@]}"

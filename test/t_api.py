@@ -37,6 +37,8 @@ import time
 from kvmtest import KVMRUN, TMP, TOP, probe, probe_facts, result, run
 
 VERSION = open(os.path.join(TOP, "VERSION")).read().strip()
+if os.path.basename(KVMRUN).endswith("-asan"):  # build.sh asan marks its version
+    VERSION += "-asan"
 WAIT = "probe.exit=wait"  # prints "PROBE waiting", resets on Ctrl-Alt-Del
 BOOT_ARGS = "console=ttyS0 reboot=k panic=1 pci=off " + WAIT
 BAD_PATH = "Invalid request method and/or path"
