@@ -19,6 +19,7 @@ Raw HTTP/1.1 over AF_UNIX (no curl: the malformed requests need bytes no client 
   into a directory, and PUT /snapshot/load of it in another kvmrun (the guest goes on from where
   it was), and their refusals; a load with track_dirty_pages, a "Diff" of it, and a load of
   that diff through its base;
+- no-kvm/*: a /dev/kvm that does not work is reported at InstanceStart (400, status 1);
 - cli/*: the socket path already there is status 2, --no-api with --api-sock, --version, the
   Firecracker option aliases;
 - the time from exec to an accepting socket (polled every 0.5 ms) is printed as an INFO line:
@@ -1067,7 +1068,30 @@ def snapshot_diff(base):
     vmm.stop(signal.SIGKILL, 5)
 
 
+def no_kvm():
+    """A /dev/kvm that does not work (an empty file bound over it, in a mount namespace of the
+    test's own): the VM kvmrun makes beside the client's requests fails quietly, the requests
+    are answered, and InstanceStart reports it: a 400 naming /dev/kvm, status 1, no socket."""
+    fake = os.path.join(TMP, "not-kvm")
+    open(fake, "w").close()
+    wrap = ("unshare", "-m", "sh", "-c", f'mount --bind {fake} /dev/kvm && exec "$@"', "sh")
+    s = sock_path("nokvm")
+    vmm = Vmm(["--api-sock", s], s, wrap=wrap)
+    if not result("no-kvm/socket", vmm.accepts(5) is not None, vmm.why()):
+        vmm.stop(signal.SIGKILL, 5)
+        return
+    expect("no-kvm/configures", api(s, "PUT", "/boot-source",
+                                    {"kernel_image_path": probe("pvh")}), 204)
+    expect("no-kvm/start-names-it", api(s, "PUT", "/actions", {"action_type": "InstanceStart"},
+                                        timeout=30), 400, "/dev/kvm")
+    status = vmm.wait(20)
+    result("no-kvm/status-1-socket-gone", status == 1 and not os.path.exists(s)
+           and "/dev/kvm" in vmm.stderr, vmm.why())
+    vmm.stop(signal.SIGKILL, 5)
+
+
 cli()
+no_kvm()
 before_start()
 getting_started()
 gosdk()
