@@ -20,6 +20,7 @@
 #include "fcjson.h"
 #include "layout.h"
 #include "mptable.h"
+#include "snappath.h"
 
 #ifndef KVMRUN_VERSION
 #define KVMRUN_VERSION "dev"
@@ -264,7 +265,7 @@ void config_restore_devices(struct options *o)
 {
 	static struct options saved; /* ~70 KiB: not on the stack */
 	char path[4096];
-	if ((size_t)snprintf(path, sizeof(path), "%s/config.json", o->restore_dir) >= sizeof(path))
+	if (!snap_path(path, sizeof(path), o->restore_dir, o->restore_mem, SNAP_CONFIG))
 		usage_error("--restore %s: path too long", o->restore_dir);
 	memset(&saved, 0, sizeof(saved));
 	fcjson_load("--restore", path, &saved);

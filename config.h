@@ -65,6 +65,8 @@ struct options {
 	bool snapshot_on_ready;	      /* also when the guest signals init (the boot timer) */
 	bool snapshot_resume;	      /* --snapshot-then resume: the guest runs on */
 	const char *restore_dir;      /* --restore: the machine comes from this snapshot */
+	const char *restore_mem;      /* PUT /snapshot/load's pair of files: restore_dir is the
+					 state file, this the memory file (snappath.h) */
 	bool track_dirty;	      /* --track-dirty: snapshots are diffs against restore_dir */
 	const char *api_sock;	      /* --api-sock PATH: Firecracker's API on a Unix socket */
 	const char *id;		      /* --id: the instance's name in GET / */
@@ -83,7 +85,8 @@ void config_parse(struct options *o, int argc, char **argv);
 
 /*
  * --restore (or the API's PUT /snapshot/load): the disks and NICs from the
- * snapshot's config.json in o->restore_dir, each replaced by a --disk or
+ * snapshot's config.json in o->restore_dir (or beside its state file,
+ * snappath.h), each replaced by a --disk or
  * --net already in o at its position. A bad one ends the process (status 2).
  */
 void config_restore_devices(struct options *o);

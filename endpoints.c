@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "api.h"
@@ -72,7 +73,9 @@ static void arena_free(void *p)
 struct endpoints {
 	struct opener *op;
 	struct arena arena;
-	char restore_dir[4096]; /* PUT /snapshot/load's directory, for --restore's path */
+	char restore_dir
+		[4096]; /* PUT /snapshot/load's directory (or state file), for --restore's */
+	char restore_mem[4096]; /* and its memory file, when the client named a pair of files */
 	cJSON *doc; /* the description being built; kept after start (opt points into it) */
 	uint64_t count[M_KINDS][NRES], fails[M_KINDS][NRES];
 	struct options scratch;
@@ -564,6 +567,35 @@ int endpoints_start_opener(struct endpoints *e, bool (*confine)(void *ctx), void
 static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, struct api_resp *r);
 
 /*
+ * The snapshot's memory file when the client named a pair of files (state
+ * file and memory file, as Firecracker's clients do): mem's path. NULL for
+ * kvmrun's directory form (mem absent, or DIR/memory), or with r a 400
+ * naming key (r->status set).
+ */
+static const char *pair_memory(const cJSON *dir, const cJSON *mem, const char *key,
+			       struct api_resp *r)
+{
+	char want[4200];
+	r->status = 0;
+	if (!mem)
+		return NULL;
+	if (!cJSON_IsString(mem) || !*mem->valuestring) {
+		api_fault(r, 400, "%s: expected a path", key);
+		return NULL;
+	}
+	snprintf(want, sizeof(want), "%s/memory", dir->valuestring);
+	if (strcmp(mem->valuestring, want) == 0)
+		return NULL;
+	if (strcmp(mem->valuestring, dir->valuestring) == 0 || strlen(mem->valuestring) >= 4000) {
+		api_fault(r, 400, "%s: %s", key,
+			  strlen(mem->valuestring) >= 4000 ? "too long"
+							   : "the same file as snapshot_path");
+		return NULL;
+	}
+	return mem->valuestring;
+}
+
+/*
  * PUT /snapshot/create, the guest paused (PATCH /vm) as Firecracker wants
  * it: a full kvmrun snapshot into the directory snapshot_path (made if
  * missing), which --restore DIR or PUT /snapshot/load runs. The opener
@@ -578,7 +610,7 @@ static void snapshot_create(struct vm *vm, struct endpoints *e, const cJSON *bod
 	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(body, "snapshot_path");
 	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(body, "mem_file_path");
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "snapshot_type");
-	char want[4200], err[256];
+	char err[256];
 	if (!only(body, known, r))
 		return;
 	if (!vm->api_started || !vm->api_paused) {
@@ -588,7 +620,9 @@ static void snapshot_create(struct vm *vm, struct endpoints *e, const cJSON *bod
 	}
 	if (!cJSON_IsString(dir) || !*dir->valuestring ||
 	    strlen(dir->valuestring) >= sizeof(e->restore_dir) - 16) {
-		api_fault(r, 400, "snapshot_path: required: a directory for kvmrun's snapshot");
+		api_fault(r, 400,
+			  "snapshot_path: required: a directory for kvmrun's snapshot, or its "
+			  "state file");
 		return;
 	}
 	bool diff = cJSON_IsString(type) && strcmp(type->valuestring, "Diff") == 0;
@@ -603,13 +637,23 @@ static void snapshot_create(struct vm *vm, struct endpoints *e, const cJSON *bod
 			  "that load");
 		return;
 	}
-	snprintf(want, sizeof(want), "%s/memory", dir->valuestring);
-	if (mem && (!cJSON_IsString(mem) || strcmp(mem->valuestring, want) != 0)) {
-		api_fault(r, 400, "mem_file_path: kvmrun's memory file is %s", want);
+	/*
+	 * A directory of kvmrun's files; or, with mem_file_path elsewhere, the
+	 * pair of files Firecracker's clients name (snappath.h: the machine's
+	 * JSON goes beside the state file).
+	 */
+	const char *pair = pair_memory(dir, mem, "mem_file_path", r);
+	if (!pair && r->status)
+		return;
+	if (pair && diff) {
+		api_fault(r, 400,
+			  "snapshot_type: a \"Diff\" is written to a snapshot directory "
+			  "(mem_file_path absent or %s/memory): it names its base by directory",
+			  dir->valuestring);
 		return;
 	}
 	int fds[SNAPSHOT_FILES];
-	if (opener_snapshot_files(e->op, dir->valuestring, diff, fds, err, sizeof(err)) < 0) {
+	if (opener_snapshot_files(e->op, dir->valuestring, pair, diff, fds, err, sizeof(err)) < 0) {
 		api_fault(r, 400, "snapshot_path: %s", err);
 		return;
 	}
@@ -684,15 +728,25 @@ static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, 
 		}
 		mem = cJSON_GetObjectItemCaseSensitive(backend, "backend_path");
 	}
-	snprintf(want, sizeof(want), "%s/memory", dir->valuestring);
-	if (mem && (!cJSON_IsString(mem) || strcmp(mem->valuestring, want) != 0)) {
-		api_fault(r, 400, "mem_backend: kvmrun's memory file is %s", want);
+	const char *pair = pair_memory(dir, mem, backend ? "mem_backend" : "mem_file_path", r);
+	if (!pair && r->status)
+		return 0;
+	if (pair && track) {
+		api_fault(r, 400,
+			  "track_dirty_pages: needs kvmrun's snapshot directory (its diffs name "
+			  "their base by directory), not a pair of files");
 		return 0;
 	}
-	snprintf(want, sizeof(want), "%s/state", dir->valuestring);
+	snprintf(want, sizeof(want), pair ? "%s" : "%s/state", dir->valuestring);
 	int fd = open(want, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, sizeof(err), "%s", strerror(errno));
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, sizeof(err), "%s",
+			 fd < 0 ? strerror(errno)
+				: "a directory: its memory file would be in it (mem_backend "
+				  "absent, or DIR/memory)");
+		if (fd >= 0)
+			close(fd);
 		api_fault(r, 400, "snapshot_path: %s: %s", want, err);
 		return 0;
 	}
@@ -705,6 +759,10 @@ static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, 
 	}
 	snprintf(e->restore_dir, sizeof(e->restore_dir), "%s", dir->valuestring);
 	vm->opt.restore_dir = e->restore_dir;
+	if (pair) {
+		snprintf(e->restore_mem, sizeof(e->restore_mem), "%s", pair);
+		vm->opt.restore_mem = e->restore_mem;
+	}
 	vm->opt.track_dirty = track; /* then PUT /snapshot/create "Diff" */
 	return ENDPOINT_START;
 }

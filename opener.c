@@ -96,7 +96,7 @@ static int replace_job(void *arg, char *err, size_t errlen)
 }
 
 struct snap_job {
-	const char *dir;
+	const char *dir, *mem;
 	bool diff;
 	int fds[SNAPSHOT_FILES];
 };
@@ -104,7 +104,7 @@ struct snap_job {
 static int snap_open_job(void *arg, char *err, size_t errlen)
 {
 	struct snap_job *j = arg;
-	return snapshot_files_open(j->dir, j->diff, j->fds, err, errlen);
+	return snapshot_files_open(j->dir, j->mem, j->diff, j->fds, err, errlen);
 }
 
 static int snap_close_job(void *arg, char *err, size_t errlen)
@@ -121,10 +121,10 @@ int opener_replace(struct opener *op, struct blk *b, const char *path, char *err
 	return run(op, replace_job, &j, err, errlen);
 }
 
-int opener_snapshot_files(struct opener *op, const char *dir, bool diff, int fds[SNAPSHOT_FILES],
-			  char *err, size_t errlen)
+int opener_snapshot_files(struct opener *op, const char *dir, const char *mem, bool diff,
+			  int fds[SNAPSHOT_FILES], char *err, size_t errlen)
 {
-	struct snap_job j = { .dir = dir, .diff = diff };
+	struct snap_job j = { .dir = dir, .mem = mem, .diff = diff };
 	int rc = run(op, snap_open_job, &j, err, errlen);
 	memcpy(fds, j.fds, sizeof(j.fds));
 	return rc;

@@ -32,8 +32,8 @@ void opener_confine(struct opener *op);
  * DIR's snapshot files, created and locked (snapshot_files_open); and closed.
  */
 int opener_replace(struct opener *op, struct blk *b, const char *path, char *err, size_t errlen);
-int opener_snapshot_files(struct opener *op, const char *dir, bool diff, int fds[SNAPSHOT_FILES],
-			  char *err, size_t errlen);
+int opener_snapshot_files(struct opener *op, const char *dir, const char *mem, bool diff,
+			  int fds[SNAPSHOT_FILES], char *err, size_t errlen);
 void opener_close(struct opener *op, int fds[SNAPSHOT_FILES]);
 
 #endif

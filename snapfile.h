@@ -11,21 +11,18 @@
 #include "i8042.h"
 #include "layout.h"
 #include "serial.h"
+#include "snappath.h"
 #include "virtio.h"
 #include "vmstate.h"
 
 #define SNAP_MAGIC "KVMRSNAP"
-#define SNAP_VERSION 2	     /* 2: virtio devices */
-#define SNAP_STATE "state"   /* the state file in a snapshot directory */
-#define SNAP_MEMORY "memory" /* guest RAM, sparse: holes where it was never written or is zero */
-#define SNAP_CONFIG "config.json" /* the machine, as --config reads it */
+#define SNAP_VERSION 2 /* 2: virtio devices */
 
 /* Flags in the header. */
 #define SNAP_PIT 1u  /* the VM had a PIT (not --no-pit) */
 #define SNAP_ACPI 2u /* and ACPI tables (not --no-acpi): a restore notifies its VGEN device */
 #define SNAP_DIFF 4u /* a diff: memory holds only the pages written since the base was restored */
-#define SNAP_DIRTY "dirty" /* a diff's bitmap of those pages, one bit per 4 KiB, LSB first */
-#define SNAP_MAX_CHAIN 64  /* diffs on diffs, at most this deep */
+#define SNAP_MAX_CHAIN 64 /* diffs on diffs, at most this deep */
 
 /* A diff's base: the snapshot directory it was restored from, and its dirty bitmap's check. */
 struct snap_base {

@@ -46,12 +46,16 @@ static int lock(int fd, short type)
 	return fcntl(fd, F_OFD_SETLK, &lk);
 }
 
-static int open_in(struct vm *vm, const char *dir, const char *name, int flags, const char *flag)
+/* NAME in directory DIR, or (mem set: the API's pair of files) as snap_path places it. */
+static int open_in(struct vm *vm, const char *dir, const char *mem, const char *name, int flags,
+		   const char *flag)
 {
 	char path[4096];
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+	if (!snap_path(path, sizeof(path), dir, mem, name))
 		vm_die(vm, EXIT_USAGE, "%s %s: path too long", flag, dir);
 	int fd = open(path, flags | O_CLOEXEC, 0600);
+	if (fd < 0 && mem)
+		vm_die(vm, EXIT_USAGE, "%s %s: %s", flag, path, strerror(errno));
 	if (fd < 0)
 		vm_die(vm, EXIT_USAGE, "%s %s: %s: %s", flag, dir, name, strerror(errno));
 	return fd;
@@ -90,7 +94,8 @@ void snapshot_prepare(struct vm *vm)
 		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 			vm_die(vm, EXIT_USAGE, "%s %s: not a directory", flag, dir);
 		for (int i = 0; i < (diff ? 4 : 3); i++)
-			vm->snap_files[i] = open_in(vm, dir, file_names[i], O_RDWR | O_CREAT, flag);
+			vm->snap_files[i] =
+				open_in(vm, dir, NULL, file_names[i], O_RDWR | O_CREAT, flag);
 		if (lock(vm->snap_files[F_MEMORY], F_WRLCK) < 0)
 			vm_die(vm, EXIT_USAGE,
 			       "%s %s: in use by another kvmrun (restored from it, or "
@@ -344,17 +349,16 @@ bool snapshot_take(struct vm *vm)
 	return ok;
 }
 
-int snapshot_files_open(const char *dir, bool diff, int fds[SNAPSHOT_FILES], char *err,
-			size_t errlen)
+int snapshot_files_open(const char *dir, const char *mem, bool diff, int fds[SNAPSHOT_FILES],
+			char *err, size_t errlen)
 {
 	char path[4096];
 	for (int i = 0; i < SNAPSHOT_FILES; i++)
 		fds[i] = -1;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+	if (!mem && mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return errf(err, errlen, "%s: %s", dir, strerror(errno));
 	for (int i = 0; i < (diff ? 4 : 3); i++) {
-		if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, file_names[i]) >=
-		    sizeof(path)) {
+		if (!snap_path(path, sizeof(path), dir, mem, file_names[i])) {
 			errf(err, errlen, "%s: path too long", dir);
 			goto fail;
 		}
@@ -423,10 +427,10 @@ static uint8_t *read_state(struct vm *vm, const char *dir, int fd, size_t *len)
 }
 
 /* Read and check DIR's state file into s; a bad one ends the process (status 2). */
-static void load_state(struct vm *vm, const char *dir, struct snapshot *s)
+static void load_state(struct vm *vm, const char *dir, const char *mem, struct snapshot *s)
 {
 	char err[256];
-	int fd = open_in(vm, dir, SNAP_STATE, O_RDONLY, "--restore");
+	int fd = open_in(vm, dir, mem, SNAP_STATE, O_RDONLY, "--restore");
 	size_t len;
 	uint8_t *buf = read_state(vm, dir, fd, &len);
 	close(fd);
@@ -439,9 +443,9 @@ static void load_state(struct vm *vm, const char *dir, struct snapshot *s)
  * DIR's memory file, of the size the state says, read-locked for as long as
  * the VM runs (the fd stays open: writers are kept away).
  */
-static int open_memory(struct vm *vm, const char *dir, uint64_t size)
+static int open_memory(struct vm *vm, const char *dir, const char *mem_path, uint64_t size)
 {
-	int mem = open_in(vm, dir, SNAP_MEMORY, O_RDONLY, "--restore");
+	int mem = open_in(vm, dir, mem_path, SNAP_MEMORY, O_RDONLY, "--restore");
 	struct stat st;
 	if (fstat(mem, &st) < 0 || (uint64_t)st.st_size != size)
 		vm_die(vm, EXIT_USAGE, "--restore %s: %s is %lld bytes, the state says %llu", dir,
@@ -455,7 +459,7 @@ static int open_memory(struct vm *vm, const char *dir, uint64_t size)
 static void overlay(struct vm *vm, const char *dir, const struct snap_base *b)
 {
 	uint64_t pages = vm->mem.size / 4096, len = (pages + 7) / 8;
-	int fd = open_in(vm, dir, SNAP_DIRTY, O_RDONLY, "--restore");
+	int fd = open_in(vm, dir, NULL, SNAP_DIRTY, O_RDONLY, "--restore");
 	uint8_t *map = malloc(len);
 	struct stat st;
 	if (!map)
@@ -466,7 +470,7 @@ static void overlay(struct vm *vm, const char *dir, const struct snap_base *b)
 		vm_die(vm, EXIT_USAGE, "--restore %s: %s: damaged (not the size or CRC %s says)",
 		       dir, SNAP_DIRTY, SNAP_STATE);
 	close(fd);
-	int mem = open_memory(vm, dir, vm->mem.size);
+	int mem = open_memory(vm, dir, NULL, vm->mem.size);
 	for (uint64_t p = 0, q; p < pages; p = q) {
 		for (q = p; q < pages && (map[q / 8] >> (q % 8) & 1); q++) {
 		}
@@ -503,7 +507,7 @@ static void map_chain(struct vm *vm, const char *dir, const struct snapshot *s)
 		chain[n + 1] = strdup(cur->base.dir);
 		if (!chain[n + 1])
 			vm_die(vm, EXIT_RUNTIME, "out of memory");
-		load_state(vm, chain[n + 1], b);
+		load_state(vm, chain[n + 1], NULL, b);
 		free(b->cpus);
 		if (b->hdr.crc != bases[n].base_crc || b->hdr.mem_size != s->hdr.mem_size)
 			vm_die(vm, EXIT_USAGE,
@@ -512,8 +516,11 @@ static void map_chain(struct vm *vm, const char *dir, const struct snapshot *s)
 			       chain[n], chain[n + 1]);
 		n++;
 	}
-	int rc = mem_init_file(&vm->mem, open_memory(vm, chain[n], s->hdr.mem_size),
-			       s->hdr.mem_size);
+	/* A pair of files is never a diff (restore_open): then chain[0] is all there is. */
+	int rc = mem_init_file(
+		&vm->mem,
+		open_memory(vm, chain[n], n == 0 ? vm->opt.restore_mem : NULL, s->hdr.mem_size),
+		s->hdr.mem_size);
 	if (rc < 0)
 		vm_die(vm, EXIT_RUNTIME, "--restore %s: cannot map %s: %s", chain[n], SNAP_MEMORY,
 		       strerror(-rc));
@@ -529,7 +536,12 @@ void restore_open(struct vm *vm)
 	struct snapshot *s = calloc(1, sizeof(*s));
 	if (!s)
 		vm_die(vm, EXIT_RUNTIME, "out of memory");
-	load_state(vm, dir, s);
+	load_state(vm, dir, vm->opt.restore_mem, s);
+	if (vm->opt.restore_mem && (s->hdr.flags & SNAP_DIFF))
+		vm_die(vm, EXIT_USAGE,
+		       "snapshot_path %s: a diff (its base is named by directory): load the "
+		       "snapshot directory it was written to",
+		       dir);
 	struct snap_header here;
 	snap_host_cpu(&here);
 	if (memcmp(here.cpu_vendor, s->hdr.cpu_vendor, sizeof(here.cpu_vendor)) != 0 ||

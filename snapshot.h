@@ -29,12 +29,13 @@ bool snapshot_take(struct vm *vm);
 
 /*
  * PUT /snapshot/create: DIR's files (with diff, the dirty-page map's too),
- * created (and DIR) as --snapshot-dir would, the memory file locked. The
- * opener thread calls it (it alone may open files once the guest runs). 0,
- * or -1 with err and nothing open.
+ * created (and DIR) as --snapshot-dir would; or with mem, the pair of files
+ * DIR (the state) and mem, and DIR.json (snappath.h); the memory file
+ * locked. The opener thread calls it (it alone may open files once the
+ * guest runs). 0, or -1 with err and nothing open.
  */
-int snapshot_files_open(const char *dir, bool diff, int fds[SNAPSHOT_FILES], char *err,
-			size_t errlen);
+int snapshot_files_open(const char *dir, const char *mem, bool diff, int fds[SNAPSHOT_FILES],
+			char *err, size_t errlen);
 void snapshot_files_close(int fds[SNAPSHOT_FILES]);
 
 /*

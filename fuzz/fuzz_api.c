@@ -72,10 +72,10 @@ void opener_confine(struct opener *op)
 {
 	(void)op;
 }
-int opener_snapshot_files(struct opener *op, const char *dir, bool diff, int fds[SNAPSHOT_FILES],
-			  char *err, size_t errlen)
+int opener_snapshot_files(struct opener *op, const char *dir, const char *mem, bool diff,
+			  int fds[SNAPSHOT_FILES], char *err, size_t errlen)
 {
-	(void)op, (void)diff, (void)fds;
+	(void)op, (void)mem, (void)diff, (void)fds;
 	snprintf(err, errlen, "%s: not in the fuzzer", dir);
 	return -1;
 }
