@@ -961,6 +961,15 @@ def curl_getting_started():
         subprocess.run(["ip", "netns", "del", ns])
 
 
+def ends_on_ctrl_alt_del(name, vmm, sock):
+    """SendCtrlAltDel: the probe guest says so and powers off, kvmrun exits 0."""
+    r = api(sock, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+    status = vmm.wait(20)
+    result(name, r.status == 204 and status == 0 and "PROBE ctrl-alt-del" in vmm.stdout,
+           f"{r}; {vmm.why()}")
+    vmm.stop(signal.SIGKILL, 5)
+
+
 def snapshot_load():
     """PUT /snapshot/load before start: a kvmrun snapshot directory, as --restore runs it."""
     # PUT /snapshot/create of a paused guest (the directory is made), then a load of it.
@@ -1003,11 +1012,7 @@ def snapshot_load():
     result("snapshot-create/still-paused", state_is(s0, "Paused").get("state") == "Paused",
            vmm.why())
     expect("snapshot-create/resume", api(s0, "PATCH", "/vm", {"state": "Resumed"}), 204)
-    api(s0, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
-    status = vmm.wait(20)
-    result("snapshot-create/original-goes-on", status == 0 and "PROBE ctrl-alt-del" in vmm.stdout,
-           vmm.why())
-    vmm.stop(signal.SIGKILL, 5)
+    ends_on_ctrl_alt_del("snapshot-create/original-goes-on", vmm, s0)
     s = sock_path("snapload")
     vmm = Vmm(["--api-sock", s], s)
     vmm.accepts(5)
@@ -1028,11 +1033,7 @@ def snapshot_load():
     expect("snapshot-load/loads", r, 204)
     result("snapshot-load/running", state_is(s, "Running").get("state") == "Running", vmm.why())
     expect("snapshot-load/twice", api(s, "PUT", "/snapshot/load", {"snapshot_path": d}), 400)
-    r = api(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
-    status = vmm.wait(20)
-    result("snapshot-load/guest-goes-on", r.status == 204 and status == 0 and
-           "PROBE ctrl-alt-del" in vmm.stdout, f"{r}; {vmm.why()}")
-    vmm.stop(signal.SIGKILL, 5)
+    ends_on_ctrl_alt_del("snapshot-load/guest-goes-on", vmm, s)
     snapshot_diff(d)
     snapshot_pair_load(pair)
     # Configured first, then a load: refused, as Firecracker refuses it.
@@ -1060,11 +1061,7 @@ def snapshot_pair_load(pair):
                                                        "backend_path": pair + ".mem"},
                                        "resume_vm": True}, timeout=30), 204)
     result("snapshot-pair/running", state_is(s, "Running").get("state") == "Running", vmm.why())
-    r = api(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
-    status = vmm.wait(20)
-    result("snapshot-pair/guest-goes-on", r.status == 204 and status == 0
-           and "PROBE ctrl-alt-del" in vmm.stdout, f"{r}; {vmm.why()}")
-    vmm.stop(signal.SIGKILL, 5)
+    ends_on_ctrl_alt_del("snapshot-pair/guest-goes-on", vmm, s)
 
 
 def snapshot_diff(base):
@@ -1089,22 +1086,14 @@ def snapshot_diff(base):
     result("snapshot-diff/small", os.path.exists(os.path.join(dd, "dirty")) and 0 <= diff < full,
            f"diff memory {diff} bytes allocated, base {full}; {os.listdir(dd) if os.path.isdir(dd) else 'no directory'}")
     expect("snapshot-diff/resume", api(s, "PATCH", "/vm", {"state": "Resumed"}), 204)
-    api(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
-    status = vmm.wait(20)
-    result("snapshot-diff/tracked-guest-goes-on", status == 0 and "PROBE ctrl-alt-del" in vmm.stdout,
-           vmm.why())
-    vmm.stop(signal.SIGKILL, 5)
+    ends_on_ctrl_alt_del("snapshot-diff/tracked-guest-goes-on", vmm, s)
     # The diff loads through its base, and the guest goes on from where the diff was taken.
     s = sock_path("snapdiffload")
     vmm = Vmm(["--api-sock", s], s)
     vmm.accepts(5)
     expect("snapshot-diff/loads", api(s, "PUT", "/snapshot/load", {"snapshot_path": dd},
                                       timeout=30), 204)
-    r = api(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
-    status = vmm.wait(20)
-    result("snapshot-diff/chain-goes-on", r.status == 204 and status == 0
-           and "PROBE ctrl-alt-del" in vmm.stdout, f"{r}; {vmm.why()}")
-    vmm.stop(signal.SIGKILL, 5)
+    ends_on_ctrl_alt_del("snapshot-diff/chain-goes-on", vmm, s)
 
 
 def no_kvm():
