@@ -63,11 +63,13 @@ static int drop_capabilities(void)
 	return syscall(SYS_capset, &hdr, data) < 0 ? -errno : 0;
 }
 
+int jail_bounding(void)
+{
+	return drop_bounding_set();
+}
+
 int jail_thread(void)
 {
-	int rc = drop_bounding_set();
-	if (rc < 0)
-		return rc;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return -errno;
 	return drop_capabilities();

@@ -34,12 +34,17 @@ int jail_check(const struct jail_cfg *c, char *err, size_t errlen);
 int jail_enter(const struct jail_cfg *c, char *err, size_t errlen);
 
 /*
- * In a thread made before jail_enter (the API's, the opener), once main has
- * run it: what jail_enter drops per thread (capabilities, the bounding set,
- * no_new_privs) dropped for this one too. Ids and the root are the
- * process's (musl changes every thread's ids), capabilities are each
- * thread's own. 0 or -errno.
+ * Threads made before jail_enter (the API's, the opener) keep what
+ * jail_enter drops per thread: ids and the root are the process's (musl
+ * changes every thread's ids), capabilities are each thread's own.
+ *
+ * jail_bounding: the bounding set dropped (when CAP_SETPCAP allows), on
+ * main before it makes such a thread, which inherits it; later would be
+ * too late with --uid, whose id change clears a thread's CAP_SETPCAP.
+ * jail_thread: in such a thread once main has run jail_enter, no_new_privs
+ * and no capabilities. Each 0 or -errno.
  */
+int jail_bounding(void);
 int jail_thread(void);
 
 #endif

@@ -429,7 +429,11 @@ static void open_api(struct vm *vm)
 	/* No kernel: the API configures the guest, each PUT answered on the thread. */
 	if (!vm->opt.kernel)
 		api_direct(vm->api, api_pre_boot, vm);
-	int rc = api_start(vm->api, api_thread_confine, vm);
+	/* Before the threads are made: they inherit it (jail.h). */
+	int rc = jail_bounding();
+	if (rc < 0)
+		vm_die(vm, EXIT_RUNTIME, "dropping the capability bounding set: %s", strerror(-rc));
+	rc = api_start(vm->api, api_thread_confine, vm);
 	if (rc < 0)
 		vm_die(vm, EXIT_RUNTIME, "--api-sock: cannot start its thread: %s", strerror(-rc));
 	/* Made now, while the client sends its PUTs; it waits for the jail (opener_confine). */
