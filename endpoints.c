@@ -70,12 +70,13 @@ static void arena_free(void *p)
 	(void)p; /* all of it goes after the request */
 }
 
+#define PATH_ROOM 4096 /* a snapshot path the API keeps, with room for "/memory" */
+
 struct endpoints {
 	struct opener *op;
 	struct arena arena;
-	char restore_dir
-		[4096]; /* PUT /snapshot/load's directory (or state file), for --restore's */
-	char restore_mem[4096]; /* and its memory file, when the client named a pair of files */
+	/* PUT /snapshot/load's directory (or state file), for --restore's; and its memory file */
+	char restore_dir[PATH_ROOM], restore_mem[PATH_ROOM];
 	cJSON *doc; /* the description being built; kept after start (opt points into it) */
 	uint64_t count[M_KINDS][NRES], fails[M_KINDS][NRES];
 	struct options scratch;
@@ -586,10 +587,10 @@ static const char *pair_memory(const cJSON *dir, const cJSON *mem, const char *k
 	snprintf(want, sizeof(want), "%s/memory", dir->valuestring);
 	if (strcmp(mem->valuestring, want) == 0)
 		return NULL;
-	if (strcmp(mem->valuestring, dir->valuestring) == 0 || strlen(mem->valuestring) >= 4000) {
+	bool too_long = strlen(mem->valuestring) >= PATH_ROOM - 16;
+	if (too_long || strcmp(mem->valuestring, dir->valuestring) == 0) {
 		api_fault(r, 400, "%s: %s", key,
-			  strlen(mem->valuestring) >= 4000 ? "too long"
-							   : "the same file as snapshot_path");
+			  too_long ? "too long" : "the same file as snapshot_path");
 		return NULL;
 	}
 	return mem->valuestring;

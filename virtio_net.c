@@ -74,8 +74,8 @@ struct net {
 	bool rx_small;		  /* the last frame read was small: bounce the next one too */
 	struct virtq_chain chain; /* RX scratch */
 	struct iovec rxv[VIRTQ_MAX_SIZE]; /* RX straight into guest buffers: their writable parts */
-	struct iovec txv[VIRTQ_MAX_SIZE +
-			 1]; /* TX scratch: our header copy (a stream: its length) + the frame */
+	/* TX scratch: our header copy (a stream: its length) + the frame */
+	struct iovec txv[VIRTQ_MAX_SIZE + 1];
 	_Alignas(8) uint8_t buf[BUF_LEN]; /* RX bounce buffer; starts with the header */
 };
 

@@ -37,9 +37,9 @@
  * netdev): frames carry no header, so only MAC, STATUS and MRG_RXBUF are
  * offered (no checksum or TSO offload either way); a received frame is
  * copied once, from the stream's buffer into the guest's (behind a header
- * made in buf), never through the bounce buffer. TX writes straight from guest memory; a frame the socket
- * takes only in part holds the TX queue until it is out (backpressure, not
- * drops). A peer that closes, fails, or sends a length of 0 or above
+ * made in buf), never through the bounce buffer. TX writes straight from
+ * guest memory; a frame the socket takes only in part holds the TX queue
+ * until it is out (backpressure, not drops). A peer that closes, fails, or sends a length of 0 or above
  * 64 KiB takes the link down: one line on stderr, VIRTIO_NET_S_LINK_UP
  * cleared with a config interrupt, the socket no longer polled, the guest's
  * later frames dropped and counted; kvmrun and the guest run on.

@@ -151,12 +151,18 @@ static bool enter_role(struct vm *vm, enum seccomp_role role)
 	return true;
 }
 
+/* A thread is as confined as it will be: main's start gate counts it. */
+static void thread_reported(struct vm *vm)
+{
+	atomic_fetch_add(&vm->reported, 1);
+	futex_wake(&vm->reported);
+}
+
 /* A new thread: its filter (or the failure to install it), reported to main. */
 static bool thread_confine(struct vm *vm, enum seccomp_role role)
 {
 	bool ok = enter_role(vm, role);
-	atomic_fetch_add(&vm->reported, 1);
-	futex_wake(&vm->reported);
+	thread_reported(vm);
 	return ok;
 }
 
@@ -177,16 +183,13 @@ static bool io_thread_start(void *ctx)
 static bool early_thread_confine(struct vm *vm, enum seccomp_role role)
 {
 	int rc = jail_thread();
-	if (rc < 0) {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "a thread cannot drop its capabilities: %s",
-			 strerror(-rc));
-		vm_stop(vm, CPU_STOP_INTERNAL, msg);
-		atomic_fetch_add(&vm->reported, 1);
-		futex_wake(&vm->reported);
-		return false;
-	}
-	return thread_confine(vm, role);
+	if (rc == 0)
+		return thread_confine(vm, role);
+	char msg[96];
+	snprintf(msg, sizeof(msg), "a thread cannot drop its capabilities: %s", strerror(-rc));
+	vm_stop(vm, CPU_STOP_INTERNAL, msg);
+	thread_reported(vm);
+	return false;
 }
 
 static bool api_thread_confine(void *ctx)
