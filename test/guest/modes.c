@@ -265,7 +265,8 @@ struct pvti {
 	uint8_t flags, pad[2];
 };
 
-static uint64_t kvmclock_ns(volatile struct pvti *p)
+/* kvmclock at the TSC read into *tsc: one reading of both, as Linux's clocksource watchdog takes. */
+static uint64_t kvmclock_ns(volatile struct pvti *p, uint64_t *tsc)
 {
 	uint32_t v;
 	uint64_t ns;
@@ -273,7 +274,8 @@ static uint64_t kvmclock_ns(volatile struct pvti *p)
 	do {
 		v = p->version;
 		__asm__ volatile("" ::: "memory");
-		uint64_t d = rdtsc() - p->tsc_timestamp;
+		*tsc = rdtsc();
+		uint64_t d = *tsc - p->tsc_timestamp;
 		d = p->shift < 0 ? d >> -p->shift : d << p->shift;
 		ns = p->system_time + (uint64_t)(((unsigned __int128)d * p->mul) >> 32);
 		__asm__ volatile("" ::: "memory");
@@ -289,10 +291,11 @@ static void mode_clock(void)
 	__asm__ volatile("wrmsr" : : "c"(0x4b564d01), "a"((uint32_t)a), "d"((uint32_t)(a >> 32)));
 	con_puts("PROBE clock-ready\n");
 	for (;;) {
+		uint64_t tsc, ns = kvmclock_ns(p, &tsc);
 		con_puts("PROBE clock tsc=");
-		con_dec(rdtsc());
+		con_dec(tsc);
 		con_puts(" kvm=");
-		con_dec(kvmclock_ns(p));
+		con_dec(ns);
 		con_puts("\n");
 		delay_tsc(200 * TSC_MS);
 	}
