@@ -643,18 +643,23 @@ void restore_cpus(struct vm *vm)
 	if (vm_state_set(vm->vmfd, &s->vm, err, sizeof(err)) < 0)
 		vm_die(vm, errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "--restore %s: %s: %s",
 		       vm->opt.restore_dir, SNAP_STATE, err);
-	/* As at capture: kvmclock goes on from the instant vCPU 0's TSC was set. */
-	uint64_t t_tsc = 0, t_other;
-	for (int i = 0; i < vm->opt.cpus; i++)
-		if (vcpu_state_set(vm->cpus[i].fd, &s->cpus[i], NULL, i == 0 ? &t_tsc : &t_other,
-				   err, sizeof(err)) < 0)
+	int fds[MAX_CPUS];
+	for (int i = 0; i < vm->opt.cpus; i++) {
+		fds[i] = vm->cpus[i].fd;
+		if (vcpu_state_set(fds[i], &s->cpus[i], NULL, NULL, err, sizeof(err)) < 0)
 			vm_die(vm, errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME,
 			       "--restore %s: %s: vCPU %d: %s", vm->opt.restore_dir, SNAP_STATE, i,
 			       err);
-	s->vm.clock.clock += now_ns() - t_tsc;
-	if (vm_clock_set(vm->vmfd, &s->vm, err, sizeof(err)) < 0)
+	}
+	/* The TSCs and kvmclock as at capture: one instant, as the guest saw them. */
+	int exact = vm_time_set(vm->vmfd, fds, s->cpus, vm->opt.cpus, s->vm.clock.clock, err,
+				sizeof(err));
+	if (exact < 0)
 		vm_die(vm, errno == EINVAL ? EXIT_USAGE : EXIT_RUNTIME, "--restore %s: %s: %s",
 		       vm->opt.restore_dir, SNAP_STATE, err);
+	log_msg(&vm->log, LOG_DEBUG, "restore: TSC and kvmclock set %s",
+		exact ? "as KVM TSC offsets (one instant)"
+		      : "as MSRs (KVM has no TSC offset control)");
 	free(s->cpus);
 	free(s);
 	vm->restored = NULL;

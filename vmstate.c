@@ -113,7 +113,7 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, struct vmstate_msrs *
 	 * The TSC goes in on its own, after the rest and right before its
 	 * timestamp (the caller matches kvmclock to it: writing the other MSRs
 	 * can take milliseconds), and the TSC deadline after the TSC it is
-	 * measured against.
+	 * measured against. msr_ns NULL: both are left to vm_time_set.
 	 */
 	struct vmstate_msrs *m = scratch ? scratch : calloc(1, sizeof(*m));
 	if (!m)
@@ -129,9 +129,10 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, struct vmstate_msrs *
 			m->e[m->nmsrs++] = s->msrs[i];
 	uint32_t want = m->nmsrs;
 	int put = ioctl(vcpufd, KVM_SET_MSRS, m);
-	*msr_ns = mono_ns(); /* no TSC listed: now will do */
+	if (msr_ns)
+		*msr_ns = mono_ns(); /* no TSC listed: now will do */
 	uint32_t bad = put >= 0 && (uint32_t)put < want ? m->e[put].index : 0;
-	for (int k = 0; k < 2 && put == (int)want; k++) {
+	for (int k = 0; k < 2 && put == (int)want && msr_ns; k++) {
 		struct kvm_msr_entry one = k == 0 ? tsc : deadline;
 		if (one.index == 0)
 			continue;
@@ -148,6 +149,107 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, struct vmstate_msrs *
 	KVM_DO(vcpufd, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
 	KVM_DO(vcpufd, KVM_SET_MP_STATE, &s->mp, "KVM_SET_MP_STATE");
 	return 0;
+}
+
+static const struct kvm_msr_entry *msr_find(const struct vcpu_state *s, uint32_t index)
+{
+	for (uint32_t i = 0; i < s->nmsrs; i++)
+		if (s->msrs[i].index == index)
+			return &s->msrs[i];
+	return NULL;
+}
+
+static int msr_put(int vcpufd, const struct kvm_msr_entry *e, char *err, size_t errlen)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} m = { .hdr.nmsrs = 1, .e = *e };
+	if (ioctl(vcpufd, KVM_SET_MSRS, &m) != 1)
+		return errf(err, errlen, "KVM: KVM_SET_MSRS: MSR 0x%x refused", e->index);
+	return 0;
+}
+
+/*
+ * KVM's own terms, where it offers them (KVM_VCPU_TSC_OFFSET, Linux 5.16;
+ * KVM_GET_CLOCK's host TSC, when the host's clock runs on its TSC): the
+ * kvmclock KVM_GET_CLOCK reports and the host TSC it was read at are one
+ * instant, so each vCPU's TSC offset is computed to match it, and no time
+ * spent in user space between two ioctls shows as skew. A TSC written as an
+ * MSR also passes KVM's "the guest is syncing its TSCs" guess: a value
+ * within a second of the one it expects is taken as a sync and replaced.
+ * 1 done, 0 not offered (nothing changed), -1 error.
+ */
+static int time_by_offset(int vmfd, const int *fds, const struct vcpu_state *cpus, int n,
+			  uint64_t clock_ns, char *err, size_t errlen)
+{
+	struct kvm_device_attr a = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET };
+	const struct kvm_msr_entry *tsc0 = msr_find(&cpus[0], MSR_TSC);
+	int khz = ioctl(fds[0], KVM_GET_TSC_KHZ, 0);
+	if (!tsc0 || khz <= 0 || ioctl(fds[0], KVM_HAS_DEVICE_ATTR, &a) < 0)
+		return 0;
+	struct kvm_clock_data c = { .clock = clock_ns }, now = { .flags = 0 };
+	KVM_DO(vmfd, KVM_SET_CLOCK, &c, "KVM_SET_CLOCK");
+	KVM_DO(vmfd, KVM_GET_CLOCK, &now, "KVM_GET_CLOCK");
+	if (!(now.flags & KVM_CLOCK_HOST_TSC) || now.clock < clock_ns)
+		return 0;
+	/*
+	 * vCPU 0's TSC at now.host_tsc: its saved value plus the kvmclock time
+	 * since it was set. kvmrun never scales a guest's TSC (no
+	 * KVM_SET_TSC_KHZ), so guest TSC = host TSC + offset.
+	 */
+	unsigned __int128 cycles = (unsigned __int128)(now.clock - clock_ns) * (uint64_t)khz;
+	uint64_t since = (uint64_t)(cycles / 1000000u);
+	uint64_t base = tsc0->data + since - now.host_tsc;
+	for (int i = 0; i < n; i++) {
+		/*
+		 * The vCPUs' TSCs were in step when saved (read one after the
+		 * other): one offset for all, as KVM keeps them. A guest that
+		 * set one apart by more than a second keeps the difference.
+		 */
+		const struct kvm_msr_entry *t = msr_find(&cpus[i], MSR_TSC);
+		int64_t apart = t ? (int64_t)(t->data - tsc0->data) : 0;
+		uint64_t off = base;
+		if (apart > (int64_t)khz * 1000 || apart < -(int64_t)khz * 1000)
+			off += (uint64_t)apart;
+		a.addr = (uint64_t)(uintptr_t)&off;
+		KVM_DO(fds[i], KVM_SET_DEVICE_ATTR, &a, "KVM_SET_DEVICE_ATTR (TSC offset)");
+	}
+	return 1;
+}
+
+/* Without KVM_VCPU_TSC_OFFSET: each TSC as an MSR, then kvmclock matched to vCPU 0's. */
+static int time_by_msr(int vmfd, const int *fds, const struct vcpu_state *cpus, int n,
+		       uint64_t clock_ns, char *err, size_t errlen)
+{
+	uint64_t t0 = mono_ns();
+	for (int i = 0; i < n; i++) {
+		const struct kvm_msr_entry *t = msr_find(&cpus[i], MSR_TSC);
+		if (t && msr_put(fds[i], t, err, errlen) < 0)
+			return -1;
+		if (i == 0)
+			t0 = mono_ns();
+	}
+	struct kvm_clock_data c = { .clock = clock_ns + (mono_ns() - t0) };
+	KVM_DO(vmfd, KVM_SET_CLOCK, &c, "KVM_SET_CLOCK");
+	return 0;
+}
+
+int vm_time_set(int vmfd, const int *vcpufds, const struct vcpu_state *cpus, int n,
+		uint64_t clock_ns, char *err, size_t errlen)
+{
+	int exact = time_by_offset(vmfd, vcpufds, cpus, n, clock_ns, err, errlen);
+	if (exact == 0 && time_by_msr(vmfd, vcpufds, cpus, n, clock_ns, err, errlen) < 0)
+		return -1;
+	if (exact < 0)
+		return -1;
+	/* A deadline is counted in the guest's TSC: it goes in after that is right. */
+	for (int i = 0; i < n; i++) {
+		const struct kvm_msr_entry *d = msr_find(&cpus[i], MSR_TSC_DEADLINE);
+		if (d && msr_put(vcpufds[i], d, err, errlen) < 0)
+			return -1;
+	}
+	return exact;
 }
 
 int vm_state_get(int vmfd, bool pit, struct vm_state *s, char *err, size_t errlen)
@@ -177,14 +279,6 @@ int vm_state_set(int vmfd, const struct vm_state *s, char *err, size_t errlen)
 	KVM_DO(vmfd, KVM_SET_IRQCHIP, &s->ioapic, "KVM_SET_IRQCHIP (IOAPIC)");
 	if (s->has_pit)
 		KVM_DO(vmfd, KVM_SET_PIT2, &s->pit, "KVM_SET_PIT2");
-	return 0;
-}
-
-int vm_clock_set(int vmfd, const struct vm_state *s, char *err, size_t errlen)
-{
-	/* Only the time: the flags KVM_GET_CLOCK reported are not input. */
-	struct kvm_clock_data c = { .clock = s->clock.clock };
-	KVM_DO(vmfd, KVM_SET_CLOCK, &c, "KVM_SET_CLOCK");
 	return 0;
 }
 

@@ -56,7 +56,8 @@ int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu
 /*
  * Put one back into a fresh vCPU (its CPUID first: KVM checks the rest
  * against it; ncpuid 0 keeps the vCPU's own, as a restart must). scratch:
- * KVM_SET_MSRS's buffer, or NULL to allocate one.
+ * KVM_SET_MSRS's buffer, or NULL to allocate one. msr_ns NULL: the TSC and
+ * its deadline are left out, for vm_time_set.
  */
 int vcpu_state_set(int vcpufd, const struct vcpu_state *s, struct vmstate_msrs *scratch,
 		   uint64_t *msr_ns, char *err, size_t errlen);
@@ -65,11 +66,14 @@ int vm_state_get(int vmfd, bool pit, struct vm_state *s, char *err, size_t errle
 /* The interrupt controllers and PIT; the clock is vm_clock_set's. */
 int vm_state_set(int vmfd, const struct vm_state *s, char *err, size_t errlen);
 /*
- * kvmclock, right after the vCPUs' TSCs: the guest's clocksource watchdog
- * compares the two, and time spent between setting one and the other is
- * skew it sees.
+ * The guest's time, after vcpu_state_set(..., NULL, ...) on each of the n
+ * vCPUs: their saved TSCs and kvmclock (clock_ns: kvmclock at vCPU 0's
+ * saved TSC) put back as one instant, then the TSC deadlines. 1 when KVM
+ * took the TSCs as offsets (exact), 0 when as MSRs (the time between two
+ * ioctls is skew the guest may see), -1 with err.
  */
-int vm_clock_set(int vmfd, const struct vm_state *s, char *err, size_t errlen);
+int vm_time_set(int vmfd, const int *vcpufds, const struct vcpu_state *cpus, int n,
+		uint64_t clock_ns, char *err, size_t errlen);
 
 /* Tell KVM the guest was paused, so kvmclock guests do not see a soft lockup (best effort). */
 void vcpu_clock_paused(int vcpufd);
