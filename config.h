@@ -56,6 +56,9 @@ struct options {
 	int ready_fd; /* -1: none */
 	const char *metrics_path, *log_path;
 	enum log_level log_level;
+	/* Firecracker's logger.module, and show_level false / show_log_origin true. */
+	const char *log_module;
+	bool log_hide_level, log_origin;
 	bool no_acpi;
 	bool no_pit;
 	enum page_choice pages;

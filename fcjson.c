@@ -332,8 +332,8 @@ static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 
 static void logger(const struct cfile *f, const cJSON *lg, struct options *o)
 {
-	static const char *const lk[] = { "log_path", "level", "show_level", "show_log_origin",
-					  NULL };
+	static const char *const lk[] = { "log_path",	     "level",  "show_level",
+					  "show_log_origin", "module", NULL };
 	const char *p = f->label ? f->label : "logger";
 	only_known(f, lg, p, lk);
 	o->log_path = str_member(f, lg, p, "log_path", true);
@@ -343,13 +343,15 @@ static void logger(const struct cfile *f, const cJSON *lg, struct options *o)
 		cfg_error(f, "%s%slevel: \"%s\": expected Error, Warning, Info or Debug", p, dot(p),
 			  lvl->valuestring);
 	o->log_level = (enum log_level)level;
-	/*
-	 * Levels are always shown; a line's source origin never is (kvmrun's
-	 * lines name their subsystem), but true is accepted: Firecracker's own
-	 * getting-started sequence asks for it.
-	 */
-	member(f, lg, p, "show_level", J_BOOL, false);
-	member(f, lg, p, "show_log_origin", J_BOOL, false);
+	/* kvmrun shows levels unless told not to (Firecracker's default is not to). */
+	const cJSON *show = member(f, lg, p, "show_level", J_BOOL, false);
+	o->log_hide_level = show && cJSON_IsFalse(show);
+	o->log_origin = cJSON_IsTrue(member(f, lg, p, "show_log_origin", J_BOOL, false));
+	/* kvmrun's modules are its source files; Firecracker's (Rust paths) name none. */
+	o->log_module = str_member(f, lg, p, "module", false);
+	if (o->log_module && !log_module_known(o->log_module))
+		cfg_error(f, "%s%smodule: \"%s\": no kvmrun module is named so (its modules: %s)",
+			  p, dot(p), o->log_module, log_modules);
 }
 
 static void metrics(const struct cfile *f, const cJSON *mt, struct options *o)

@@ -561,6 +561,7 @@ static void open_outputs(struct vm *vm)
 {
 	char err[512];
 	int rc = log_open(&vm->log, vm->opt.log_path, vm->opt.log_level, vm->t_main);
+	log_style(&vm->log, vm->opt.log_module, !vm->opt.log_hide_level, vm->opt.log_origin);
 	if (rc < 0)
 		vm_die(vm, EXIT_USAGE, "--log %s: %s", vm->opt.log_path, strerror(-rc));
 	vm->metrics_fd = -1;

@@ -66,7 +66,7 @@ build() {
 		# Third-party: instrumented too (its parser is the first thing a config file meets), no -Werror.
 		"$CC" -std=gnu11 -g -O1 "${SAN[@]/fuzzer,/fuzzer-no-link,}" -c "$cj/cJSON.c" \
 			-o "$OUT/cJSON.o" 2>"$OUT/cJSON.build.log" || { echo "cJSON does not compile"; return 1; }
-		srcs=(blkspec.c netspec.c ratelimit.c "$OUT/cJSON.o")
+		srcs=(blkspec.c netspec.c ratelimit.c log.c "$OUT/cJSON.o")
 		extra=(-isystem "$cj") ;;
 	api)
 		local cj hp

@@ -28,6 +28,7 @@ Raw HTTP/1.1 over AF_UNIX (no curl: the malformed requests need bytes no client 
 """
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -501,6 +502,8 @@ def before_start():
         ("bad-action", "PUT", "/actions", {"action_type": "Reboot"}, "action_type"),
         ("bad-logger-level", "PUT", "/logger",
          {"log_path": os.path.join(TMP, "x.log"), "level": "Loud"}, "level"),
+        ("logger-module-unknown", "PUT", "/logger",
+         {"log_path": os.path.join(TMP, "x.log"), "module": "api_server::request"}, "module"),
         ("metrics-no-path", "PUT", "/metrics", {}, "metrics_path"),
         ("patch-drive-before-start", "PATCH", "/drives/rootfs",
          {"drive_id": "rootfs", "path_on_host": img}, None),
@@ -948,8 +951,10 @@ def curl_getting_started():
                            capture_output=True, text=True, timeout=10)
         result("curl-getting-started/mac-and-tap", '"guest_mac":"06:00:ac:10:00:02"' in r.stdout
                and '"host_dev_name":"tap0"' in r.stdout, r.stdout[-400:])
-        result("curl-getting-started/log-written", os.path.exists(log) and os.path.getsize(log) > 0,
-               f"{log}")
+        text = open(log).read() if os.path.exists(log) else ""
+        result("curl-getting-started/log-written-with-origin",
+               re.search(r"\] (info|debug): [a-z_]+\.c:\d+: guest running", text),
+               f"{log}: {text[:300]!r}")
         subprocess.run(["curl", "-fsS", "-X", "PUT", "--unix-socket", s, "--data",
                         '{"action_type": "SendCtrlAltDel"}', "http://localhost/actions"],
                        capture_output=True, timeout=10)
@@ -1096,6 +1101,37 @@ def snapshot_diff(base):
     ends_on_ctrl_alt_del("snapshot-diff/chain-goes-on", vmm, s)
 
 
+def logger_style():
+    """logger.module keeps the lines of kvmrun's modules (source files) whose name starts
+    with it; show_level false leaves the level out, show_log_origin puts file:line in. Every
+    source file that writes to the log is one a filter can name."""
+    listed = re.search(r'log_modules\[\] = "([^"]*)"', open(os.path.join(TOP, "log.c")).read())
+    listed = set(listed.group(1).split(", ")) if listed else set()
+    writers = {f[:-2] for f in os.listdir(TOP) if f.endswith(".c") and f != "log.c"
+               and "log_msg(" in open(os.path.join(TOP, f)).read()}
+    result("logger/modules-listed", listed == writers,
+           f"log.c lists {sorted(listed)}; log_msg is called in {sorted(writers)}")
+    s, log = sock_path("logger"), os.path.join(TMP, "logger-style.log")
+    vmm = Vmm(["--api-sock", s], s)
+    if not result("logger/socket", vmm.accepts(5) is not None, vmm.why()):
+        vmm.stop(signal.SIGKILL, 5)
+        return
+    expect("logger/put", api(s, "PUT", "/logger", {
+        "log_path": log, "level": "Debug", "module": "vmm", "show_level": False,
+        "show_log_origin": True}), 204)
+    expect("logger/put-boot-source", api(s, "PUT", "/boot-source", {
+        "kernel_image_path": probe("pvh"), "boot_args": BOOT_ARGS}), 204)
+    expect("logger/start", api(s, "PUT", "/actions", {"action_type": "InstanceStart"}), 204)
+    vmm.wait_out("PROBE waiting")
+    api(s, "PATCH", "/vm", {"state": "Paused"})  # endpoints.c writes "API: paused": filtered
+    lines = open(log).read().splitlines() if os.path.exists(log) else []
+    wrong = [x for x in lines if not re.match(r"\[\s*\d+\.\d{6}\] vmm\.c:\d+: ", x)]
+    result("logger/module-and-origin", lines and not wrong
+           and any("guest running" in x for x in lines), f"lines not as asked: {wrong[:3]}; "
+           f"{len(lines)} lines: {lines[:3]}")
+    vmm.stop(signal.SIGKILL, 5)
+
+
 def no_kvm():
     """A /dev/kvm that does not work (an empty file bound over it, in a mount namespace of the
     test's own): the VM kvmrun makes beside the client's requests fails quietly, the requests
@@ -1126,4 +1162,5 @@ gosdk()
 kata()
 running()
 curl_getting_started()
+logger_style()
 snapshot_load()
