@@ -136,8 +136,11 @@ static void check(const struct options *o)
 	for (int i = 0; i < o->nnets; i++) {
 		const struct net_spec *n = &o->nets[i];
 
-		FZ_ASSERT(n->tap[0] ? n->fd == -1 && strlen(n->tap) < NET_NAME_MAX : n->fd >= 0,
-			  "net %d: tap '%.16s' fd %d", i, n->tap, n->fd);
+		/* Exactly one backend: a tap by name, an fd, or a stream socket (passt's). */
+		int backends = !!n->tap[0] + (n->fd >= 0) + !!n->stream[0];
+		FZ_ASSERT(backends == 1 && n->fd >= -1 && strlen(n->tap) < NET_NAME_MAX &&
+				  strlen(n->stream) < NET_STREAM_MAX,
+			  "net %d: tap '%.16s' fd %d stream '%.16s'", i, n->tap, n->fd, n->stream);
 		FZ_ASSERT(!n->has_mac || !(n->mac[0] & 1), "net %d: multicast MAC", i);
 	}
 	FZ_ASSERT(o->shutdown_timeout >= 0 && o->shutdown_timeout <= 3600, "shutdown timeout %d",
