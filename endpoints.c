@@ -23,7 +23,7 @@
 #include "i8042.h"
 #include "metrics.h"
 #include "opener.h"
-#include "snapshot.h"
+#include "snapapi.h"
 #include "util.h"
 #include "virtio.h"
 #include "virtio_blk.h"
@@ -70,13 +70,10 @@ static void arena_free(void *p)
 	(void)p; /* all of it goes after the request */
 }
 
-#define PATH_ROOM 4096 /* a snapshot path the API keeps, with room for "/memory" */
-
 struct endpoints {
 	struct opener *op;
 	struct arena arena;
-	/* PUT /snapshot/load's directory (or state file), for --restore's; and its memory file */
-	char restore_dir[PATH_ROOM], restore_mem[PATH_ROOM];
+	struct snapapi_load load; /* PUT /snapshot/load's: vm->opt's restore paths point here */
 	cJSON *doc; /* the description being built; kept after start (opt points into it) */
 	uint64_t count[M_KINDS][NRES], fails[M_KINDS][NRES];
 	struct options scratch;
@@ -371,20 +368,13 @@ static int patch_limit(struct vm *vm, struct virtio_dev *vd, unsigned q, const c
 static const char *const drive_patch[] = { "drive_id", "path_on_host", "rate_limiter", NULL };
 static const char *const iface_patch[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL };
 
-static bool only(const cJSON *body, const char *const *known, struct api_resp *r)
+/* Every member of body is in known, or r is a 400 naming the first that is not. */
+static bool only(const cJSON *body, const char *const *known, const char *where, struct api_resp *r)
 {
-	const cJSON *m;
-	cJSON_ArrayForEach(m, body)
-	{
-		const char *const *k = known;
-		while (*k && strcmp(*k, m->string) != 0)
-			k++;
-		if (!*k) {
-			api_fault(r, 400, "%s: not supported by kvmrun in a PATCH", m->string);
-			return false;
-		}
-	}
-	return true;
+	const char *bad = fcjson_unknown(body, known);
+	if (bad)
+		api_fault(r, 400, "%s: not supported by kvmrun in %s", bad, where);
+	return !bad;
 }
 
 static void patch_device(struct vm *vm, struct endpoints *e, const char *path, const cJSON *body,
@@ -394,7 +384,8 @@ static void patch_device(struct vm *vm, struct endpoints *e, const char *path, c
 	const char *id = id_of(path, disk ? "/drives/" : "/network-interfaces/");
 	const char *key = disk ? "drive_id" : "iface_id";
 	const cJSON *given = cJSON_GetObjectItemCaseSensitive(body, key);
-	if (!only(body, disk ? drive_patch : iface_patch, r))
+	if (!only(body, disk ? drive_patch : iface_patch,
+		  disk ? "PATCH /drives" : "PATCH /network-interfaces", r))
 		return;
 	if (!cJSON_IsString(given) || strcmp(given->valuestring, id) != 0) {
 		api_fault(r, 400, "%s: required, and equal to the path's \"%s\"", key, id);
@@ -442,7 +433,7 @@ static void patch_vm(struct vm *vm, const cJSON *body, struct api_resp *r)
 {
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(body, "state");
 	static const char *const known[] = { "state", NULL };
-	if (!only(body, known, r))
+	if (!only(body, known, "PATCH /vm", r))
 		return;
 	if (!cJSON_IsString(st) ||
 	    (strcmp(st->valuestring, "Paused") != 0 && strcmp(st->valuestring, "Resumed") != 0)) {
@@ -505,7 +496,7 @@ static int action(struct vm *vm, const cJSON *body, struct api_resp *r)
 {
 	static const char *const known[] = { "action_type", NULL };
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "action_type");
-	if (!only(body, known, r))
+	if (!only(body, known, "PUT /actions", r))
 		return 0;
 	if (!cJSON_IsString(t)) {
 		api_fault(r, 400, "action_type: required, a string");
@@ -567,204 +558,14 @@ int endpoints_start_opener(struct endpoints *e, bool (*confine)(void *ctx), void
 
 static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, struct api_resp *r);
 
-/*
- * The snapshot's memory file when the client named a pair of files (state
- * file and memory file, as Firecracker's clients do): mem's path. NULL for
- * kvmrun's directory form (mem absent, or DIR/memory), or with r a 400
- * naming key (r->status set).
- */
-static const char *pair_memory(const cJSON *dir, const cJSON *mem, const char *key,
-			       struct api_resp *r)
-{
-	char want[4200];
-	r->status = 0;
-	if (!mem)
-		return NULL;
-	if (!cJSON_IsString(mem) || !*mem->valuestring) {
-		api_fault(r, 400, "%s: expected a path", key);
-		return NULL;
-	}
-	snprintf(want, sizeof(want), "%s/memory", dir->valuestring);
-	if (strcmp(mem->valuestring, want) == 0)
-		return NULL;
-	bool too_long = strlen(mem->valuestring) >= PATH_ROOM - 16;
-	if (too_long || strcmp(mem->valuestring, dir->valuestring) == 0) {
-		api_fault(r, 400, "%s: %s", key,
-			  too_long ? "too long" : "the same file as snapshot_path");
-		return NULL;
-	}
-	return mem->valuestring;
-}
-
-/*
- * PUT /snapshot/create, the guest paused (PATCH /vm) as Firecracker wants
- * it: a full kvmrun snapshot into the directory snapshot_path (made if
- * missing), which --restore DIR or PUT /snapshot/load runs. The opener
- * creates the files; main writes them (as on SIGUSR2); the guest stays
- * paused.
- */
-static void snapshot_create(struct vm *vm, struct endpoints *e, const cJSON *body,
-			    struct api_resp *r)
-{
-	static const char *const known[] = { "snapshot_path", "mem_file_path", "snapshot_type",
-					     "version", NULL };
-	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(body, "snapshot_path");
-	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(body, "mem_file_path");
-	const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "snapshot_type");
-	char err[256];
-	if (!only(body, known, r))
-		return;
-	if (!vm->api_started || !vm->api_paused) {
-		api_fault(r, 400, "PUT /snapshot/create: the microVM must be %s (PATCH /vm Paused)",
-			  vm->api_started ? "paused first" : "started and paused");
-		return;
-	}
-	if (!cJSON_IsString(dir) || !*dir->valuestring ||
-	    strlen(dir->valuestring) >= sizeof(e->restore_dir) - 16) {
-		api_fault(r, 400,
-			  "snapshot_path: required: a directory for kvmrun's snapshot, or its "
-			  "state file");
-		return;
-	}
-	bool diff = cJSON_IsString(type) && strcmp(type->valuestring, "Diff") == 0;
-	if (type && !diff && (!cJSON_IsString(type) || strcmp(type->valuestring, "Full") != 0)) {
-		api_fault(r, 400, "snapshot_type: \"Full\" or \"Diff\"");
-		return;
-	}
-	if (diff && !vm->opt.track_dirty) {
-		api_fault(r, 400,
-			  "snapshot_type: \"Diff\" needs a guest loaded with track_dirty_pages "
-			  "(PUT /snapshot/load): a kvmrun diff holds the pages written since "
-			  "that load");
-		return;
-	}
-	/*
-	 * A directory of kvmrun's files; or, with mem_file_path elsewhere, the
-	 * pair of files Firecracker's clients name (snappath.h: the machine's
-	 * JSON goes beside the state file).
-	 */
-	const char *pair = pair_memory(dir, mem, "mem_file_path", r);
-	if (!pair && r->status)
-		return;
-	if (pair && diff) {
-		api_fault(r, 400,
-			  "snapshot_type: a \"Diff\" is written to a snapshot directory "
-			  "(mem_file_path absent or %s/memory): it names its base by directory",
-			  dir->valuestring);
-		return;
-	}
-	int fds[SNAPSHOT_FILES];
-	if (opener_snapshot_files(e->op, dir->valuestring, pair, diff, fds, err, sizeof(err)) < 0) {
-		api_fault(r, 400, "snapshot_path: %s", err);
-		return;
-	}
-	bool ok = snapshot_take_to(vm, dir->valuestring, fds, diff);
-	opener_close(e->op, fds);
-	if (!ok) {
-		api_fault(r, 400,
-			  "snapshot_path: %s: the snapshot could not be written (see the log)",
-			  dir->valuestring);
-		return;
-	}
-	no_content(r);
-}
-
-/*
- * PUT /snapshot/load before start: the guest a kvmrun snapshot directory
- * holds (snapshot_path), as --restore DIR runs it. Firecracker's snapshot is
- * two files; kvmrun's is a directory, whose memory file is the only one
- * mem_backend / mem_file_path may name. The guest always resumes.
- */
+/* PUT /snapshot/load, checked: the guest starts from it as --restore runs one. */
 static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, struct api_resp *r)
 {
-	static const char *const known[] = { "snapshot_path",	  "mem_file_path",
-					     "mem_backend",	  "enable_diff_snapshots",
-					     "resume_vm",	  "track_dirty_pages",
-					     "network_overrides", NULL };
-	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(body, "snapshot_path");
-	const cJSON *resume = cJSON_GetObjectItemCaseSensitive(body, "resume_vm");
-	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(body, "mem_file_path");
-	const cJSON *backend = cJSON_GetObjectItemCaseSensitive(body, "mem_backend");
-	char want[4200], err[256];
-	if (!only(body, known, r))
+	if (!snapapi_load(vm, cJSON_GetArraySize(e->doc) > 0, body, &e->load, r))
 		return 0;
-	if (vm->api_started) {
-		api_fault(r, 400,
-			  "The requested operation is not supported after starting the "
-			  "microVM (PUT /snapshot/load)");
-		return 0;
-	}
-	if (!cJSON_IsString(dir) || !*dir->valuestring) {
-		api_fault(r, 400, "snapshot_path: required: the directory of a kvmrun snapshot");
-		return 0;
-	}
-	if (resume && !cJSON_IsTrue(resume)) {
-		api_fault(r, 400, "resume_vm: kvmrun resumes a loaded guest (only true)");
-		return 0;
-	}
-	if (strlen(dir->valuestring) >= sizeof(e->restore_dir) - 16) {
-		api_fault(r, 400, "snapshot_path: too long");
-		return 0;
-	}
-	/* Firecracker's enable_diff_snapshots is the older name of track_dirty_pages. */
-	static const char *const track_keys[] = { "track_dirty_pages", "enable_diff_snapshots" };
-	bool track = false;
-	for (size_t i = 0; i < 2; i++) {
-		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, track_keys[i]);
-		if (v && !cJSON_IsBool(v)) {
-			api_fault(r, 400, "%s: expected true or false", track_keys[i]);
-			return 0;
-		}
-		track |= cJSON_IsTrue(v);
-	}
-	if (cJSON_GetObjectItemCaseSensitive(body, "network_overrides")) {
-		api_fault(r, 400, "network_overrides: not offered through the API (see --net)");
-		return 0;
-	}
-	if (backend) {
-		const cJSON *t = cJSON_GetObjectItemCaseSensitive(backend, "backend_type");
-		if (!cJSON_IsString(t) || strcmp(t->valuestring, "File") != 0) {
-			api_fault(r, 400, "mem_backend.backend_type: only \"File\"");
-			return 0;
-		}
-		mem = cJSON_GetObjectItemCaseSensitive(backend, "backend_path");
-	}
-	const char *pair = pair_memory(dir, mem, backend ? "mem_backend" : "mem_file_path", r);
-	if (!pair && r->status)
-		return 0;
-	if (pair && track) {
-		api_fault(r, 400,
-			  "track_dirty_pages: needs kvmrun's snapshot directory (its diffs name "
-			  "their base by directory), not a pair of files");
-		return 0;
-	}
-	snprintf(want, sizeof(want), pair ? "%s" : "%s/state", dir->valuestring);
-	int fd = open(want, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, sizeof(err), "%s",
-			 fd < 0 ? strerror(errno)
-				: "a directory: its memory file would be in it (mem_backend "
-				  "absent, or DIR/memory)");
-		if (fd >= 0)
-			close(fd);
-		api_fault(r, 400, "snapshot_path: %s: %s", want, err);
-		return 0;
-	}
-	close(fd);
-	if (cJSON_GetArraySize(e->doc) > 0) {
-		api_fault(r, 400,
-			  "snapshot_path: the machine comes from the snapshot: load it "
-			  "before any other PUT (as Firecracker)");
-		return 0;
-	}
-	snprintf(e->restore_dir, sizeof(e->restore_dir), "%s", dir->valuestring);
-	vm->opt.restore_dir = e->restore_dir;
-	if (pair) {
-		snprintf(e->restore_mem, sizeof(e->restore_mem), "%s", pair);
-		vm->opt.restore_mem = e->restore_mem;
-	}
-	vm->opt.track_dirty = track; /* then PUT /snapshot/create "Diff" */
+	vm->opt.restore_dir = e->load.dir;
+	vm->opt.restore_mem = *e->load.mem ? e->load.mem : NULL;
+	vm->opt.track_dirty = e->load.track; /* then PUT /snapshot/create "Diff" */
 	return ENDPOINT_START;
 }
 
@@ -870,7 +671,7 @@ static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, s
 	else if (put && strcmp(path, "/snapshot/load") == 0)
 		rc = snapshot_load(vm, e, body, r);
 	else if (put && strcmp(path, "/snapshot/create") == 0)
-		snapshot_create(vm, e, body, r);
+		snapapi_create(vm, e->op, body, r);
 	else if (put) {
 		preboot_put(e, path, body, r);
 		body = NULL; /* preboot_put owns it */

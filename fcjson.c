@@ -70,8 +70,7 @@ __attribute__((format(printf, 2, 3), noreturn)) static void cfg_error(const stru
 }
 
 /* Reject any member of obj not named in `known` (NULL-terminated). */
-static void only_known(const struct cfile *f, const cJSON *obj, const char *path,
-		       const char *const *known)
+const char *fcjson_unknown(const cJSON *obj, const char *const *known)
 {
 	const cJSON *m;
 	cJSON_ArrayForEach(m, obj)
@@ -80,9 +79,17 @@ static void only_known(const struct cfile *f, const cJSON *obj, const char *path
 		while (*k && strcmp(*k, m->string) != 0)
 			k++;
 		if (!*k)
-			cfg_error(f, "%s%s%s: not supported by kvmrun", path, *path ? "." : "",
-				  m->string);
+			return m->string;
 	}
+	return NULL;
+}
+
+static void only_known(const struct cfile *f, const cJSON *obj, const char *path,
+		       const char *const *known)
+{
+	const char *bad = fcjson_unknown(obj, known);
+	if (bad)
+		cfg_error(f, "%s%s%s: not supported by kvmrun", path, *path ? "." : "", bad);
 }
 
 /* The separator before a field's name: none when the object has no name (an API body). */

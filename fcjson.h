@@ -38,6 +38,9 @@ struct rl_spec;
 int fcjson_rate_limiter(const cJSON *parent, const char *name, struct rl_spec *out, char *err,
 			size_t errlen);
 
+/* obj's first member whose name is not in known (NULL-terminated), or NULL. */
+const char *fcjson_unknown(const cJSON *obj, const char *const *known);
+
 /* "error", "warn"/"warning", "info", "debug"/"trace" (any case) as enum log_level; -1 if none. */
 int fcjson_log_level(const char *v);
 

@@ -55,6 +55,7 @@ static int fz_open(const char *path, int flags, ...)
 }
 #define open fz_open
 #include "../endpoints.c"
+#include "../snapapi.c"
 #undef open
 
 /* The opener thread: none here. A path from the input is no place to create files. */

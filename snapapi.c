@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The API's snapshot endpoints: PUT /snapshot/create on a paused guest, and
+ * PUT /snapshot/load's checks before start (endpoints.c dispatches to them;
+ * snapshot.c writes and reads the files).
+ */
+#include "snapapi.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fcjson.h"
+#include "opener.h"
+#include "snapshot.h"
+
+static bool known_fields(const cJSON *body, const char *const *known, const char *where,
+			 struct api_resp *r)
+{
+	const char *bad = fcjson_unknown(body, known);
+	if (bad)
+		api_fault(r, 400, "%s: not supported by kvmrun in %s", bad, where);
+	return !bad;
+}
+
+/*
+ * The snapshot's memory file when the client named a pair of files (state
+ * file and memory file, as Firecracker's clients do): mem's path. NULL for
+ * kvmrun's directory form (mem absent, or DIR/memory), or with r a 400
+ * naming key (r->status set).
+ */
+static const char *pair_memory(const cJSON *dir, const cJSON *mem, const char *key,
+			       struct api_resp *r)
+{
+	char want[4200];
+	r->status = 0;
+	if (!mem)
+		return NULL;
+	if (!cJSON_IsString(mem) || !*mem->valuestring) {
+		api_fault(r, 400, "%s: expected a path", key);
+		return NULL;
+	}
+	snprintf(want, sizeof(want), "%s/memory", dir->valuestring);
+	if (strcmp(mem->valuestring, want) == 0)
+		return NULL;
+	bool too_long = strlen(mem->valuestring) >= SNAPAPI_PATH - 16;
+	if (too_long || strcmp(mem->valuestring, dir->valuestring) == 0) {
+		api_fault(r, 400, "%s: %s", key,
+			  too_long ? "too long" : "the same file as snapshot_path");
+		return NULL;
+	}
+	return mem->valuestring;
+}
+
+/*
+ * PUT /snapshot/create, the guest paused (PATCH /vm) as Firecracker wants
+ * it: a full kvmrun snapshot into the directory snapshot_path (made if
+ * missing), which --restore DIR or PUT /snapshot/load runs. The opener
+ * creates the files; main writes them (as on SIGUSR2); the guest stays
+ * paused.
+ */
+void snapapi_create(struct vm *vm, struct opener *op, const cJSON *body, struct api_resp *r)
+{
+	static const char *const known[] = { "snapshot_path", "mem_file_path", "snapshot_type",
+					     "version", NULL };
+	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(body, "snapshot_path");
+	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(body, "mem_file_path");
+	const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "snapshot_type");
+	char err[256];
+	if (!known_fields(body, known, "PUT /snapshot/create", r))
+		return;
+	if (!vm->api_started || !vm->api_paused) {
+		api_fault(r, 400, "PUT /snapshot/create: the microVM must be %s (PATCH /vm Paused)",
+			  vm->api_started ? "paused first" : "started and paused");
+		return;
+	}
+	if (!cJSON_IsString(dir) || !*dir->valuestring ||
+	    strlen(dir->valuestring) >= SNAPAPI_PATH - 16) {
+		api_fault(r, 400,
+			  "snapshot_path: required: a directory for kvmrun's snapshot, or its "
+			  "state file");
+		return;
+	}
+	bool diff = cJSON_IsString(type) && strcmp(type->valuestring, "Diff") == 0;
+	if (type && !diff && (!cJSON_IsString(type) || strcmp(type->valuestring, "Full") != 0)) {
+		api_fault(r, 400, "snapshot_type: \"Full\" or \"Diff\"");
+		return;
+	}
+	if (diff && !vm->opt.track_dirty) {
+		api_fault(r, 400,
+			  "snapshot_type: \"Diff\" needs a guest loaded with track_dirty_pages "
+			  "(PUT /snapshot/load): a kvmrun diff holds the pages written since "
+			  "that load");
+		return;
+	}
+	/*
+	 * A directory of kvmrun's files; or, with mem_file_path elsewhere, the
+	 * pair of files Firecracker's clients name (snappath.h: the machine's
+	 * JSON goes beside the state file).
+	 */
+	const char *pair = pair_memory(dir, mem, "mem_file_path", r);
+	if (!pair && r->status)
+		return;
+	if (pair && diff) {
+		api_fault(r, 400,
+			  "snapshot_type: a \"Diff\" is written to a snapshot directory "
+			  "(mem_file_path absent or %s/memory): it names its base by directory",
+			  dir->valuestring);
+		return;
+	}
+	int fds[SNAPSHOT_FILES];
+	if (opener_snapshot_files(op, dir->valuestring, pair, diff, fds, err, sizeof(err)) < 0) {
+		api_fault(r, 400, "snapshot_path: %s", err);
+		return;
+	}
+	bool ok = snapshot_take_to(vm, dir->valuestring, fds, diff);
+	opener_close(op, fds);
+	if (!ok) {
+		api_fault(r, 400,
+			  "snapshot_path: %s: the snapshot could not be written (see the log)",
+			  dir->valuestring);
+		return;
+	}
+	r->status = 204;
+	r->len = 0;
+}
+
+/*
+ * PUT /snapshot/load before start: the guest a kvmrun snapshot directory
+ * holds (snapshot_path), as --restore DIR runs it. Firecracker's snapshot is
+ * two files; kvmrun's is a directory, whose memory file is the only one
+ * mem_backend / mem_file_path may name. The guest always resumes.
+ */
+bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struct snapapi_load *out,
+		  struct api_resp *r)
+{
+	static const char *const known[] = { "snapshot_path",	  "mem_file_path",
+					     "mem_backend",	  "enable_diff_snapshots",
+					     "resume_vm",	  "track_dirty_pages",
+					     "network_overrides", NULL };
+	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(body, "snapshot_path");
+	const cJSON *resume = cJSON_GetObjectItemCaseSensitive(body, "resume_vm");
+	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(body, "mem_file_path");
+	const cJSON *backend = cJSON_GetObjectItemCaseSensitive(body, "mem_backend");
+	char want[4200], err[256];
+	if (!known_fields(body, known, "PUT /snapshot/load", r))
+		return false;
+	if (vm->api_started) {
+		api_fault(r, 400,
+			  "The requested operation is not supported after starting the "
+			  "microVM (PUT /snapshot/load)");
+		return false;
+	}
+	if (!cJSON_IsString(dir) || !*dir->valuestring) {
+		api_fault(r, 400, "snapshot_path: required: the directory of a kvmrun snapshot");
+		return false;
+	}
+	if (resume && !cJSON_IsTrue(resume)) {
+		api_fault(r, 400, "resume_vm: kvmrun resumes a loaded guest (only true)");
+		return false;
+	}
+	if (strlen(dir->valuestring) >= SNAPAPI_PATH - 16) {
+		api_fault(r, 400, "snapshot_path: too long");
+		return false;
+	}
+	/* Firecracker's enable_diff_snapshots is the older name of track_dirty_pages. */
+	static const char *const track_keys[] = { "track_dirty_pages", "enable_diff_snapshots" };
+	bool track = false;
+	for (size_t i = 0; i < 2; i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(body, track_keys[i]);
+		if (v && !cJSON_IsBool(v)) {
+			api_fault(r, 400, "%s: expected true or false", track_keys[i]);
+			return false;
+		}
+		track |= cJSON_IsTrue(v);
+	}
+	if (cJSON_GetObjectItemCaseSensitive(body, "network_overrides")) {
+		api_fault(r, 400, "network_overrides: not offered through the API (see --net)");
+		return false;
+	}
+	if (backend) {
+		const cJSON *t = cJSON_GetObjectItemCaseSensitive(backend, "backend_type");
+		if (!cJSON_IsString(t) || strcmp(t->valuestring, "File") != 0) {
+			api_fault(r, 400, "mem_backend.backend_type: only \"File\"");
+			return false;
+		}
+		mem = cJSON_GetObjectItemCaseSensitive(backend, "backend_path");
+	}
+	const char *pair = pair_memory(dir, mem, backend ? "mem_backend" : "mem_file_path", r);
+	if (!pair && r->status)
+		return false;
+	if (pair && track) {
+		api_fault(r, 400,
+			  "track_dirty_pages: needs kvmrun's snapshot directory (its diffs name "
+			  "their base by directory), not a pair of files");
+		return false;
+	}
+	snprintf(want, sizeof(want), pair ? "%s" : "%s/state", dir->valuestring);
+	int fd = open(want, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, sizeof(err), "%s",
+			 fd < 0 ? strerror(errno)
+				: "a directory: its memory file would be in it (mem_backend "
+				  "absent, or DIR/memory)");
+		if (fd >= 0)
+			close(fd);
+		api_fault(r, 400, "snapshot_path: %s: %s", want, err);
+		return false;
+	}
+	close(fd);
+	if (configured) {
+		api_fault(r, 400,
+			  "snapshot_path: the machine comes from the snapshot: load it "
+			  "before any other PUT (as Firecracker)");
+		return false;
+	}
+	snprintf(out->dir, sizeof(out->dir), "%s", dir->valuestring);
+	snprintf(out->mem, sizeof(out->mem), "%s", pair ? pair : "");
+	out->track = track;
+	return true;
+}

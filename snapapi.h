@@ -1,0 +1,34 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* The API's snapshot endpoints (Firecracker's PUT /snapshot/create and /snapshot/load). */
+#ifndef KVMRUN_SNAPAPI_H
+#define KVMRUN_SNAPAPI_H
+
+#include <stdbool.h>
+
+#include "api.h"
+#include "vm.h"
+
+typedef struct cJSON cJSON;
+struct opener;
+
+#define SNAPAPI_PATH 4096 /* a snapshot path the API keeps, with room for "/memory" */
+
+/* PUT /snapshot/create on a paused guest: the snapshot written, r answered (204 or 400). */
+void snapapi_create(struct vm *vm, struct opener *op, const cJSON *body, struct api_resp *r);
+
+/* What a PUT /snapshot/load asks for, checked: a restore as --restore would run it. */
+struct snapapi_load {
+	char dir[SNAPAPI_PATH]; /* snapshot_path: the directory, or the pair's state file */
+	char mem[SNAPAPI_PATH]; /* the pair's memory file; "" for the directory form */
+	bool track;		/* track_dirty_pages: later snapshots may be diffs */
+};
+
+/*
+ * PUT /snapshot/load before start (configured: some other PUT came first,
+ * which Firecracker refuses too): true with *out filled, or false with r
+ * the 400 answer naming the field.
+ */
+bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struct snapapi_load *out,
+		  struct api_resp *r);
+
+#endif
