@@ -561,7 +561,7 @@ static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, s
 /* PUT /snapshot/load, checked: the guest starts from it as --restore runs one. */
 static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, struct api_resp *r)
 {
-	if (!snapapi_load(vm, cJSON_GetArraySize(e->doc) > 0, body, &e->load, r))
+	if (!snapapi_load(vm, cJSON_GetArraySize(e->doc) > 0, body, &e->scratch, &e->load, r))
 		return 0;
 	vm->opt.restore_dir = e->load.dir;
 	vm->opt.restore_mem = *e->load.mem ? e->load.mem : NULL;
@@ -700,6 +700,12 @@ int endpoints_apply(struct vm *vm, struct endpoints *e, struct api_resp *r)
 {
 	if (vm->opt.restore_dir) { /* PUT /snapshot/load: as --restore DIR */
 		config_restore_devices(&vm->opt);
+		for (int k = 0; k < e->load.noverrides; k++) {
+			struct net_spec *n = &vm->opt.nets[e->load.overrides[k].index];
+			snprintf(n->tap, sizeof(n->tap), "%s", e->load.overrides[k].tap);
+			n->fd = -1; /* a tap by name now, whatever the snapshot's was */
+			n->stream[0] = 0;
+		}
 		return 0;
 	}
 	if (!cJSON_HasObjectItem(e->doc, "boot-source")) {

@@ -414,29 +414,40 @@ file_error(const char *flag, const char *path, const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
-static char *read_config(const char *flag, const char *path, size_t *len)
+/* A file that cannot be read: the process ends, or (f->fail) the caller gets the reason. */
+__attribute__((noreturn)) static void read_error(const struct cfile *f, const char *why)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (f->fail)
+		cfg_error(f, "%s", why);
+	file_error(f->flag, f->path, "%s", why);
+}
+
+static char *read_config(const struct cfile *f, size_t *len)
+{
+	int fd = open(f->path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0)
-		file_error(flag, path, "%s", strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_CONFIG)
-		file_error(flag, path, "not a regular file of at most 1 MiB");
-	char *buf = malloc((size_t)st.st_size + 1);
-	ssize_t r = buf ? read(fd, buf, (size_t)st.st_size) : -1;
-	if (r != st.st_size)
-		file_error(flag, path, "cannot read it");
+		read_error(f, strerror(errno));
+	char *buf = NULL;
+	ssize_t r = -1;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= MAX_CONFIG &&
+	    (buf = malloc((size_t)st.st_size + 1)))
+		r = read(fd, buf, (size_t)st.st_size);
+	close(fd);
+	if (r < 0 || r != st.st_size) {
+		const char *why = buf ? "cannot read it" : "not a regular file of at most 1 MiB";
+		free(buf);
+		read_error(f, why);
+	}
 	buf[r] = 0;
 	*len = (size_t)r;
-	close(fd);
 	return buf;
 }
 
-void fcjson_load(const char *flag, const char *path, struct options *o)
+static cJSON *parse_file(const struct cfile *f)
 {
-	struct cfile f = { .flag = flag, .path = path };
 	size_t len;
-	char *text = read_config(flag, path, &len);
+	char *text = read_config(f, &len);
 	const char *end = NULL;
 	cJSON *root = cJSON_ParseWithOpts(text, &end, 1);
 	if (!root) {
@@ -444,11 +455,36 @@ void fcjson_load(const char *flag, const char *path, struct options *o)
 		for (size_t i = 0; i < at && i < len; i++, col++)
 			if (text[i] == '\n')
 				line++, col = 0;
-		cfg_error(&f, "malformed JSON at line %zu, column %zu", line, col);
+		free(text);
+		cfg_error(f, "malformed JSON at line %zu, column %zu", line, col);
 	}
-	apply(&f, root, o);
-	free(text);
-	/* root stays: o's strings point into it, for the life of the process. */
+	free(text); /* cJSON holds copies */
+	return root;
+}
+
+void fcjson_load(const char *flag, const char *path, struct options *o)
+{
+	struct cfile f = { .flag = flag, .path = path };
+	apply(&f, parse_file(&f), o);
+	/* The tree stays: o's strings point into it, for the life of the process. */
+}
+
+int fcjson_check_file(const char *path, struct options *scratch, char *err, size_t errlen)
+{
+	jmp_buf fail;
+	struct cfile f = {
+		.flag = "api", .path = path, .fail = &fail, .msg = err, .msglen = errlen
+	};
+	cJSON *volatile root = NULL;
+	if (setjmp(fail)) {
+		cJSON_Delete(root);
+		return -1;
+	}
+	memset(scratch, 0, sizeof(*scratch));
+	root = parse_file(&f);
+	apply(&f, root, scratch);
+	cJSON_Delete(root);
+	return 0;
 }
 
 int fcjson_apply(const cJSON *root, struct options *o, char *err, size_t errlen)

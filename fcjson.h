@@ -16,6 +16,13 @@ typedef struct cJSON cJSON;
  */
 void fcjson_load(const char *flag, const char *path, struct options *o);
 
+/*
+ * Whether file `path` is a description fcjson_load would take: 0, with it
+ * read into scratch (reset first; its arrays hold it, its string pointers
+ * do not outlive the call); or -1 with the reason in err. Nothing exits.
+ */
+int fcjson_check_file(const char *path, struct options *scratch, char *err, size_t errlen);
+
 /* The same from a parsed tree (kept by the caller while o is used): 0, or -1 with err. */
 int fcjson_apply(const cJSON *root, struct options *o, char *err, size_t errlen);
 

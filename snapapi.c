@@ -16,6 +16,7 @@
 
 #include "fcjson.h"
 #include "opener.h"
+#include "snappath.h"
 #include "snapshot.h"
 
 static bool known_fields(const cJSON *body, const char *const *known, const char *where,
@@ -130,13 +131,72 @@ void snapapi_create(struct vm *vm, struct opener *op, const cJSON *body, struct 
 }
 
 /*
+ * network_overrides ([{iface_id, host_dev_name}], as Firecracker's): a
+ * clone's NIC on a tap of its own. Each iface_id must name one of the
+ * snapshot's NICs (saved: its config.json), once. true with out's
+ * overrides, or false with r a 400 naming the entry.
+ */
+static bool net_overrides(const cJSON *list, const struct options *saved, struct snapapi_load *out,
+			  struct api_resp *r)
+{
+	static const char *const known[] = { "iface_id", "host_dev_name", NULL };
+	out->noverrides = 0;
+	if (!list)
+		return true;
+	if (!cJSON_IsArray(list) || cJSON_GetArraySize(list) > MAX_NETS) {
+		api_fault(r, 400,
+			  "network_overrides: expected an array of at most %d {\"iface_id\", "
+			  "\"host_dev_name\"}",
+			  MAX_NETS);
+		return false;
+	}
+	const cJSON *o;
+	int k = 0;
+	cJSON_ArrayForEach(o, list)
+	{
+		const cJSON *id = cJSON_GetObjectItemCaseSensitive(o, "iface_id");
+		const cJSON *tap = cJSON_GetObjectItemCaseSensitive(o, "host_dev_name");
+		const char *bad = fcjson_unknown(o, known), *why = NULL;
+		if (!cJSON_IsObject(o) || bad || !cJSON_IsString(id) || !cJSON_IsString(tap)) {
+			api_fault(r, 400, "network_overrides[%d]: %s%s", k, bad ? bad : "",
+				  bad ? ": not supported by kvmrun"
+				      : "expected {\"iface_id\": ..., \"host_dev_name\": ...}");
+			return false;
+		}
+		if ((why = net_tap_name_error(tap->valuestring, strlen(tap->valuestring)))) {
+			api_fault(r, 400, "network_overrides[%d].host_dev_name: \"%s\": %s", k,
+				  tap->valuestring, why);
+			return false;
+		}
+		int i = 0;
+		while (i < saved->nnets && strcmp(saved->net_ids[i], id->valuestring) != 0)
+			i++;
+		for (int j = 0; j < k && i < saved->nnets; j++)
+			if (out->overrides[j].index == i)
+				why = "named twice";
+		if (i == saved->nnets || why) {
+			api_fault(r, 400, "network_overrides[%d].iface_id: \"%s\": %s", k,
+				  id->valuestring,
+				  why ? why : "the snapshot has no network interface of that id");
+			return false;
+		}
+		out->overrides[k].index = i;
+		snprintf(out->overrides[k].tap, sizeof(out->overrides[k].tap), "%s",
+			 tap->valuestring);
+		k++;
+	}
+	out->noverrides = k;
+	return true;
+}
+
+/*
  * PUT /snapshot/load before start: the guest a kvmrun snapshot directory
  * holds (snapshot_path), as --restore DIR runs it. Firecracker's snapshot is
  * two files; kvmrun's is a directory, whose memory file is the only one
  * mem_backend / mem_file_path may name. The guest always resumes.
  */
-bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struct snapapi_load *out,
-		  struct api_resp *r)
+bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struct options *scratch,
+		  struct snapapi_load *out, struct api_resp *r)
 {
 	static const char *const known[] = { "snapshot_path",	  "mem_file_path",
 					     "mem_backend",	  "enable_diff_snapshots",
@@ -178,10 +238,6 @@ bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struc
 		}
 		track |= cJSON_IsTrue(v);
 	}
-	if (cJSON_GetObjectItemCaseSensitive(body, "network_overrides")) {
-		api_fault(r, 400, "network_overrides: not offered through the API (see --net)");
-		return false;
-	}
 	if (backend) {
 		const cJSON *t = cJSON_GetObjectItemCaseSensitive(backend, "backend_type");
 		if (!cJSON_IsString(t) || strcmp(t->valuestring, "File") != 0) {
@@ -219,6 +275,15 @@ bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struc
 			  "before any other PUT (as Firecracker)");
 		return false;
 	}
+	/* Its machine, read now: a damaged one is this request's 400, not an exit later. */
+	if (!snap_path(want, sizeof(want), dir->valuestring, pair, SNAP_CONFIG) ||
+	    fcjson_check_file(want, scratch, err, sizeof(err)) < 0) {
+		api_fault(r, 400, "snapshot_path: %s: %s", want, err);
+		return false;
+	}
+	if (!net_overrides(cJSON_GetObjectItemCaseSensitive(body, "network_overrides"), scratch,
+			   out, r))
+		return false;
 	snprintf(out->dir, sizeof(out->dir), "%s", dir->valuestring);
 	snprintf(out->mem, sizeof(out->mem), "%s", pair ? pair : "");
 	out->track = track;

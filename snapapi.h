@@ -6,6 +6,8 @@
 #include <stdbool.h>
 
 #include "api.h"
+#include "config.h"
+#include "netspec.h"
 #include "vm.h"
 
 typedef struct cJSON cJSON;
@@ -21,14 +23,21 @@ struct snapapi_load {
 	char dir[SNAPAPI_PATH]; /* snapshot_path: the directory, or the pair's state file */
 	char mem[SNAPAPI_PATH]; /* the pair's memory file; "" for the directory form */
 	bool track;		/* track_dirty_pages: later snapshots may be diffs */
+	/* network_overrides: the snapshot's NIC `index` (its position) on tap `tap` */
+	int noverrides;
+	struct {
+		int index;
+		char tap[NET_NAME_MAX];
+	} overrides[MAX_NETS];
 };
 
 /*
  * PUT /snapshot/load before start (configured: some other PUT came first,
- * which Firecracker refuses too): true with *out filled, or false with r
- * the 400 answer naming the field.
+ * which Firecracker refuses too), the snapshot's machine description read
+ * into scratch to check it: true with *out filled, or false with r the 400
+ * answer naming the field.
  */
-bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struct snapapi_load *out,
-		  struct api_resp *r);
+bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struct options *scratch,
+		  struct snapapi_load *out, struct api_resp *r);
 
 #endif

@@ -1041,6 +1041,7 @@ def snapshot_load():
     ends_on_ctrl_alt_del("snapshot-load/guest-goes-on", vmm, s)
     snapshot_diff(d)
     snapshot_pair_load(pair)
+    snapshot_net_override()
     # Configured first, then a load: refused, as Firecracker refuses it.
     s2 = sock_path("snapload2")
     vmm = Vmm(["--api-sock", s2], s2)
@@ -1099,6 +1100,66 @@ def snapshot_diff(base):
     expect("snapshot-diff/loads", api(s, "PUT", "/snapshot/load", {"snapshot_path": dd},
                                       timeout=30), 204)
     ends_on_ctrl_alt_del("snapshot-diff/chain-goes-on", vmm, s)
+
+
+def taps_of(pid):
+    """The taps process pid holds open (its fdinfo's "iff:" lines)."""
+    found = []
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            found += re.findall(r"^iff:\s*(\S+)", open(f"/proc/{pid}/fdinfo/{fd}").read(), re.M)
+        except OSError:
+            pass
+    return found
+
+
+def snapshot_net_override():
+    """PUT /snapshot/load's network_overrides: a clone's NIC on a tap of its own (the snapshot's
+    config.json names another); a wrong id, a bad tap name or a damaged config.json is a 400
+    naming it, and kvmrun waits on for a good load."""
+    ns = f"kvmrun-ovr{os.getpid()}"
+    p = subprocess.run(["ip", "netns", "add", ns], capture_output=True)
+    if not result("snapshot-override/netns", p.returncode == 0, p.stderr):
+        return
+    wrap = ["ip", "netns", "exec", ns]
+    try:
+        d = os.path.join(TMP, "api-snap-net")
+        s0 = sock_path("ovr0")
+        vmm = Vmm(["--api-sock", s0, "-k", probe("pvh"), "-c", WAIT, "--net", "tap=kvovrA",
+                   "--snapshot-dir", d], s0, wrap=wrap)
+        vmm.accepts(5)
+        vmm.wait_out("PROBE waiting")
+        vmm.p.send_signal(signal.SIGUSR2)
+        result("snapshot-override/taken", vmm.wait(30) == 0 and '"host_dev_name":"kvovrA"'
+               in open(os.path.join(d, "config.json")).read().replace(" ", ""), vmm.why())
+        broken = os.path.join(TMP, "api-snap-net-broken")
+        shutil.copytree(d, broken)
+        with open(os.path.join(broken, "config.json"), "w") as fh:
+            fh.write("{\"boot-source\": ")
+        s = sock_path("ovr1")
+        vmm = Vmm(["--api-sock", s], s, wrap=wrap)
+        vmm.accepts(5)
+        for name, body, needle in (
+                ("not-an-array", {"iface_id": "net0"}, "network_overrides"),
+                ("unknown-id", [{"iface_id": "eth9", "host_dev_name": "kvovrB"}],
+                 "network_overrides[0].iface_id"),
+                ("bad-tap-name", [{"iface_id": "net0", "host_dev_name": "a/b"}],
+                 "network_overrides[0].host_dev_name"),
+                ("twice", [{"iface_id": "net0", "host_dev_name": "kvovrB"},
+                           {"iface_id": "net0", "host_dev_name": "kvovrC"}], "named twice")):
+            expect(f"snapshot-override/{name}", api(s, "PUT", "/snapshot/load", {
+                "snapshot_path": d, "network_overrides": body}), 400, needle)
+        expect("snapshot-override/damaged-config", api(s, "PUT", "/snapshot/load", {
+            "snapshot_path": broken}), 400, "config.json")
+        expect("snapshot-override/loads", api(s, "PUT", "/snapshot/load", {
+            "snapshot_path": d, "network_overrides": [
+                {"iface_id": "net0", "host_dev_name": "kvovrB"}]}, timeout=30), 204)
+        state_is(s, "Running")
+        taps = taps_of(vmm.p.pid) if vmm.p.poll() is None else []
+        result("snapshot-override/on-its-tap", taps == ["kvovrB"], f"taps held: {taps}; {vmm.why()}")
+        ends_on_ctrl_alt_del("snapshot-override/guest-goes-on", vmm, s)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
 def logger_style():
