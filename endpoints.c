@@ -286,7 +286,7 @@ static void get_machine(struct vm *vm, struct endpoints *e, struct api_resp *r)
 	struct jline j;
 	int cpus = vm->opt.cpus;
 	uint64_t mib = vm->opt.memory >> 20;
-	bool huge = vm->opt.pages == PAGES_HUGE;
+	bool huge = vm->opt.pages == PAGES_HUGE, track = vm->opt.track_dirty;
 	if (!vm->api_started) {
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e->doc, "machine-config");
 		e->scratch.cpus = 1, e->scratch.memory = 128u << 20, e->scratch.pages = PAGES_AUTO;
@@ -301,7 +301,7 @@ static void get_machine(struct vm *vm, struct endpoints *e, struct api_resp *r)
 	j_u64(&j, "vcpu_count", (uint64_t)cpus);
 	j_u64(&j, "mem_size_mib", mib);
 	j_bool(&j, "smt", 0);
-	j_bool(&j, "track_dirty_pages", 0);
+	j_bool(&j, "track_dirty_pages", track); /* PUT /snapshot/load's, once started */
 	j_str(&j, "huge_pages", huge ? "2M" : "None");
 	j_end(&j);
 	answer_json(r, &j);

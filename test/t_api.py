@@ -1083,6 +1083,8 @@ def snapshot_diff(base):
     expect("snapshot-diff/load-tracking", api(s, "PUT", "/snapshot/load",
                                               {"snapshot_path": base, "track_dirty_pages": True},
                                               timeout=30), 204)
+    r = api(s, "GET", "/machine-config")
+    result("snapshot-diff/machine-config-says-tracking", r.get("track_dirty_pages") is True, r)
     expect("snapshot-diff/pause", api(s, "PATCH", "/vm", {"state": "Paused"}), 204)
     expect("snapshot-diff/written", api(s, "PUT", "/snapshot/create",
                                         {"snapshot_path": dd, "mem_file_path": dd + "/memory",
