@@ -558,10 +558,19 @@ int endpoints_start_opener(struct endpoints *e, bool (*confine)(void *ctx), void
 
 static int handle(struct vm *vm, struct endpoints *e, const struct api_req *q, struct api_resp *r);
 
-/* PUT /snapshot/load, checked: the guest starts from it as --restore runs one. */
+/*
+ * PUT /snapshot/load, checked: the guest starts from it as --restore runs
+ * one. Only the logger and metrics may come before it (as Firecracker:
+ * firecracker-go-sdk sends them first); the machine is the snapshot's.
+ */
 static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, struct api_resp *r)
 {
-	if (!snapapi_load(vm, cJSON_GetArraySize(e->doc) > 0, body, &e->scratch, &e->load, r))
+	static const char *const machine[] = { "boot-source", "machine-config", "drives",
+					       "network-interfaces" };
+	bool configured = false;
+	for (size_t i = 0; i < sizeof(machine) / sizeof(machine[0]); i++)
+		configured |= cJSON_HasObjectItem(e->doc, machine[i]);
+	if (!snapapi_load(vm, configured, body, &e->scratch, &e->load, r))
 		return 0;
 	vm->opt.restore_dir = e->load.dir;
 	vm->opt.restore_mem = *e->load.mem ? e->load.mem : NULL;
@@ -699,6 +708,14 @@ out:
 int endpoints_apply(struct vm *vm, struct endpoints *e, struct api_resp *r)
 {
 	if (vm->opt.restore_dir) { /* PUT /snapshot/load: as --restore DIR */
+		/* The logger and metrics PUT before it (checked then); they point into e->doc. */
+		const cJSON *lg = cJSON_GetObjectItemCaseSensitive(e->doc, "logger");
+		const cJSON *mt = cJSON_GetObjectItemCaseSensitive(e->doc, "metrics");
+		if ((lg && fcjson_check(FC_LOGGER, lg, &vm->opt, e->err, sizeof(e->err)) < 0) ||
+		    (mt && fcjson_check(FC_METRICS, mt, &vm->opt, e->err, sizeof(e->err)) < 0)) {
+			api_fault(r, 400, "PUT /snapshot/load: %s", e->err);
+			return -1;
+		}
 		config_restore_devices(&vm->opt);
 		for (int k = 0; k < e->load.noverrides; k++) {
 			struct net_spec *n = &vm->opt.nets[e->load.overrides[k].index];

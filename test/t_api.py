@@ -1031,6 +1031,12 @@ def snapshot_load():
                {"snapshot_path": d, "mem_backend": {"backend_type": "File",
                                                     "backend_path": "/tmp/elsewhere"}}), 400,
            "mem_backend")
+    # firecracker-go-sdk's order: the logger and metrics, then the load.
+    log, metrics = os.path.join(TMP, "snapload.log"), os.path.join(TMP, "snapload.metrics")
+    expect("snapshot-load/logger-first", api(s, "PUT", "/logger", {"log_path": log,
+                                                                    "level": "Info"}), 204)
+    expect("snapshot-load/metrics-first", api(s, "PUT", "/metrics", {"metrics_path": metrics}),
+           204)
     r = api(s, "PUT", "/snapshot/load",
             {"snapshot_path": d, "mem_backend": {"backend_type": "File",
                                                  "backend_path": d + "/memory"},
@@ -1039,6 +1045,11 @@ def snapshot_load():
     result("snapshot-load/running", state_is(s, "Running").get("state") == "Running", vmm.why())
     expect("snapshot-load/twice", api(s, "PUT", "/snapshot/load", {"snapshot_path": d}), 400)
     ends_on_ctrl_alt_del("snapshot-load/guest-goes-on", vmm, s)
+    text = open(log).read() if os.path.exists(log) else ""
+    result("snapshot-load/logger-applies", "restoring" in text and "guest running" in text,
+           f"{log}: {text[:300]!r}")
+    result("snapshot-load/metrics-apply", os.path.exists(metrics) and '"exit"' in open(metrics).read(),
+           f"{metrics}: {open(metrics).read()[-300:] if os.path.exists(metrics) else 'none'!r}")
     snapshot_diff(d)
     snapshot_pair_load(pair)
     snapshot_net_override()
