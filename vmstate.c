@@ -178,7 +178,7 @@ static int msr_put(int vcpufd, const struct kvm_msr_entry *e, char *err, size_t 
  * spent in user space between two ioctls shows as skew. A TSC written as an
  * MSR also passes KVM's "the guest is syncing its TSCs" guess: a value
  * within a second of the one it expects is taken as a sync and replaced.
- * 1 done, 0 not offered (nothing changed), -1 error.
+ * 1 done; 0 not offered (the TSCs untouched: time_by_msr sets both); -1 error.
  */
 static int time_by_offset(int vmfd, const int *fds, const struct vcpu_state *cpus, int n,
 			  uint64_t clock_ns, char *err, size_t errlen)
