@@ -152,8 +152,6 @@ static int write_config(struct vm *vm)
 	return write_all(vm->snap_files[F_CONFIG], j.buf, j.len);
 }
 
-#define MSR_TSC 0x10u
-#define MSR_TSC_DEADLINE 0x6e0u
 #define MSR_KVM_SYSTEM_TIME_NEW 0x4b564d01u
 
 /* The guest's kvmclock page, as KVM writes it (struct pvclock_vcpu_time_info). */
@@ -165,16 +163,6 @@ struct pvclock {
 	uint8_t flags, pad[2];
 };
 
-static bool msr_value(const struct vcpu_state *c, uint32_t index, uint64_t *v)
-{
-	for (uint32_t i = 0; i < c->nmsrs; i++)
-		if (c->msrs[i].index == index) {
-			*v = c->msrs[i].data;
-			return true;
-		}
-	return false;
-}
-
 /*
  * kvmclock as the guest reads it at vCPU 0's saved TSC: its own page's
  * system_time plus the TSC since, scaled as the page says. KVM_GET_CLOCK
@@ -185,10 +173,11 @@ static bool msr_value(const struct vcpu_state *c, uint32_t index, uint64_t *v)
  */
 static bool guest_kvmclock(struct vm *vm, const struct vcpu_state *c, uint64_t *ns)
 {
-	uint64_t tsc, msr;
-	if (!msr_value(c, MSR_TSC, &tsc) || !msr_value(c, MSR_KVM_SYSTEM_TIME_NEW, &msr) ||
-	    !(msr & 1))
+	const struct kvm_msr_entry *t = vcpu_msr(c, MSR_TSC),
+				   *m = vcpu_msr(c, MSR_KVM_SYSTEM_TIME_NEW);
+	if (!t || !m || !(m->data & 1))
 		return false;
+	uint64_t tsc = t->data, msr = m->data;
 	const struct pvclock *pv = mem_gpa(&vm->mem, msr & ~1ull, sizeof(*pv));
 	if (!pv || pv->version & 1 || tsc < pv->tsc_timestamp || pv->shift < -31 || pv->shift > 31)
 		return false; /* not in RAM, mid-update, or not KVM's: the guest's own doing */
@@ -207,15 +196,10 @@ static bool guest_kvmclock(struct vm *vm, const struct vcpu_state *c, uint64_t *
  */
 static void keep_deadline(struct vcpu_state *c)
 {
-	struct kvm_msr_entry *tsc = NULL, *deadline = NULL;
-	for (uint32_t i = 0; i < c->nmsrs; i++) {
-		if (c->msrs[i].index == MSR_TSC)
-			tsc = &c->msrs[i];
-		if (c->msrs[i].index == MSR_TSC_DEADLINE)
-			deadline = &c->msrs[i];
-	}
+	const struct kvm_msr_entry *tsc = vcpu_msr(c, MSR_TSC);
+	const struct kvm_msr_entry *deadline = vcpu_msr(c, MSR_TSC_DEADLINE);
 	if (tsc && deadline && deadline->data == 0)
-		deadline->data = tsc->data;
+		c->msrs[deadline - c->msrs].data = tsc->data;
 }
 
 /* Read everything while the vCPUs are parked. 0, or -1 with err. */

@@ -32,9 +32,6 @@ int vmstate_msr_list(int kvmfd, uint32_t *idx, uint32_t max, char *err, size_t e
 	return (int)n;
 }
 
-#define MSR_TSC 0x10u
-#define MSR_TSC_DEADLINE 0x6e0u
-
 static uint64_t mono_ns(void)
 {
 	struct timespec t;
@@ -151,7 +148,7 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, struct vmstate_msrs *
 	return 0;
 }
 
-static const struct kvm_msr_entry *msr_find(const struct vcpu_state *s, uint32_t index)
+const struct kvm_msr_entry *vcpu_msr(const struct vcpu_state *s, uint32_t index)
 {
 	for (uint32_t i = 0; i < s->nmsrs; i++)
 		if (s->msrs[i].index == index)
@@ -184,7 +181,7 @@ static int time_by_offset(int vmfd, const int *fds, const struct vcpu_state *cpu
 			  uint64_t clock_ns, char *err, size_t errlen)
 {
 	struct kvm_device_attr a = { .group = KVM_VCPU_TSC_CTRL, .attr = KVM_VCPU_TSC_OFFSET };
-	const struct kvm_msr_entry *tsc0 = msr_find(&cpus[0], MSR_TSC);
+	const struct kvm_msr_entry *tsc0 = vcpu_msr(&cpus[0], MSR_TSC);
 	int khz = ioctl(fds[0], KVM_GET_TSC_KHZ, 0);
 	if (!tsc0 || khz <= 0 || ioctl(fds[0], KVM_HAS_DEVICE_ATTR, &a) < 0)
 		return 0;
@@ -207,7 +204,7 @@ static int time_by_offset(int vmfd, const int *fds, const struct vcpu_state *cpu
 		 * other): one offset for all, as KVM keeps them. A guest that
 		 * set one apart by more than a second keeps the difference.
 		 */
-		const struct kvm_msr_entry *t = msr_find(&cpus[i], MSR_TSC);
+		const struct kvm_msr_entry *t = vcpu_msr(&cpus[i], MSR_TSC);
 		int64_t apart = t ? (int64_t)(t->data - tsc0->data) : 0;
 		uint64_t off = base;
 		if (apart > (int64_t)khz * 1000 || apart < -(int64_t)khz * 1000)
@@ -224,7 +221,7 @@ static int time_by_msr(int vmfd, const int *fds, const struct vcpu_state *cpus, 
 {
 	uint64_t t0 = mono_ns();
 	for (int i = 0; i < n; i++) {
-		const struct kvm_msr_entry *t = msr_find(&cpus[i], MSR_TSC);
+		const struct kvm_msr_entry *t = vcpu_msr(&cpus[i], MSR_TSC);
 		if (t && msr_put(fds[i], t, err, errlen) < 0)
 			return -1;
 		if (i == 0)
@@ -245,7 +242,7 @@ int vm_time_set(int vmfd, const int *vcpufds, const struct vcpu_state *cpus, int
 		return -1;
 	/* A deadline is counted in the guest's TSC: it goes in after that is right. */
 	for (int i = 0; i < n; i++) {
-		const struct kvm_msr_entry *d = msr_find(&cpus[i], MSR_TSC_DEADLINE);
+		const struct kvm_msr_entry *d = vcpu_msr(&cpus[i], MSR_TSC_DEADLINE);
 		if (d && msr_put(vcpufds[i], d, err, errlen) < 0)
 			return -1;
 	}

@@ -9,6 +9,8 @@
 #include <stdint.h>
 
 #define VMSTATE_MAX_MSRS 256
+#define MSR_TSC 0x10u
+#define MSR_TSC_DEADLINE 0x6e0u
 #define VMSTATE_MAX_CPUID 128
 
 /* One vCPU: everything KVM holds for it that the guest can see. */
@@ -25,6 +27,9 @@ struct vcpu_state {
 	struct kvm_msr_entry msrs[VMSTATE_MAX_MSRS];
 	struct kvm_cpuid_entry2 cpuid[VMSTATE_MAX_CPUID];
 };
+
+/* The saved MSR `index` of s, or NULL. */
+const struct kvm_msr_entry *vcpu_msr(const struct vcpu_state *s, uint32_t index);
 
 /* The VM: its clock and the in-kernel interrupt controllers and PIT. */
 struct vm_state {
