@@ -15,6 +15,8 @@
  */
 #include "api.h"
 
+#include "fcjson.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
@@ -614,4 +616,13 @@ int api_dirfd(const struct api *a)
 const char *api_name(const struct api *a)
 {
 	return a->name;
+}
+
+bool api_fields_known(const cJSON *body, const char *const *known, const char *where,
+		      struct api_resp *r)
+{
+	const char *bad = fcjson_unknown(body, known);
+	if (bad)
+		api_fault(r, 400, "%s: not supported by kvmrun in %s", bad, where);
+	return !bad;
 }

@@ -74,4 +74,13 @@ const char *api_name(const struct api *a);
 void api_fault(struct api_resp *r, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/*
+ * Every member of a request's JSON body is in `known` (NULL-terminated); or
+ * false, with r a 400 naming the first that is not and `where` ("PUT
+ * /actions").
+ */
+typedef struct cJSON cJSON;
+bool api_fields_known(const cJSON *body, const char *const *known, const char *where,
+		      struct api_resp *r);
+
 #endif

@@ -368,15 +368,6 @@ static int patch_limit(struct vm *vm, struct virtio_dev *vd, unsigned q, const c
 static const char *const drive_patch[] = { "drive_id", "path_on_host", "rate_limiter", NULL };
 static const char *const iface_patch[] = { "iface_id", "rx_rate_limiter", "tx_rate_limiter", NULL };
 
-/* Every member of body is in known, or r is a 400 naming the first that is not. */
-static bool only(const cJSON *body, const char *const *known, const char *where, struct api_resp *r)
-{
-	const char *bad = fcjson_unknown(body, known);
-	if (bad)
-		api_fault(r, 400, "%s: not supported by kvmrun in %s", bad, where);
-	return !bad;
-}
-
 static void patch_device(struct vm *vm, struct endpoints *e, const char *path, const cJSON *body,
 			 struct api_resp *r)
 {
@@ -384,8 +375,8 @@ static void patch_device(struct vm *vm, struct endpoints *e, const char *path, c
 	const char *id = id_of(path, disk ? "/drives/" : "/network-interfaces/");
 	const char *key = disk ? "drive_id" : "iface_id";
 	const cJSON *given = cJSON_GetObjectItemCaseSensitive(body, key);
-	if (!only(body, disk ? drive_patch : iface_patch,
-		  disk ? "PATCH /drives" : "PATCH /network-interfaces", r))
+	if (!api_fields_known(body, disk ? drive_patch : iface_patch,
+			      disk ? "PATCH /drives" : "PATCH /network-interfaces", r))
 		return;
 	if (!cJSON_IsString(given) || strcmp(given->valuestring, id) != 0) {
 		api_fault(r, 400, "%s: required, and equal to the path's \"%s\"", key, id);
@@ -433,7 +424,7 @@ static void patch_vm(struct vm *vm, const cJSON *body, struct api_resp *r)
 {
 	const cJSON *st = cJSON_GetObjectItemCaseSensitive(body, "state");
 	static const char *const known[] = { "state", NULL };
-	if (!only(body, known, "PATCH /vm", r))
+	if (!api_fields_known(body, known, "PATCH /vm", r))
 		return;
 	if (!cJSON_IsString(st) ||
 	    (strcmp(st->valuestring, "Paused") != 0 && strcmp(st->valuestring, "Resumed") != 0)) {
@@ -496,7 +487,7 @@ static int action(struct vm *vm, const cJSON *body, struct api_resp *r)
 {
 	static const char *const known[] = { "action_type", NULL };
 	const cJSON *t = cJSON_GetObjectItemCaseSensitive(body, "action_type");
-	if (!only(body, known, "PUT /actions", r))
+	if (!api_fields_known(body, known, "PUT /actions", r))
 		return 0;
 	if (!cJSON_IsString(t)) {
 		api_fault(r, 400, "action_type: required, a string");

@@ -19,15 +19,6 @@
 #include "snappath.h"
 #include "snapshot.h"
 
-static bool known_fields(const cJSON *body, const char *const *known, const char *where,
-			 struct api_resp *r)
-{
-	const char *bad = fcjson_unknown(body, known);
-	if (bad)
-		api_fault(r, 400, "%s: not supported by kvmrun in %s", bad, where);
-	return !bad;
-}
-
 /*
  * The snapshot's memory file when the client named a pair of files (state
  * file and memory file, as Firecracker's clients do): mem's path. NULL for
@@ -72,7 +63,7 @@ void snapapi_create(struct vm *vm, struct opener *op, const cJSON *body, struct 
 	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(body, "mem_file_path");
 	const cJSON *type = cJSON_GetObjectItemCaseSensitive(body, "snapshot_type");
 	char err[256];
-	if (!known_fields(body, known, "PUT /snapshot/create", r))
+	if (!api_fields_known(body, known, "PUT /snapshot/create", r))
 		return;
 	if (!vm->api_started || !vm->api_paused) {
 		api_fault(r, 400, "PUT /snapshot/create: the microVM must be %s (PATCH /vm Paused)",
@@ -207,7 +198,7 @@ bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struc
 	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(body, "mem_file_path");
 	const cJSON *backend = cJSON_GetObjectItemCaseSensitive(body, "mem_backend");
 	char want[4200], err[256];
-	if (!known_fields(body, known, "PUT /snapshot/load", r))
+	if (!api_fields_known(body, known, "PUT /snapshot/load", r))
 		return false;
 	if (vm->api_started) {
 		api_fault(r, 400,
