@@ -96,6 +96,8 @@
 #define TXB_LEN 0x14000
 #define OUTSIDE 0x40000000UL   /* not RAM with --memory below 1 GiB */
 #define WAIT_TSC (200 * TSC_MS) /* for a used element: ~200 ms */
+/* tx_run's bound: it ends early on a used element or NEEDS_RESET (see hostile.c's CASE_TSC). */
+#define CASE_TSC (2000 * TSC_MS)
 #define RX_TSC (3000 * TSC_MS)  /* for a frame from the host: ~3 s */
 #define ETYPE_HI 0x88
 #define ETYPE_LO 0xb5
@@ -329,7 +331,7 @@ static void tx_run(const char *name, uint16_t head, uint16_t advance)
 	for (uint16_t i = 0; i < advance; i++)
 		q_push(&txq, head);
 	q_kick(&txq);
-	got = q_wait(&txq, WAIT_TSC);
+	got = q_wait(&txq, CASE_TSC);
 	st = vr(VIRTIO_MMIO_STATUS);
 	if (got)
 		q_take(&txq, &id, &len);
