@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <termios.h>
 
-#include "config.h"
+#include "options.h"
 #include "ratelimit.h"
 #include "serial.h"
 

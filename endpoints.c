@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "config.h"
 #include "fcjson.h"
 #include "i8042.h"
 #include "metrics.h"

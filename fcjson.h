@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "config.h"
+#include "options.h"
 
 typedef struct cJSON cJSON;
 

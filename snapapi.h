@@ -6,8 +6,8 @@
 #include <stdbool.h>
 
 #include "api.h"
-#include "config.h"
 #include "netspec.h"
+#include "options.h"
 #include "vm.h"
 
 typedef struct cJSON cJSON;

@@ -7,9 +7,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config.h"
 #include "i8042.h"
 #include "layout.h"
+#include "options.h"
 #include "serial.h"
 #include "snappath.h"
 #include "virtio.h"

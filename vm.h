@@ -10,11 +10,11 @@
 #include "boot.h"
 #include "boottimer.h"
 #include "bus.h"
-#include "config.h"
 #include "console.h"
 #include "cpu.h"
 #include "log.h"
 #include "mem.h"
+#include "options.h"
 #include "seccomp.h"
 #include "vmstate.h"
 

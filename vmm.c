@@ -23,6 +23,7 @@
 #include "acpi.h"
 #include "acpi_pm.h"
 #include "api.h"
+#include "config.h"
 #include "endpoints.h"
 #include "i8042.h"
 #include "jail.h"
