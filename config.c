@@ -322,274 +322,303 @@ static const char *find_config(int argc, char **argv)
 	return path;
 }
 
-void config_parse(struct options *o, int argc, char **argv)
-{
-	enum {
-		OPT_CONSOLE = 256,
-		OPT_SHUTDOWN_TIMEOUT,
-		OPT_ON_REBOOT,
-		OPT_DISK,
-		OPT_NET,
-		OPT_NO_SECCOMP,
-		OPT_SECCOMP_LIST,
-		OPT_SECCOMP_SELFTEST,
-		OPT_CHROOT,
-		OPT_UID,
-		OPT_GID,
-		OPT_CONFIG,
-		OPT_READY_FD,
-		OPT_METRICS,
-		OPT_LOG,
-		OPT_LOG_LEVEL,
-		OPT_NO_ACPI,
-		OPT_DUMP_ACPI,
-		OPT_NO_PIT,
-		OPT_SNAPSHOT_DIR,
-		OPT_SNAPSHOT_ON_READY,
-		OPT_SNAPSHOT_THEN,
-		OPT_RESTORE,
-		OPT_TRACK_DIRTY,
-		OPT_CONSOLE_LIMIT,
-		OPT_LIMITS,
-		OPT_HUGEPAGES,
-		OPT_NO_HUGEPAGES,
-		OPT_API_SOCK,
-		OPT_NO_API,
-		OPT_ID,
-		OPT_BOOT_TIMER,
-		OPT_LEVEL
-	};
-	static const struct option longopts[] = {
-		{ "kernel", required_argument, NULL, 'k' },
-		{ "initrd", required_argument, NULL, 'i' },
-		{ "cmdline", required_argument, NULL, 'c' },
-		{ "memory", required_argument, NULL, 'm' },
-		{ "cpus", required_argument, NULL, 'n' },
-		{ "console", required_argument, NULL, OPT_CONSOLE },
-		{ "disk", required_argument, NULL, OPT_DISK },
-		{ "net", required_argument, NULL, OPT_NET },
-		{ "config", required_argument, NULL, OPT_CONFIG },
-		{ "config-file", required_argument, NULL, OPT_CONFIG },
-		{ "api-sock", required_argument, NULL, OPT_API_SOCK },
-		{ "no-api", no_argument, NULL, OPT_NO_API },
-		{ "id", required_argument, NULL, OPT_ID },
-		{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
-		{ "metrics-path", required_argument, NULL, OPT_METRICS },
-		{ "log-path", required_argument, NULL, OPT_LOG },
-		{ "level", required_argument, NULL, OPT_LEVEL },
-		{ "ready-fd", required_argument, NULL, OPT_READY_FD },
-		{ "metrics", required_argument, NULL, OPT_METRICS },
-		{ "log", required_argument, NULL, OPT_LOG },
-		{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
-		{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
-		{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
-		{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
-		{ "no-pit", no_argument, NULL, OPT_NO_PIT },
-		{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
-		{ "snapshot-on-ready", required_argument, NULL, OPT_SNAPSHOT_ON_READY },
-		{ "snapshot-then", required_argument, NULL, OPT_SNAPSHOT_THEN },
-		{ "restore", required_argument, NULL, OPT_RESTORE },
-		{ "track-dirty", no_argument, NULL, OPT_TRACK_DIRTY },
-		{ "console-limit", required_argument, NULL, OPT_CONSOLE_LIMIT },
-		{ "limits", required_argument, NULL, OPT_LIMITS },
-		{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
-		{ "no-hugepages", no_argument, NULL, OPT_NO_HUGEPAGES },
-		{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
-		{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
-		{ "seccomp-selftest", required_argument, NULL, OPT_SECCOMP_SELFTEST },
-		{ "seccomp-list", no_argument, NULL, OPT_SECCOMP_LIST },
-		{ "chroot", required_argument, NULL, OPT_CHROOT },
-		{ "uid", required_argument, NULL, OPT_UID },
-		{ "gid", required_argument, NULL, OPT_GID },
-		{ "help", no_argument, NULL, 'h' },
-		{ "version", no_argument, NULL, 'V' },
-		{ 0 },
-	};
-	bool flag_disks = false, flag_nets = false, then = false, no_api = false;
-	const char *machine =
-		NULL; /* the first flag that shapes the machine (not with --restore) */
-	char err[256];
-	int c;
+enum {
+	OPT_CONSOLE = 256,
+	OPT_SHUTDOWN_TIMEOUT,
+	OPT_ON_REBOOT,
+	OPT_DISK,
+	OPT_NET,
+	OPT_NO_SECCOMP,
+	OPT_SECCOMP_LIST,
+	OPT_SECCOMP_SELFTEST,
+	OPT_CHROOT,
+	OPT_UID,
+	OPT_GID,
+	OPT_CONFIG,
+	OPT_READY_FD,
+	OPT_METRICS,
+	OPT_LOG,
+	OPT_LOG_LEVEL,
+	OPT_NO_ACPI,
+	OPT_DUMP_ACPI,
+	OPT_NO_PIT,
+	OPT_SNAPSHOT_DIR,
+	OPT_SNAPSHOT_ON_READY,
+	OPT_SNAPSHOT_THEN,
+	OPT_RESTORE,
+	OPT_TRACK_DIRTY,
+	OPT_CONSOLE_LIMIT,
+	OPT_LIMITS,
+	OPT_HUGEPAGES,
+	OPT_NO_HUGEPAGES,
+	OPT_API_SOCK,
+	OPT_NO_API,
+	OPT_ID,
+	OPT_BOOT_TIMER,
+	OPT_LEVEL
+};
 
-	*o = (struct options){ .memory = DEFAULT_MEM,
-			       .cpus = 1,
-			       .shutdown_timeout = 10,
-			       .ready_fd = -1,
-			       .console_fd = -1,
-			       .console_limit = -1,
-			       .log_level = LOG_INFO };
-	const char *cfg = find_config(argc, argv);
-	if (cfg)
-		fcjson_load("--config", cfg, o);
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, NULL)) != -1) {
-		switch (c) {
-		case 'k':
-			machine = machine ? machine : "--kernel";
-			o->kernel = optarg;
-			break;
-		case 'i':
-			machine = machine ? machine : "--initrd";
-			o->initrd = optarg;
-			break;
-		case 'c':
-			machine = machine ? machine : "--cmdline";
-			o->cmdline = optarg;
-			break;
-		case 'm':
-			machine = machine ? machine : "--memory";
-			o->memory = config_parse_size(optarg);
-			if (!o->memory)
-				usage_error("--memory %s: not a size (try 512M or 2G)", optarg);
-			break;
-		case 'n':
-			machine = machine ? machine : "--cpus";
-			o->cpus = parse_int(optarg, "--cpus", 1, MAX_CPUS);
-			break;
-		case OPT_CONSOLE:
-			parse_console(o, optarg);
-			break;
-		case OPT_DISK:
-			if (!flag_disks) /* flags replace the config file's drives */
-				o->ndisks = 0, o->extra_cmdline[0] = 0, flag_disks = true;
-			if (o->ndisks == MAX_DISKS)
-				usage_error("--disk %s: at most %d disks", optarg, MAX_DISKS);
-			if (blk_parse_spec(optarg, &o->disks[o->ndisks], err, sizeof(err)) < 0)
-				usage_error("%s", err);
-			o->ndisks++;
-			break;
-		case OPT_NET:
-			if (!flag_nets)
-				o->nnets = 0, flag_nets = true;
-			if (o->nnets == MAX_NETS)
-				usage_error("--net %s: at most %d interfaces", optarg, MAX_NETS);
-			if (net_parse_spec(optarg, &o->nets[o->nnets], err, sizeof(err)) < 0)
-				usage_error("--net %s: %s", optarg, err);
-			o->nnets++;
-			break;
-		case OPT_CONFIG:
-			break; /* read first, above */
-		case OPT_READY_FD:
-			o->ready_fd = parse_fd(optarg, "--ready-fd ");
-			break;
-		case OPT_METRICS:
-			o->metrics_path = optarg;
-			break;
-		case OPT_LOG:
-			o->log_path = optarg;
-			break;
-		case OPT_LOG_LEVEL:
-		case OPT_LEVEL:
-			parse_log_level(o, optarg, c == OPT_LEVEL ? "--level" : "--log-level");
-			break;
-		case OPT_SHUTDOWN_TIMEOUT:
-			o->shutdown_timeout = parse_int(optarg, "--shutdown-timeout", 0, 3600);
-			break;
-		case OPT_ON_REBOOT:
-			if (strcmp(optarg, "exit") && strcmp(optarg, "restart"))
-				usage_error("--on-reboot: '%s' is neither exit nor restart",
-					    optarg);
-			o->restart_on_reboot = !strcmp(optarg, "restart");
-			break;
-		case OPT_NO_ACPI:
-			machine = machine ? machine : "--no-acpi";
-			o->no_acpi = true;
-			break;
-		case OPT_NO_PIT:
-			machine = machine ? machine : "--no-pit";
-			o->no_pit = true;
-			break;
-		case OPT_HUGEPAGES:
-			machine = machine ? machine : "--hugepages";
-			o->pages = PAGES_HUGE;
-			break;
-		case OPT_NO_HUGEPAGES:
-			machine = machine ? machine : "--no-hugepages";
-			o->pages = PAGES_SMALL;
-			break;
-		case OPT_DUMP_ACPI:
-			o->dump_acpi = optarg;
-			break;
-		case OPT_SNAPSHOT_DIR:
-		case OPT_SNAPSHOT_ON_READY:
-			if (o->snapshot_dir && strcmp(o->snapshot_dir, optarg) != 0)
-				usage_error("%s %s: snapshots already go to %s",
-					    c == OPT_SNAPSHOT_DIR ? "--snapshot-dir"
-								  : "--snapshot-on-ready",
-					    optarg, o->snapshot_dir);
-			o->snapshot_dir = optarg;
-			o->snapshot_on_ready |= c == OPT_SNAPSHOT_ON_READY;
-			break;
-		case OPT_SNAPSHOT_THEN:
-			if (strcmp(optarg, "exit") != 0 && strcmp(optarg, "resume") != 0)
-				usage_error("--snapshot-then %s: expected exit or resume", optarg);
-			o->snapshot_resume = strcmp(optarg, "resume") == 0;
-			then = true;
-			break;
-		case OPT_LIMITS:
-			o->limits_path = optarg;
-			break;
-		case OPT_API_SOCK:
-			o->api_sock = optarg;
-			break;
-		case OPT_NO_API:
-			no_api = true;
-			break;
-		case OPT_ID:
-			check_id(optarg);
-			o->id = optarg;
-			break;
-		case OPT_BOOT_TIMER:
-			break; /* the boot timer device is always there */
-		case OPT_CONSOLE_LIMIT:
-			parse_console_limit(o, optarg);
-			break;
-		case OPT_TRACK_DIRTY:
-			o->track_dirty = true;
-			break;
-		case OPT_RESTORE:
-			o->restore_dir = optarg;
-			break;
-		case OPT_NO_SECCOMP:
-			o->no_seccomp = true;
-			break;
-		case OPT_SECCOMP_SELFTEST:
-			o->seccomp_selftest = optarg;
-			return;
-		case OPT_SECCOMP_LIST:
-			o->seccomp_list = true;
-			return;
-		case OPT_CHROOT:
-			o->jail.chroot_dir = optarg;
-			break;
-		case OPT_UID:
-			o->jail.uid = (uid_t)parse_int(optarg, "--uid", 0, INT_MAX);
-			o->jail.set_uid = true;
-			break;
-		case OPT_GID:
-			o->jail.gid = (gid_t)parse_int(optarg, "--gid", 0, INT_MAX);
-			o->jail.set_gid = true;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			exit(0);
-		case 'V':
-			printf("kvmrun v%s\n", KVMRUN_VERSION); /* Firecracker's "NAME vX.Y.Z" */
-			exit(0);
-		case ':':
-			usage_error("%s needs a value", argv[optind - 1]);
-		default:
-			if (optopt)
-				usage_error("unknown option -%c", optopt);
-			usage_error("unknown option %s", argv[optind - 1]);
-		}
+static const struct option longopts[] = {
+	{ "kernel", required_argument, NULL, 'k' },
+	{ "initrd", required_argument, NULL, 'i' },
+	{ "cmdline", required_argument, NULL, 'c' },
+	{ "memory", required_argument, NULL, 'm' },
+	{ "cpus", required_argument, NULL, 'n' },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "config", required_argument, NULL, OPT_CONFIG },
+	{ "config-file", required_argument, NULL, OPT_CONFIG },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "no-api", no_argument, NULL, OPT_NO_API },
+	{ "id", required_argument, NULL, OPT_ID },
+	{ "boot-timer", no_argument, NULL, OPT_BOOT_TIMER },
+	{ "metrics-path", required_argument, NULL, OPT_METRICS },
+	{ "log-path", required_argument, NULL, OPT_LOG },
+	{ "level", required_argument, NULL, OPT_LEVEL },
+	{ "ready-fd", required_argument, NULL, OPT_READY_FD },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "log", required_argument, NULL, OPT_LOG },
+	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "shutdown-timeout", required_argument, NULL, OPT_SHUTDOWN_TIMEOUT },
+	{ "on-reboot", required_argument, NULL, OPT_ON_REBOOT },
+	{ "no-acpi", no_argument, NULL, OPT_NO_ACPI },
+	{ "no-pit", no_argument, NULL, OPT_NO_PIT },
+	{ "snapshot-dir", required_argument, NULL, OPT_SNAPSHOT_DIR },
+	{ "snapshot-on-ready", required_argument, NULL, OPT_SNAPSHOT_ON_READY },
+	{ "snapshot-then", required_argument, NULL, OPT_SNAPSHOT_THEN },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "track-dirty", no_argument, NULL, OPT_TRACK_DIRTY },
+	{ "console-limit", required_argument, NULL, OPT_CONSOLE_LIMIT },
+	{ "limits", required_argument, NULL, OPT_LIMITS },
+	{ "hugepages", no_argument, NULL, OPT_HUGEPAGES },
+	{ "no-hugepages", no_argument, NULL, OPT_NO_HUGEPAGES },
+	{ "dump-acpi", required_argument, NULL, OPT_DUMP_ACPI },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "seccomp-selftest", required_argument, NULL, OPT_SECCOMP_SELFTEST },
+	{ "seccomp-list", no_argument, NULL, OPT_SECCOMP_LIST },
+	{ "chroot", required_argument, NULL, OPT_CHROOT },
+	{ "uid", required_argument, NULL, OPT_UID },
+	{ "gid", required_argument, NULL, OPT_GID },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ 0 },
+};
+
+/* What the flags said beyond struct options, for the checks after them. */
+struct seen {
+	const char *machine; /* the first flag that shapes the machine (not with --restore) */
+	bool disks, nets;    /* flags replace the config file's drives, NICs */
+	bool then, no_api;
+};
+
+/* The flags that shape the machine: true if c was one. */
+static bool machine_flag(struct options *o, struct seen *s, int c, const char *v)
+{
+	const char *flag;
+	switch (c) {
+	case 'k':
+		flag = "--kernel";
+		o->kernel = v;
+		break;
+	case 'i':
+		flag = "--initrd";
+		o->initrd = v;
+		break;
+	case 'c':
+		flag = "--cmdline";
+		o->cmdline = v;
+		break;
+	case 'm':
+		flag = "--memory";
+		o->memory = config_parse_size(v);
+		if (!o->memory)
+			usage_error("--memory %s: not a size (try 512M or 2G)", v);
+		break;
+	case 'n':
+		flag = "--cpus";
+		o->cpus = parse_int(v, "--cpus", 1, MAX_CPUS);
+		break;
+	case OPT_NO_ACPI:
+		flag = "--no-acpi";
+		o->no_acpi = true;
+		break;
+	case OPT_NO_PIT:
+		flag = "--no-pit";
+		o->no_pit = true;
+		break;
+	case OPT_HUGEPAGES:
+		flag = "--hugepages";
+		o->pages = PAGES_HUGE;
+		break;
+	case OPT_NO_HUGEPAGES:
+		flag = "--no-hugepages";
+		o->pages = PAGES_SMALL;
+		break;
+	default:
+		return false;
 	}
-	if (optind < argc)
-		usage_error("unexpected argument %s", argv[optind]);
-	check_snapshot_flags(o, cfg, machine, then);
+	s->machine = s->machine ? s->machine : flag;
+	return true;
+}
+
+/* The devices: disks, NICs, the console, their limits. True if c was one. */
+static bool device_flag(struct options *o, struct seen *s, int c, const char *v)
+{
+	char err[256];
+	switch (c) {
+	case OPT_DISK:
+		if (!s->disks)
+			o->ndisks = 0, o->extra_cmdline[0] = 0, s->disks = true;
+		if (o->ndisks == MAX_DISKS)
+			usage_error("--disk %s: at most %d disks", v, MAX_DISKS);
+		if (blk_parse_spec(v, &o->disks[o->ndisks], err, sizeof(err)) < 0)
+			usage_error("%s", err);
+		o->ndisks++;
+		return true;
+	case OPT_NET:
+		if (!s->nets)
+			o->nnets = 0, s->nets = true;
+		if (o->nnets == MAX_NETS)
+			usage_error("--net %s: at most %d interfaces", v, MAX_NETS);
+		if (net_parse_spec(v, &o->nets[o->nnets], err, sizeof(err)) < 0)
+			usage_error("--net %s: %s", v, err);
+		o->nnets++;
+		return true;
+	case OPT_CONSOLE:
+		parse_console(o, v);
+		return true;
+	case OPT_CONSOLE_LIMIT:
+		parse_console_limit(o, v);
+		return true;
+	case OPT_LIMITS:
+		o->limits_path = v;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Snapshots and restores: true if c was one of their flags. */
+static bool snapshot_flag(struct options *o, struct seen *s, int c, const char *v)
+{
+	switch (c) {
+	case OPT_SNAPSHOT_DIR:
+	case OPT_SNAPSHOT_ON_READY:
+		if (o->snapshot_dir && strcmp(o->snapshot_dir, v) != 0)
+			usage_error("%s %s: snapshots already go to %s",
+				    c == OPT_SNAPSHOT_DIR ? "--snapshot-dir"
+							  : "--snapshot-on-ready",
+				    v, o->snapshot_dir);
+		o->snapshot_dir = v;
+		o->snapshot_on_ready |= c == OPT_SNAPSHOT_ON_READY;
+		return true;
+	case OPT_SNAPSHOT_THEN:
+		if (strcmp(v, "exit") != 0 && strcmp(v, "resume") != 0)
+			usage_error("--snapshot-then %s: expected exit or resume", v);
+		o->snapshot_resume = strcmp(v, "resume") == 0;
+		s->then = true;
+		return true;
+	case OPT_TRACK_DIRTY:
+		o->track_dirty = true;
+		return true;
+	case OPT_RESTORE:
+		o->restore_dir = v;
+		return true;
+	default:
+		return false;
+	}
+}
+
+/*
+ * The run around the machine: API, reporting, lifecycle, confinement and
+ * the rest. Ends the process on --help, --version and an unknown flag.
+ * False: the test hooks, after which no flag is read.
+ */
+static bool run_flag(struct options *o, struct seen *s, int c, const char *v, char **argv)
+{
+	switch (c) {
+	case OPT_CONFIG:
+		break; /* read first, in config_parse */
+	case OPT_API_SOCK:
+		o->api_sock = v;
+		break;
+	case OPT_NO_API:
+		s->no_api = true;
+		break;
+	case OPT_ID:
+		check_id(v);
+		o->id = v;
+		break;
+	case OPT_BOOT_TIMER:
+		break; /* the boot timer device is always there */
+	case OPT_READY_FD:
+		o->ready_fd = parse_fd(v, "--ready-fd ");
+		break;
+	case OPT_METRICS:
+		o->metrics_path = v;
+		break;
+	case OPT_LOG:
+		o->log_path = v;
+		break;
+	case OPT_LOG_LEVEL:
+	case OPT_LEVEL:
+		parse_log_level(o, v, c == OPT_LEVEL ? "--level" : "--log-level");
+		break;
+	case OPT_SHUTDOWN_TIMEOUT:
+		o->shutdown_timeout = parse_int(v, "--shutdown-timeout", 0, 3600);
+		break;
+	case OPT_ON_REBOOT:
+		if (strcmp(v, "exit") && strcmp(v, "restart"))
+			usage_error("--on-reboot: '%s' is neither exit nor restart", v);
+		o->restart_on_reboot = !strcmp(v, "restart");
+		break;
+	case OPT_DUMP_ACPI:
+		o->dump_acpi = v;
+		break;
+	case OPT_NO_SECCOMP:
+		o->no_seccomp = true;
+		break;
+	case OPT_SECCOMP_SELFTEST:
+		o->seccomp_selftest = v;
+		return false;
+	case OPT_SECCOMP_LIST:
+		o->seccomp_list = true;
+		return false;
+	case OPT_CHROOT:
+		o->jail.chroot_dir = v;
+		break;
+	case OPT_UID:
+		o->jail.uid = (uid_t)parse_int(v, "--uid", 0, INT_MAX);
+		o->jail.set_uid = true;
+		break;
+	case OPT_GID:
+		o->jail.gid = (gid_t)parse_int(v, "--gid", 0, INT_MAX);
+		o->jail.set_gid = true;
+		break;
+	case 'h':
+		fputs(usage_text, stdout);
+		exit(0);
+	case 'V':
+		printf("kvmrun v%s\n", KVMRUN_VERSION); /* Firecracker's "NAME vX.Y.Z" */
+		exit(0);
+	case ':':
+		usage_error("%s needs a value", argv[optind - 1]);
+	default:
+		if (optopt)
+			usage_error("unknown option -%c", optopt);
+		usage_error("unknown option %s", argv[optind - 1]);
+	}
+	return true;
+}
+
+/* What the flags, together, cannot ask for. */
+static void check_flags(struct options *o, const char *cfg, const struct seen *s)
+{
+	check_snapshot_flags(o, cfg, s->machine, s->then);
 	if (o->restore_dir)
 		config_restore_devices(o);
-	if (no_api && o->api_sock)
+	if (s->no_api && o->api_sock)
 		usage_error("--no-api: --api-sock %s asks for the API", o->api_sock);
 	if (o->restart_on_reboot && o->restore_dir)
 		usage_error("--on-reboot restart: not with --restore (a restored guest has no boot "
@@ -605,4 +634,32 @@ void config_parse(struct options *o, int argc, char **argv)
 			"the interrupt controller's free lines)",
 			o->ndisks, o->nnets, MAX_VIRTIO_DEVICES);
 	check_memory(o->memory, "--memory");
+}
+
+void config_parse(struct options *o, int argc, char **argv)
+{
+	struct seen s = { 0 };
+	int c;
+
+	*o = (struct options){ .memory = DEFAULT_MEM,
+			       .cpus = 1,
+			       .shutdown_timeout = 10,
+			       .ready_fd = -1,
+			       .console_fd = -1,
+			       .console_limit = -1,
+			       .log_level = LOG_INFO };
+	const char *cfg = find_config(argc, argv);
+	if (cfg)
+		fcjson_load("--config", cfg, o);
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, NULL)) != -1) {
+		if (machine_flag(o, &s, c, optarg) || device_flag(o, &s, c, optarg) ||
+		    snapshot_flag(o, &s, c, optarg))
+			continue;
+		if (!run_flag(o, &s, c, optarg, argv))
+			return; /* a test hook: nothing else matters */
+	}
+	if (optind < argc)
+		usage_error("unexpected argument %s", argv[optind]);
+	check_flags(o, cfg, &s);
 }
