@@ -53,8 +53,13 @@ def limited(name, spec, count, size, total, bucket, rate):
     TIMES[name] = secs
     rl = disk.get("rate_limiter", {})
     good = secs is not None and ok == count and abs(secs - expect) <= 0.05 * expect
+    # The waits the limiter counts are less than the whole limited time by the guest's own
+    # turn-around between requests (tokens accrue meanwhile): in L1 on a loaded host that was
+    # 0.2 s of 1.5 (139 waits for 150 requests), so the lower bound leaves a quarter for it.
+    # They can never be more than the time the reads took.
+    waited = rl.get("throttled_us", 0) / 1e6
     result(f"limits/{name}", good and rl.get("throttled", 0) > 0
-           and abs(rl.get("throttled_us", 0) / 1e6 - expect) <= 0.1 * expect + 0.05,
+           and 0.75 * expect <= waited <= secs + 0.05,
            f"{count} reads of {size} B took {secs} s, expected {expect:.3f} s; ok {ok}; "
            f"limiter {rl}; {why}")
     if secs:
