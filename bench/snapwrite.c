@@ -63,7 +63,27 @@ int main(int argc, char **argv)
 	       (unsigned long long)(ram >> 20), (unsigned long long)(touched >> 20),
 	       (unsigned long long)(w >> 20), (t1 - t0) * 1e3, (double)(touched >> 20) / (t1 - t0),
 	       (t2 - t1) * 1e3, (long long)st.st_blocks / 2);
+	close(fd);
 	unlink(path);
+	/*
+	 * kvmrun's write again, to a new file, now that the kernel has read the
+	 * pages it writes once. On a PVM host (shadow paging) the kernel's first
+	 * read of each user page costs a fault in the hypervisor, and that, not
+	 * kvmrun, bounds the first write; a kernel on hardware or bare metal
+	 * reads every page as this second write does.
+	 */
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	if (fd < 0)
+		return perror(path), 1;
+	double t5 = now();
+	int64_t w2 = snap_write_memory(fd, m, ram, true, NULL);
+	double t6 = now();
+	fdatasync(fd); /* untimed: its write-back must not throttle the peer */
+	close(fd);
+	unlink(path);
+	printf("snapwrite: again, the pages read once by the kernel already: %.1f ms (%.0f MiB/s of "
+	       "touched memory)\n",
+	       (t6 - t5) * 1e3, (double)(touched >> 20) / (t6 - t5));
 	/* The peer: every byte of RAM, in 4 MiB writes. */
 	fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0600);
 	double t3 = now();
@@ -76,5 +96,5 @@ int main(int argc, char **argv)
 	printf("snapwrite: all %llu MiB of RAM in 4 MiB writes: %.1f ms; kvmrun's write takes "
 	       "%.2fx that time\n",
 	       (unsigned long long)(ram >> 20), (t4 - t3) * 1e3, (t1 - t0) / (t4 - t3));
-	return w < 0;
+	return w < 0 || w2 < 0;
 }
