@@ -69,7 +69,7 @@ unit() {
 	k=$(test/unit/run.sh --kvm)
 	run test/unit/run.sh --build
 	# shellcheck disable=SC2046 # names, one word each
-	run test/unit/run.sh --run $(for n in core acpi ratelimit virtq blk net thread; do
+	run test/unit/run.sh --run $(for n in $(test/unit/run.sh --names); do
 		case " $k " in *" $n "*) ;; *) echo "$n" ;; esac
 	done)
 	kvm unit "test/unit/run.sh --run $k"

@@ -8,7 +8,8 @@
 #   test/unit/run.sh --build [NAME...]  build only, into build/unit/
 #   test/unit/run.sh --run [NAME...]    run what --build made
 #   test/unit/run.sh --kvm              the names that need /dev/kvm
-# Names: core acpi ratelimit virtq blk net thread. Only thread and net create a VM (no
+#   test/unit/run.sh --names            every name
+# Names: core acpi ratelimit snap virtq blk net thread. Only thread and net create a VM (no
 # vCPU); test/run.sh runs those two in L1 where the host has no /dev/kvm.
 set -uo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -18,7 +19,7 @@ CC=${CC:-gcc}
 . "$TOP/warnings.sh"
 CFLAGS=(-std=gnu11 -g -O1 "${WARN[@]}" -Werror -D_GNU_SOURCE -I"$TOP"
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-ALL=(core acpi ratelimit virtq blk net thread)
+ALL=(core acpi ratelimit snap virtq blk net thread)
 KVM=(thread net)
 VIRTIO=(ratelimit.c virtio.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c netstream.c tap.c mem.c)
 
@@ -28,6 +29,7 @@ srcs() {
 	core) echo mem.c bus.c boot.c mptable.c ;;
 	acpi) echo acpi.c aml.c acpi_pm.c mem.c ;;
 	ratelimit) echo ratelimit.c ;;
+	snap) echo snapfile.c ;;
 	virtq | blk | net | thread) echo "${VIRTIO[@]}" ;;
 	*) return 1 ;;
 	esac
@@ -83,7 +85,8 @@ case ${1:-} in
 --build) mode=build; shift ;;
 --run) mode=run; shift ;;
 --kvm) echo "${KVM[*]}"; exit 0 ;;
--*) echo "usage: test/unit/run.sh [--build|--run|--kvm] [NAME...]" >&2; exit 2 ;;
+--names) echo "${ALL[*]}"; exit 0 ;;
+-*) echo "usage: test/unit/run.sh [--build|--run|--kvm|--names] [NAME...]" >&2; exit 2 ;;
 esac
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=("${ALL[@]}")
