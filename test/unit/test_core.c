@@ -13,22 +13,8 @@
 #include "mptable.h"
 #include "util.h"
 
-static int failures;
-
-static void check(bool ok, const char *name, const char *fmt, ...)
-{
-	if (ok) {
-		printf("PASS unit/%s\n", name);
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	printf("FAIL unit/%s: ", name);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	failures++;
-}
+#define CHECK_PREFIX "unit/"
+#include "check.h"
 
 /* A fake guest: host memory from calloc standing in for the KVM mapping. */
 static struct guest_mem fake_mem(uint64_t size)

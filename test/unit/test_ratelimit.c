@@ -6,22 +6,8 @@
 
 #include "ratelimit.h"
 
-static int failures;
-
-static void check(bool ok, const char *name, const char *fmt, ...)
-{
-	if (ok) {
-		printf("PASS unit/ratelimit/%s\n", name);
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	printf("FAIL unit/ratelimit/%s: ", name);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	failures++;
-}
+#define CHECK_PREFIX "unit/ratelimit/"
+#include "check.h"
 
 #define SEC 1000000000ull
 #define T0 (1000 * SEC) /* the clock does not start at 0 */

@@ -9,22 +9,8 @@
 
 #include "snapfile.h"
 
-static int failures;
-
-static void check(bool ok, const char *name, const char *fmt, ...)
-{
-	if (ok) {
-		printf("PASS unit/snap/%s\n", name);
-		return;
-	}
-	va_list ap;
-	va_start(ap, fmt);
-	printf("FAIL unit/snap/%s: ", name);
-	vprintf(fmt, ap);
-	printf("\n");
-	va_end(ap);
-	failures++;
-}
+#define CHECK_PREFIX "unit/snap/"
+#include "check.h"
 
 /* CRC-32 a bit at a time, straight from the polynomial: what snapfile.c's table must give. */
 static uint32_t crc_bitwise(const uint8_t *p, size_t len)
