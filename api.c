@@ -74,6 +74,8 @@ struct api {
 	_Atomic(api_direct_fn) direct;
 	void *direct_ctx;
 	struct api_resp direct_resp;
+	struct api_resp refusal;  /* the thread's, for refuse() */
+	struct api_resp farewell; /* main's, for api_fail_taken() on its way out */
 	/* The request main holds: filled by the thread, answered by main. */
 	struct conn *taken;
 	struct api_req req;
@@ -272,9 +274,8 @@ static bool flush_out(struct api *a, struct conn *c)
 /* Answer with a fault and close: the connection's bytes cannot be trusted further. */
 static void refuse(struct api *a, struct conn *c, int status, const char *msg)
 {
-	static struct api_resp r; /* only this thread refuses */
-	api_fault(&r, status, "%s", msg);
-	format_answer(c, &r);
+	api_fault(&a->refusal, status, "%s", msg);
+	format_answer(c, &a->refusal);
 	(void)!write(c->fd, c->out, c->out_len); /* best effort: the connection ends here */
 	conn_close(a, c);
 }
@@ -590,11 +591,10 @@ void api_answer(struct api *a, const struct api_resp *r)
 void api_fail_taken(struct api *a, const char *msg)
 {
 	struct conn *c = a->taken;
-	static struct api_resp r; /* main only, on its way out */
 	if (!c)
 		return;
-	api_fault(&r, 400, "%s", msg);
-	format_answer(c, &r);
+	api_fault(&a->farewell, 400, "%s", msg);
+	format_answer(c, &a->farewell);
 	for (size_t off = 0; off < c->out_len;) {
 		ssize_t w = write(c->fd, c->out + off, c->out_len - off);
 		if (w <= 0)

@@ -22,6 +22,12 @@ struct limits_line {
 	struct rl_spec disk, rx, tx; /* disk for vdX, rx/tx for ethN */
 };
 
+/* Room to read and parse a whole file into, for a caller that may not allocate later. */
+struct limits_scratch {
+	char text[LIMITS_MAX_BYTES + 1];
+	struct limits_line lines[LIMITS_MAX_DEVICES];
+};
+
 /*
  * Parse text[0, len) into out (room for LIMITS_MAX_DEVICES). The number of
  * lines, or -1 with err naming the line and what is wrong there. No

@@ -84,9 +84,14 @@ static bool limits_target(struct vm *vm, const char *name, struct virtio_dev **v
 
 int vm_limits_apply(struct vm *vm, char *err, size_t errlen)
 {
-	static char text[LIMITS_MAX_BYTES + 1];
-	static struct limits_line lines[LIMITS_MAX_DEVICES];
-	ssize_t len = pread(vm->limits_fd, text, sizeof(text), 0);
+	/* The first call is at start; a SIGHUP's, once the guest runs, may not allocate. */
+	if (!vm->limits_buf && !(vm->limits_buf = calloc(1, sizeof(*vm->limits_buf)))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	char *text = vm->limits_buf->text;
+	struct limits_line *lines = vm->limits_buf->lines;
+	ssize_t len = pread(vm->limits_fd, text, sizeof(vm->limits_buf->text), 0);
 	if (len < 0 || len > LIMITS_MAX_BYTES) {
 		snprintf(err, errlen, "%s", len < 0 ? strerror(errno) : "larger than 64 KiB");
 		return -1;

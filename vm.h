@@ -74,12 +74,13 @@ struct vm {
 	uint64_t t_main, t_first_run, t_init; /* CLOCK_MONOTONIC ns; 0: not yet */
 	/* Snapshots (snapshot.c): parked vCPUs, the files, what a restore read. */
 	atomic_int pause, parked;
-	int snap_fd;			 /* eventfd: the guest signalled init, snapshot due */
-	int snap_files[4];		 /* state, memory, config.json, dirty in --snapshot-dir */
-	int pagemap_fd;			 /* --track-dirty: /proc/self/pagemap */
-	int limits_fd;			 /* --limits FILE, kept open to re-read on SIGHUP; or -1 */
-	uint8_t *snap_dirty;		 /* --track-dirty: room for the dirty bitmap */
-	uint32_t msrs[VMSTATE_MAX_MSRS]; /* the MSRs a snapshot saves */
+	int snap_fd;	   /* eventfd: the guest signalled init, snapshot due */
+	int snap_files[4]; /* state, memory, config.json, dirty in --snapshot-dir */
+	int pagemap_fd;	   /* --track-dirty: /proc/self/pagemap */
+	int limits_fd;	   /* --limits FILE, kept open to re-read on SIGHUP; or -1 */
+	struct limits_scratch *limits_buf; /* vm_limits_apply's, made at its first call */
+	uint8_t *snap_dirty;		   /* --track-dirty: room for the dirty bitmap */
+	uint32_t msrs[VMSTATE_MAX_MSRS];   /* the MSRs a snapshot saves */
 	uint32_t nmsrs;
 	struct snapshot *restored; /* --restore: the state read, until put back */
 	uint32_t restored_crc;	   /* its state file's CRC (a diff's base_crc) */
