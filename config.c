@@ -263,33 +263,37 @@ static void parse_log_level(struct options *o, const char *v, const char *what)
  */
 void config_restore_devices(struct options *o)
 {
-	static struct options saved; /* ~70 KiB: not on the stack */
+	struct options *saved = calloc(1, sizeof(*saved)); /* ~70 KiB: not on the stack */
 	char path[4096];
+	if (!saved) {
+		fputs("kvmrun: --restore: out of memory\n", stderr);
+		exit(EXIT_RUNTIME);
+	}
 	if (!snap_path(path, sizeof(path), o->restore_dir, o->restore_mem, SNAP_CONFIG))
 		usage_error("--restore %s: path too long", o->restore_dir);
-	memset(&saved, 0, sizeof(saved));
-	fcjson_load("--restore", path, &saved);
-	if (o->ndisks > saved.ndisks)
+	fcjson_load("--restore", path, saved);
+	if (o->ndisks > saved->ndisks)
 		usage_error("--disk %s: the snapshot in %s has %d disk%s",
-			    o->disks[saved.ndisks].path, o->restore_dir, saved.ndisks,
-			    saved.ndisks == 1 ? "" : "s");
-	if (o->nnets > saved.nnets)
+			    o->disks[saved->ndisks].path, o->restore_dir, saved->ndisks,
+			    saved->ndisks == 1 ? "" : "s");
+	if (o->nnets > saved->nnets)
 		usage_error("--net: %d given; the snapshot in %s has %d NIC%s", o->nnets,
-			    o->restore_dir, saved.nnets, saved.nnets == 1 ? "" : "s");
-	for (int i = o->ndisks; i < saved.ndisks; i++)
-		o->disks[i] = saved.disks[i];
-	memcpy(o->disk_ids, saved.disk_ids, sizeof(o->disk_ids));
-	memcpy(o->net_ids, saved.net_ids, sizeof(o->net_ids));
-	o->ndisks = saved.ndisks;
-	for (int i = 0; i < saved.nnets; i++) {
+			    o->restore_dir, saved->nnets, saved->nnets == 1 ? "" : "s");
+	for (int i = o->ndisks; i < saved->ndisks; i++)
+		o->disks[i] = saved->disks[i];
+	memcpy(o->disk_ids, saved->disk_ids, sizeof(o->disk_ids));
+	memcpy(o->net_ids, saved->net_ids, sizeof(o->net_ids));
+	o->ndisks = saved->ndisks;
+	for (int i = 0; i < saved->nnets; i++) {
 		if (i >= o->nnets)
-			o->nets[i] = saved.nets[i];
-		else if (!o->nets[i].has_mac && saved.nets[i].has_mac) {
-			memcpy(o->nets[i].mac, saved.nets[i].mac, 6);
+			o->nets[i] = saved->nets[i];
+		else if (!o->nets[i].has_mac && saved->nets[i].has_mac) {
+			memcpy(o->nets[i].mac, saved->nets[i].mac, 6);
 			o->nets[i].has_mac = true;
 		}
 	}
-	o->nnets = saved.nnets;
+	o->nnets = saved->nnets;
+	free(saved);
 }
 
 /* --id: Firecracker's instance ids: 1..64 of [A-Za-z0-9-]. */
