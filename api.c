@@ -15,8 +15,6 @@
  */
 #include "api.h"
 
-#include "fcjson.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <http_parser.h>
@@ -38,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fcjson.h"
 #include "util.h"
 
 #define MAX_CONNS 128	 /* more wait in the listen backlog */

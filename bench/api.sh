@@ -212,6 +212,18 @@ dash() { printf -- '-%.0s' $(seq "$1"); }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", a / b }'; }
 sub_() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a - b }'; }
 verdict() { awk -v v="$1" -v lim="$2" 'BEGIN { x = (v < 0) ? -v : v; print (x <= lim) ? "met" : "NOT met" }'; }
+# report_fails: list the failed runs; status 1 if every run of some row failed.
+report_fails() {
+	local row status=0
+	for row in "${ROWS[@]}"; do
+		[ "$(count "$row")" -gt 0 ] || { log "every run of $row failed"; status=1; }
+	done
+	if [ -s "$FAILS" ]; then
+		echo "failed runs (excluded):"
+		sed 's/^/  /' "$FAILS"
+	fi
+	return $status
+}
 
 rev="kvmrun $(git rev-parse --short HEAD 2>/dev/null || echo '?')"
 if [ "$KVMRUN" != "$TOP/kvmrun" ]; then
@@ -259,14 +271,8 @@ if [ "$SOCKET_ONLY" = 1 ]; then
 		"  the same, waiting with inotify" "$ski ms (floor $sfi ms)" "$(verdict "$ski" 1)"
 	echo "  kvmrun over the floor: $(sub_ "$sk" "$sf") ms polled, $(sub_ "$ski" "$sfi") ms inotify;" \
 		"first GET / answered $(med sock-kvmrun-i get_ns 1e6) ms after exec (floor $(med sock-floor-i get_ns 1e6))"
-	if [ -s "$FAILS" ]; then
-		echo "failed runs (excluded):"
-		sed 's/^/  /' "$FAILS"
-	fi
-	for row in "${ROWS[@]}"; do
-		[ "$(count $row)" -gt 0 ] || { log "every run of $row failed"; exit 1; }
-	done
-	exit 0
+	report_fails
+	exit
 fi
 srow api-start "api-start (+ --ready-fd 3), inotify" "-"
 srow api-start-poll "api-start-poll (+ --ready-fd 3), poll" "-"
@@ -294,15 +300,7 @@ echo "  --config-file: exec-to-main $(med config-start exec_to_main_ns 1e6), mai
 echo "kvmrun's status after SIGTERM before InstanceStart (sock-kvmrun rows): $(grep -c '^sock-kvmrun.* status=exit:143 ' "$RES" || true) x exit 143," \
 	"$(grep -c '^sock-kvmrun.* status=signal:15 ' "$RES" || true) x killed by the signal (the socket file then stays)"
 
-status=0
-for row in "${ROWS[@]}"; do
-	[ "$(count $row)" -gt 0 ] || { log "every run of $row failed"; status=1; }
-done
-if [ -s "$FAILS" ]; then
-	echo "failed runs (excluded):"
-	sed 's/^/  /' "$FAILS"
-fi
-[ $status = 0 ] || exit $status
+report_fails || exit
 
 # against ROW: the API start ROW against --config-file.
 against() {
