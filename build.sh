@@ -147,7 +147,7 @@ libhttpparser() {
 }
 
 . "$TOP/warnings.sh"
-SRCS=(vmm.c vm.c machine.c api.c endpoints.c snapapi.c opener.c ratelimit.c limitsfile.c eventloop.c snapshot.c restart.c snapfile.c vmstate.c report.c boottimer.c config.c fcjson.c console.c log.c metrics.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c acpi.c aml.c acpi_pm.c virtio.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c netstream.c tap.c seccomp.c jail.c teardown.c)
+SRCS=(vmm.c vm.c machine.c api.c endpoints.c snapapi.c opener.c ratelimit.c limitsfile.c eventloop.c snapshot.c restart.c snapfile.c vmstate.c report.c boottimer.c config.c fcjson.c console.c log.c metrics.c cpu.c mem.c bus.c boot.c mptable.c serial.c i8042.c acpi.c aml.c acpi_pm.c virtio.c virtio_io.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c netstream.c tap.c seccomp.c jail.c teardown.c)
 
 build_kvmrun() {
 	need musl-tools gperf linux-libc-dev make gcc file

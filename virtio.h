@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
-/* virtio-mmio (version 2) transport: register file, device lifecycle, queue processing. */
+/*
+ * virtio-mmio (version 2) transport: register file, device lifecycle, queue
+ * processing, rate limiters. Binding to KVM and the I/O thread: virtio_io.h.
+ */
 #ifndef KVMRUN_VIRTIO_H
 #define KVMRUN_VIRTIO_H
 
@@ -183,26 +186,14 @@ void virtio_limit_fired(struct virtio_dev *vd, unsigned q);
 /* A consistent copy of queue q's limiter counters; false (and zeros) when it has none. */
 bool virtio_limit_stats(struct virtio_dev *vd, unsigned q, struct rl_stats *out);
 
+/*
+ * Undo virtio_init: destroy the lock, close the eventfds, free the rate
+ * limiters. virtio_stop calls it last; safe to call again.
+ */
+void virtio_release(struct virtio_dev *vd);
+
 /* The Status register (atomic; any thread). */
 uint32_t virtio_status(const struct virtio_dev *vd);
-
-/*
- * Bind vd to the guest at cfg: remember cfg->mem, move the register window
- * to cfg->regs when given; when cfg->vmfd >= 0, register one ioeventfd per
- * queue on base+0x50 (4 bytes, datamatch = queue index), one on
- * InterruptACK (datamatch = VRING, see virtio.c) and an irqfd on cfg->gsi,
- * then start the I/O thread. With vmfd < 0 (unit tests) only the memory is
- * bound and the caller drives virtio_process(). 0 or -errno; on error
- * everything started is undone.
- */
-int virtio_start(struct virtio_dev *vd, const struct virtio_mmio_cfg *cfg);
-
-/*
- * Stop the I/O thread (waits for the request in flight), unregister the
- * eventfds from KVM and close them. Safe on a vd that virtio_init set up but
- * never started. Call once, after vCPUs have stopped.
- */
-void virtio_stop(struct virtio_dev *vd);
 
 /*
  * Only while the queue is ready, DRIVER_OK is set and NEEDS_RESET is not (a

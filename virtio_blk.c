@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "virtio_io.h"
 
 /*
  * Block-device ioctls and the fallocate mode we need, spelled out here:

@@ -24,6 +24,7 @@
 #include "netstream.h"
 #include "tap.h"
 #include "util.h"
+#include "virtio_io.h"
 
 #define RX_BATCH 64 /* frames per RX turn, so TX and the vCPUs get the lock in between */
 /*

@@ -39,6 +39,7 @@
 #include "util.h"
 #include "virtio.h"
 #include "virtio_blk.h"
+#include "virtio_io.h"
 #include "virtio_net.h"
 
 /* For the fatal-signal handler only: the terminal is restored on every exit path. */

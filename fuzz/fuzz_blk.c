@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "../virtio_blk.h"
+#include "../virtio_io.h"
 #include "fuzz_common.h"
 
 /*

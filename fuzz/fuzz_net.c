@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../netstream.h"
+#include "../virtio_io.h"
 #include "../virtio_net.h"
 #include "fuzz_common.h"
 

@@ -2,6 +2,7 @@
 /* Fuzz target: the virtio-mmio register file, virtio_process, the device-driven queue API and virtq_walk. */
 #include <pthread.h>
 
+#include "../virtio_io.h"
 #include "fuzz_common.h"
 
 /*

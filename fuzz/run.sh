@@ -52,14 +52,14 @@ CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -pthread "${WARN[@]}" -Werror)
 build() {
 	local t=$1 srcs=() extra=() main=fuzz/fuzz_$1.c
 	case $t in
-	virtq) srcs=(virtio.c virtq.c ratelimit.c mem.c) ;;
-	blk) srcs=(virtio_blk.c blkspec.c virtio.c virtq.c ratelimit.c mem.c) ;;
-	net) srcs=(virtio_net.c netspec.c netstream.c tap.c virtio.c virtq.c ratelimit.c mem.c) ;;
+	virtq) srcs=(virtio.c virtio_io.c virtq.c ratelimit.c mem.c) ;;
+	blk) srcs=(virtio_blk.c blkspec.c virtio.c virtio_io.c virtq.c ratelimit.c mem.c) ;;
+	net) srcs=(virtio_net.c netspec.c netstream.c tap.c virtio.c virtio_io.c virtq.c ratelimit.c mem.c) ;;
 	netstream) # fuzz_net.c over a stream socket: passt's framing, a peer sending any bytes
 		main=fuzz/fuzz_net.c extra=(-DFUZZ_NET_STREAM)
-		srcs=(virtio_net.c netspec.c netstream.c tap.c virtio.c virtq.c ratelimit.c mem.c) ;;
+		srcs=(virtio_net.c netspec.c netstream.c tap.c virtio.c virtio_io.c virtq.c ratelimit.c mem.c) ;;
 	boot) srcs=(boot.c mem.c) ;;
-	snap) srcs=(snapfile.c serial.c i8042.c virtio.c virtq.c ratelimit.c mem.c) ;;
+	snap) srcs=(snapfile.c serial.c i8042.c virtio.c virtio_io.c virtq.c ratelimit.c mem.c) ;;
 	config)
 		local cj
 		cj=$(cjson_src) || { echo "no cJSON source (build.sh could not fetch it)"; return 1; }

@@ -21,7 +21,7 @@ CFLAGS=(-std=gnu11 -g -O1 "${WARN[@]}" -Werror -D_GNU_SOURCE -I"$TOP"
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
 ALL=(core acpi ratelimit snap virtq blk net thread)
 KVM=(thread net)
-VIRTIO=(ratelimit.c virtio.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c netstream.c tap.c mem.c)
+VIRTIO=(ratelimit.c virtio.c virtio_io.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c netstream.c tap.c mem.c)
 
 # srcs NAME: the modules a test links against.
 srcs() {

@@ -9,6 +9,7 @@
 
 #include "../../virtio_blk.h"
 #define UNIT_PREFIX "unit/blk/"
+#include "../../virtio_io.h"
 #include "harness.h"
 
 #define SECTORS 256

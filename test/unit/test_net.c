@@ -19,6 +19,7 @@
 
 #include "../../virtio_net.h"
 #define UNIT_PREFIX "unit/net/"
+#include "../../virtio_io.h"
 #include "harness.h"
 
 /* Fake RAM layout for two queues (harness.h's MEM_SIZE is 1 MiB). */

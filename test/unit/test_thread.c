@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "../../virtio_blk.h"
+#include "../../virtio_io.h"
 #include "harness.h"
 
 #define QSIZE 16

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Unit tests: virtio-mmio register file, the chain walker, event idx, broken rings. */
 #define UNIT_PREFIX "unit/virtq/"
+#include "../../virtio_io.h"
 #include "harness.h"
 
 /* A dummy device that records what the walker handed it. */
