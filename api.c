@@ -10,8 +10,11 @@
  * Clients are many and independent: connections are non-blocking, each has
  * its own buffer, a request must arrive whole within REQUEST_MS of its
  * first byte and an answer must be taken within REQUEST_MS, so a slow or
- * stuck client costs a slot and never blocks another or the guest. One
- * request at a time per connection: pipelined bytes wait in its buffer.
+ * stuck client costs a slot and never blocks another or the guest. Idle
+ * connections (keep-alive, between requests) have no deadline, but when
+ * every slot is taken the one idle longest is closed for the newcomer, so
+ * clients that open and keep connections cannot lock the orchestrator out.
+ * One request at a time per connection: pipelined bytes wait in its buffer.
  */
 #include "api.h"
 
@@ -46,8 +49,9 @@
 struct conn {
 	int fd; /* -1: free */
 	http_parser p;
-	size_t len, parsed; /* bytes in buf; of them, fed to the parser */
-	uint64_t deadline;  /* ns; 0: idle between requests */
+	size_t len, parsed;  /* bytes in buf; of them, fed to the parser */
+	uint64_t deadline;   /* ns; 0: idle between requests */
+	uint64_t idle_since; /* ns: when it last became idle (the oldest goes first when full) */
 	bool complete, too_big, url_long;
 	char url[256];
 	size_t url_len;
@@ -222,20 +226,40 @@ static void conn_close(struct api *a, struct conn *c)
 	a->busy[c - a->conns] = 0;
 }
 
+static void set_idle(struct conn *c)
+{
+	c->deadline = 0;
+	c->idle_since = now_ns();
+}
+
+/* A free slot, or the one whose connection has been idle longest (closed); NULL: none. */
+static struct conn *free_slot(struct api *a)
+{
+	struct conn *old = NULL;
+	for (int i = 0; i < MAX_CONNS; i++) {
+		struct conn *c = &a->conns[i];
+		if (!a->busy[i])
+			return c;
+		bool idle = !c->deadline && !c->len && !c->out_len && c != a->taken;
+		if (idle && (!old || c->idle_since < old->idle_since))
+			old = c;
+	}
+	if (old)
+		conn_close(a, old);
+	return old;
+}
+
 static void conn_open(struct api *a, int fd)
 {
-	struct conn *c = NULL;
-	for (int i = 0; i < MAX_CONNS && !c; i++)
-		if (!a->busy[i])
-			c = &a->conns[i];
+	struct conn *c = free_slot(a);
 	if (!c) {
-		close(fd); /* every slot busy: the client sees the connection closed */
+		close(fd); /* every slot mid-request: the client sees the connection closed */
 		return;
 	}
 	c->fd = fd;
 	a->busy[c - a->conns] = 1;
 	c->len = c->parsed = 0;
-	c->deadline = 0;
+	set_idle(c);
 	c->complete = c->too_big = false;
 	c->out_len = c->out_off = 0;
 	http_parser_init(&c->p, HTTP_REQUEST);
@@ -358,7 +382,7 @@ static void serve(struct api *a, struct conn *c)
 		}
 		dispatch(a, c);
 		c->complete = false;
-		c->deadline = 0;
+		set_idle(c);
 		/* What follows this request moves to the front; the parser goes on. */
 		memmove(c->buf, c->buf + c->parsed, c->len - c->parsed);
 		c->len -= c->parsed;
@@ -447,7 +471,7 @@ static void *thread_main(void *arg)
 				if (!flush_out(a, c))
 					continue;
 				if (c->out_len == 0) {
-					c->deadline = 0;
+					set_idle(c);
 					serve(a, c); /* a pipelined request may wait */
 				}
 			}

@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #define API_MAX_REQUEST (64u << 10) /* request line + headers + body; more: 413 */
-#define API_MAX_BODY 8192	    /* an answer's JSON */
+#define API_MAX_BODY 32768	    /* an answer's JSON: as much as a metrics line (struct jline) */
 
 struct api;
 

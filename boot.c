@@ -162,7 +162,8 @@ static int put_initrd(struct loader *l, uint64_t max_end, uint64_t *gpa, uint64_
 	*gpa = *size = 0;
 	if (!l->s->initrd)
 		return 0;
-	int fd = open(l->s->initrd, O_RDONLY | O_CLOEXEC);
+	int fd = open(l->s->initrd,
+		      O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); /* a FIFO: no hang */
 	struct stat st;
 	if (fd < 0)
 		return fail(l, true, "--initrd %s: %s", l->s->initrd, strerror(errno));
@@ -528,7 +529,8 @@ static int load_elf(struct loader *l, const uint8_t *hd, size_t hdlen, struct bo
 static int open_kernel(struct loader *l)
 {
 	struct stat st;
-	l->fd = open(l->s->kernel, O_RDONLY | O_CLOEXEC);
+	l->fd = open(l->s->kernel,
+		     O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); /* a FIFO: no hang */
 	if (l->fd < 0)
 		return fail(l, true, "--kernel %s: %s", l->s->kernel, strerror(errno));
 	if (fstat(l->fd, &st) < 0)

@@ -171,19 +171,31 @@ static int put_device(cJSON *doc, const char *list, const char *key, const char 
 	return 0;
 }
 
-/* A file the request names must open now (the guest's start opens it again). */
-static int check_file(struct api_resp *r, const cJSON *obj, const char *field, int flags)
+/*
+ * A file the request names must open now (the guest's start opens it
+ * again), and be a regular file (or, dev_ok, a block device). O_NONBLOCK:
+ * a FIFO or a tty must not hang the thread that answers every client.
+ */
+static int check_file(struct api_resp *r, const cJSON *obj, const char *field, int flags,
+		      bool dev_ok)
 {
 	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, field);
 	if (!cJSON_IsString(m))
 		return 0;
-	int fd = open(m->valuestring, flags | O_CLOEXEC);
-	if (fd < 0) {
-		api_fault(r, 400, "%s: %s: %s", field, m->valuestring, strerror(errno));
-		return -1;
-	}
-	close(fd);
-	return 0;
+	struct stat st;
+	const char *why = NULL;
+	int fd = open(m->valuestring, flags | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0 || fstat(fd, &st) < 0)
+		why = strerror(errno);
+	else if (S_ISDIR(st.st_mode))
+		why = "is a directory";
+	else if (!S_ISREG(st.st_mode) && !(dev_ok && S_ISBLK(st.st_mode)))
+		why = dev_ok ? "not a regular file or block device" : "not a regular file";
+	if (fd >= 0)
+		close(fd);
+	if (why)
+		api_fault(r, 400, "%s: %s: %s", field, m->valuestring, why);
+	return why ? -1 : 0;
 }
 
 static const char *id_of(const char *path, const char *prefix)
@@ -202,8 +214,8 @@ static void preboot_put(struct endpoints *e, const char *path, cJSON *obj, struc
 	if (strcmp(path, "/boot-source") == 0) {
 		if (fcjson_check(FC_BOOT_SOURCE, obj, &e->scratch, e->err, sizeof(e->err)) < 0)
 			goto bad;
-		if (check_file(r, obj, "kernel_image_path", O_RDONLY) < 0 ||
-		    check_file(r, obj, "initrd_path", O_RDONLY) < 0)
+		if (check_file(r, obj, "kernel_image_path", O_RDONLY, false) < 0 ||
+		    check_file(r, obj, "initrd_path", O_RDONLY, false) < 0)
 			goto out;
 		put_part(e->doc, "boot-source", obj);
 	} else if (strcmp(path, "/machine-config") == 0) {
@@ -228,7 +240,8 @@ static void preboot_put(struct endpoints *e, const char *path, cJSON *obj, struc
 				  e->scratch.disk_ids[0], id);
 			goto out;
 		}
-		if (check_file(r, obj, "path_on_host", e->scratch.disks[0].ro ? O_RDONLY : O_RDWR))
+		if (check_file(r, obj, "path_on_host", e->scratch.disks[0].ro ? O_RDONLY : O_RDWR,
+			       true))
 			goto out;
 		rc = put_device(e->doc, "drives", "drive_id", id, obj, MAX_DISKS);
 	} else if ((id = id_of(path, "/network-interfaces/"))) {
@@ -560,8 +573,11 @@ static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, 
 	static const char *const machine[] = { "boot-source", "machine-config", "drives",
 					       "network-interfaces" };
 	bool configured = false;
-	for (size_t i = 0; i < sizeof(machine) / sizeof(machine[0]); i++)
-		configured |= cJSON_HasObjectItem(e->doc, machine[i]);
+	for (size_t i = 0; i < sizeof(machine) / sizeof(machine[0]); i++) {
+		const cJSON *it = cJSON_GetObjectItemCaseSensitive(e->doc, machine[i]);
+		/* A GET /vm/config lists drives and interfaces, empty: a list counts when it holds one. */
+		configured |= it && (!cJSON_IsArray(it) || cJSON_GetArraySize(it) > 0);
+	}
 	if (!snapapi_load(vm, configured, body, &e->scratch, &e->load, r))
 		return 0;
 	vm->opt.restore_dir = e->load.dir;
@@ -570,18 +586,27 @@ static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, 
 	return ENDPOINT_START;
 }
 
+void endpoints_tally(struct endpoints *e, const struct api_req *q, bool failed)
+{
+	int m = strcmp(q->method, "GET") == 0	  ? M_GET
+		: strcmp(q->method, "PUT") == 0	  ? M_PUT
+		: strcmp(q->method, "PATCH") == 0 ? M_PATCH
+						  : -1;
+	if (m < 0)
+		return; /* Firecracker's metrics count these three methods only */
+	size_t res = resource_of(q->path);
+	e->count[m][res]++;
+	e->fails[m][res] += failed;
+}
+
 int endpoints_handle(struct vm *vm, struct endpoints *e, const struct api_req *q,
 		     struct api_resp *r)
 {
-	int m = strcmp(q->method, "GET") == 0	? M_GET
-		: strcmp(q->method, "PUT") == 0 ? M_PUT
-						: M_PATCH;
-	size_t res = resource_of(q->path);
 	int rc = handle(vm, e, q, r);
 	if (arena == &e->arena)
 		e->arena.used = 0; /* the request's JSON is gone */
-	e->count[m][res]++;
-	e->fails[m][res] += rc == 0 && r->status >= 400;
+	if (rc == 0) /* else counted by the caller, once it starts the guest or cannot */
+		endpoints_tally(e, q, r->status >= 400);
 	return rc;
 }
 

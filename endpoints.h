@@ -29,10 +29,14 @@ void endpoints_running(struct endpoints *e);
 
 /*
  * Answer request q into r: 0; or ENDPOINT_START (r left unset): the caller
- * calls endpoints_apply and starts the guest, answering 204 when it runs.
+ * calls endpoints_apply and starts the guest, answering 204 when it runs,
+ * and counts the request (endpoints_tally) when it knows how it went.
  */
 int endpoints_handle(struct vm *vm, struct endpoints *e, const struct api_req *q,
 		     struct api_resp *r);
+
+/* Count request q in the API metrics (get/put/patch_api_requests), failed or not. */
+void endpoints_tally(struct endpoints *e, const struct api_req *q, bool failed);
 
 /* The description built so far into vm->opt: 0, or -1 with r the 400 answer. */
 int endpoints_apply(struct vm *vm, struct endpoints *e, struct api_resp *r);

@@ -35,7 +35,6 @@ static int block_signals(struct vm *vm)
 	sigemptyset(&kick);
 	sigaddset(&kick, CPU_KICK_SIGNAL);
 	pthread_sigmask(SIG_BLOCK, &kick, NULL);
-	signal(SIGPIPE, SIG_IGN);
 	int fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (fd < 0)
 		vm_die(vm, EXIT_RUNTIME, "signalfd: %s", strerror(errno));

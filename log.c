@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +25,18 @@ int log_open(struct log *l, const char *path, enum log_level level, uint64_t t0_
 	l->t0_ns = t0_ns;
 	if (!path)
 		return 0;
-	l->fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+	/*
+	 * As metrics_open: a FIFO without a reader is ENXIO now, not main
+	 * blocked in open; with one, a line it has no room for is dropped
+	 * (EAGAIN), never waited for.
+	 */
+	struct stat st;
+	int flags = O_WRONLY | O_CLOEXEC | O_NOCTTY;
+	if (stat(path, &st) == 0 && S_ISFIFO(st.st_mode))
+		flags |= O_NONBLOCK;
+	else
+		flags |= O_CREAT | O_APPEND;
+	l->fd = open(path, flags, 0644);
 	return l->fd < 0 ? -errno : 0;
 }
 

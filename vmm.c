@@ -401,7 +401,12 @@ static void api_configure(struct vm *vm)
 		if (!q)
 			continue;
 		int rc = endpoints_handle(vm, vm->endpoints, q, vm->api_resp);
-		if (rc == ENDPOINT_START && endpoints_apply(vm, vm->endpoints, vm->api_resp) == 0) {
+		bool start = rc == ENDPOINT_START &&
+			     endpoints_apply(vm, vm->endpoints, vm->api_resp) == 0;
+		if (rc ==
+		    ENDPOINT_START) /* a start that fails later ends kvmrun: its metrics with it */
+			endpoints_tally(vm->endpoints, q, !start);
+		if (start) {
 			/* The guest is being built: from here on main answers every request. */
 			api_direct(vm->api, NULL, NULL);
 			break;
@@ -565,7 +570,8 @@ static void open_outputs(struct vm *vm)
 	int rc = log_open(&vm->log, vm->opt.log_path, vm->opt.log_level, vm->t_main);
 	log_style(&vm->log, vm->opt.log_module, !vm->opt.log_hide_level, vm->opt.log_origin);
 	if (rc < 0)
-		vm_die(vm, EXIT_USAGE, "--log %s: %s", vm->opt.log_path, strerror(-rc));
+		vm_die(vm, EXIT_USAGE, "--log %s: %s%s", vm->opt.log_path, strerror(-rc),
+		       rc == -ENXIO ? " (a FIFO needs a reader first)" : "");
 	vm->metrics_fd = -1;
 	if (vm->opt.metrics_path) {
 		vm->metrics_fd = metrics_open(vm->opt.metrics_path);
@@ -647,6 +653,13 @@ int main(int argc, char **argv)
 	};
 	g_vm = &vm;
 	vm.t_main = log_now_ns();
+	/*
+	 * A peer that went away (an API client that hung up before its answer,
+	 * a console or metrics reader that quit) is an EPIPE to the writer, never
+	 * the end of the guest. From the first instruction: main answers API
+	 * requests long before the event loop starts.
+	 */
+	signal(SIGPIPE, SIG_IGN);
 	vm.trace = getenv("KVMRUN_TRACE_BOOT") != NULL;
 	config_parse(&vm.opt, argc, argv);
 	if (vm.opt.seccomp_selftest) {

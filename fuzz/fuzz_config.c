@@ -7,7 +7,7 @@
  * into this file with three test-only substitutions, leaving the module
  * itself unchanged:
  *   exit()          -> a longjmp back to the harness (the status is kept);
- *   malloc/free and cJSON's allocator -> a list the harness frees
+ *   malloc/calloc/free and cJSON's allocator -> a list the harness frees
  *                      after each input (config.c keeps its strings for the
  *                      life of the process, and an error path leaves its
  *                      JSON tree behind), so leak checking stays on.
@@ -57,6 +57,16 @@ static void *fz_malloc(size_t n)
 	return b->payload;
 }
 
+static void *fz_calloc(size_t n, size_t size)
+{
+	if (size && n > SIZE_MAX / size)
+		return NULL;
+	void *p = fz_malloc(n * size);
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}
+
 static void fz_free(void *p)
 {
 	if (!p)
@@ -81,11 +91,13 @@ __attribute__((noreturn)) static void fz_exit(int status)
 
 #define exit(s) fz_exit(s)
 #define malloc(n) fz_malloc(n)
+#define calloc(n, s) fz_calloc(n, s)
 #define free(p) fz_free(p)
 #include "../config.c"
 #include "../fcjson.c"
 #undef exit
 #undef malloc
+#undef calloc
 #undef free
 
 #define MAX_ARGS 64
@@ -121,10 +133,11 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static void check(const struct options *o)
 {
 	/* No kernel only where something else gives the guest: the API, or a snapshot. */
-	FZ_ASSERT(o->kernel || o->dump_acpi || o->seccomp_selftest || o->api_sock || o->restore_dir,
+	FZ_ASSERT(o->kernel || o->dump_acpi || o->seccomp_selftest || o->seccomp_list ||
+			  o->api_sock || o->restore_dir,
 		  "no kernel");
-	if (o->seccomp_selftest)
-		return; /* the test hook returns before the last checks */
+	if (o->seccomp_selftest || o->seccomp_list)
+		return; /* the test hooks return before the last checks */
 	FZ_ASSERT(o->cpus >= 1 && o->cpus <= MAX_CPUS, "cpus %d", o->cpus);
 	FZ_ASSERT(o->memory >= MIN_MEM && o->memory % 4096 == 0, "memory %llu",
 		  (unsigned long long)o->memory);

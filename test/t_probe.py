@@ -153,6 +153,9 @@ def bad_inputs():
         paths[name] = os.path.join(TMP, name)
         with open(paths[name], "wb") as fh:
             fh.write(data)
+    paths["fifo"] = os.path.join(TMP, "fifo")  # nobody reads or writes it: opening must not wait
+    if not os.path.exists(paths["fifo"]):
+        os.mkfifo(paths["fifo"])
     small = bytearray(bz)
     struct.pack_into("<I", small, 0x238, 255)  # cmdline_size: 255
     paths["small-cmdline.bzImage"] = os.path.join(TMP, "small-cmdline.bzImage")
@@ -168,6 +171,9 @@ def bad_inputs():
         ("empty-kernel", ["--kernel", paths["empty"]], "empty"),
         ("directory-kernel", ["--kernel", TMP], TMP),
         ("devnull-kernel", ["--kernel", "/dev/null"], "/dev/null"),
+        ("fifo-kernel", ["--kernel", paths["fifo"]], "not a regular file"),
+        ("fifo-initrd", k + ["--initrd", paths["fifo"]], "not a regular file"),
+        ("fifo-log-without-reader", k + ["--log", paths["fifo"]], "a FIFO needs a reader"),
         ("elf32-without-pvh-note", ["--kernel", probe("elf32")], "PVH entry note"),
         ("memory-0", k + ["--memory", "0"], "--memory"),
         ("memory-absurd", k + ["--memory", "4096T"], "--memory"),
