@@ -104,6 +104,28 @@ struct image {
 	uint32_t blk_size;
 };
 
+/* The size and logical block size of the image open at im->fd (st: its fstat). */
+static int image_size(const char *path, const struct stat *st, struct image *im, char *err,
+		      size_t errlen)
+{
+	im->bdev = S_ISBLK(st->st_mode);
+	im->blk_size = SECTOR;
+	if (!im->bdev) {
+		im->sectors = (uint64_t)st->st_size / SECTOR; /* round down: see header */
+		return 0;
+	}
+	uint64_t bytes;
+	int ssz;
+	if (ioctl(im->fd, BLKGETSIZE64, &bytes) < 0) {
+		snprintf(err, errlen, "%s: BLKGETSIZE64: %s", path, strerror(errno));
+		return -1;
+	}
+	if (ioctl(im->fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && ssz <= 65536 && !(ssz & (ssz - 1)))
+		im->blk_size = (uint32_t)ssz;
+	im->sectors = bytes / SECTOR;
+	return 0;
+}
+
 /*
  * Open and lock `path` for a disk (read-only or read-write). Never creates,
  * truncates or writes anything. 0, or -1 with a line in err (nothing open).
@@ -148,23 +170,8 @@ static int image_open(const char *path, bool ro, struct image *im, char *err, si
 			snprintf(err, errlen, "%s: cannot lock: %s", path, strerror(errno));
 		goto fail;
 	}
-	im->bdev = S_ISBLK(st.st_mode);
-	im->blk_size = SECTOR;
-	if (im->bdev) {
-		uint64_t bytes;
-		int ssz;
-
-		if (ioctl(im->fd, BLKGETSIZE64, &bytes) < 0) {
-			snprintf(err, errlen, "%s: BLKGETSIZE64: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (ioctl(im->fd, BLKSSZGET, &ssz) == 0 && ssz >= 512 && ssz <= 65536 &&
-		    !(ssz & (ssz - 1)))
-			im->blk_size = (uint32_t)ssz;
-		im->sectors = bytes / SECTOR;
-	} else {
-		im->sectors = (uint64_t)st.st_size / SECTOR; /* round down: see header */
-	}
+	if (image_size(path, &st, im, err, errlen) < 0)
+		goto fail;
 	return 0;
 fail:
 	close(im->fd); /* also drops the OFD lock, if taken */
@@ -216,6 +223,27 @@ fail_free:
 	return NULL;
 }
 
+/*
+ * PATCH with the disk's own file (Firecracker's way to say it was resized):
+ * a second open would conflict with the first one's lock (or O_EXCL on a
+ * block device), so the open fd stays and only the size is read again.
+ * im->fd: b->fd when path is that file, -1 when it is another. 0 or -1.
+ */
+static int same_image(struct blk *b, const char *path, struct image *im, char *err, size_t errlen)
+{
+	struct stat now, was;
+	im->fd = -1;
+	int pf = open(path, O_PATH | O_CLOEXEC);
+	bool same = pf >= 0 && fstat(pf, &now) == 0 && fstat(b->fd, &was) == 0 &&
+		    now.st_dev == was.st_dev && now.st_ino == was.st_ino;
+	if (pf >= 0)
+		close(pf);
+	if (!same)
+		return 0;
+	im->fd = b->fd;
+	return image_size(path, &was, im, err, errlen);
+}
+
 int blk_replace(struct blk *b, const char *path, char *err, size_t errlen)
 {
 	struct image im;
@@ -223,12 +251,15 @@ int blk_replace(struct blk *b, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: too long or contains a comma", path);
 		return -1;
 	}
-	if (image_open(path, b->ro, &im, err, errlen) < 0)
+	if (same_image(b, path, &im, err, errlen) < 0)
+		return -1;
+	if (im.fd < 0 && image_open(path, b->ro, &im, err, errlen) < 0)
 		return -1;
 	if (im.blk_size != b->blk_size) {
 		snprintf(err, errlen, "%s: logical block size %u, the guest's disk has %u", path,
 			 im.blk_size, b->blk_size);
-		close(im.fd);
+		if (im.fd != b->fd)
+			close(im.fd);
 		return -1;
 	}
 	/* No request is in flight while the file changes under the queue. */
@@ -241,7 +272,8 @@ int blk_replace(struct blk *b, const char *path, char *err, size_t errlen)
 	fill_config(b);
 	virtio_config_changed(&b->vd, &b->config);
 	virtio_resume(&b->vd);
-	close(old);
+	if (old != b->fd)
+		close(old);
 	return 0;
 }
 

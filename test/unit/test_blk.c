@@ -249,6 +249,22 @@ static void t_replace(struct t *t, struct ctx *x)
 	CHECK(t, st == VIRTIO_BLK_S_OK && !memcmp(g(t, DATA_GPA), img2 + 3 * SECTORS * 512, 512),
 	      "read past the old end from the new image: status %d", st);
 	CHECK(t, file_diff(x, x->orig, IMG_SIZE) < 0, "the old image changed");
+	/*
+	 * The same file again, grown (Firecracker's rescan): its own lock must
+	 * not refuse it; the guest sees the new size, reads what was added.
+	 */
+	fd = open(other, O_WRONLY);
+	CHECK(t, fd >= 0 && pwrite(fd, img2, sizeof(img2), sizeof(img2)) == (ssize_t)sizeof(img2),
+	      "grow image 2");
+	close(fd);
+	gen = reg_r(t, 0xfc);
+	CHECK(t, blk_replace(x->b, other, err, sizeof(err)) == 0, "the same file again: %s", err);
+	cap = cfg32(t, 0) | (uint64_t)cfg32(t, 4) << 32;
+	CHECK(t, cap == 8 * SECTORS && reg_r(t, 0xfc) == gen + 1, "rescanned capacity %lu",
+	      (unsigned long)cap);
+	st = req(t, VIRTIO_BLK_T_IN, 7 * SECTORS, &s, 1, &used);
+	CHECK(t, st == VIRTIO_BLK_S_OK && !memcmp(g(t, DATA_GPA), img2 + 3 * SECTORS * 512, 512),
+	      "read the grown part: status %d", st);
 	teardown(t, x);
 	unlink(other);
 }
