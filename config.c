@@ -296,6 +296,15 @@ void config_restore_devices(struct options *o)
 	free(saved);
 }
 
+/* After config_restore_devices: the first NIC with nothing to run on (net_spec_unset), or -1. */
+static int unset_net(const struct options *o)
+{
+	for (int i = 0; i < o->nnets; i++)
+		if (net_spec_unset(&o->nets[i]))
+			return i;
+	return -1;
+}
+
 /* --id: Firecracker's instance ids: 1..64 of [A-Za-z0-9-]. */
 static void check_id(const char *id)
 {
@@ -622,6 +631,11 @@ static void check_flags(struct options *o, const char *cfg, const struct seen *s
 	check_snapshot_flags(o, cfg, s->machine, s->then);
 	if (o->restore_dir)
 		config_restore_devices(o);
+	int unset = o->restore_dir ? unset_net(o) : -1;
+	if (unset >= 0)
+		usage_error("--restore %s: its NIC %d (%s) was on a stream or a handed-in fd: give "
+			    "--net for it (in its position)",
+			    o->restore_dir, unset, o->net_ids[unset]);
 	if (s->no_api && o->api_sock)
 		usage_error("--no-api: --api-sock %s asks for the API", o->api_sock);
 	if (o->restart_on_reboot && o->restore_dir)

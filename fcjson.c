@@ -44,6 +44,7 @@ int fcjson_log_level(const char *v)
  */
 struct cfile {
 	const char *flag; /* "--config", or "--restore" for a snapshot's config.json */
+	bool snapshot;	  /* a snapshot's config.json: a NIC may have no tap (see net_ifaces) */
 	const char *path;
 	const char *label; /* the API: one object's name in messages ("" for none) */
 	jmp_buf *fail;
@@ -69,10 +70,16 @@ __attribute__((format(printf, 2, 3), noreturn)) static void cfg_error(const stru
 	exit(EXIT_USAGE);
 }
 
-/* Reject any member of obj not named in `known` (NULL-terminated). */
+/*
+ * Reject any member of obj not named in `known` (NULL-terminated). Not an
+ * object (an array's items have no names): nothing to reject here; the
+ * caller's own type check refuses it.
+ */
 const char *fcjson_unknown(const cJSON *obj, const char *const *known)
 {
 	const cJSON *m;
+	if (!cJSON_IsObject(obj))
+		return NULL;
 	cJSON_ArrayForEach(m, obj)
 	{
 		const char *const *k = known;
@@ -318,7 +325,13 @@ static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 		const char *dev = member(f, n, p, "host_dev_name", J_STR, true)->valuestring;
 		const cJSON *mac = member(f, n, p, "guest_mac", J_STR, false);
 		struct net_spec *s = &o->nets[o->nnets];
-		const char *why = net_tap_name_error(dev, strlen(dev));
+		/*
+		 * A snapshot names "" for a NIC that was on a handed-in fd or a
+		 * stream: the restore must put it on something again (--net,
+		 * network_overrides), and says so if it does not.
+		 */
+		const char *why =
+			f->snapshot && !*dev ? NULL : net_tap_name_error(dev, strlen(dev));
 		memset(s, 0, sizeof(*s));
 		s->fd = -1;
 		if (why)
@@ -424,7 +437,8 @@ __attribute__((noreturn)) static void read_error(const struct cfile *f, const ch
 
 static char *read_config(const struct cfile *f, size_t *len)
 {
-	int fd = open(f->path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO is refused below, not waited on (the API thread reads these too). */
+	int fd = open(f->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
 	struct stat st;
 	if (fd < 0)
 		read_error(f, strerror(errno));
@@ -464,7 +478,7 @@ static cJSON *parse_file(const struct cfile *f)
 
 void fcjson_load(const char *flag, const char *path, struct options *o)
 {
-	struct cfile f = { .flag = flag, .path = path };
+	struct cfile f = { .flag = flag, .path = path, .snapshot = strcmp(flag, "--restore") == 0 };
 	apply(&f, parse_file(&f), o);
 	/* The tree stays: o's strings point into it, for the life of the process. */
 }
@@ -472,9 +486,12 @@ void fcjson_load(const char *flag, const char *path, struct options *o)
 int fcjson_check_file(const char *path, struct options *scratch, char *err, size_t errlen)
 {
 	jmp_buf fail;
-	struct cfile f = {
-		.flag = "api", .path = path, .fail = &fail, .msg = err, .msglen = errlen
-	};
+	struct cfile f = { .flag = "api",
+			   .path = path,
+			   .snapshot = true,
+			   .fail = &fail,
+			   .msg = err,
+			   .msglen = errlen };
 	cJSON *volatile root = NULL;
 	if (setjmp(fail)) {
 		cJSON_Delete(root);

@@ -13,11 +13,13 @@ typedef struct cJSON cJSON;
  * Read the description in file `path` into o (fields it names replace o's).
  * A bad file or field ends the process: one line naming `flag`, the file and
  * the field, status 2. o's strings point into a tree kept for the process.
+ * flag "--restore" (a snapshot's config.json): a NIC's host_dev_name may be
+ * "" (it was on an fd or a stream; net_spec_unset() tells).
  */
 void fcjson_load(const char *flag, const char *path, struct options *o);
 
 /*
- * Whether file `path` is a description fcjson_load would take: 0, with it
+ * Whether file `path` is a description fcjson_load("--restore") would take: 0, with it
  * read into scratch (reset first; its arrays hold it, its string pointers
  * do not outlive the call); or -1 with the reason in err. Nothing exits.
  */
@@ -45,7 +47,7 @@ struct rl_spec;
 int fcjson_rate_limiter(const cJSON *parent, const char *name, struct rl_spec *out, char *err,
 			size_t errlen);
 
-/* obj's first member whose name is not in known (NULL-terminated), or NULL. */
+/* obj's first member whose name is not in known (NULL-terminated), or NULL (also when obj is no object). */
 const char *fcjson_unknown(const cJSON *obj, const char *const *known);
 
 /* "error", "warn"/"warning", "info", "debug"/"trace" (any case) as enum log_level; -1 if none. */

@@ -35,6 +35,12 @@ int net_parse_spec(const char *arg, struct net_spec *out, char *err, size_t errl
 /* Why the first `len` bytes of `name` are no tap name, or NULL when they are one. */
 const char *net_tap_name_error(const char *name, size_t len);
 
+/* A NIC with nothing to run on: a snapshot's that was on an fd or a stream, not given again. */
+static inline bool net_spec_unset(const struct net_spec *s)
+{
+	return !s->tap[0] && s->fd < 0 && !s->stream[0];
+}
+
 /* Parse a MAC as above. 0 or -1. */
 int net_parse_mac(const char *s, uint8_t mac[6]);
 

@@ -112,10 +112,9 @@ static const struct {
 	       "--on-reboot restart: the last run's guest RAM goes, zero pages come back"),
 	SC(ftruncate, SNAP, "snapshot: empty the files, so old pages become holes"),
 	SC(fdatasync, SNAP, "snapshot: on disk before kvmrun exits or resumes"),
-	SC(mincore, SNAP, "snapshot: skip guest pages never touched"),
 	SC(pread64, MAIN,
-	   "--limits: read the file again on SIGHUP; snapshot --track-dirty: the pages written "
-	   "since the restore (pagemap)"),
+	   "--limits: read the file again on SIGHUP; snapshots: which guest pages hold data, "
+	   "and with --track-dirty which were written since the restore (pagemap)"),
 };
 
 /* ioctl request numbers per role (compared on the low 32 bits: libc sign-extends). */

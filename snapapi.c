@@ -177,6 +177,20 @@ static bool net_overrides(const cJSON *list, const struct options *saved, struct
 		k++;
 	}
 	out->noverrides = k;
+	/* A NIC the snapshot had on an fd or a stream runs only on the tap given here. */
+	for (int i = 0; i < saved->nnets; i++) {
+		bool given = false;
+		for (int j = 0; j < k; j++)
+			given |= out->overrides[j].index == i;
+		if (!given && net_spec_unset(&saved->nets[i])) {
+			api_fault(r, 400,
+				  "network_overrides: the snapshot's interface \"%s\" was on a "
+				  "stream "
+				  "or a handed-in fd: give it a host_dev_name",
+				  saved->net_ids[i]);
+			return false;
+		}
+	}
 	return true;
 }
 
@@ -247,7 +261,7 @@ bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struc
 		return false;
 	}
 	snprintf(want, sizeof(want), pair ? "%s" : "%s/state", dir->valuestring);
-	int fd = open(want, O_RDONLY | O_CLOEXEC);
+	int fd = open(want, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY); /* a FIFO: no hang */
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		snprintf(err, sizeof(err), "%s",

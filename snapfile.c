@@ -313,7 +313,27 @@ int64_t snap_dirty_pages(int pagemap_fd, const uint8_t *host, uint64_t size, uin
 	return n;
 }
 
-int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon,
+/*
+ * Which of the `pages` pages at host may hold data (res[i] = 1): from
+ * /proc/self/pagemap, those present or swapped out. Anonymous pages never
+ * touched are neither, and are skipped unread. (mincore() cannot stand in
+ * for this: it calls a page that is out on swap not resident, and its data
+ * would be lost.) Without pagemap every page is read.
+ */
+static void maybe_data(int pagemap_fd, const uint8_t *host, uint64_t pages, unsigned char *res)
+{
+	uint64_t e[1024];
+	uint64_t first = (uint64_t)(uintptr_t)host / 4096;
+	if (pagemap_fd < 0 || pages > 1024 ||
+	    pread(pagemap_fd, e, pages * 8, (off_t)(first * 8)) != (ssize_t)(pages * 8)) {
+		memset(res, 1, pages);
+		return;
+	}
+	for (uint64_t i = 0; i < pages; i++)
+		res[i] = (e[i] >> 63 & 1) || (e[i] >> 62 & 1); /* present, swapped */
+}
+
+int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, int pagemap_fd,
 			  const uint8_t *only)
 {
 	/* Truncating to 0 first turns every page the new contents lack into a hole. */
@@ -324,9 +344,7 @@ int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon,
 	int64_t written = 0;
 	for (uint64_t off = 0; off < size; off += CHUNK * 4096ull) {
 		uint64_t pages = (size - off) / 4096 < CHUNK ? (size - off) / 4096 : CHUNK;
-		/* Never-touched pages are not resident: no need to read (and map) them. */
-		if (!anon || mincore((void *)(host + off), pages * 4096, res) < 0)
-			memset(res, 1, sizeof(res));
+		maybe_data(pagemap_fd, host + off, pages, res);
 		for (uint64_t i = 0; i < pages;) {
 			uint64_t j = i;
 			while (j < pages && (res[j] & 1) && (!only || bit(only, off / 4096 + j)) &&

@@ -77,12 +77,13 @@ int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, s
 
 /*
  * Write guest RAM [host, host+size) into fd as a sparse file: only pages
- * that are not all zero (and, with `only`, whose bit is set there) become data. `anon`: RAM is an anonymous mapping,
- * whose pages never touched are not resident and are skipped unread (a
- * file-backed one, from a restore, holds data in pages not resident). The
- * bytes written, or -errno.
+ * that are not all zero (and, with `only`, whose bit is set there) become
+ * data. pagemap_fd >= 0 (/proc/self/pagemap): RAM is an anonymous mapping,
+ * whose pages neither present nor swapped were never touched and are
+ * skipped unread; -1: every page is read (a file-backed mapping, from a
+ * restore, holds data in pages not resident). The bytes written, or -errno.
  */
-int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, bool anon,
+int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, int pagemap_fd,
 			  const uint8_t *only);
 
 /*

@@ -46,18 +46,31 @@ static int lock(int fd, short type)
 	return fcntl(fd, F_OFD_SETLK, &lk);
 }
 
-/* NAME in directory DIR, or (mem set: the API's pair of files) as snap_path places it. */
+/*
+ * NAME in directory DIR, or (mem set: the API's pair of files) as snap_path
+ * places it. Only a regular file: a FIFO must not hang the open (O_NONBLOCK,
+ * no effect on a regular file), and a device is no snapshot. In a
+ * directory, where kvmrun makes every file itself, not a symbolic link
+ * either: a link planted there must not turn a snapshot's write onto
+ * another file, or a restore's read onto one.
+ */
 static int open_in(struct vm *vm, const char *dir, const char *mem, const char *name, int flags,
 		   const char *flag)
 {
 	char path[4096];
+	struct stat st;
 	if (!snap_path(path, sizeof(path), dir, mem, name))
 		vm_die(vm, EXIT_USAGE, "%s %s: path too long", flag, dir);
-	int fd = open(path, flags | O_CLOEXEC, 0600);
-	if (fd < 0 && mem)
-		vm_die(vm, EXIT_USAGE, "%s %s: %s", flag, path, strerror(errno));
-	if (fd < 0)
-		vm_die(vm, EXIT_USAGE, "%s %s: %s: %s", flag, dir, name, strerror(errno));
+	int fd = open(path, flags | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (mem ? 0 : O_NOFOLLOW),
+		      0600);
+	const char *why = fd < 0 ? (errno == ELOOP && !mem ? "a symbolic link" : strerror(errno))
+			  : fstat(fd, &st) < 0	 ? strerror(errno)
+			  : !S_ISREG(st.st_mode) ? "not a regular file"
+						 : NULL;
+	if (why && mem)
+		vm_die(vm, EXIT_USAGE, "%s %s: %s", flag, path, why);
+	if (why)
+		vm_die(vm, EXIT_USAGE, "%s %s: %s: %s", flag, dir, name, why);
 	return fd;
 }
 
@@ -72,7 +85,6 @@ static void prepare_diff(struct vm *vm, const char *flag)
 {
 	if (!realpath(vm->opt.restore_dir, vm->snap->base.dir))
 		vm_die(vm, EXIT_USAGE, "--restore %s: %s", vm->opt.restore_dir, strerror(errno));
-	vm->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (vm->pagemap_fd < 0)
 		vm_die(vm, EXIT_RUNTIME, "--track-dirty: /proc/self/pagemap: %s", strerror(errno));
 	vm->snap_dirty = malloc((vm->mem.size / 4096 + 7) / 8);
@@ -111,6 +123,12 @@ void snapshot_prepare(struct vm *vm)
 		vm->snap->cpus = calloc((size_t)vm->opt.cpus, sizeof(*vm->snap->cpus));
 	if (!vm->snap || !vm->snap->cpus || !vm->snap_buf || !vm->snap_msrs)
 		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	/*
+	 * Which guest pages hold data (snap_write_memory, snap_dirty_pages):
+	 * opened now, before the jail hides /proc. Without it a full snapshot
+	 * reads every page, and a diff cannot be taken.
+	 */
+	vm->pagemap_fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
 	if (diff)
 		prepare_diff(vm, flag);
 	vm->snap_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -271,7 +289,8 @@ static int write_files(struct vm *vm, struct snapshot *s, int64_t *mem_bytes, ch
 	snap_encode(s, buf);
 	if (rc == 0) {
 		*mem_bytes = snap_write_memory(vm->snap_files[F_MEMORY], vm->mem.host, vm->mem.size,
-					       !vm->mem.from_file, diff ? vm->snap_dirty : NULL);
+					       vm->mem.from_file ? -1 : vm->pagemap_fd,
+					       diff ? vm->snap_dirty : NULL);
 		rc = *mem_bytes < 0 ? (int)*mem_bytes : 0;
 	}
 	if (rc == 0 && diff && fdatasync(vm->snap_files[F_DIRTY]) < 0)
@@ -337,6 +356,7 @@ int snapshot_files_open(const char *dir, const char *mem, bool diff, int fds[SNA
 			char *err, size_t errlen)
 {
 	char path[4096];
+	struct stat st[SNAPSHOT_FILES];
 	for (int i = 0; i < SNAPSHOT_FILES; i++)
 		fds[i] = -1;
 	if (!mem && mkdir(dir, 0700) < 0 && errno != EEXIST)
@@ -346,11 +366,24 @@ int snapshot_files_open(const char *dir, const char *mem, bool diff, int fds[SNA
 			errf(err, errlen, "%s: path too long", dir);
 			goto fail;
 		}
-		fds[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-		if (fds[i] < 0) {
+		fds[i] = open(path,
+			      O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY,
+			      0600);
+		if (fds[i] < 0 || fstat(fds[i], &st[i]) < 0) {
 			errf(err, errlen, "%s: %s", path, strerror(errno));
 			goto fail;
 		}
+		if (!S_ISREG(st[i].st_mode)) {
+			errf(err, errlen, "%s: not a regular file", path);
+			goto fail;
+		}
+		/* One file under two names (a hard link, "./s" and "s"): one write would undo the other. */
+		for (int k = 0; k < i; k++)
+			if (st[k].st_dev == st[i].st_dev && st[k].st_ino == st[i].st_ino) {
+				errf(err, errlen, "%s: the same file as the snapshot's %s", path,
+				     file_names[k]);
+				goto fail;
+			}
 	}
 	if (lock(fds[F_MEMORY], F_WRLCK) < 0) {
 		errf(err, errlen, "%s: in use by another kvmrun (restored from it, or writing it)",
@@ -392,7 +425,7 @@ bool snapshot_take_to(struct vm *vm, const char *dir, const int fds[SNAPSHOT_FIL
 
 static uint8_t *read_state(struct vm *vm, const char *dir, int fd, size_t *len)
 {
-	struct stat st;
+	struct stat st = { 0 };
 	if (fstat(fd, &st) < 0 || st.st_size <= 0 || (uint64_t)st.st_size > MAX_STATE_FILE)
 		vm_die(vm, EXIT_USAGE, "--restore %s: %s: %s", dir, SNAP_STATE,
 		       st.st_size <= 0 ? "empty (no snapshot was written here)" : "too large");
@@ -424,23 +457,30 @@ static void load_state(struct vm *vm, const char *dir, const char *mem, struct s
 }
 
 /*
- * DIR's memory file, of the size the state says, read-locked for as long as
- * the VM runs (the fd stays open: writers are kept away).
+ * DIR's memory file, read-locked for as long as the VM runs (the fd stays
+ * open: writers are kept away). Locked before its state file is read: a
+ * writer holds its lock from before it truncates the state until the new
+ * one is whole, so what is read after this lock is the state of this memory.
  */
-static int open_memory(struct vm *vm, const char *dir, const char *mem_path, uint64_t size)
+static int lock_memory(struct vm *vm, const char *dir, const char *mem_path)
 {
 	int mem = open_in(vm, dir, mem_path, SNAP_MEMORY, O_RDONLY, "--restore");
-	struct stat st;
-	if (fstat(mem, &st) < 0 || (uint64_t)st.st_size != size)
-		vm_die(vm, EXIT_USAGE, "--restore %s: %s is %lld bytes, the state says %llu", dir,
-		       SNAP_MEMORY, (long long)st.st_size, (unsigned long long)size);
 	if (lock(mem, F_RDLCK) < 0)
 		vm_die(vm, EXIT_USAGE, "--restore %s: a kvmrun is writing a snapshot there", dir);
 	return mem;
 }
 
+/* The memory file is of the size the state says. */
+static void memory_size_is(struct vm *vm, const char *dir, int mem, uint64_t size)
+{
+	struct stat st = { 0 };
+	if (fstat(mem, &st) < 0 || (uint64_t)st.st_size != size)
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s is %lld bytes, the state says %llu", dir,
+		       SNAP_MEMORY, (long long)st.st_size, (unsigned long long)size);
+}
+
 /* A diff's pages over what its bases gave: its bitmap, checked, then each run of set bits. */
-static void overlay(struct vm *vm, const char *dir, const struct snap_base *b)
+static void overlay(struct vm *vm, const char *dir, const struct snap_base *b, int mem)
 {
 	uint64_t pages = vm->mem.size / 4096, len = (pages + 7) / 8;
 	int fd = open_in(vm, dir, NULL, SNAP_DIRTY, O_RDONLY, "--restore");
@@ -454,7 +494,7 @@ static void overlay(struct vm *vm, const char *dir, const struct snap_base *b)
 		vm_die(vm, EXIT_USAGE, "--restore %s: %s: damaged (not the size or CRC %s says)",
 		       dir, SNAP_DIRTY, SNAP_STATE);
 	close(fd);
-	int mem = open_memory(vm, dir, NULL, vm->mem.size);
+	memory_size_is(vm, dir, mem, vm->mem.size);
 	for (uint64_t p = 0, q; p < pages; p = q) {
 		for (q = p; q < pages && (map[q / 8] >> (q % 8) & 1); q++) {
 		}
@@ -475,9 +515,10 @@ static void overlay(struct vm *vm, const char *dir, const struct snap_base *b)
  * base's base, ... down to a full snapshot) mapped oldest first, each diff's
  * pages over the ones before.
  */
-static void map_chain(struct vm *vm, const char *dir, const struct snapshot *s)
+static void map_chain(struct vm *vm, const char *dir, const struct snapshot *s, int mem0)
 {
 	const char *chain[SNAP_MAX_CHAIN + 1] = { dir };
+	int mem[SNAP_MAX_CHAIN + 1] = { mem0 };
 	struct snap_base *bases = calloc(SNAP_MAX_CHAIN, sizeof(*bases));
 	struct snapshot *b = calloc(1, sizeof(*b));
 	if (!bases || !b)
@@ -491,6 +532,7 @@ static void map_chain(struct vm *vm, const char *dir, const struct snapshot *s)
 		chain[n + 1] = strdup(cur->base.dir);
 		if (!chain[n + 1])
 			vm_die(vm, EXIT_RUNTIME, "out of memory");
+		mem[n + 1] = lock_memory(vm, chain[n + 1], NULL);
 		load_state(vm, chain[n + 1], NULL, b);
 		free(b->cpus);
 		if (b->hdr.crc != bases[n].base_crc || b->hdr.mem_size != s->hdr.mem_size)
@@ -501,15 +543,13 @@ static void map_chain(struct vm *vm, const char *dir, const struct snapshot *s)
 		n++;
 	}
 	/* A pair of files is never a diff (restore_open): then chain[0] is all there is. */
-	int rc = mem_init_file(
-		&vm->mem,
-		open_memory(vm, chain[n], n == 0 ? vm->opt.restore_mem : NULL, s->hdr.mem_size),
-		s->hdr.mem_size);
+	memory_size_is(vm, chain[n], mem[n], s->hdr.mem_size);
+	int rc = mem_init_file(&vm->mem, mem[n], s->hdr.mem_size);
 	if (rc < 0)
 		vm_die(vm, EXIT_RUNTIME, "--restore %s: cannot map %s: %s", chain[n], SNAP_MEMORY,
 		       strerror(-rc));
 	for (int i = n - 1; i >= 0; i--)
-		overlay(vm, chain[i], &bases[i]);
+		overlay(vm, chain[i], &bases[i], mem[i]);
 	free(bases);
 	free(b);
 }
@@ -520,6 +560,7 @@ void restore_open(struct vm *vm)
 	struct snapshot *s = calloc(1, sizeof(*s));
 	if (!s)
 		vm_die(vm, EXIT_RUNTIME, "out of memory");
+	int mem = lock_memory(vm, dir, vm->opt.restore_mem);
 	load_state(vm, dir, vm->opt.restore_mem, s);
 	if (vm->opt.restore_mem && (s->hdr.flags & SNAP_DIFF))
 		vm_die(vm, EXIT_USAGE,
@@ -534,7 +575,7 @@ void restore_open(struct vm *vm)
 		       "--restore %s: taken on another kind of CPU (%.12s 0x%x; this host: "
 		       "%.12s 0x%x)",
 		       dir, s->hdr.cpu_vendor, s->hdr.cpu_sig, here.cpu_vendor, here.cpu_sig);
-	map_chain(vm, dir, s);
+	map_chain(vm, dir, s, mem);
 	vm->restored_crc = s->hdr.crc;
 	vm->opt.cpus = (int)s->hdr.ncpus;
 	vm->opt.memory = s->hdr.mem_size;

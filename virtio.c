@@ -484,7 +484,7 @@ int virtio_init(struct virtio_dev *vd, uint32_t device_id, uint64_t features, un
 	vd->device_id = device_id;
 	vd->dev_features = features | TRANSPORT_FEATURES;
 	vd->nq = nq;
-	vd->config_size = config_size;
+	vd->config_size = vd->config_ident = config_size;
 	vd->ops = ops;
 	vd->opaque = opaque;
 	window_init(vd, config);
@@ -670,9 +670,12 @@ int virtio_load(struct virtio_dev *vd, const struct virtio_state *st, const stru
 	if (st->device_id != vd->device_id || st->nq != vd->nq ||
 	    st->dev_features != vd->dev_features || (st->drv_features & ~vd->dev_features))
 		return -EINVAL;
+	uint32_t ident = vd->config_ident < vd->config_size ? vd->config_ident : vd->config_size;
 	if (st->config_size != vd->config_size ||
-	    memcmp(st->config, vd->regs + VIRTIO_MMIO_CONFIG, st->config_size) != 0)
+	    memcmp(st->config, vd->regs + VIRTIO_MMIO_CONFIG, ident) != 0)
 		return -ERANGE;
+	bool news = memcmp(st->config + ident, vd->regs + VIRTIO_MMIO_CONFIG + ident,
+			   vd->config_size - ident) != 0;
 	/*
 	 * The queues are checked on scratch copies first: a state file whose
 	 * rings are not in this guest's RAM changes nothing.
@@ -708,6 +711,8 @@ int virtio_load(struct virtio_dev *vd, const struct virtio_state *st, const stru
 			 st->isr & (VIRTIO_MMIO_INT_VRING | VIRTIO_MMIO_INT_CONFIG),
 			 __ATOMIC_SEQ_CST);
 	refresh(vd);
+	if (news) /* the driver re-reads the config (KVM takes the pending irqfd at start) */
+		virtio_config_changed(vd, vd->regs + VIRTIO_MMIO_CONFIG);
 	pthread_mutex_unlock(&vd->lock);
 	/* Requests made available before the snapshot and not taken yet are served at start. */
 	for (unsigned i = 0; i < vd->nq; i++)

@@ -121,6 +121,13 @@ struct virtio_dev {
 	uint32_t dev_feat_sel, drv_feat_sel, queue_sel, shm_sel;
 	uint8_t *regs; /* the register window: regs_own, or cfg.regs once started */
 	uint32_t config_size;
+	/*
+	 * The leading config bytes that say which device this is (a disk's
+	 * size, a NIC's MAC): a restore must find them as saved. The rest is
+	 * the device's state (a NIC's link status), taken from the device as it
+	 * is now. config_size unless the device sets it after virtio_init.
+	 */
+	uint32_t config_ident;
 	unsigned nq;
 	struct virtq q[VIRTIO_MAX_QUEUES];
 	/* Fixed from virtio_init to virtio_stop (read by the I/O thread without the lock). */
@@ -260,9 +267,11 @@ void virtio_save(const struct virtio_dev *vd, struct virtio_state *st);
 /*
  * Before virtio_start: take the state a snapshot saved, on guest memory
  * `mem`. -EINVAL: another kind of device, or other features offered;
- * -ERANGE: its config space differs (a disk's size, a NIC's MAC); -EIO: a
- * saved queue is not valid on this memory. Nothing is changed on error.
- * The queues are kicked, so the I/O thread looks at them when it starts.
+ * -ERANGE: its config space differs in config_ident (a disk's size, a NIC's
+ * MAC); -EIO: a saved queue is not valid on this memory. Nothing is changed
+ * on error. The queues are kicked, so the I/O thread looks at them when it
+ * starts; a config that differs past config_ident (a link up again) is
+ * announced to the guest with a config-change interrupt.
  */
 int virtio_load(struct virtio_dev *vd, const struct virtio_state *st, const struct guest_mem *mem);
 

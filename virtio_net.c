@@ -153,6 +153,8 @@ struct net *net_create(int fd, enum net_kind kind, const char *name, const uint8
 		free(n);
 		return NULL;
 	}
+	/* The MAC names the NIC; the link status after it is state (a restore may bring it up). */
+	n->vd.config_ident = offsetof(struct virtio_net_config, status);
 	return n;
 }
 

@@ -86,12 +86,19 @@ int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu
  * MSRs, since KVM drops a TSC-deadline write unless the LAPIC timer is in
  * TSC-deadline mode; pending events and the run state last.
  */
+/* A state no vCPU or VM can take (the caller exits 2 on EINVAL, not 1). */
+static int invalid(int rc)
+{
+	errno = EINVAL;
+	return rc;
+}
+
 int vcpu_state_set(int vcpufd, const struct vcpu_state *s, struct vmstate_msrs *scratch,
 		   uint64_t *msr_ns, char *err, size_t errlen)
 {
 	if (s->ncpuid > VMSTATE_MAX_CPUID || s->nmsrs > VMSTATE_MAX_MSRS)
-		return errf(err, errlen, "vCPU state: %u CPUID entries, %u MSRs: too many",
-			    s->ncpuid, s->nmsrs);
+		return invalid(errf(err, errlen, "vCPU state: %u CPUID entries, %u MSRs: too many",
+				    s->ncpuid, s->nmsrs));
 	struct {
 		struct kvm_cpuid2 hdr;
 		struct kvm_cpuid_entry2 e[VMSTATE_MAX_CPUID];
@@ -142,7 +149,7 @@ int vcpu_state_set(int vcpufd, const struct vcpu_state *s, struct vmstate_msrs *
 	if (m != scratch)
 		free(m);
 	if (put != (int)want)
-		return errf(err, errlen, "KVM: KVM_SET_MSRS: MSR 0x%x refused", bad);
+		return invalid(errf(err, errlen, "KVM: KVM_SET_MSRS: MSR 0x%x refused", bad));
 	KVM_DO(vcpufd, KVM_SET_VCPU_EVENTS, &s->events, "KVM_SET_VCPU_EVENTS");
 	KVM_DO(vcpufd, KVM_SET_MP_STATE, &s->mp, "KVM_SET_MP_STATE");
 	return 0;
@@ -163,7 +170,7 @@ static int msr_put(int vcpufd, const struct kvm_msr_entry *e, char *err, size_t 
 		struct kvm_msr_entry e;
 	} m = { .hdr.nmsrs = 1, .e = *e };
 	if (ioctl(vcpufd, KVM_SET_MSRS, &m) != 1)
-		return errf(err, errlen, "KVM: KVM_SET_MSRS: MSR 0x%x refused", e->index);
+		return invalid(errf(err, errlen, "KVM: KVM_SET_MSRS: MSR 0x%x refused", e->index));
 	return 0;
 }
 
@@ -270,7 +277,7 @@ int vm_state_set(int vmfd, const struct vm_state *s, char *err, size_t errlen)
 	if (s->pic_master.chip_id != KVM_IRQCHIP_PIC_MASTER ||
 	    s->pic_slave.chip_id != KVM_IRQCHIP_PIC_SLAVE ||
 	    s->ioapic.chip_id != KVM_IRQCHIP_IOAPIC)
-		return errf(err, errlen, "VM state: interrupt controllers out of order");
+		return invalid(errf(err, errlen, "VM state: interrupt controllers out of order"));
 	KVM_DO(vmfd, KVM_SET_IRQCHIP, &s->pic_master, "KVM_SET_IRQCHIP (PIC master)");
 	KVM_DO(vmfd, KVM_SET_IRQCHIP, &s->pic_slave, "KVM_SET_IRQCHIP (PIC slave)");
 	KVM_DO(vmfd, KVM_SET_IRQCHIP, &s->ioapic, "KVM_SET_IRQCHIP (IOAPIC)");

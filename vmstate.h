@@ -62,13 +62,15 @@ int vcpu_state_get(int vcpufd, const uint32_t *msrs, uint32_t nmsrs, struct vcpu
  * Put one back into a fresh vCPU (its CPUID first: KVM checks the rest
  * against it; ncpuid 0 keeps the vCPU's own, as a restart must). scratch:
  * KVM_SET_MSRS's buffer, or NULL to allocate one. msr_ns NULL: the TSC and
- * its deadline are left out, for vm_time_set.
+ * its deadline are left out, for vm_time_set. 0, or -1 with err set and
+ * errno EINVAL when the state is one no vCPU can take (too many entries, an
+ * MSR KVM refuses), else the ioctl's errno.
  */
 int vcpu_state_set(int vcpufd, const struct vcpu_state *s, struct vmstate_msrs *scratch,
 		   uint64_t *msr_ns, char *err, size_t errlen);
 
 int vm_state_get(int vmfd, bool pit, struct vm_state *s, char *err, size_t errlen);
-/* The interrupt controllers and PIT; the clock is vm_clock_set's. */
+/* The interrupt controllers and PIT; the clock is vm_clock_set's. errno as vcpu_state_set. */
 int vm_state_set(int vmfd, const struct vm_state *s, char *err, size_t errlen);
 /*
  * The guest's time, after vcpu_state_set(..., NULL, ...) on each of the n

@@ -476,6 +476,9 @@ def before_start():
            and r2.get("vcpu_count") == 2, f"first {r1}; second {r2}")
 
     img = image("prestart.img")
+    fifo = os.path.join(TMP, "api.fifo")  # nobody reads or writes it: opening must not wait
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo)
     mc = {"vcpu_count": 1, "mem_size_mib": 128}
     drive = {"drive_id": "rootfs", "path_on_host": img, "is_root_device": True, "is_read_only": False}
     cases = [
@@ -497,6 +500,11 @@ def before_start():
          dict(drive, path_on_host=os.path.join(TMP, "no-such.img")), "path_on_host"),
         ("kernel-missing", "PUT", "/boot-source",
          {"kernel_image_path": os.path.join(TMP, "no-such-kernel")}, "kernel_image_path"),
+        ("kernel-fifo", "PUT", "/boot-source", {"kernel_image_path": fifo}, "not a regular file"),
+        ("initrd-directory", "PUT", "/boot-source",
+         {"kernel_image_path": probe("pvh"), "initrd_path": TMP}, "initrd_path"),
+        ("drive-fifo", "PUT", "/drives/rootfs", dict(drive, path_on_host=fifo),
+         "not a regular file or block device"),
         ("iface-id-mismatch", "PUT", "/network-interfaces/eth0",
          {"iface_id": "eth1", "host_dev_name": "kvapi0"}, "iface_id"),
         ("bad-action", "PUT", "/actions", {"action_type": "Reboot"}, "action_type"),
@@ -541,6 +549,28 @@ def before_start():
             c.close()
         result(f"api/malformed-{name}", r.status == 400 and closed,
                f"expected 400 and the connection closed; got {r}, closed {closed}")
+
+    # A client that hangs up before its answer: main's write of it is EPIPE, not SIGPIPE.
+    for i in range(3):
+        c = Conn(s)
+        c.send(request("PUT", "/actions", {"action_type": "InstanceStart"}))
+        c.s.shutdown(socket.SHUT_RDWR)
+        c.close()
+    time.sleep(0.3)
+    r = api(s, "GET", "/")
+    result("api/client-gone-before-answer", vmm.p.poll() is None and r.status == 200,
+           f"GET / {r}; {vmm.why()}")
+
+    # Clients that open connections and keep them idle cannot lock others out: with every
+    # slot (128) taken, the one idle longest makes room for a newcomer.
+    idle = [Conn(s) for _ in range(128)]
+    time.sleep(0.3)
+    r = api(s, "GET", "/")
+    first_closed = idle[0].closed(timeout=2.0)
+    for c in idle:
+        c.close()
+    result("api/idle-connections-make-room", r.status == 200 and first_closed,
+           f"GET / with 128 idle connections open: {r}; the oldest closed: {first_closed}")
 
     # A client dies halfway through a body: nothing of it is applied.
     body = json.dumps({"vcpu_count": 3, "mem_size_mib": 256}).encode()
@@ -705,6 +735,12 @@ def gosdk():
         result("gosdk/flush-metrics", r.status == 204 and len(after) == len(before) + 1
                and isinstance(recs[-1], dict),
                f"{r}; {len(before)} lines before, {len(after)} after: {after[-1:]}")
+        # Each request counted once (InstanceStart passes two threads), under its own method.
+        put = recs[-1].get("put_api_requests", {}) if isinstance(recs[-1], dict) else {}
+        patch = recs[-1].get("patch_api_requests", {}) if isinstance(recs[-1], dict) else {}
+        result("gosdk/metrics-count-requests", put.get("actions_count") == 1
+               and put.get("actions_fails") == 0 and put.get("drive_count") == 2
+               and patch.get("network_count") == 1, f"put {put}; patch {patch}")
         r = api(s, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
         status = vmm.wait(20)
         result("gosdk/send-ctrl-alt-del", r.status == 204 and "PROBE ctrl-alt-del" in vmm.stdout
@@ -1001,6 +1037,11 @@ def snapshot_load():
     expect("snapshot-pair/same-file",
            api(s0, "PUT", "/snapshot/create", {"snapshot_path": pair, "mem_file_path": pair}),
            400, "mem_file_path")
+    expect("snapshot-pair/same-file-other-name",
+           api(s0, "PUT", "/snapshot/create",
+               {"snapshot_path": pair + ".x", "mem_file_path": os.path.join(
+                   os.path.dirname(pair), ".", os.path.basename(pair) + ".x")}),
+           400, "the same file")
     expect("snapshot-pair/no-diff",
            api(s0, "PUT", "/snapshot/create", {"snapshot_path": pair + ".state",
                                                 "mem_file_path": pair + ".mem",
@@ -1031,6 +1072,12 @@ def snapshot_load():
                {"snapshot_path": d, "mem_backend": {"backend_type": "File",
                                                     "backend_path": "/tmp/elsewhere"}}), 400,
            "mem_backend")
+    expect("snapshot-load/overrides-not-objects",
+           api(s, "PUT", "/snapshot/load", {"snapshot_path": d, "network_overrides": [[0], 1]}),
+           400, "network_overrides[0]")
+    # A look at the (empty) configuration first is no configuration.
+    r = api(s, "GET", "/vm/config")
+    result("snapshot-load/get-vm-config-first", r.status == 200, r)
     # firecracker-go-sdk's order: the logger and metrics, then the load.
     log, metrics = os.path.join(TMP, "snapload.log"), os.path.join(TMP, "snapload.metrics")
     expect("snapshot-load/logger-first", api(s, "PUT", "/logger", {"log_path": log,

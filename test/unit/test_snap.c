@@ -1,11 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Unit tests for the state file's CRC-32: the check value, a bitwise reference, chaining. */
+/*
+ * Unit tests for snapfile.c without KVM: the state file's CRC-32 (the check
+ * value, a bitwise reference, chaining) and the sparse memory write.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* SEEK_DATA */
+#endif
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "snapfile.h"
 
@@ -22,6 +31,44 @@ static uint32_t crc_bitwise(const uint8_t *p, size_t len)
 			c = c & 1 ? 0xedb88320u ^ (c >> 1) : c >> 1;
 	}
 	return c ^ 0xffffffffu;
+}
+
+/*
+ * snap_write_memory over an anonymous "RAM" with two pages of data, one
+ * touched but zero, the rest never touched: the file holds exactly the data
+ * pages (and reads back equal), with pagemap and without it (every page read).
+ */
+static void memory_write(int pagemap_fd, const char *name)
+{
+	enum { PAGES = 2048 };
+	const uint64_t size = PAGES * 4096ull;
+	uint8_t *m = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char path[] = "/tmp/kvmrun-unit-snap-XXXXXX";
+	int fd = mkstemp(path);
+	if (m == MAP_FAILED || fd < 0) {
+		check(false, name, "mmap or mkstemp failed");
+		return;
+	}
+	unlink(path);
+	memset(m + 1 * 4096, 0xa5, 4096);
+	m[3 * 4096] = 1, m[3 * 4096] = 0; /* touched, all zero: a hole */
+	memset(m + 1500 * 4096 + 100, 0x5a, 10);
+	int64_t w = snap_write_memory(fd, m, size, pagemap_fd, NULL);
+	char back[4096];
+	bool same = true;
+	for (uint64_t p = 0; p < PAGES && same; p++)
+		same = pread(fd, back, 4096, (off_t)(p * 4096)) == 4096 &&
+		       memcmp(back, m + p * 4096, 4096) == 0;
+	off_t d1 = lseek(fd, 0, SEEK_DATA), d2 = lseek(fd, d1 + 4096, SEEK_DATA);
+	off_t d3 = d2 < 0 ? -1 : lseek(fd, d2 + 4096, SEEK_DATA);
+	check(w == 2 * 4096 && same && d1 == 4096 && d2 == 1500 * 4096 && d3 < 0, name,
+	      "wrote %lld bytes (want 8192), reads back %s, data at %lld, %lld, %lld (want 4096, "
+	      "%d, none)",
+	      (long long)w, same ? "equal" : "different", (long long)d1, (long long)d2,
+	      (long long)d3, 1500 * 4096);
+	close(fd);
+	munmap(m, size);
 }
 
 int main(void)
@@ -52,5 +99,10 @@ int main(void)
 	uint32_t whole = snap_crc32(buf, sizeof(buf));
 	uint32_t parts = snap_crc32_more(snap_crc32(buf, 100), buf + 100, sizeof(buf) - 100);
 	check(whole == parts, "chained", "whole 0x%08x, in two pieces 0x%08x", whole, parts);
+
+	int pm = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	check(pm >= 0, "pagemap", "/proc/self/pagemap cannot be opened");
+	memory_write(pm, "memory-sparse-pagemap");
+	memory_write(-1, "memory-sparse-every-page-read");
 	return failures != 0;
 }
