@@ -9,25 +9,58 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A */
+#define CHUNK 4096	 /* written at once only when the console is writable */
+#define TURN (64u << 10) /* at most this much per console_drain: other events go on */
+
+/*
+ * Whether the console takes CHUNK bytes now without blocking main: an epoll
+ * set of its own holding only out_fd for EPOLLOUT (a pipe: a free page; a
+ * socket or terminal: room), asked with a zero timeout. A regular file
+ * cannot be in an epoll set, and is always writable.
+ */
+static void out_watch(struct console *c)
+{
+	struct epoll_event ev = { .events = EPOLLOUT };
+	c->out_ep = c->out_fd < 0 ? -1 : epoll_create1(EPOLL_CLOEXEC);
+	if (c->out_ep >= 0 && epoll_ctl(c->out_ep, EPOLL_CTL_ADD, c->out_fd, &ev) < 0) {
+		close(c->out_ep);
+		c->out_ep = -1;
+	}
+}
+
+static bool writable(const struct console *c)
+{
+	struct epoll_event ev;
+	return c->out_ep < 0 || epoll_wait(c->out_ep, &ev, 1, 0) == 1;
+}
 
 int console_open(struct console *c, const struct options *o, char *err, size_t errlen)
 {
-	c->in_fd = c->out_fd = -1;
+	c->in_fd = c->out_fd = c->out_ep = -1;
 	switch (o->console) {
 	case CONSOLE_STDIO:
 		c->in_fd = STDIN_FILENO;
 		c->out_fd = STDOUT_FILENO;
 		break;
 	case CONSOLE_FILE:
-		c->out_fd = open(o->console_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-		if (c->out_fd < 0) {
-			snprintf(err, errlen, "--console file=%s: %s", o->console_path,
-				 strerror(errno));
+		/*
+		 * Not O_TRUNC: emptied by console_start, once nothing can fail any
+		 * more. O_NONBLOCK for the open only: a FIFO without a reader is
+		 * ENXIO, not a hang.
+		 */
+		c->out_fd = open(o->console_path,
+				 O_WRONLY | O_CREAT | O_CLOEXEC | O_NONBLOCK | O_NOCTTY, 0644);
+		if (c->out_fd < 0 || fcntl(c->out_fd, F_SETFL, 0) < 0) {
+			snprintf(err, errlen, "--console file=%s: %s%s", o->console_path,
+				 strerror(errno),
+				 errno == ENXIO ? " (a FIFO needs a reader first)" : "");
 			return -1;
 		}
+		c->truncate = true;
 		break;
 	case CONSOLE_FD: {
 		int acc = fcntl(o->console_fd, F_GETFL) & O_ACCMODE;
@@ -44,6 +77,7 @@ int console_open(struct console *c, const struct options *o, char *err, size_t e
 	case CONSOLE_NONE:
 		break;
 	}
+	out_watch(c);
 	/* The default limit guards files; an explicit one applies to any output. */
 	int64_t rate = o->console_limit < 0 ? (o->console == CONSOLE_FILE ? 64 << 10 : 0)
 					    : o->console_limit;
@@ -63,6 +97,13 @@ int console_open(struct console *c, const struct options *o, char *err, size_t e
 			c->tty_raw = true;
 	}
 	return 0;
+}
+
+void console_start(struct console *c)
+{
+	if (c->truncate && c->out_fd >= 0)
+		(void)!ftruncate(c->out_fd, 0); /* a FIFO or a device: nothing to empty */
+	c->truncate = false;
 }
 
 void console_restore(struct console *c)
@@ -99,12 +140,20 @@ __attribute__((format(printf, 2, 3))) static void marker(struct console *c, cons
 			  (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1);
 }
 
-void console_drain(struct console *c, struct serial *s)
+enum console_drain console_drain(struct console *c, struct serial *s)
 {
-	uint8_t buf[4096];
-	size_t n;
+	uint8_t buf[CHUNK];
+	size_t n, turn = 0;
 	uint64_t wait;
-	while ((n = serial_take_output(s, buf, sizeof(buf))) > 0) {
+	for (;;) {
+		if (turn >= TURN)
+			return CONSOLE_MORE;
+		/* Not writable now: the bytes wait in the UART (its driver waits for room). */
+		if (c->out_fd >= 0 && !writable(c))
+			return CONSOLE_BLOCKED;
+		if ((n = serial_take_output(s, buf, sizeof(buf))) == 0)
+			return CONSOLE_DRAINED;
+		turn += n;
 		uint64_t now = c->limited ? rl_now() : 0;
 		/*
 		 * Once dropping, output resumes a second later at the earliest:
@@ -133,6 +182,18 @@ void console_drain(struct console *c, struct serial *s)
 		c->dropping = true;
 		c->dropped += n;
 		c->dropped_now += n;
+	}
+}
+
+void console_flush(struct console *c, struct serial *s, int ms)
+{
+	struct epoll_event ev;
+	enum console_drain r;
+	while ((r = console_drain(c, s)) != CONSOLE_DRAINED && ms > 0) {
+		if (r == CONSOLE_BLOCKED) { /* wait for room, a tenth of a second at a time */
+			epoll_wait(c->out_ep, &ev, 1, ms < 100 ? ms : 100);
+			ms -= 100;
+		}
 	}
 }
 

@@ -13,6 +13,12 @@
 struct console {
 	int in_fd, out_fd; /* -1: none */
 	/*
+	 * epoll set holding out_fd for EPOLLOUT (-1: none, or a regular file,
+	 * always writable): main writes only what the console takes without
+	 * blocking, and waits for this fd to be readable for the rest.
+	 */
+	int out_ep;
+	/*
 	 * Output limiter (--console-limit; on by default for file=): a guest that
 	 * prints without end must not fill the host's disk. Output over the rate
 	 * is dropped (never held: a UART that stops draining stalls a guest's
@@ -23,6 +29,7 @@ struct console {
 	uint64_t dropped, dropped_now; /* in all; since the last marker line */
 	uint64_t resume_at;	       /* dropping: not before this (ns), a second at a time */
 	bool tty_raw, escape_pending;
+	bool truncate;	    /* file=: emptied at console_start */
 	bool in_unpollable; /* a regular file or /dev/null on stdin: always readable */
 	struct termios saved;
 };
@@ -34,6 +41,9 @@ struct console {
  */
 int console_open(struct console *c, const struct options *o, char *err, size_t errlen);
 
+/* The guest is about to run: a file= console is emptied now (not at open, before the checks). */
+void console_start(struct console *c);
+
 /* Put the terminal back as it was; safe to call more than once and from a signal handler. */
 void console_restore(struct console *c);
 
@@ -44,9 +54,17 @@ void console_restore(struct console *c);
 bool console_input(struct console *c, struct serial *s);
 
 /*
- * Write everything the guest has sent (over the output limit: drop it). A
- * console that fails is dropped.
+ * Write what the guest has sent (over the output limit: drop it), never
+ * blocking: a console that cannot take more now leaves the rest in the
+ * UART, whose driver waits for room as on a real line. A console that fails
+ * is dropped. CONSOLE_DRAINED: all of it; CONSOLE_BLOCKED: call again when
+ * out_ep is readable; CONSOLE_MORE: a turn's worth (64 KiB) written, call
+ * again after the loop's other events.
  */
-void console_drain(struct console *c, struct serial *s);
+enum console_drain { CONSOLE_DRAINED, CONSOLE_BLOCKED, CONSOLE_MORE };
+enum console_drain console_drain(struct console *c, struct serial *s);
+
+/* At exit: drain, waiting for a blocked console up to `ms` milliseconds in all. */
+void console_flush(struct console *c, struct serial *s, int ms);
 
 #endif

@@ -18,23 +18,31 @@
 #include "snapshot.h"
 #include "util.h"
 
+static void loop_signals(sigset_t *set)
+{
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGQUIT);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+}
+
+void vm_block_signals(void)
+{
+	sigset_t set;
+	loop_signals(&set);
+	/* The vCPUs' kick is theirs alone: one sent to the process must not end main. */
+	sigaddset(&set, CPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
 static int block_signals(struct vm *vm)
 {
 	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGQUIT);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
-	/* Blocked before any thread starts, so only the loop's signalfd sees them. */
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	/* The vCPUs' kick is theirs alone: one sent to the process must not end main. */
-	sigset_t kick;
-	sigemptyset(&kick);
-	sigaddset(&kick, CPU_KICK_SIGNAL);
-	pthread_sigmask(SIG_BLOCK, &kick, NULL);
+	loop_signals(&set);
+	vm_block_signals(); /* main did at its start; again, for a caller that did not */
 	int fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (fd < 0)
 		vm_die(vm, EXIT_RUNTIME, "signalfd: %s", strerror(errno));
@@ -58,7 +66,7 @@ __attribute__((noreturn)) static void finish(struct vm *vm, int status, const ch
 	atomic_store(&vm->stopping, true);
 	for (int i = 0; i < vm->opt.cpus; i++)
 		cpu_kick(&vm->cpus[i]);
-	console_drain(&vm->con, vm->serial);
+	console_flush(&vm->con, vm->serial, 1000); /* a console that takes nothing: 1 s at most */
 	bool was_raw = vm->con.tty_raw;
 	console_restore(&vm->con);
 	if (msg && msg != vm->stop_msg)
@@ -95,7 +103,63 @@ static int stop_status(struct vm *vm)
 	}
 }
 
-enum { EV_SIGNAL, EV_STDIN, EV_SERIAL, EV_STOP, EV_GRACE, EV_SNAPSHOT, EV_API, EV_REBOOT };
+enum {
+	EV_SIGNAL,
+	EV_STDIN,
+	EV_SERIAL,
+	EV_STOP,
+	EV_GRACE,
+	EV_SNAPSHOT,
+	EV_API,
+	EV_REBOOT,
+	EV_CONSOLE
+};
+
+/*
+ * Guest output, and the console's state after it: main never blocks on a
+ * slow or stuck console reader (it would stop serving signals, the API and
+ * the guest's stop). What the console cannot take waits in the UART; the
+ * loop hears when the console has room (EV_CONSOLE, one-shot), and a turn
+ * cut short comes back after the other events (the serial eventfd again).
+ */
+static void drain(struct vm *vm, struct vm_loop *l)
+{
+	enum console_drain r = console_drain(&vm->con, vm->serial);
+	if (r == CONSOLE_MORE)
+		efd_signal(vm->serial_fd);
+	if (r != CONSOLE_BLOCKED || vm->con.out_ep < 0)
+		return;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.u32 = EV_CONSOLE };
+	if (epoll_ctl(l->ep, l->out_added ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, vm->con.out_ep, &ev) ==
+	    0)
+		l->out_added = true;
+}
+
+/*
+ * Console input, and whether to keep watching stdin: while the UART has no
+ * room the bytes stay where they are and stdin is not watched (level-triggered,
+ * it would wake the loop without end); the guest's reading frees room and
+ * fires the serial eventfd, which puts it back.
+ */
+/* Out of the set, not masked: a hung-up pipe reports EPOLLHUP whatever the mask. */
+static void watch_stdin(struct vm_loop *l, int in_fd, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = EV_STDIN };
+	if (on == l->in_off &&
+	    epoll_ctl(l->ep, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, in_fd, on ? &ev : NULL) == 0)
+		l->in_off = !on;
+}
+
+static void input(struct vm *vm, struct vm_loop *l, int in_fd)
+{
+	if (!console_input(&vm->con, vm->serial))
+		finish(vm, EXIT_GUEST_DONE, "Ctrl-A x: quit");
+	if (vm->con.in_fd < 0) {
+		epoll_ctl(l->ep, EPOLL_CTL_DEL, in_fd, NULL);
+		return;
+	}
+	watch_stdin(l, in_fd, serial_input_room(vm->serial) > 0);
+}
 
 /* A snapshot, asked for by SIGUSR2 or the guest's init; then exit or run on. */
 static void on_snapshot(struct vm *vm)
@@ -157,6 +221,7 @@ void vm_loop_open(struct vm *vm, struct vm_loop *l)
 	l->sfd = block_signals(vm);
 	l->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	l->asked = false;
+	l->out_added = l->in_off = false;
 	if (l->ep < 0 || l->tfd < 0)
 		vm_die(vm, EXIT_RUNTIME, "epoll/timerfd: %s", strerror(errno));
 	epoll_add(vm, l->ep, l->sfd, EV_SIGNAL);
@@ -200,14 +265,17 @@ void vm_loop_run(struct vm *vm, struct vm_loop *l)
 				on_signal(vm, sfd, tfd, &l->asked);
 				break;
 			case EV_STDIN:
-				if (!console_input(&vm->con, vm->serial))
-					finish(vm, EXIT_GUEST_DONE, "Ctrl-A x: quit");
-				if (vm->con.in_fd < 0 && !vm->con.in_unpollable)
-					epoll_ctl(ep, EPOLL_CTL_DEL, in_fd, NULL);
+				input(vm, l, in_fd);
 				break;
 			case EV_SERIAL:
 				efd_drain(vm->serial_fd);
-				console_drain(&vm->con, vm->serial);
+				if (l->in_off && vm->con.in_fd >= 0 &&
+				    serial_input_room(vm->serial) > 0)
+					watch_stdin(l, vm->con.in_fd, true);
+				drain(vm, l);
+				break;
+			case EV_CONSOLE:
+				drain(vm, l);
 				break;
 			case EV_STOP: {
 				int status = stop_status(vm);

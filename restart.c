@@ -137,11 +137,14 @@ void restart_run(struct vm *vm)
 	struct restart *r = vm->restart;
 	char err[256];
 	uint64_t t0 = log_now_ns();
-	if (!vm_pause(vm))
+	if (!vm_pause(vm)) {
+		if (atomic_load(&vm->stopping))
+			return; /* a vCPU powered off meanwhile: its stop event ends the VM */
 		vm_die(vm, EXIT_RUNTIME, "reboot: the vCPUs did not stop within 2 s");
+	}
 	for (int i = 0; i < vm->ndevices; i++)
 		virtio_reset(vm_device(vm, i));
-	console_drain(&vm->con, vm->serial); /* what the last run wrote goes out first */
+	console_flush(&vm->con, vm->serial, 1000); /* what the last run wrote goes out first */
 	if (serial_load(vm->serial, &r->serial) < 0 || i8042_load(vm->kbd, &r->kbd) < 0)
 		vm_die(vm, EXIT_RUNTIME, "reboot: the UART or i8042 refused its boot state");
 	atomic_store(&vm->timer.fired, false);
@@ -159,5 +162,6 @@ void restart_run(struct vm *vm)
 		(unsigned long long)vm->reboots);
 	atomic_store(&vm->rebooting, 0);
 	futex_wake(&vm->rebooting);
-	vm_resume(vm);
+	if (!vm->api_paused) /* PATCH /vm Paused holds across a reboot; Resumed resumes */
+		vm_resume(vm);
 }

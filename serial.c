@@ -57,6 +57,16 @@ static bool tx_full(const struct serial *s)
 	return s->tx_len == TX_RING;
 }
 
+/*
+ * The transmitter as the driver sees it: "empty" (THRE) only with room for
+ * a whole FIFO, since Linux's 8250 driver writes 16 bytes per THRE without
+ * looking at LSR again; with less room the rest of its burst would be lost.
+ */
+static bool tx_busy(const struct serial *s)
+{
+	return TX_RING - s->tx_len < 16;
+}
+
 static uint8_t iir(const struct serial *s)
 {
 	uint8_t fifo = (s->fcr & 1) ? IIR_FIFO : 0;
@@ -95,7 +105,7 @@ static void transmit(struct serial *s, uint8_t c)
 			notify(s);
 		s->tx[(s->tx_head + s->tx_len - 1) % TX_RING] = c;
 	}
-	s->thr_pending = !tx_full(s);
+	s->thr_pending = !tx_busy(s);
 }
 
 static uint8_t read_reg(struct serial *s, uint64_t reg)
@@ -125,7 +135,7 @@ static uint8_t read_reg(struct serial *s, uint64_t reg)
 	case MCR:
 		return s->mcr;
 	case LSR:
-		return (s->rx_len ? LSR_DR : 0) | (tx_full(s) ? 0 : LSR_THRE | LSR_TEMT);
+		return (s->rx_len ? LSR_DR : 0) | (tx_busy(s) ? 0 : LSR_THRE | LSR_TEMT);
 	case MSR:
 		if (s->mcr & MCR_LOOP) /* DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD */
 			return (uint8_t)(((s->mcr & 1) << 5) | ((s->mcr & 2) << 3) |
@@ -151,14 +161,16 @@ static void write_reg(struct serial *s, uint64_t reg, uint8_t v)
 			break;
 		}
 		/* Enabling THRI with the transmitter empty raises it at once. */
-		if (!(s->ier & IER_THRI) && (v & IER_THRI) && !tx_full(s))
+		if (!(s->ier & IER_THRI) && (v & IER_THRI) && !tx_busy(s))
 			s->thr_pending = true;
 		s->ier = v & 0x0f;
 		break;
 	case IIR_FCR:
 		s->fcr = v & 0xc9;
-		if (v & 2) /* clear receive FIFO */
+		if ((v & 2) && s->rx_len) { /* clear receive FIFO */
 			s->rx_len = 0;
+			notify(s); /* room again: the loop may resume reading input */
+		}
 		break;
 	case LCR:
 		s->lcr = v;
@@ -211,14 +223,14 @@ struct serial *serial_create(const struct irq_line *irq, int notify_fd)
 size_t serial_take_output(struct serial *s, uint8_t *buf, size_t len)
 {
 	pthread_mutex_lock(&s->lock);
-	bool was_full = tx_full(s);
+	bool was_busy = tx_busy(s);
 	size_t n = 0;
 	while (n < len && s->tx_len) {
 		buf[n++] = s->tx[s->tx_head];
 		s->tx_head = (s->tx_head + 1) % TX_RING;
 		s->tx_len--;
 	}
-	if (n && was_full) {
+	if (n && was_busy && !tx_busy(s)) {
 		s->thr_pending = true; /* the transmitter has room again: tell the driver */
 		update_irq(s);
 	}

@@ -254,7 +254,7 @@ static int capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 	else
 		s->vm.clock.clock -= now_ns() - t_tsc;
 	/* Output the guest already wrote goes out now, not again from every restore. */
-	console_drain(&vm->con, vm->serial);
+	console_flush(&vm->con, vm->serial, 1000);
 	serial_save(vm->serial, &s->serial);
 	i8042_save(vm->kbd, &s->kbd);
 	s->timer_fired = atomic_load(&vm->timer.fired);
@@ -567,6 +567,13 @@ void restore_open(struct vm *vm)
 		       "snapshot_path %s: a diff (its base is named by directory): load the "
 		       "snapshot directory it was written to",
 		       dir);
+	/* As --memory: no more than the host has (KVM would refuse a slot that large). */
+	const long phys = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	if (phys > 0 && page > 0 && s->hdr.mem_size > (uint64_t)phys * (uint64_t)page)
+		vm_die(vm, EXIT_USAGE,
+		       "--restore %s: %llu MiB of guest RAM, more than this host's %llu MiB", dir,
+		       (unsigned long long)(s->hdr.mem_size >> 20),
+		       (unsigned long long)(((uint64_t)phys * (uint64_t)page) >> 20));
 	struct snap_header here;
 	snap_host_cpu(&here);
 	if (memcmp(here.cpu_vendor, s->hdr.cpu_vendor, sizeof(here.cpu_vendor)) != 0 ||

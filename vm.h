@@ -142,7 +142,17 @@ const char *vm_device_name(const struct vm *vm, int i, const char **flag);
 struct vm_loop {
 	int ep, sfd, tfd; /* epoll, signalfd, the SIGTERM grace timer */
 	bool asked;	  /* a first SIGTERM asked the guest to shut down */
+	bool out_added;	  /* the console's out_ep is in ep (armed one-shot when blocked) */
+	bool in_off;	  /* stdin is not watched: the UART has no room for input */
 };
+/*
+ * Block the signals the loop serves (SIGTERM, SIGINT, SIGHUP, SIGQUIT,
+ * SIGUSR1, SIGUSR2) and the vCPU kick: main's first act, so that one sent
+ * while kvmrun starts waits for the loop (or the API's wait for
+ * InstanceStart) instead of killing it with its socket left behind and the
+ * terminal raw. Threads made later inherit the mask.
+ */
+void vm_block_signals(void);
 /* Block the loop's signals (before any vCPU thread exists) and open its fds. */
 void vm_loop_open(struct vm *vm, struct vm_loop *l);
 /* Serve signals, the console and the VM's stop until the end; never returns. */

@@ -17,6 +17,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -115,7 +116,8 @@ static void init_signalled(void *ctx)
 	struct vm *vm = ctx;
 	vm->t_init = log_now_ns();
 	ready_line(vm, "init", vm->t_init);
-	if (vm->opt.snapshot_on_ready)
+	/* The first boot's init only: a guest rebooting in a loop must not write snapshots. */
+	if (vm->opt.snapshot_on_ready && vm->reboots == 0)
 		efd_signal(vm->snap_fd); /* main takes it: this vCPU parks on its next kick */
 	log_msg(&vm->log, LOG_INFO, "guest init signalled (%llu us after start)",
 		(unsigned long long)vm_since_main_us(vm, vm->t_init));
@@ -564,9 +566,36 @@ static void setup_platform_devices(struct vm *vm)
 }
 
 /* Files the VM writes to: opened before the jail, like everything else. */
+/*
+ * An output that is one of the inputs (--console file=, --log or --metrics
+ * naming a disk image, the kernel, the initrd, the --limits file) would
+ * write into it: refused before anything is opened for writing.
+ */
+static void not_an_input(struct vm *vm, const char *flag, const char *path)
+{
+	struct stat out, in;
+	if (!path || stat(path, &out) < 0 || !S_ISREG(out.st_mode))
+		return;
+	const char *inputs[MAX_DISKS + 3] = { vm->opt.kernel, vm->opt.initrd, vm->opt.limits_path };
+	int n = 3;
+	for (int i = 0; i < vm->opt.ndisks; i++)
+		inputs[n++] = vm->opt.disks[i].path;
+	for (int i = 0; i < n; i++)
+		if (inputs[i] && stat(inputs[i], &in) == 0 && in.st_dev == out.st_dev &&
+		    in.st_ino == out.st_ino)
+			vm_die(vm, EXIT_USAGE,
+			       "%s%s: the same file as the input %s: it would be "
+			       "written into",
+			       flag, path, inputs[i]);
+}
+
 static void open_outputs(struct vm *vm)
 {
 	char err[512];
+	not_an_input(vm, "--log ", vm->opt.log_path);
+	not_an_input(vm, "--metrics ", vm->opt.metrics_path);
+	if (vm->opt.console == CONSOLE_FILE)
+		not_an_input(vm, "--console file=", vm->opt.console_path);
 	int rc = log_open(&vm->log, vm->opt.log_path, vm->opt.log_level, vm->t_main);
 	log_style(&vm->log, vm->opt.log_module, !vm->opt.log_hide_level, vm->opt.log_origin);
 	if (rc < 0)
@@ -640,11 +669,23 @@ static void setup_cpus(struct vm *vm)
 			vm_die(vm, EXIT_RUNTIME, "KVM: %s", err);
 }
 
+/*
+ * A closed stdin, stdout or stderr is the number the next open() returns: a
+ * disk image opened there would take error messages or console output into
+ * its first bytes. /dev/null holds the number instead.
+ */
+static void hold_std_fds(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", O_RDWR) < 0)
+			return; /* no /dev/null: nothing better to do */
+}
+
 int main(int argc, char **argv)
 {
 	static struct vm vm = {
 		.log = { .fd = -1 },
-		.con = { .in_fd = -1, .out_fd = -1 },
+		.con = { .in_fd = -1, .out_fd = -1, .out_ep = -1 },
 		.metrics_fd = -1,
 		.snap_fd = -1,
 		.snap_files = { -1, -1, -1, -1 },
@@ -660,6 +701,8 @@ int main(int argc, char **argv)
 	 * requests long before the event loop starts.
 	 */
 	signal(SIGPIPE, SIG_IGN);
+	vm_block_signals();
+	hold_std_fds();
 	vm.trace = getenv("KVMRUN_TRACE_BOOT") != NULL;
 	config_parse(&vm.opt, argc, argv);
 	if (vm.opt.seccomp_selftest) {
@@ -734,6 +777,7 @@ int main(int argc, char **argv)
 		fputs("kvmrun: WARNING: --no-seccomp: the monitor is not confined; a hostile guest "
 		      "that finds a bug owns this process (debugging only)\n",
 		      stderr);
+	console_start(&vm.con); /* --console file= is emptied only now, every check passed */
 	struct vm_loop loop;
 	vm_loop_open(&vm, &loop);
 	vm_start_guest(&vm);

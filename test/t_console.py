@@ -2,6 +2,7 @@
 """The interactive console: a pty like a user's terminal, and a pipe like a script's."""
 import os
 import select
+import signal
 import subprocess
 import termios
 import time
@@ -84,6 +85,56 @@ def slow_reader():
     result("console/slow-reader", status == 0 and b"PROBE done" in out, f"status {status}")
 
 
+def stuck_reader():
+    """A console nobody ever reads, and a guest that prints on: main never blocks on it. A
+    SIGINT still ends kvmrun at once (its last output waits a second at most), and an
+    API-less orchestrator's SIGTERM is served the same way."""
+    r, w = os.pipe()
+    p = subprocess.Popen([KVMRUN, "-k", probe("pvh"), "-c", "probe.exit=print probe.count=10000000"],
+                         stdin=subprocess.DEVNULL, stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    time.sleep(2.0)  # the pipe (64 KiB) and the UART (16 KiB) are full long before this
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    try:
+        status = p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        status = p.wait()
+    took = time.monotonic() - t0
+    os.close(r)
+    result("console/stuck-reader-sigint", status == 130 and took < 5,
+           f"status {status} (want 130) after {took:.2f} s")
+
+
+def input_while_guest_does_not_read():
+    """Console input the guest does not read (the UART's 1 KiB full): kvmrun waits for room
+    without spinning on stdin."""
+    p = subprocess.Popen([KVMRUN, "-k", probe("pvh"), "-c", "probe.exit=wait"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen = read_until(p.stdout.fileno(), b"PROBE waiting")
+    try:
+        p.stdin.write(b"x" * 8192)  # more than the UART takes; the rest stays in the pipe
+        p.stdin.flush()
+    except BrokenPipeError:
+        pass
+    time.sleep(0.5)
+    def cpu():  # main's own (the vCPU spins in the guest's wait loop)
+        with open(f"/proc/{p.pid}/task/{p.pid}/stat") as fh:
+            f = fh.read().rsplit(")", 1)[1].split()
+        return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
+    c0, t0 = cpu(), time.monotonic()
+    time.sleep(2.0)
+    used = (cpu() - c0) / (time.monotonic() - t0)
+    p.kill()
+    p.wait()
+    result("console/full-uart-no-spin", b"PROBE waiting" in seen and used < 0.3,
+           f"kvmrun's main thread used {used * 100:.0f}% of a CPU while the guest left its "
+           f"input unread")
+
+
 pty_session()
 pipe_session()
 slow_reader()
+stuck_reader()
+input_while_guest_does_not_read()

@@ -9,7 +9,7 @@
 #   test/unit/run.sh --run [NAME...]    run what --build made
 #   test/unit/run.sh --kvm              the names that need /dev/kvm
 #   test/unit/run.sh --names            every name
-# Names: core acpi ratelimit snap virtq blk net thread. Only thread and net create a VM (no
+# Names: core acpi ratelimit snap serial virtq blk net thread. Only thread and net create a VM (no
 # vCPU); test/run.sh runs those two in L1 where the host has no /dev/kvm.
 set -uo pipefail
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -19,7 +19,7 @@ CC=${CC:-gcc}
 . "$TOP/warnings.sh"
 CFLAGS=(-std=gnu11 -g -O1 "${WARN[@]}" -Werror -D_GNU_SOURCE -I"$TOP"
 	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
-ALL=(core acpi ratelimit snap virtq blk net thread)
+ALL=(core acpi ratelimit snap serial virtq blk net thread)
 KVM=(thread net)
 VIRTIO=(ratelimit.c virtio.c virtio_io.c virtq.c virtio_blk.c blkspec.c virtio_net.c netspec.c netstream.c tap.c mem.c)
 
@@ -30,6 +30,7 @@ srcs() {
 	acpi) echo acpi.c aml.c acpi_pm.c mem.c ;;
 	ratelimit) echo ratelimit.c ;;
 	snap) echo snapfile.c ;;
+	serial) echo serial.c console.c ratelimit.c ;;
 	virtq | blk | net | thread) echo "${VIRTIO[@]}" ;;
 	*) return 1 ;;
 	esac
