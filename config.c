@@ -551,8 +551,15 @@ static bool snapshot_flag(struct options *o, struct seen *s, int c, const char *
 static bool run_flag(struct options *o, struct seen *s, int c, const char *v, char **argv)
 {
 	switch (c) {
-	case OPT_CONFIG:
-		break; /* read first, in config_parse */
+	case OPT_CONFIG: {
+		/* Read first, in config_parse, by find_config: which knows it only in full. */
+		const char *a = argv[optind - 1], *b = optind >= 2 ? argv[optind - 2] : "";
+		if (strncmp(a, "--config=", 9) != 0 && strncmp(a, "--config-file=", 14) != 0 &&
+		    strcmp(b, "--config") != 0 && strcmp(b, "--config-file") != 0)
+			usage_error("%s: write --config FILE (or --config-file FILE) in full",
+				    a == v ? b : a);
+		break;
+	}
 	case OPT_API_SOCK:
 		o->api_sock = v;
 		break;
@@ -615,12 +622,14 @@ static bool run_flag(struct options *o, struct seen *s, int c, const char *v, ch
 	case 'V':
 		printf("kvmrun v%s\n", KVMRUN_VERSION); /* Firecracker's "NAME vX.Y.Z" */
 		exit(0);
-	case ':':
-		usage_error("%s needs a value", argv[optind - 1]);
+	case ':': /* the flag was last: optind is past the end */
+		usage_error("%s needs a value",
+			    argv[optind - 1] ? argv[optind - 1] : argv[optind - 2]);
 	default:
-		if (optopt)
+		if (optopt && optopt < 256 && argv[optind - 1] && argv[optind - 1][1] != '-')
 			usage_error("unknown option -%c", optopt);
-		usage_error("unknown option %s", argv[optind - 1]);
+		usage_error("unknown option %s",
+			    argv[optind - 1] ? argv[optind - 1] : argv[optind - 2]);
 	}
 	return true;
 }

@@ -258,8 +258,8 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 			cfg_error(f, "%s%sdrive_id: 1 to %zu characters", p, *p ? "." : "",
 				  sizeof(o->disk_ids[0]) - 1);
 		const char *path = member(f, d, p, "path_on_host", J_STR, true)->valuestring;
-		if (strlen(path) >= sizeof(s->path) || strchr(path, ','))
-			cfg_error(f, "%s.path_on_host: too long or contains a comma", p);
+		if (!*path || strlen(path) >= sizeof(s->path) || strchr(path, ','))
+			cfg_error(f, "%s.path_on_host: empty, too long or contains a comma", p);
 		strcpy(s->path, path);
 		strcpy(o->disk_ids[o->ndisks], id);
 		bool is_root = cJSON_IsTrue(member(f, d, p, "is_root_device", J_BOOL, true));

@@ -78,6 +78,9 @@ int jail_thread(void)
 int jail_check(const struct jail_cfg *c, char *err, size_t errlen)
 {
 	uint64_t caps = effective_caps();
+	if (c->set_uid && !c->set_gid) /* as Firecracker's jailer: both, or the group stays root's */
+		return errf(err, errlen, "--uid %u: give --gid too (else the group stays 0, root's)",
+			    (unsigned)c->uid);
 	if (c->chroot_dir && !has_cap(caps, CAP_SYS_CHROOT))
 		return errf(err, errlen,
 			    "--chroot %s: needs CAP_SYS_CHROOT (run kvmrun "
@@ -93,11 +96,6 @@ int jail_check(const struct jail_cfg *c, char *err, size_t errlen)
 			    "--gid %u: needs CAP_SETGID (run kvmrun as root "
 			    "to use it)",
 			    (unsigned)c->gid);
-	if (c->set_uid && !c->set_gid && !has_cap(caps, CAP_SETGID))
-		return errf(err, errlen,
-			    "--uid %u: needs CAP_SETGID to drop the "
-			    "supplementary groups (run kvmrun as root to use it)",
-			    (unsigned)c->uid);
 	return 0;
 }
 
