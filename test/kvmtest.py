@@ -120,8 +120,12 @@ def user_cmd():
     """The command prefix that runs a program as an ordinary user (uid 65534) who can open
     /dev/kvm: its group when the group may read and write it (Debian: root:kvm 0660), else
     nogroup when everyone may. Inside the disposable L1 (test/l1/), where devtmpfs leaves it
-    0600, it is opened up. [] when this process is not root (it is such a user already); a
-    string saying why when there is no way."""
+    0600, it is opened up. On a host whose /dev/kvm is root's alone (0600: no udev made it
+    root:kvm), the host's node is left as it is: the program runs in a mount namespace of its
+    own where a node of the same device, group nogroup and mode 0660, is bound over
+    /dev/kvm (on a tmpfs over /mnt, gone with the namespace), as Debian's udev rule would
+    make it. [] when this process is not root (it is such a user already); a string saying
+    why when there is no way."""
     import stat
     if os.geteuid() != 0:
         return []
@@ -133,14 +137,20 @@ def user_cmd():
     if mode & 0o006 != 0o006 and mode & 0o060 != 0o060 and os.environ.get("L1_HOST"):
         os.chmod("/dev/kvm", 0o666)
         mode = 0o666
+    setpriv = ["setpriv", f"--reuid={USER}", "--clear-groups"]
     if mode & 0o006 == 0o006:
-        gid = USER
-    elif mode & 0o060 == 0o060:
-        gid = st.st_gid
-    else:
+        return setpriv[:2] + [f"--regid={USER}"] + setpriv[2:]
+    if mode & 0o060 == 0o060:
+        return setpriv[:2] + [f"--regid={st.st_gid}"] + setpriv[2:]
+    import shutil
+    if not (shutil.which("unshare") and os.path.isdir("/mnt")):
         return (f"/dev/kvm is mode {mode:04o}: an ordinary user cannot open it "
                 "(give its group read and write, as Debian's udev rule does with group kvm)")
-    return ["setpriv", f"--reuid={USER}", f"--regid={gid}", "--clear-groups"]
+    node = (f"mount -t tmpfs -o mode=0755 kvmrun-user /mnt && "
+            f"mknod -m 0660 /mnt/kvm c {os.major(st.st_rdev)} {os.minor(st.st_rdev)} && "
+            f"chgrp {USER} /mnt/kvm && mount --bind /mnt/kvm /dev/kvm && exec \"$@\"")
+    return (["unshare", "--mount", "--propagation", "private", "sh", "-c", node, "sh"]
+            + setpriv[:2] + [f"--regid={USER}"] + setpriv[2:])
 
 
 def user_copy():

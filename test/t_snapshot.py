@@ -16,6 +16,7 @@ import subprocess
 import time
 import zlib
 
+import hostkind
 from kvmtest import KVMRUN, TMP, probe, result
 
 
@@ -256,12 +257,17 @@ def clock():
         # Set as KVM TSC offsets at one instant they step together to the nanosecond; set
         # as MSRs (a KVM without TSC offset control) the time between two ioctls shows
         # (tens of us, more on a loaded host): 5 ms then, which caught 17 ms and 8 s.
+        # On PVM (kvm_pvm) the offsets path leaves 3.5-3.8 ms between the two (measured
+        # 2026-12-06; exact under SVM in L1): its kvmclock page is not KVM's hardware
+        # path. Held to the MSR path's bound there, and reported.
         exact = "as KVM TSC offsets" in r.logged()
+        pvm = hostkind.kind()[0] == "pvm"
         skew = abs(step_t - step_k)
-        ok = 0 < step_k < 2e9 and skew < (1e3 if exact else 5e6) and \
+        ok = 0 < step_k < 2e9 and skew < (1e3 if exact and not pvm else 5e6) and \
             abs((t3 - t2) / (k3 - k2) - rate) < 0.01 * rate
         print(f"INFO snapshot: TSC and kvmclock {skew:.0f} ns apart after the restore "
-              f"({'TSC offsets' if exact else 'TSC as MSRs'})", flush=True)
+              f"({'TSC offsets' if exact else 'TSC as MSRs'}{', PVM' if pvm else ''})",
+              flush=True)
         why = (f"last before tsc={t1} kvm={k1}, first after tsc={t2} kvm={k2}: kvmclock step "
                f"{step_k} ns, TSC step {step_t:.0f} ns; rate {rate:.4f} then "
                f"{(t3 - t2) / max(k3 - k2, 1):.4f}")
