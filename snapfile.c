@@ -259,11 +259,20 @@ int snap_decode(const uint8_t *buf, size_t len, struct snapshot *s, char *err, s
 		return -1;
 	}
 	free(seen);
+	const char *why = NULL;
 	if ((s->hdr.flags & SNAP_DIFF) &&
-	    (s->base.dir[0] != '/' || !memchr(s->base.dir, 0, sizeof(s->base.dir)))) {
+	    (s->base.dir[0] != '/' || !memchr(s->base.dir, 0, sizeof(s->base.dir))))
+		why = "a diff whose base is not an absolute path";
+	/* What KVM would refuse later, refused here as the bad input it is (status 2). */
+	if (!s->vm.has_pit != !(s->hdr.flags & SNAP_PIT))
+		why = "the VM record and the header disagree on the PIT";
+	for (uint32_t i = 0; i < s->hdr.ncpus; i++)
+		if (s->cpus[i].ncpuid > VMSTATE_MAX_CPUID || s->cpus[i].nmsrs > VMSTATE_MAX_MSRS)
+			why = "a vCPU record with too many CPUID entries or MSRs";
+	if (why) {
 		free(s->cpus);
 		s->cpus = NULL;
-		return errf(err, errlen, "a diff whose base is not an absolute path");
+		return errf(err, errlen, "%s", why);
 	}
 	return 0;
 bad_record:
