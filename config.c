@@ -574,6 +574,8 @@ static bool run_flag(struct options *o, struct seen *s, int c, const char *v, ch
 		break; /* the boot timer device is always there */
 	case OPT_READY_FD:
 		o->ready_fd = parse_fd(v, "--ready-fd ");
+		if ((fcntl(o->ready_fd, F_GETFL) & O_ACCMODE) == O_RDONLY)
+			usage_error("--ready-fd %s: fd %d is not open for writing", v, o->ready_fd);
 		break;
 	case OPT_METRICS:
 		o->metrics_path = v;
@@ -635,8 +637,29 @@ static bool run_flag(struct options *o, struct seen *s, int c, const char *v, ch
 }
 
 /* What the flags, together, cannot ask for. */
+/* Each handed-in fd has one job: two flags on one fd would read or write each other's bytes. */
+static void check_fds(const struct options *o)
+{
+	int fds[MAX_NETS + 2], n = 0;
+	const char *what[MAX_NETS + 2];
+	if (o->ready_fd >= 0)
+		fds[n] = o->ready_fd, what[n++] = "--ready-fd";
+	if (o->console == CONSOLE_FD)
+		fds[n] = o->console_fd, what[n++] = "--console fd=";
+	for (int i = 0; i < o->nnets; i++)
+		if (o->nets[i].fd >= 0)
+			fds[n] = o->nets[i].fd, what[n++] = "--net fd=";
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < i; k++)
+			if (fds[i] == fds[k])
+				usage_error("%s%s%d: fd %d is given to %s too", what[i],
+					    what[i][strlen(what[i]) - 1] == '=' ? "" : " ", fds[i],
+					    fds[i], what[k]);
+}
+
 static void check_flags(struct options *o, const char *cfg, const struct seen *s)
 {
+	check_fds(o);
 	check_snapshot_flags(o, cfg, s->machine, s->then);
 	if (o->restore_dir)
 		config_restore_devices(o);

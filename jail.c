@@ -78,8 +78,10 @@ int jail_thread(void)
 int jail_check(const struct jail_cfg *c, char *err, size_t errlen)
 {
 	uint64_t caps = effective_caps();
-	if (c->set_uid && !c->set_gid) /* as Firecracker's jailer: both, or the group stays root's */
-		return errf(err, errlen, "--uid %u: give --gid too (else the group stays 0, root's)",
+	if (c->set_uid &&
+	    !c->set_gid) /* as Firecracker's jailer: both, or the group stays root's */
+		return errf(err, errlen,
+			    "--uid %u: give --gid too (else the group stays 0, root's)",
 			    (unsigned)c->uid);
 	if (c->chroot_dir && !has_cap(caps, CAP_SYS_CHROOT))
 		return errf(err, errlen,

@@ -705,6 +705,12 @@ int main(int argc, char **argv)
 	hold_std_fds();
 	vm.trace = getenv("KVMRUN_TRACE_BOOT") != NULL;
 	config_parse(&vm.opt, argc, argv);
+	/*
+	 * A vCPU writes the ready lines (one per boot): a launcher that stops
+	 * reading them must not stall it. Lines that do not fit are dropped.
+	 */
+	if (vm.opt.ready_fd >= 0)
+		fcntl(vm.opt.ready_fd, F_SETFL, fcntl(vm.opt.ready_fd, F_GETFL) | O_NONBLOCK);
 	if (vm.opt.seccomp_selftest) {
 		char err[128];
 		int rc = seccomp_selftest(vm.opt.seccomp_selftest, err, sizeof(err));
