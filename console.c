@@ -189,7 +189,12 @@ void console_flush(struct console *c, struct serial *s, int ms)
 {
 	struct epoll_event ev;
 	enum console_drain r;
-	while ((r = console_drain(c, s)) != CONSOLE_DRAINED && ms > 0) {
+	/*
+	 * Turns are counted too: a vCPU that still prints while kvmrun stops
+	 * would otherwise keep a console that takes everything in this loop.
+	 */
+	for (int turns = 0; (r = console_drain(c, s)) != CONSOLE_DRAINED && ms > 0 && turns < 64;
+	     turns++) {
 		if (r == CONSOLE_BLOCKED) { /* wait for room, a tenth of a second at a time */
 			epoll_wait(c->out_ep, &ev, 1, ms < 100 ? ms : 100);
 			ms -= 100;
