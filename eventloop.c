@@ -41,8 +41,7 @@ void vm_block_signals(void)
 static int block_signals(struct vm *vm)
 {
 	sigset_t set;
-	loop_signals(&set);
-	vm_block_signals(); /* main did at its start; again, for a caller that did not */
+	loop_signals(&set); /* blocked since main's start (vm_block_signals) */
 	int fd = signalfd(-1, &set, SFD_CLOEXEC);
 	if (fd < 0)
 		vm_die(vm, EXIT_RUNTIME, "signalfd: %s", strerror(errno));

@@ -298,22 +298,33 @@ static bool bit(const uint8_t *map, uint64_t page)
 	return map[page / 8] >> (page % 8) & 1;
 }
 
+/* /proc/self/pagemap's bits for a page: present, swapped out, a file page (or shared anonymous). */
+#define PM_PRESENT (1ULL << 63)
+#define PM_SWAPPED (1ULL << 62)
+#define PM_FILE (1ULL << 61)
+#define PM_CHUNK 1024 /* entries read at once (8 KiB) */
+
+/* The pagemap entries of the `pages` (<= PM_CHUNK) pages at host, into e. 0 or -errno. */
+static int pagemap_read(int pagemap_fd, const uint8_t *host, uint64_t pages, uint64_t *e)
+{
+	uint64_t first = (uint64_t)(uintptr_t)host / 4096;
+	ssize_t r = pread(pagemap_fd, e, pages * 8, (off_t)(first * 8));
+	return r == (ssize_t)(pages * 8) ? 0 : r < 0 ? -errno : -EIO;
+}
+
 int64_t snap_dirty_pages(int pagemap_fd, const uint8_t *host, uint64_t size, uint8_t *bitmap)
 {
-	enum { CHUNK = 1024 };
-	uint64_t e[CHUNK], pages = size / 4096, first = (uint64_t)(uintptr_t)host / 4096;
+	uint64_t e[PM_CHUNK], pages = size / 4096;
 	int64_t n = 0;
 	memset(bitmap, 0, (pages + 7) / 8);
-	for (uint64_t p = 0; p < pages; p += CHUNK) {
-		uint64_t want = pages - p < CHUNK ? pages - p : CHUNK;
-		ssize_t r = pread(pagemap_fd, e, want * 8, (off_t)((first + p) * 8));
-		if (r != (ssize_t)(want * 8))
-			return r < 0 ? -errno : -EIO;
+	for (uint64_t p = 0; p < pages; p += PM_CHUNK) {
+		uint64_t want = pages - p < PM_CHUNK ? pages - p : PM_CHUNK;
+		int rc = pagemap_read(pagemap_fd, host + p * 4096, want, e);
+		if (rc < 0)
+			return rc;
 		for (uint64_t i = 0; i < want; i++) {
-			/* bit 63 present, 62 swapped, 61 a file page (or shared anonymous) */
-			bool present = e[i] >> 63 & 1, swapped = e[i] >> 62 & 1,
-			     file = e[i] >> 61 & 1;
-			if ((present && !file) || swapped) {
+			/* Written since the mapping: a private (anonymous) copy, or out on swap. */
+			if (((e[i] & PM_PRESENT) && !(e[i] & PM_FILE)) || (e[i] & PM_SWAPPED)) {
 				bitmap[(p + i) / 8] |= (uint8_t)(1u << ((p + i) % 8));
 				n++;
 			}
@@ -323,23 +334,21 @@ int64_t snap_dirty_pages(int pagemap_fd, const uint8_t *host, uint64_t size, uin
 }
 
 /*
- * Which of the `pages` pages at host may hold data (res[i] = 1): from
- * /proc/self/pagemap, those present or swapped out. Anonymous pages never
- * touched are neither, and are skipped unread. (mincore() cannot stand in
- * for this: it calls a page that is out on swap not resident, and its data
- * would be lost.) Without pagemap every page is read.
+ * Which of the `pages` (<= PM_CHUNK) pages at host may hold data (res[i] =
+ * 1): from /proc/self/pagemap, those present or swapped out. Anonymous pages
+ * never touched are neither, and are skipped unread. (mincore() cannot stand
+ * in for this: it calls a page that is out on swap not resident, and its
+ * data would be lost.) Without pagemap every page is read.
  */
 static void maybe_data(int pagemap_fd, const uint8_t *host, uint64_t pages, unsigned char *res)
 {
-	uint64_t e[1024];
-	uint64_t first = (uint64_t)(uintptr_t)host / 4096;
-	if (pagemap_fd < 0 || pages > 1024 ||
-	    pread(pagemap_fd, e, pages * 8, (off_t)(first * 8)) != (ssize_t)(pages * 8)) {
+	uint64_t e[PM_CHUNK];
+	if (pagemap_fd < 0 || pagemap_read(pagemap_fd, host, pages, e) < 0) {
 		memset(res, 1, pages);
 		return;
 	}
 	for (uint64_t i = 0; i < pages; i++)
-		res[i] = (e[i] >> 63 & 1) || (e[i] >> 62 & 1); /* present, swapped */
+		res[i] = (e[i] & (PM_PRESENT | PM_SWAPPED)) != 0;
 }
 
 int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, int pagemap_fd,
@@ -348,11 +357,10 @@ int64_t snap_write_memory(int fd, const uint8_t *host, uint64_t size, int pagema
 	/* Truncating to 0 first turns every page the new contents lack into a hole. */
 	if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)size) < 0)
 		return -errno;
-	enum { CHUNK = 1024 };
-	unsigned char res[CHUNK];
+	unsigned char res[PM_CHUNK];
 	int64_t written = 0;
-	for (uint64_t off = 0; off < size; off += CHUNK * 4096ull) {
-		uint64_t pages = (size - off) / 4096 < CHUNK ? (size - off) / 4096 : CHUNK;
+	for (uint64_t off = 0; off < size; off += PM_CHUNK * 4096ull) {
+		uint64_t pages = (size - off) / 4096 < PM_CHUNK ? (size - off) / 4096 : PM_CHUNK;
 		maybe_data(pagemap_fd, host + off, pages, res);
 		for (uint64_t i = 0; i < pages;) {
 			uint64_t j = i;
