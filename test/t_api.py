@@ -275,10 +275,15 @@ class Vmm:
         return m in self.out
 
     def wait(self, timeout):
+        """The exit status (None after `timeout` s), with all of stdout and stderr read: the
+        drain threads may still hold the last bytes when the process has gone."""
         try:
-            return self.p.wait(timeout=timeout)
+            status = self.p.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             return None
+        for t in self.threads:
+            t.join(5)
+        return status
 
     def stop(self, sig=signal.SIGTERM, timeout=20.0):
         """Send `sig` (unless it has ended) and wait; killed after `timeout` s: the status,
