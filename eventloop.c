@@ -71,7 +71,10 @@ __attribute__((noreturn)) static void finish(struct vm *vm, int status, const ch
 	if (msg && msg != vm->stop_msg)
 		snprintf(vm->stop_msg, sizeof(vm->stop_msg), "%s", msg);
 	log_msg(&vm->log, status ? LOG_ERROR : LOG_INFO, "exit %d: %s", status, vm->stop_msg);
+	/* A FIFO reader gets whole lines: an earlier line's tail, then this one's (1 s at most). */
+	metrics_flush(&vm->metrics, 500);
 	vm_report(vm, "exit", status);
+	metrics_flush(&vm->metrics, 500);
 	if (status && msg)
 		fprintf(stderr, "%skvmrun: %s\n", was_raw ? "\r\n" : "", msg);
 	if (vm->trace) {

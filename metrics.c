@@ -6,6 +6,8 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -96,7 +98,7 @@ void j_str(struct jline *j, const char *k, const char *v)
 	put(j, "\"");
 }
 
-int metrics_open(const char *path)
+int metrics_open(struct metrics_sink *s, const char *path)
 {
 	struct stat st;
 	int flags = O_WRONLY | O_CLOEXEC;
@@ -104,11 +106,36 @@ int metrics_open(const char *path)
 		flags |= O_NONBLOCK; /* ENXIO now beats blocking forever on a FIFO nobody reads */
 	else
 		flags |= O_CREAT | O_APPEND;
-	int fd = open(path, flags, 0644);
-	return fd < 0 ? -errno : fd;
+	s->tail_len = 0;
+	s->ep = -1;
+	s->fd = open(path, flags, 0644);
+	if (s->fd < 0)
+		return -errno;
+	struct epoll_event ev = { .events = EPOLLOUT };
+	if ((flags & O_NONBLOCK) && (s->ep = epoll_create1(EPOLL_CLOEXEC)) >= 0 &&
+	    epoll_ctl(s->ep, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
+		close(s->ep);
+		s->ep = -1;
+	}
+	return 0;
 }
 
-int metrics_emit(int fd, struct jline *j)
+/* What of the last line a full FIFO left: 0 once all of it is written, or -errno. */
+static int write_tail(struct metrics_sink *s)
+{
+	while (s->tail_len) {
+		ssize_t w = write(s->fd, s->tail, s->tail_len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EAGAIN;
+		memmove(s->tail, s->tail + w, s->tail_len - (size_t)w);
+		s->tail_len -= (size_t)w;
+	}
+	return 0;
+}
+
+int metrics_emit(struct metrics_sink *s, struct jline *j)
 {
 	while (j->depth > 0)
 		j_end(j);
@@ -118,5 +145,24 @@ int metrics_emit(int fd, struct jline *j)
 	put(j, "\n");
 	if (j->overflow)
 		return -EOVERFLOW;
-	return write(fd, j->buf, j->len) < 0 ? -errno : 0;
+	int rc = write_tail(s);
+	if (rc < 0)
+		return rc;
+	/* Over PIPE_BUF (4 KiB: a few devices) a FIFO may take only part of it. */
+	ssize_t w = write(s->fd, j->buf, j->len);
+	if (w < 0)
+		return -errno;
+	s->tail_len = j->len - (size_t)w;
+	memcpy(s->tail, j->buf + w, s->tail_len);
+	return 0;
+}
+
+void metrics_flush(struct metrics_sink *s, int ms)
+{
+	struct epoll_event ev;
+	/* A tenth of a second at a time: a reader that quit is EPIPE, not a wait. */
+	while (s->fd >= 0 && write_tail(s) == -EAGAIN && s->ep >= 0 && ms > 0) {
+		epoll_wait(s->ep, &ev, 1, ms < 100 ? ms : 100);
+		ms -= 100;
+	}
 }

@@ -24,12 +24,30 @@ void j_str(struct jline *j, const char *key, const char *v);
 void j_bool(struct jline *j, const char *key, int v);
 
 /*
- * Open the metrics sink: a regular file (appended) or a FIFO that must
- * already have a reader. Returns the fd or -errno.
+ * Where the lines go. A FIFO is written without blocking; a line it took
+ * only in part keeps its tail here, written before any later line, so the
+ * reader never sees a line cut short and glued to the next.
  */
-int metrics_open(const char *path);
+struct metrics_sink {
+	int fd; /* -1: no --metrics */
+	int ep; /* a FIFO: epoll set holding fd for EPOLLOUT, for the wait at exit; else -1 */
+	size_t tail_len;
+	char tail[sizeof(((struct jline *)0)->buf)];
+};
 
-/* Finish the line and write it (one write; dropped if a FIFO is full). 0 or -errno. */
-int metrics_emit(int fd, struct jline *j);
+/*
+ * Open the metrics sink: a regular file (appended) or a FIFO that must
+ * already have a reader. 0, or -errno.
+ */
+int metrics_open(struct metrics_sink *s, const char *path);
+
+/*
+ * Finish the line and write it. 0, or -errno: -EAGAIN when a FIFO is full,
+ * or still holds the tail of an earlier line (then this line is dropped whole).
+ */
+int metrics_emit(struct metrics_sink *s, struct jline *j);
+
+/* At exit: write a held tail, waiting up to `ms` milliseconds for the reader. */
+void metrics_flush(struct metrics_sink *s, int ms);
 
 #endif

@@ -161,7 +161,7 @@ static void put_firecracker(struct vm *vm, struct jline *j)
 void vm_report(struct vm *vm, const char *event, int status)
 {
 	struct jline j;
-	if (vm->metrics_fd < 0)
+	if (vm->metrics.fd < 0)
 		return;
 	j_begin(&j);
 	j_u64(&j, "ts_us", vm_since_main_us(vm, log_now_ns()));
@@ -197,6 +197,6 @@ void vm_report(struct vm *vm, const char *event, int status)
 	j_u64(&j, "acpi_ignored_writes", acpi_pm_ignored(vm->pm));
 	j_end(&j);
 	put_firecracker(vm, &j);
-	if (metrics_emit(vm->metrics_fd, &j) < 0)
+	if (metrics_emit(&vm->metrics, &j) < 0)
 		log_msg(&vm->log, LOG_WARN, "--metrics: a line was lost");
 }

@@ -14,6 +14,7 @@
 #include "cpu.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 #include "options.h"
 #include "seccomp.h"
 #include "vmstate.h"
@@ -55,7 +56,7 @@ struct vm {
 	char devices_cmdline[MAX_DEVICES * 48];
 	struct console con;
 	struct log log;
-	int metrics_fd;
+	struct metrics_sink metrics;
 	int serial_fd; /* eventfd: console output ready / input room */
 	int stop_fd;   /* eventfd: a vCPU ended the VM */
 	int reboot_fd; /* eventfd: --on-reboot restart: the guest asked to reboot */

@@ -601,14 +601,10 @@ static void open_outputs(struct vm *vm)
 	if (rc < 0)
 		vm_die(vm, EXIT_USAGE, "--log %s: %s%s", vm->opt.log_path, strerror(-rc),
 		       rc == -ENXIO ? " (a FIFO needs a reader first)" : "");
-	vm->metrics_fd = -1;
-	if (vm->opt.metrics_path) {
-		vm->metrics_fd = metrics_open(vm->opt.metrics_path);
-		if (vm->metrics_fd < 0)
-			vm_die(vm, EXIT_USAGE, "--metrics %s: %s%s", vm->opt.metrics_path,
-			       strerror(-vm->metrics_fd),
-			       vm->metrics_fd == -ENXIO ? " (a FIFO needs a reader first)" : "");
-	}
+	vm->metrics.fd = -1;
+	if (vm->opt.metrics_path && (rc = metrics_open(&vm->metrics, vm->opt.metrics_path)) < 0)
+		vm_die(vm, EXIT_USAGE, "--metrics %s: %s%s", vm->opt.metrics_path, strerror(-rc),
+		       rc == -ENXIO ? " (a FIFO needs a reader first)" : "");
 	if (console_open(&vm->con, &vm->opt, err, sizeof(err)) < 0)
 		vm_die(vm, EXIT_USAGE, "%s", err);
 	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
@@ -686,7 +682,7 @@ int main(int argc, char **argv)
 	static struct vm vm = {
 		.log = { .fd = -1 },
 		.con = { .in_fd = -1, .out_fd = -1, .out_ep = -1 },
-		.metrics_fd = -1,
+		.metrics = { .fd = -1 },
 		.snap_fd = -1,
 		.snap_files = { -1, -1, -1, -1 },
 		.pagemap_fd = -1,

@@ -171,6 +171,61 @@ def ready_and_metrics():
     os.mkfifo(fifo)
     status, out, err = run(["-k", probe("pvh"), "--metrics", fifo])
     result("metrics/fifo-without-reader", status == 2 and "--metrics" in err, err)
+    metrics_fifo_lines_whole()
+
+
+def metrics_fifo_lines_whole():
+    """A FIFO that takes a line in parts (over PIPE_BUF, one page of pipe): every line the
+    reader gets is whole JSON, never one cut short and glued to the next."""
+    fifo = os.path.join(TMP, "fifo-slow")
+    if not os.path.exists(fifo):
+        os.mkfifo(fifo)
+    r = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    fcntl.fcntl(r, 1031, 4096)  # F_SETPIPE_SZ: one page
+    # 16 disks and the API's counters: a line of ~6 KiB, over PIPE_BUF and over the pipe
+    disks = [a for i in range(16) for a in ("--disk", image(f"fifo{i}.img"))]
+    sock = os.path.join(TMP, "fifo-slow.sock")
+    p = subprocess.Popen([KVMRUN, "-k", probe("pvh"), "-c", "probe.exit=halt", "--metrics", fifo,
+                          "--api-sock", sock] + disks,
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    seen, got = b"", b""
+    while b"PROBE done" not in seen:
+        chunk = p.stdout.read1(4096)
+        if not chunk:
+            break
+        seen += chunk
+    for _ in range(20):  # nobody reads meanwhile: lines are cut, tails held, lines dropped
+        p.send_signal(signal.SIGUSR1)
+        time.sleep(0.01)
+    for i in range(20):  # read slowly; each SIGUSR1 writes a held tail, then a line
+        try:
+            got += os.read(r, 1000)
+        except BlockingIOError:
+            pass
+        if i % 4 == 0:
+            p.send_signal(signal.SIGUSR1)
+        time.sleep(0.02)
+    p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # the exit line goes out as the pipe empties
+        try:
+            chunk = os.read(r, 65536)
+        except BlockingIOError:
+            time.sleep(0.01)
+            continue
+        if not chunk:
+            break
+        got += chunk
+    p.communicate(timeout=20)
+    os.close(r)
+    lines = got.decode(errors="replace").splitlines()
+    try:
+        events = [json.loads(x)["event"] for x in lines]
+    except ValueError as e:
+        events = [f"bad line: {e}"]
+    result("metrics/fifo-lines-whole", len(events) >= 3 and events[-1] == "exit"
+           and set(events) == {"sigusr1", "exit"} and len(lines[0]) > 4096,
+           f"{events}; {[len(x) for x in lines]}")
 
 
 def console_fd():
