@@ -64,6 +64,7 @@ static int die(struct nstream *s, const char *what, int e)
 		snprintf(s->why, sizeof(s->why), "%s%s%s", what, e ? ": " : "",
 			 e ? strerror(e) : "");
 	s->dead = true;
+	s->toff = s->tlen = 0; /* a frame's unsent tail goes with the peer: nothing waits for it */
 	return NSTREAM_DEAD;
 }
 

@@ -256,8 +256,12 @@ static void status_write(struct virtio_dev *vd, uint32_t v)
 			vd->ops->status_changed(vd, old, 0);
 		return;
 	}
-	/* NEEDS_RESET is the device's bit: the driver cannot clear it but by reset. */
-	v = (v & 0xff) | (old & VIRTIO_CONFIG_S_NEEDS_RESET);
+	/*
+	 * Bits are cleared by reset only (2.1.1): a driver that drops FEATURES_OK
+	 * or DRIVER_OK does not reopen feature negotiation under live queues.
+	 * NEEDS_RESET, the device's bit, stays the same way.
+	 */
+	v = (v & 0xff) | old;
 	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(old & VIRTIO_CONFIG_S_FEATURES_OK)) {
 		/* Accept only a subset of what we offered, and never legacy. */
 		if ((vd->drv_features & ~vd->dev_features) || !has_feature(vd, VIRTIO_F_VERSION_1))

@@ -246,7 +246,8 @@ unsigned net_offloads(const struct net *n)
  * The stream's peer is gone or broke the framing: stop polling the socket,
  * tell the guest (link down, config interrupt) and the user (one line).
  * kvmrun and the guest go on; frames the guest sends from now on are
- * dropped and counted. Lock held or not: only the I/O thread comes here.
+ * dropped and counted. Only the I/O thread comes here, with vd->lock held
+ * (virtio_config_changed: a snapshot must not see half of the change).
  */
 static void link_lost(struct net *n)
 {
@@ -273,7 +274,7 @@ static bool blocked(struct virtio_dev *vd, unsigned q)
 {
 	struct net *n = vd->opaque;
 
-	return q == NET_TXQ && n->st && nstream_busy(n->st);
+	return q == NET_TXQ && n->st && !n->link_down && nstream_busy(n->st);
 }
 
 /* ---- TX ---- */
@@ -454,8 +455,12 @@ static int rx_place(struct net *n, uint64_t f, unsigned *filled)
 		 * yet, so never more than that (a guest can offer the same heads
 		 * again without waiting for them to come back).
 		 */
-		if (*filled + k >= vd->q[NET_RXQ].num && *filled > 0) {
+		if (*filled + k >= vd->q[NET_RXQ].num) {
 			virtio_unpop(vd, NET_RXQ, k);
+			if (*filled == 0) { /* the frame alone needs more than the ring */
+				stat_add(&n->stats.rx_oversize, 1);
+				return DROPPED;
+			}
 			return PUBLISH;
 		}
 		int r = k < VIRTQ_MAX_SIZE ? virtio_pop(vd, NET_RXQ, c) : 0;
@@ -821,8 +826,11 @@ int net_run_once(struct net *n, int timeout_ms)
 		/* The socket takes data again: the frame's tail first, then the queue. */
 		int f = nstream_flush(n->st);
 
-		if (f == NSTREAM_DEAD)
+		if (f == NSTREAM_DEAD) {
+			pthread_mutex_lock(&vd->lock);
 			link_lost(n);
+			pthread_mutex_unlock(&vd->lock);
+		}
 		if (f != NSTREAM_AGAIN)
 			virtio_process(vd, NET_TXQ);
 	}

@@ -87,7 +87,8 @@ static inline uint32_t reg_r(struct t *t, uint64_t off)
  * (what the device offers, masked by `want`), FEATURES_OK, queue 0 of size
  * num at the fixed ring addresses, QueueReady, DRIVER_OK. Returns the status.
  */
-static inline uint32_t drv_setup(struct t *t, uint64_t want, uint16_t num)
+/* A driver's set-up of queue 0, ending with the status `last` (DRIVER_OK: running). */
+static inline uint32_t drv_setup_to(struct t *t, uint64_t want, uint16_t num, uint32_t last)
 {
 	uint64_t dev;
 
@@ -114,13 +115,18 @@ static inline uint32_t drv_setup(struct t *t, uint64_t want, uint16_t num)
 	reg_w(t, 0xa0, USED_GPA);
 	reg_w(t, 0xa4, 0);
 	reg_w(t, 0x44, 1);
-	reg_w(t, 0x70,
-	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
-		      VIRTIO_CONFIG_S_DRIVER_OK);
+	reg_w(t, 0x70, last);
 	t->num = num;
 	t->avail_idx = 0;
 	t->used_seen = 0;
 	return reg_r(t, 0x70);
+}
+
+static inline uint32_t drv_setup(struct t *t, uint64_t want, uint16_t num)
+{
+	return drv_setup_to(t, want, num,
+			    VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				    VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
 }
 
 /* Write descriptor i of the table at gpa `table`. */

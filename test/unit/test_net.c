@@ -1601,6 +1601,66 @@ static void t_stream_peer_gone(struct t *t, struct ctx *x)
 	CHECK(t, q_used_idx(t, &x->q[0]) == 1, "the whole frame arrived, the half did not");
 }
 
+/*
+ * The peer goes while a frame's tail waits for room in the socket: the tail
+ * goes with it, and the guest's TX chains come back (dropped, counted), not
+ * held behind a tail that can never be sent.
+ */
+static void t_stream_peer_gone_mid_frame(struct t *t, struct ctx *x)
+{
+	enum { FRAMES = 24, LEN = 16000 };
+
+	signal(SIGPIPE, SIG_IGN); /* as kvmrun's main: a gone peer is EPIPE */
+	CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 16, 32) == 0, "setup");
+	for (uint16_t i = 0; i < FRAMES; i++) {
+		size_t l = make_frame(x, LEN, (uint8_t)i);
+		uint64_t at = 0x80000u + (uint64_t)i * 0x4000u;
+
+		memcpy(g(t, at), x->frame, l);
+		struct seg sg = { at, (uint32_t)l, 0 };
+		tx_chain(t, x, i, &sg, 1);
+	}
+	kick(t, NET_TXQ);
+	run(x);
+	uint16_t first = q_used_idx(t, &x->q[1]);
+	CHECK(t, first < FRAMES, "the socket filled: %u of %u chains taken", first, FRAMES);
+	close(x->peer);
+	x->peer = -1;
+	for (int i = 0; i < 4; i++) {
+		run(x);
+		kick(t, NET_TXQ);
+	}
+	run(x);
+	struct net_stats st;
+	net_get_stats(x->n, &st);
+	CHECK(t, cfg_status(t) == 0 && st.link_downs == 1, "link down, once (%lu)",
+	      (unsigned long)st.link_downs);
+	CHECK(t, q_used_idx(t, &x->q[1]) == FRAMES && st.tx_dropped == (uint64_t)(FRAMES - first),
+	      "every chain back: %u of %u, %lu dropped", q_used_idx(t, &x->q[1]), FRAMES,
+	      (unsigned long)st.tx_dropped);
+}
+
+/* A driver that clears FEATURES_OK without a reset: the bit stays, features stay closed. */
+static void t_status_bits_stay(struct t *t, struct ctx *x)
+{
+	CHECK(t, setup(t, x, ~0ULL, 16, 16) == 0, "setup");
+	uint32_t st = reg_r(t, 0x70);
+	CHECK(t, st & VIRTIO_CONFIG_S_DRIVER_OK, "running: %#x", st);
+	reg_w(t, 0x70,
+	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_DRIVER_OK);
+	CHECK(t, reg_r(t, 0x70) == st, "bits kept: %#x, was %#x", reg_r(t, 0x70), st);
+	reg_w(t, 0x24, 0); /* DriverFeaturesSel */
+	reg_w(t, 0x20, 0); /* DriverFeatures: none */
+	reg_w(t, 0x70, st);
+	CHECK(t, reg_r(t, 0x70) == st, "still %#x", reg_r(t, 0x70));
+	size_t l = make_frame(x, 60, 3);
+	memcpy(g(t, TX_DATA), x->frame, l);
+	struct seg sg = { TX_DATA, (uint32_t)l, 0 };
+	tx_chain(t, x, 0, &sg, 1);
+	kick(t, NET_TXQ);
+	CHECK(t, run(x) >= 1 && q_used_idx(t, &x->q[1]) == 1, "the queue still serves");
+}
+
 /* A 4-byte register of a device the harness does not drive. */
 static uint32_t reg_of(struct virtio_dev *vd, uint32_t off)
 {
@@ -1701,6 +1761,8 @@ int main(void)
 	RUN(t_stream_bad_length);
 	RUN(t_stream_peer_gone);
 	RUN(t_stream_link_restored);
+	RUN(t_stream_peer_gone_mid_frame);
+	RUN(t_status_bits_stay);
 	{
 		struct t t = { .name = "t_io_thread" };
 		memset(&x, 0, sizeof(x));

@@ -436,11 +436,14 @@ static void t_avail_jump(struct t *t, struct dummy *d)
 	CHECK(t, virtio_process(t->vd, 0) == 0 && d->calls == 0, "head 8 processed");
 	CHECK(t, needs_reset(t), "head out of range: no NEEDS_RESET");
 	/* Nothing happens before DRIVER_OK. */
-	drv_setup(t, ALL_FEATURES, 8);
-	reg_w(t, 0x70, 0xb);
+	drv_setup_to(t, ALL_FEATURES, 8, 0xb);
 	desc(t, 0, HDR_GPA, 16, 0, 0);
 	offer(t, 0);
 	CHECK(t, virtio_process(t->vd, 0) == 0, "processed without DRIVER_OK");
+	/* Nor after a driver clears it without a reset: the bit stays (2.1.1), and so does the queue. */
+	reg_w(t, 0x70, 0xf);
+	reg_w(t, 0x70, 0xb);
+	CHECK(t, reg_r(t, 0x70) == 0xf && virtio_process(t->vd, 0) == 1, "DRIVER_OK cleared");
 }
 
 static void t_event_idx(struct t *t, struct dummy *d)
