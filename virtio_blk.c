@@ -49,6 +49,14 @@
 #define SEG_LEN 16		     /* struct virtio_blk_discard_write_zeroes */
 #define MAX_DWZ_SECTORS (1u << 22)   /* 2 GiB per discard / write-zeroes request */
 #define SEG_MAX (VIRTQ_MAX_SIZE - 2) /* a chain also holds the header and the status */
+/*
+ * size_max, and with seg_max the most data one request may move: 31.75 MiB.
+ * A request's I/O runs under the device lock (register writes, pause and
+ * the metrics wait for it), so a guest must not ask for one of 100 GiB; a
+ * driver that honours size_max and seg_max never sends more than this.
+ */
+#define SEG_SIZE_MAX (128u << 10)
+#define REQ_MAX ((uint64_t)SEG_MAX * SEG_SIZE_MAX)
 
 struct blk {
 	struct virtio_dev vd; /* first: vd.opaque points back here anyway */
@@ -87,6 +95,7 @@ static void fill_config(struct blk *b)
 	memset(k, 0, sizeof(*k));
 	k->capacity = htole64(b->sectors);
 	k->seg_max = htole32(SEG_MAX);
+	k->size_max = htole32(SEG_SIZE_MAX);
 	k->blk_size = htole32(b->blk_size);
 	k->max_discard_sectors = htole32(MAX_DWZ_SECTORS);
 	k->max_discard_seg = htole32(1);
@@ -199,7 +208,8 @@ struct blk *blk_open(const struct blk_spec *s, char *err, size_t errlen)
 	b->sectors = im.sectors;
 	b->blk_size = im.blk_size;
 	fill_config(b);
-	features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_BLK_SIZE);
+	features = (1ULL << VIRTIO_BLK_F_SEG_MAX) | (1ULL << VIRTIO_BLK_F_SIZE_MAX) |
+		   (1ULL << VIRTIO_BLK_F_BLK_SIZE);
 	if (!b->no_flush)
 		features |= 1ULL << VIRTIO_BLK_F_FLUSH;
 	if (b->ro)
@@ -471,18 +481,19 @@ static uint32_t handle(struct virtio_dev *vd, unsigned q, struct virtq_chain *c)
 
 	switch (le32toh(hdr.type)) {
 	case VIRTIO_BLK_T_IN:
-		if (rd_data || wr_data % SECTOR || !in_range(b, sector, wr_data / SECTOR))
+		if (rd_data || wr_data % SECTOR || wr_data > REQ_MAX ||
+		    !in_range(b, sector, wr_data / SECTOR))
 			goto out;
 		n = virtq_iov_slice(c->iov + c->nr, c->nw, 0, wr_data, b->data, VIRTQ_MAX_SIZE);
 		if (n < 0 || rw_all(b->fd, b->data, n, sector * SECTOR, false) < 0)
 			goto out;
-		/* wr_data <= 255 descriptors * 4 GiB, but used is 32 bits: clamp. */
-		used = wr_data > UINT32_MAX - 1 ? UINT32_MAX - 1 : (uint32_t)wr_data;
+		used = (uint32_t)wr_data; /* <= REQ_MAX */
 		stat_add(&b->stats.bytes_read, wr_data);
 		status = VIRTIO_BLK_S_OK;
 		break;
 	case VIRTIO_BLK_T_OUT:
-		if (b->ro || wr_data || rd_data % SECTOR || !in_range(b, sector, rd_data / SECTOR))
+		if (b->ro || wr_data || rd_data % SECTOR || rd_data > REQ_MAX ||
+		    !in_range(b, sector, rd_data / SECTOR))
 			goto out;
 		n = virtq_iov_slice(c->iov, c->nr, HDR_LEN, rd_data, b->data, VIRTQ_MAX_SIZE);
 		if (n < 0 || rw_all(b->fd, b->data, n, sector * SECTOR, true) < 0)

@@ -410,6 +410,40 @@ static void t_big_request(struct t *t, struct ctx *x)
 	teardown(t, x);
 }
 
+/*
+ * size_max is offered, and a request over seg_max * size_max (31.75 MiB) is
+ * refused: its I/O would hold the device for as long as it takes.
+ */
+static void t_request_max(struct t *t, struct ctx *x)
+{
+	static struct seg s[VIRTQ_MAX_SIZE - 2];
+	enum { SEG = 128 << 10 };
+	uint32_t used;
+	char err[256];
+
+	CHECK(t, setup(t, x, "") == 0, "setup");
+	drv_setup(t, ~0ULL, 256);
+	CHECK(t, (t->vd->drv_features & (1 << VIRTIO_BLK_F_SIZE_MAX)) && cfg32(t, 8) == SEG,
+	      "size_max %u", cfg32(t, 8));
+	CHECK(t,
+	      truncate(x->path, 64 << 20) == 0 && blk_replace(x->b, x->path, err, sizeof(err)) == 0,
+	      "grown to 64 MiB: %s", err);
+	for (int i = 0; i < 254; i++) /* each one the same 128 KiB of guest RAM */
+		s[i] = (struct seg){ DATA_GPA, SEG, VRING_DESC_F_WRITE };
+	int st = req(t, VIRTIO_BLK_T_IN, 0, s, 254, &used);
+	CHECK(t, st == VIRTIO_BLK_S_OK && used == 254u * SEG + 1, "the most: status %d used %u", st,
+	      used);
+	s[253].len += 512;
+	st = req(t, VIRTIO_BLK_T_IN, 0, s, 254, &used);
+	CHECK(t, st == VIRTIO_BLK_S_IOERR && used == 1, "a sector more: status %d used %u", st,
+	      used);
+	for (int i = 0; i < 254; i++)
+		s[i].flags = 0;
+	st = req(t, VIRTIO_BLK_T_OUT, 0, s, 254, &used);
+	CHECK(t, st == VIRTIO_BLK_S_IOERR, "written: status %d", st);
+	teardown(t, x);
+}
+
 static void t_get_id(struct t *t, struct ctx *x)
 {
 	uint32_t used;
@@ -858,6 +892,7 @@ int main(void)
 	RUN(t_in);
 	RUN(t_out);
 	RUN(t_big_request);
+	RUN(t_request_max);
 	RUN(t_get_id);
 	RUN(t_discard_write_zeroes);
 	RUN(t_read_only);
