@@ -27,6 +27,7 @@ static void loop_signals(sigset_t *set)
 	sigaddset(set, SIGQUIT);
 	sigaddset(set, SIGUSR1);
 	sigaddset(set, SIGUSR2);
+	sigaddset(set, SIGIO); /* a restored snapshot's memory file is about to change */
 }
 
 void vm_block_signals(void)
@@ -174,6 +175,24 @@ static void on_snapshot(struct vm *vm)
 		finish(vm, EXIT_GUEST_DONE, "snapshot written; exiting (--snapshot-then exit)");
 }
 
+/*
+ * Someone truncates a memory file this guest's RAM is mapped from, or opens
+ * it for writing; the kernel holds them until this process lets go. End the
+ * guest now, before its pages go: later it would read zeros, or fault.
+ */
+static void on_lease_break(struct vm *vm, int fd)
+{
+	for (int i = 0; i < vm->nleases; i++)
+		if (vm->lease_fd[i] == fd) {
+			snprintf(vm->stop_msg, sizeof(vm->stop_msg),
+				 "%s: the restored guest's memory file is being truncated or "
+				 "opened for writing; the guest stops before its memory goes",
+				 vm->lease_path[i]);
+			finish(vm, EXIT_RUNTIME, vm->stop_msg);
+		}
+	log_msg(&vm->log, LOG_WARN, "SIGIO: not from a memory file's lease; ignored");
+}
+
 static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
 {
 	struct signalfd_siginfo si;
@@ -186,6 +205,10 @@ static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
 	}
 	if (sig == SIGUSR2) {
 		on_snapshot(vm);
+		return;
+	}
+	if (sig == SIGIO) {
+		on_lease_break(vm, (int)si.ssi_fd);
 		return;
 	}
 	if (sig == SIGHUP && vm->limits_fd >= 0) { /* with --limits: reload, not hang up */

@@ -22,7 +22,6 @@
 #define SNAP_PIT 1u  /* the VM had a PIT (not --no-pit) */
 #define SNAP_ACPI 2u /* and ACPI tables (not --no-acpi): a restore notifies its VGEN device */
 #define SNAP_DIFF 4u /* a diff: memory holds only the pages written since the base was restored */
-#define SNAP_MAX_CHAIN 64 /* diffs on diffs, at most this deep */
 
 /* A diff's base: the snapshot directory it was restored from, and its dirty bitmap's check. */
 struct snap_base {

@@ -12,6 +12,7 @@
 #define SNAP_MEMORY "memory" /* guest RAM, sparse: holes where it was never written or is zero */
 #define SNAP_CONFIG "config.json" /* the machine, as --config reads it */
 #define SNAP_DIRTY "dirty"	  /* a diff's bitmap of those pages, one bit per 4 KiB, LSB first */
+#define SNAP_MAX_CHAIN 64	  /* diffs on diffs, at most this deep */
 
 /*
  * Where a snapshot's file NAME (SNAP_STATE, SNAP_MEMORY, SNAP_CONFIG,

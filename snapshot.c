@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,7 @@ enum { F_STATE, F_MEMORY, F_CONFIG, F_DIRTY };
 static const char *const file_names[] = { SNAP_STATE, SNAP_MEMORY, SNAP_CONFIG, SNAP_DIRTY };
 
 #define MAX_STATE_FILE (64u << 20)
+#define IN_USE "in use by another kvmrun (restored from it, or writing it)"
 
 /* A lock on the memory file: shared while a restored VM runs from it, exclusive to write it. */
 static int lock(int fd, short type)
@@ -94,6 +96,24 @@ static void prepare_diff(struct vm *vm, const char *flag)
 	(void)flag;
 }
 
+/*
+ * Whether a kvmrun holds the memory file's lock (a clone runs from it, or one
+ * writes it), asked through a read-only open: opening it for writing first
+ * would break the running clones' leases (watch_memory), and end them.
+ */
+static bool memory_in_use(const char *dir, const char *mem)
+{
+	char path[4096];
+	struct flock lk = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	if (!snap_path(path, sizeof(path), dir, mem, SNAP_MEMORY))
+		return false; /* the open that follows says so */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | (mem ? 0 : O_NOFOLLOW));
+	bool used = fd >= 0 && fcntl(fd, F_OFD_GETLK, &lk) == 0 && lk.l_type != F_UNLCK;
+	if (fd >= 0)
+		close(fd);
+	return used;
+}
+
 void snapshot_prepare(struct vm *vm)
 {
 	const char *dir = vm->opt.snapshot_dir;
@@ -105,14 +125,13 @@ void snapshot_prepare(struct vm *vm)
 			vm_die(vm, EXIT_USAGE, "%s %s: %s", flag, dir, strerror(errno));
 		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 			vm_die(vm, EXIT_USAGE, "%s %s: not a directory", flag, dir);
+		if (memory_in_use(dir, NULL))
+			vm_die(vm, EXIT_USAGE, "%s %s: %s", flag, dir, IN_USE);
 		for (int i = 0; i < (diff ? 4 : 3); i++)
 			vm->snap_files[i] =
 				open_in(vm, dir, NULL, file_names[i], O_RDWR | O_CREAT, flag);
 		if (lock(vm->snap_files[F_MEMORY], F_WRLCK) < 0)
-			vm_die(vm, EXIT_USAGE,
-			       "%s %s: in use by another kvmrun (restored from it, or "
-			       "writing it)",
-			       flag, dir);
+			vm_die(vm, EXIT_USAGE, "%s %s: %s", flag, dir, IN_USE);
 	}
 	/* A confined main may not allocate: a snapshot's room is taken now. */
 	vm->snap = calloc(1, sizeof(*vm->snap));
@@ -361,6 +380,8 @@ int snapshot_files_open(const char *dir, const char *mem, bool diff, int fds[SNA
 		fds[i] = -1;
 	if (!mem && mkdir(dir, 0700) < 0 && errno != EEXIST)
 		return errf(err, errlen, "%s: %s", dir, strerror(errno));
+	if (memory_in_use(dir, mem))
+		return errf(err, errlen, "%s: %s", dir, IN_USE);
 	for (int i = 0; i < (diff ? 4 : 3); i++) {
 		if (!snap_path(path, sizeof(path), dir, mem, file_names[i])) {
 			errf(err, errlen, "%s: path too long", dir);
@@ -386,8 +407,7 @@ int snapshot_files_open(const char *dir, const char *mem, bool diff, int fds[SNA
 			}
 	}
 	if (lock(fds[F_MEMORY], F_WRLCK) < 0) {
-		errf(err, errlen, "%s: in use by another kvmrun (restored from it, or writing it)",
-		     dir);
+		errf(err, errlen, "%s: %s", dir, IN_USE);
 		goto fail;
 	}
 	return 0;
@@ -457,6 +477,30 @@ static void load_state(struct vm *vm, const char *dir, const char *mem, struct s
 }
 
 /*
+ * A read lease on a memory file: the kernel tells this process (SIGIO, read
+ * by main's loop) before anyone truncates the file or opens it for writing,
+ * and holds them until the lease goes, with this process. The guest's pages
+ * come from that file: truncated under a running clone they would vanish
+ * (the guest sees zeros or faults, the monitor SIGBUS), so the clone ends
+ * first, with one line naming the file. Only the file's owner may take a
+ * lease, and some file systems have none: then this is logged, not fatal.
+ */
+static void watch_memory(struct vm *vm, int mem, const char *dir, const char *mem_path)
+{
+	char path[4096];
+	char *name =
+		snap_path(path, sizeof(path), dir, mem_path, SNAP_MEMORY) ? strdup(path) : NULL;
+	if (!name || fcntl(mem, F_SETSIG, SIGIO) < 0 || fcntl(mem, F_SETLEASE, F_RDLCK) < 0) {
+		if (!vm->unwatched)
+			vm->unwatched = name ? errno : ENOMEM;
+		free(name);
+		return;
+	}
+	vm->lease_fd[vm->nleases] = mem;
+	vm->lease_path[vm->nleases++] = name;
+}
+
+/*
  * DIR's memory file, read-locked for as long as the VM runs (the fd stays
  * open: writers are kept away). Locked before its state file is read: a
  * writer holds its lock from before it truncates the state until the new
@@ -467,6 +511,7 @@ static int lock_memory(struct vm *vm, const char *dir, const char *mem_path)
 	int mem = open_in(vm, dir, mem_path, SNAP_MEMORY, O_RDONLY, "--restore");
 	if (lock(mem, F_RDLCK) < 0)
 		vm_die(vm, EXIT_USAGE, "--restore %s: a kvmrun is writing a snapshot there", dir);
+	watch_memory(vm, mem, dir, mem_path);
 	return mem;
 }
 

@@ -17,6 +17,7 @@
 #include "metrics.h"
 #include "options.h"
 #include "seccomp.h"
+#include "snappath.h"
 #include "vmstate.h"
 
 #define MAX_DEVICES (MAX_DISKS + MAX_NETS)
@@ -85,8 +86,17 @@ struct vm {
 	uint32_t nmsrs;
 	struct snapshot *restored; /* --restore: the state read, until put back */
 	uint32_t restored_crc;	   /* its state file's CRC (a diff's base_crc) */
-	struct snapshot *snap;	   /* --snapshot-dir: room for one, allocated ahead */
-	uint8_t *snap_buf;	   /* and for its state file's bytes */
+	/*
+	 * --restore: its memory files (a diff chain's too), each under a read
+	 * lease, so a truncation or a writer's open is told (SIGIO) before it
+	 * proceeds; with each one's path. unwatched: why a lease
+	 * could not be taken (errno of the first refusal), or 0.
+	 */
+	int lease_fd[SNAP_MAX_CHAIN + 1];
+	char *lease_path[SNAP_MAX_CHAIN + 1];
+	int nleases, unwatched;
+	struct snapshot *snap; /* --snapshot-dir: room for one, allocated ahead */
+	uint8_t *snap_buf;     /* and for its state file's bytes */
 	struct vmstate_msrs *snap_msrs;
 	/* --api-sock: the socket (api.c), the endpoints' state, main's answer to fill. */
 	struct api *api;

@@ -740,6 +740,11 @@ int main(int argc, char **argv)
 		open_outputs(&vm);
 		log_msg(&vm.log, LOG_INFO, "restoring %s: %d vCPUs, %llu MiB", vm.opt.restore_dir,
 			vm.opt.cpus, (unsigned long long)(vm.opt.memory >> 20));
+		if (vm.unwatched)
+			log_msg(&vm.log, LOG_INFO,
+				"no lease on the memory file (%s): a truncation of it would "
+				"not be seen before the guest's memory goes",
+				strerror(vm.unwatched));
 	} else {
 		open_devices(&vm);
 		machine_ram(&vm);

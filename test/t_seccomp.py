@@ -67,27 +67,16 @@ def allowlists():
 
 
 def wrapper(traces):
+    """A kvmrun under strace. -D: strace runs as a detached grandchild and kvmrun keeps the
+    wrapper's pid, so the scripts' signals and kills reach kvmrun itself (strace as the parent
+    blocks SIGINT and SIGTERM, and a kill of it left kvmrun running on untraced)."""
     path = os.path.join(TMP, "kvmrun-traced")
     with open(path, "w") as fh:
         fh.write("#!/bin/sh\n"
                  f"d=$(mktemp -d {traces}/run.XXXXXX)\n"
-                 f'exec strace -f -ff -qq -e raw=ioctl -o "$d/t" {KVMRUN} "$@"\n')
+                 f'exec strace -D -f -ff -qq -e raw=ioctl -o "$d/t" {KVMRUN} "$@"\n')
     os.chmod(path, 0o755)
     return path
-
-
-def traced_child(pid):
-    """The process strace (pid) runs: kvmrun."""
-    for _ in range(100):
-        try:
-            with open(f"/proc/{pid}/task/{pid}/children") as fh:
-                kids = fh.read().split()
-            if kids:
-                return int(kids[0])
-        except OSError:
-            pass
-        time.sleep(0.05)
-    return pid
 
 
 def other_workloads(traced):
@@ -96,6 +85,7 @@ def other_workloads(traced):
     k = ["-k", probe("pvh")]
     metrics, log = os.path.join(TMP, "m.jsonl"), os.path.join(TMP, "kv.log")
     r, w = os.pipe()
+    ready_r, ready_w = os.pipe()  # one fd per flag: --console fd= and --ready-fd may not share
     snaps = [os.path.join(TMP, f"snap{i}") for i in range(4)]
     limited_img = os.path.join(TMP, "limited.img")
     with open(limited_img, "wb") as fh:
@@ -106,7 +96,7 @@ def other_workloads(traced):
     runs = [(k + ["-c", "probe.exit=emulfail"], None),
             (["-k", probe("bzimage"), "--cpus", "2", "--console", "file=" + os.path.join(TMP, "c")],
              None),
-            (k + ["--console", f"fd={w}", "--ready-fd", str(w), "--metrics", metrics, "--log", log,
+            (k + ["--console", f"fd={w}", "--ready-fd", str(ready_w), "--metrics", metrics, "--log", log,
                   "--log-level", "debug", "-c", "probe.boot_timer probe.exit=wait",
                   "--shutdown-timeout", "5"], signal.SIGTERM),
             (k + ["-c", "probe.exit=halt", "--shutdown-timeout", "1", "--metrics", metrics],
@@ -131,12 +121,12 @@ def other_workloads(traced):
             (k + ["-c", "probe.exit=reboot", "--on-reboot", "restart"], signal.SIGTERM)]
     try:
         for args, sig in runs:
-            p = subprocess.Popen([traced] + args, stdin=subprocess.DEVNULL, pass_fds=(w,),
+            p = subprocess.Popen([traced] + args, stdin=subprocess.DEVNULL,
+                                 pass_fds=(w, ready_w),
                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             if sig:
                 time.sleep(3)  # traced and in L1: let the guest reach its wait
-                # p is strace (the wrapper execs it): signal kvmrun, its child.
-                kid = traced_child(p.pid)
+                kid = p.pid  # kvmrun itself (strace -D)
                 os.kill(kid, sig)
                 if sig in (signal.SIGUSR1, signal.SIGHUP) or (sig == signal.SIGUSR2
                                                              and "resume" in args):
@@ -149,8 +139,8 @@ def other_workloads(traced):
                 out, _ = p.communicate()
             print(f"  traced| kvmrun {' '.join(args)}: status {p.returncode}", flush=True)
     finally:
-        os.close(r)
-        os.close(w)
+        for fd in (r, w, ready_r, ready_w):
+            os.close(fd)
 
 
 def api_call(sock, method, path, body=None):
@@ -227,11 +217,7 @@ def api_workload(traced):
         s.close()
         out, _ = p.communicate(timeout=120)
     except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as e:
-        # kvmrun first: killing strace alone would leave it running, holding our pipe.
-        kid = traced_child(p.pid)
-        if kid:
-            os.kill(kid, signal.SIGKILL)
-        p.kill()
+        p.kill()  # kvmrun itself (strace -D)
         try:
             p.communicate(timeout=30)
         except subprocess.TimeoutExpired:

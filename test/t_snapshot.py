@@ -114,6 +114,35 @@ def echo():
     result("snapshot/three-clones", all(s and st == 0 for s, st in res), f"{res}")
 
 
+def memory_truncated():
+    """The memory file truncated under two running clones: each ends (status 1, one line naming
+    the file) before its pages go, and the truncation waits for them; a clone of another
+    snapshot runs on."""
+    d = fresh("snap-trunc")
+    ok, vm = take_echo(d)
+    vm.wait()
+    other = fresh("snap-trunc-other")
+    subprocess.run(["cp", "-a", "--sparse=always", d, other], check=True)
+    clones = [Vm(["--restore", d]) for _ in range(2)]
+    bystander = Vm(["--restore", other])
+    for i, c in enumerate(clones + [bystander]):
+        c.send(f"up{i}\n".encode())
+        ok = c.until(f"PROBE echo=up{i}".encode()) and ok
+    mem = os.path.join(d, "memory")
+    t0 = time.monotonic()
+    os.truncate(mem, 0)  # held by the clones' leases until they have gone
+    waited = time.monotonic() - t0
+    ends = [c.wait(20) for c in clones]
+    result("snapshot/memory-truncated-ends-clones",
+           ok and all(st == 1 and mem + ": the restored guest's memory file is being truncated"
+                      in err for st, err in ends),
+           f"{ends}; truncate waited {waited:.3f} s")
+    bystander.send(b"still\nquit\n")
+    seen = bystander.until(b"PROBE echo=still")
+    st, err = bystander.wait()
+    result("snapshot/memory-truncated-others-run-on", seen and st == 0, f"status {st} {err!r}")
+
+
 def resume():
     d = fresh("snap-resume")
     ok, vm = take_echo(d, "--snapshot-then", "resume")
@@ -517,10 +546,14 @@ def bad_inputs():
     clone.until(b"PROBE echo=x")
     bad("dir-in-use", ["-k", probe("pvh"), "--snapshot-dir", good], "in use", keep=state)
     clone.send(b"quit\n")
-    clone.wait()
+    st, err = clone.wait()
+    # Refused without opening it for writing: that would have ended the clone (its lease).
+    result("snapshot/dir-in-use-clone-runs-on", b"PROBE echo=quit" in clone.out and st == 0,
+           f"status {st} {err!r}")
 
 
 echo()
+memory_truncated()
 resume()
 count()
 clock()
