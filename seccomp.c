@@ -156,9 +156,9 @@ static const struct {
 	IOC(KVM_SET_IRQCHIP, RESTART, "--on-reboot restart: PICs and IOAPIC as at boot"),
 	IOC(KVM_SET_PIT2, RESTART, "--on-reboot restart: the PIT as at boot"),
 	IOC(KVM_IRQ_LINE, MAIN | VCPU, "serial and i8042 interrupt lines"),
-	IOC(TCSETSF, ALL,
+	IOC(TCSETSF, ALL | API | OPENER,
 	    "restore the terminal at exit (main), or when a thread faults (the "
-	    "crash handler; untested path for vCPU and I/O threads)"),
+	    "crash handler; untested path for vCPU, I/O, API and opener threads)"),
 	IOC(BLKDISCARD_REQ, IO, "virtio-blk DISCARD on block devices"),
 	IOC(BLKZEROOUT_REQ, IO, "virtio-blk WRITE_ZEROES on block devices"),
 	IOC(TUNSETOFFLOAD, IO, "virtio-net offloads follow the negotiated features"),

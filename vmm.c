@@ -47,17 +47,44 @@
 static struct vm *g_vm;
 
 /*
- * A fault in any thread (SIGSEGV, SIGBUS, SIGILL, SIGFPE): give the terminal
- * back and return. The handler was installed with SA_RESETHAND, so the
- * faulting instruction runs again under the default action and the process
- * dies of the same signal: no sigaction or kill that a filter would have to
- * allow.
+ * Die of `sig` now, not by returning: a return needs rt_sigreturn, which
+ * only the vCPUs' filter allows, and a confined thread would die of SIGSYS
+ * instead. The signal is blocked while its handler runs, so the kernel
+ * forces a synchronous one of the same kind through at its default action
+ * (SA_RESETHAND put that back): the status and a core say what happened.
  */
-static void on_fatal_signal(int sig)
+__attribute__((noreturn)) static void die_of(int sig, const siginfo_t *si)
 {
-	(void)sig;
-	if (g_vm)
+	static volatile uintptr_t nowhere; /* 0, unknown to the compiler */
+	static volatile int zero, one = 1; /* both unknown: 1 / x alone compiles to no division */
+	if (sig == SIGBUS && si->si_code > 0)
+		(void)*(volatile const uint8_t *)si->si_addr; /* the page that is gone */
+	if (sig == SIGILL)
+		__builtin_trap();
+	if (sig == SIGFPE)
+		zero = one / zero;
+	*(volatile int *)nowhere = 0; /* SIGSEGV, also for a SIGBUS sent by kill */
+	__builtin_trap();
+}
+
+/*
+ * A fault in any thread (SIGSEGV, SIGBUS, SIGILL, SIGFPE), or one sent:
+ * give the terminal back, say so when guest RAM itself went (its snapshot
+ * memory file cut short, lease or not), and die of the same signal.
+ */
+static void on_fatal_signal(int sig, siginfo_t *si, void *uc)
+{
+	static const char gone[] = "kvmrun: SIGBUS: guest RAM is gone from under kvmrun "
+				   "(its snapshot memory file truncated?)\n";
+	(void)uc;
+	if (g_vm) {
 		console_restore(&g_vm->con);
+		const uint8_t *a = si->si_addr;
+		if (sig == SIGBUS && si->si_code > 0 && g_vm->mem.host && a >= g_vm->mem.host &&
+		    a < g_vm->mem.host + g_vm->mem.size)
+			(void)!write(STDERR_FILENO, gone, sizeof(gone) - 1);
+	}
+	die_of(sig, si);
 }
 
 /* ---- events from vCPU threads ---- */
@@ -608,7 +635,8 @@ static void open_outputs(struct vm *vm)
 	if (console_open(&vm->con, &vm->opt, err, sizeof(err)) < 0)
 		vm_die(vm, EXIT_USAGE, "%s", err);
 	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE };
-	struct sigaction sa = { .sa_handler = on_fatal_signal, .sa_flags = SA_RESETHAND };
+	struct sigaction sa = { .sa_sigaction = on_fatal_signal,
+				.sa_flags = SA_RESETHAND | SA_SIGINFO };
 	sigemptyset(&sa.sa_mask);
 	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
 		sigaction(fatal[i], &sa, NULL);

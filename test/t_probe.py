@@ -85,7 +85,14 @@ def exits():
     for sig, mode, want, extra in ((signal.SIGTERM, "wait", 0, "PROBE ctrl-alt-del"),
                                    (signal.SIGTERM, "halt", 128 + 15, ""),
                                    (signal.SIGINT, "halt", 128 + 2, ""),
-                                   (signal.SIGHUP, "halt", 128 + 1, "")):
+                                   (signal.SIGHUP, "halt", 128 + 1, ""),
+                                   # The fault handler gives the terminal back and dies of
+                                   # the signal (main's filter has no rt_sigreturn to return
+                                   # with: it was SIGSYS, 159)
+                                   (signal.SIGSEGV, "halt", -signal.SIGSEGV, ""),
+                                   (signal.SIGBUS, "halt", -signal.SIGSEGV, ""),
+                                   (signal.SIGFPE, "halt", -signal.SIGFPE, ""),
+                                   (signal.SIGILL, "halt", -signal.SIGILL, "")):
         marker = b"PROBE waiting" if mode == "wait" else b"PROBE done"
         p, seen = start_until(["-k", probe("pvh"), "-c", f"probe.exit={mode}",
                                "--shutdown-timeout", "1"], marker)

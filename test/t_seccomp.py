@@ -35,6 +35,9 @@ CONTINGENT = {
     ("vcpu", ("ioctl", 0x5404)): "TCSETSF: the crash handler gives the terminal back when a "
                                  "vCPU thread faults",
     ("io", ("ioctl", 0x5404)): "TCSETSF: the same for an I/O thread",
+    ("api", ("ioctl", 0x5404)): "TCSETSF: the same for the API thread",
+    ("api", "ioctl"): "TCSETSF above: the API thread's only ioctl",
+    ("opener", ("ioctl", 0x5404)): "TCSETSF: the same for the opener thread",
     ("api", "clock_gettime"): "the vDSO's fallback, as for main",
     ("opener", "clock_gettime"): "the vDSO's fallback, as for main",
     ("opener", ("ioctl", 0x80081272)): "BLKGETSIZE64: PATCH /drives path_on_host onto a block "
