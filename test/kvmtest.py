@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Shared helpers for the Python test scripts: run kvmrun, report PASS/FAIL lines."""
+import atexit
 import os
+import select
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -47,6 +51,37 @@ def _crashed(kind, value, tb):
 sys.excepthook = _crashed
 
 
+def _children():
+    """Pids of this process's children still running (kvmrun processes a test left behind)."""
+    kids = []
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            with open(f"/proc/self/task/{tid}/children") as fh:
+                kids += [int(k) for k in fh.read().split()]
+        except OSError:
+            pass
+    return kids
+
+
+@atexit.register
+def _clean_up():
+    """A script that stopped midway (a failed check, an exception) leaves no kvmrun running to
+    load the host for the scripts after it; TMP goes when every check passed (kept to look at
+    otherwise: its path is in the FAIL lines)."""
+    for pid in _children():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    if failures == 0 and not os.environ.get("KVMRUN_TEST_KEEP"):
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+def copy_sparse(src, dst):
+    """Copy a file or directory keeping holes (shutil writes a sparse memory file out whole)."""
+    subprocess.run(["cp", "-a", "--sparse=always", src, dst], check=True)
+
+
 def run(args, timeout=60, stdin=subprocess.DEVNULL):
     """Run kvmrun; returns (status, stdout, stderr). status -1 on a timeout."""
     try:
@@ -64,7 +99,10 @@ def start_until(args, marker, timeout=30):
     seen = b""
     deadline = time.time() + timeout
     while marker not in seen and time.time() < deadline:
-        chunk = p.stdout.read1(4096)
+        # a silent guest must not hold the read past the deadline
+        if not select.select([p.stdout], [], [], max(0.0, deadline - time.time()))[0]:
+            break
+        chunk = os.read(p.stdout.fileno(), 65536)  # unbuffered: select sees all there is
         if not chunk:
             break
         seen += chunk

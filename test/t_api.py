@@ -37,7 +37,7 @@ import subprocess
 import threading
 import time
 
-from kvmtest import KVMRUN, TMP, TOP, probe, probe_facts, result, run
+from kvmtest import KVMRUN, TMP, TOP, copy_sparse, probe, probe_facts, result, run
 
 VERSION = open(os.path.join(TOP, "VERSION")).read().strip()
 if os.path.basename(KVMRUN).endswith("-asan"):  # build.sh asan marks its version
@@ -269,7 +269,7 @@ class Vmm:
         m = marker.encode()
         while m not in self.out and time.monotonic() < deadline:
             if self.p.poll() is not None:
-                time.sleep(0.1)  # let the drain thread catch up with the last output
+                self.wait(0)  # its drain threads hold the last output: wait for them
                 return m in self.out
             time.sleep(0.02)
         return m in self.out
@@ -443,12 +443,12 @@ def partial_then_killed(sock, data):
 def before_start():
     s = sock_path("prestart")
     vmm = Vmm(["--api-sock", s, "--id", "t-api-1"], s)
-    secs = vmm.accepts(2.0)
+    secs = vmm.accepts(10.0)  # a gate, not a timing check (ASan, L1): bench/ has the target
     if secs is not None:
         print(f"INFO api: the socket accepted a connection {secs * 1000:.2f} ms after exec "
               f"(polled every 0.5 ms; bench/ has the target)", flush=True)
-    result("api/socket-within-2s", secs is not None,
-           f"no connectable socket at {s} 2 s after exec; {vmm.why()}")
+    result("api/socket-accepts", secs is not None,
+           f"no connectable socket at {s} 10 s after exec; {vmm.why()}")
     try:
         mode = os.lstat(s).st_mode
     except OSError as e:
@@ -599,7 +599,7 @@ def getting_started():
     s = sock_path("gs")
     a, b = image("gs-a.img"), image("gs-b.img")
     vmm = Vmm(["--api-sock", s], s)
-    result("getting-started/socket", vmm.accepts(2.0) is not None, vmm.why())
+    result("getting-started/socket", vmm.accepts(10.0) is not None, vmm.why())
     expect("getting-started/put-machine-config",
            api(s, "PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 128}), 204)
     expect("getting-started/put-boot-source",
@@ -1198,7 +1198,7 @@ def snapshot_net_override():
         result("snapshot-override/taken", vmm.wait(30) == 0 and '"host_dev_name":"kvovrA"'
                in open(os.path.join(d, "config.json")).read().replace(" ", ""), vmm.why())
         broken = os.path.join(TMP, "api-snap-net-broken")
-        shutil.copytree(d, broken)
+        copy_sparse(d, broken)
         with open(os.path.join(broken, "config.json"), "w") as fh:
             fh.write("{\"boot-source\": ")
         s = sock_path("ovr1")

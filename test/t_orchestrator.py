@@ -162,7 +162,11 @@ def ready_and_metrics():
             break
         seen += chunk
     p.send_signal(signal.SIGUSR1)
-    time.sleep(0.3)
+    # SIGINT only once the line is out: signalfd hands over the lower-numbered SIGINT first
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not (os.path.exists(metrics2)
+                                               and b"sigusr1" in open(metrics2, "rb").read()):
+        time.sleep(0.05)
     p.send_signal(signal.SIGINT)
     p.communicate(timeout=20)
     recs = [json.loads(x) for x in open(metrics2)] if os.path.exists(metrics2) else []

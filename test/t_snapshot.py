@@ -17,7 +17,7 @@ import time
 import zlib
 
 import hostkind
-from kvmtest import KVMRUN, TMP, probe, result
+from kvmtest import KVMRUN, TMP, copy_sparse, probe, result
 
 
 class Vm:
@@ -122,7 +122,7 @@ def memory_truncated():
     ok, vm = take_echo(d)
     vm.wait()
     other = fresh("snap-trunc-other")
-    subprocess.run(["cp", "-a", "--sparse=always", d, other], check=True)
+    copy_sparse(d, other)
     clones = [Vm(["--restore", d]) for _ in range(2)]
     bystander = Vm(["--restore", other])
     for i, c in enumerate(clones + [bystander]):
@@ -146,10 +146,11 @@ def memory_truncated():
 def resume():
     d = fresh("snap-resume")
     ok, vm = take_echo(d, "--snapshot-then", "resume")
-    for _ in range(50):
+    for _ in range(300):
         if "snapshot written" in vm.logged():
             break
         time.sleep(0.1)
+    ok = ok and "snapshot written" in vm.logged()  # else the typed line would be in it
     vm.send(b"still\nquit\n")
     ok = ok and vm.until(b"PROBE echo=still")
     st, err = vm.wait()
@@ -238,7 +239,7 @@ def diff():
     if len(chain) < 3:
         return
     x = fresh("snap-diff-x")
-    shutil.copytree(chain[2], x)
+    copy_sparse(chain[2], x)
     with open(os.path.join(x, "dirty"), "r+b") as fh:
         b0 = fh.read(1)
         fh.seek(0)
@@ -359,7 +360,7 @@ def disk():
     bad("disk-extra", ["--restore", d, "--disk", copy, "--disk", small], "has 1 disk",
         keep=small)
     gone = fresh("snap-disk-gone")
-    shutil.copytree(d, gone)
+    copy_sparse(d, gone)
     cfg = os.path.join(gone, "config.json")
     text = open(cfg).read().replace(img, img + ".missing")
     open(cfg, "w").write(text)
@@ -465,7 +466,7 @@ def bad_inputs():
 
     def copy(name, edit):
         d = fresh(f"snap-{name}")
-        shutil.copytree(good, d)
+        copy_sparse(good, d)
         edit(d)
         return d
 

@@ -1033,7 +1033,8 @@ static void t_io_thread(struct t *t, struct ctx *x)
 	reg_w(t, 0x70,
 	      VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER | VIRTIO_CONFIG_S_FEATURES_OK |
 		      VIRTIO_CONFIG_S_DRIVER_OK);
-	usleep(20000);
+	for (int i = 0; i < 200 && !__atomic_load_n(&started, __ATOMIC_SEQ_CST); i++)
+		usleep(10000); /* up to 2 s: a loaded host starts threads late */
 	CHECK(t, __atomic_load_n(&started, __ATOMIC_SEQ_CST) == 1, "thread_start ran %d times",
 	      started);
 
