@@ -6,7 +6,8 @@
  * /drives puts under a disk, the files of PUT /snapshot/create. Main hands
  * the thread one job at a time and waits for it; the thread's filter allows
  * opening, creating, sizing, locking and closing files, and nothing that
- * reads or writes what is in them.
+ * reads or writes what is in them (its one write is the eventfd that
+ * raises the disk's config-change interrupt after a swap).
  */
 #include "opener.h"
 

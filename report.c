@@ -192,6 +192,7 @@ void vm_report(struct vm *vm, const char *event, int status)
 	j_u64(&j, "main_rules", (uint64_t)seccomp_count(vm_main_role(vm), NULL));
 	j_u64(&j, "vcpu_rules", (uint64_t)seccomp_count(SECCOMP_VCPU, NULL));
 	j_u64(&j, "io_rules", (uint64_t)seccomp_count(SECCOMP_IO, NULL));
+	j_u64(&j, "net_rules", (uint64_t)seccomp_count(SECCOMP_NET, NULL));
 	j_end(&j);
 	j_obj(&j, "errors");
 	j_u64(&j, "acpi_ignored_writes", acpi_pm_ignored(vm->pm));

@@ -24,16 +24,18 @@
 #include <termios.h>
 
 /*
- * The snapshot role is main's, plus what writing a snapshot calls (SNAP);
- * the restart role is the snapshot role's, plus what putting the boot state
- * back calls (RESTART).
+ * Main's roles: the snapshot role is main's plus what writing a snapshot
+ * calls (SNAP); the restart role is main's plus what putting the boot state
+ * back calls (RESTART); restart-snap, for a main that may do both, has both.
  */
-#define RESTART (1u << SECCOMP_RESTART)
-#define SNAP ((1u << SECCOMP_SNAPSHOT) | RESTART)
-#define MAIN ((1u << SECCOMP_MAIN) | SNAP)
+#define BOTH (1u << SECCOMP_RESTART_SNAP)
+#define RESTART ((1u << SECCOMP_RESTART) | BOTH)
+#define SNAP ((1u << SECCOMP_SNAPSHOT) | BOTH)
+#define MAIN ((1u << SECCOMP_MAIN) | SNAP | RESTART)
 #define VCPU (1u << SECCOMP_VCPU)
-#define IO (1u << SECCOMP_IO)
-#define ALL (MAIN | VCPU | IO)
+#define IO (1u << SECCOMP_IO)	/* disks' threads */
+#define NET (1u << SECCOMP_NET) /* NICs' threads */
+#define ALL (MAIN | VCPU | IO | NET)
 #define DOWN (1u << SECCOMP_TEARDOWN)
 #define API (1u << SECCOMP_API)
 #define OPENER (1u << SECCOMP_OPENER)
@@ -68,19 +70,20 @@ static const struct {
 	uint64_t val;
 	const char *why;
 } allowed[] = {
-	SC(read, MAIN | IO | DOWN | API,
-	   "console input, eventfd/signalfd drains, tap reads; the "
+	SC(read, MAIN | IO | NET | DOWN | API,
+	   "console input, eventfd/signalfd drains, tap and stream reads; the "
 	   "teardown child's pipe before Linux 5.3 (untested path)"),
 	SC(write, ALL | API | OPENER,
 	   "console output, eventfd notifications (serial, stop, kicks), tap/log"),
-	SC(readv, IO, "tap RX straight into guest buffers"),
-	SC(writev, MAIN | IO, "stderr messages (main); tap TX from guest buffers"),
+	SC(readv, NET, "tap RX straight into guest buffers"),
+	SC(writev, MAIN | NET, "stderr messages (main); tap and stream TX from guest buffers"),
 	SC(preadv, IO, "virtio-blk IN straight into guest buffers"),
 	SC(pwritev, IO, "virtio-blk OUT straight from guest buffers; zeroes where fallocate fails"),
 	SC(fdatasync, IO, "virtio-blk FLUSH"),
 	SC(fallocate, IO, "virtio-blk DISCARD and WRITE_ZEROES on image files"),
-	SC(timerfd_settime, IO, "rate limiters: wake when the bucket can pay (bw=, iops=, ...)"),
-	SC(poll, IO | DOWN,
+	SC(timerfd_settime, IO | NET,
+	   "rate limiters: wake when the bucket can pay (bw=, iops=, ...)"),
+	SC(poll, IO | NET | DOWN,
 	   "I/O threads wait on kicks, the tap and stop; the teardown child on "
 	   "kvmrun's pidfd"),
 	SC(epoll_pwait, MAIN | API, "the event loop; the API thread's wait for clients"),
@@ -161,7 +164,7 @@ static const struct {
 	    "crash handler; untested path for vCPU, I/O, API and opener threads)"),
 	IOC(BLKDISCARD_REQ, IO, "virtio-blk DISCARD on block devices"),
 	IOC(BLKZEROOUT_REQ, IO, "virtio-blk WRITE_ZEROES on block devices"),
-	IOC(TUNSETOFFLOAD, IO, "virtio-net offloads follow the negotiated features"),
+	IOC(TUNSETOFFLOAD, NET, "virtio-net offloads follow the negotiated features"),
 	IOC(BLKGETSIZE64_REQ, OPENER, "PATCH /drives onto a block device: its size"),
 	IOC(BLKSSZGET_REQ, OPENER, "PATCH /drives onto a block device: its logical block size"),
 };
@@ -181,8 +184,10 @@ int seccomp_count(enum seccomp_role role, int *nioctl)
 	return n + (m > 0); /* + ioctl */
 }
 
-static const char *const role_names[SECCOMP_ROLES] = { "main",	   "vcpu", "io",     "teardown",
-						       "snapshot", "api",  "opener", "restart" };
+static const char *const role_names[SECCOMP_ROLES] = { "main",	      "vcpu",	  "io",
+						       "teardown",    "snapshot", "api",
+						       "opener",      "restart",  "net",
+						       "restart-snap" };
 
 int seccomp_role_by_name(const char *name)
 {
@@ -281,6 +286,8 @@ int main(void)
 	emit(stdout, SECCOMP_API, "api");
 	emit(stdout, SECCOMP_OPENER, "opener");
 	emit(stdout, SECCOMP_RESTART, "restart");
+	emit(stdout, SECCOMP_NET, "net");
+	emit(stdout, SECCOMP_RESTART_SNAP, "restart_snap");
 	return 0;
 }
 
@@ -301,9 +308,8 @@ int seccomp_selftest(const char *role, char *err, size_t errlen)
 	int r = seccomp_role_by_name(role);
 	if (r < 0)
 		return errf(err, errlen,
-			    "--seccomp-selftest %s: expected main, vcpu, io, teardown, snapshot, "
-			    "api, "
-			    "opener or restart",
+			    "--seccomp-selftest %s: expected main, vcpu, io, net, teardown, "
+			    "snapshot, api, opener, restart or restart-snap",
 			    role),
 		       ERR_USAGE;
 	int rc = seccomp_enter((enum seccomp_role)r);
@@ -336,6 +342,8 @@ int seccomp_enter(enum seccomp_role role)
 		{ bpf_api, sizeof(bpf_api) },
 		{ bpf_opener, sizeof(bpf_opener) },
 		{ bpf_restart, sizeof(bpf_restart) },
+		{ bpf_net, sizeof(bpf_net) },
+		{ bpf_restart_snap, sizeof(bpf_restart_snap) },
 	};
 	struct sock_fprog prog = {
 		.len = (unsigned short)(progs[role].len / sizeof(struct sock_filter)),

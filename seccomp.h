@@ -6,14 +6,16 @@
 #include <stdio.h>
 
 enum seccomp_role {
-	SECCOMP_MAIN,	  /* the event loop: console, signals, timers */
-	SECCOMP_VCPU,	  /* KVM_RUN and the device register handlers it calls */
-	SECCOMP_IO,	  /* virtio device threads: disk and tap I/O */
-	SECCOMP_TEARDOWN, /* the child that holds the VM fd until kvmrun exits */
-	SECCOMP_SNAPSHOT, /* main, when it may write snapshots: main's list and their calls */
-	SECCOMP_API,	  /* --api-sock: the thread that reads HTTP requests from clients */
-	SECCOMP_OPENER,	  /* --api-sock: the thread that opens an image PATCH /drives names */
-	SECCOMP_RESTART,  /* main with --on-reboot restart: snapshot's list and a reset's calls */
+	SECCOMP_MAIN,	      /* the event loop: console, signals, timers */
+	SECCOMP_VCPU,	      /* KVM_RUN and the device register handlers it calls */
+	SECCOMP_IO,	      /* virtio-blk device threads: disk I/O */
+	SECCOMP_TEARDOWN,     /* the child that holds the VM fd until kvmrun exits */
+	SECCOMP_SNAPSHOT,     /* main, when it may write snapshots: main's list and their calls */
+	SECCOMP_API,	      /* --api-sock: the thread that reads HTTP requests from clients */
+	SECCOMP_OPENER,	      /* --api-sock: the thread that opens an image PATCH /drives names */
+	SECCOMP_RESTART,      /* main with --on-reboot restart: main's list and a reset's calls */
+	SECCOMP_NET,	      /* virtio-net device threads: tap or stream I/O, no disk calls */
+	SECCOMP_RESTART_SNAP, /* main with both: the snapshot role's and the restart role's */
 	SECCOMP_ROLES
 };
 
@@ -31,13 +33,13 @@ int seccomp_enter(enum seccomp_role role);
  */
 int seccomp_selftest(const char *role, char *err, size_t errlen);
 
-/* "main", "vcpu", "io", "teardown", "snapshot"; -1 for an unknown name. */
+/* A role by its name (main, vcpu, io, net, teardown, snapshot, api, opener, restart,
+ * restart-snap), or -1. */
 int seccomp_role_by_name(const char *name);
 
 /*
- * Every role's allowlist, one line per rule: "ROLE syscall NAME" (mmap and
- * mprotect without PROT_EXEC, ioctl limited to the requests listed) and
- * "ROLE ioctl 0xREQ NAME". For --seccomp-list and the test that holds the
+ * Every role's allowlist, one line per rule: "ROLE syscall NAME" (ioctl
+ * limited to the requests listed) and "ROLE ioctl 0xREQ NAME". For --seccomp-list and the test that holds the
  * lists to what each role really calls.
  */
 void seccomp_list(FILE *out);

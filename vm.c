@@ -142,9 +142,10 @@ bool vm_pause(struct vm *vm)
 
 enum seccomp_role vm_main_role(const struct vm *vm)
 {
+	bool snap = vm->opt.snapshot_dir || vm->api; /* the API's PUT /snapshot/create */
 	if (vm->opt.restart_on_reboot)
-		return SECCOMP_RESTART;
-	return vm->opt.snapshot_dir || vm->api ? SECCOMP_SNAPSHOT : SECCOMP_MAIN;
+		return snap ? SECCOMP_RESTART_SNAP : SECCOMP_RESTART;
+	return snap ? SECCOMP_SNAPSHOT : SECCOMP_MAIN;
 }
 
 void vm_resume(struct vm *vm)

@@ -69,11 +69,11 @@ struct vm {
 	atomic_int stop_why;
 	char stop_msg[256];
 	/* Start-up: no thread runs the guest before every thread and the child are confined. */
-	struct teardown *teardown;	     /* the teardown child, or NULL */
-	atomic_int reported;		     /* threads that installed their filter, or failed to */
-	atomic_int io_threads, vcpu_threads; /* threads started, for their names */
-	atomic_int go;			     /* 1: the vCPUs may run */
-	uint64_t t_main, t_first_run, t_init; /* CLOCK_MONOTONIC ns; 0: not yet */
+	struct teardown *teardown; /* the teardown child, or NULL */
+	atomic_int reported;	   /* threads that installed their filter, or failed to */
+	atomic_int io_threads, net_threads, vcpu_threads; /* threads started, for their names */
+	atomic_int go;					  /* 1: the vCPUs may run */
+	uint64_t t_main, t_first_run, t_init;		  /* CLOCK_MONOTONIC ns; 0: not yet */
 	/* Snapshots (snapshot.c): parked vCPUs, the files, what a restore read. */
 	atomic_int pause, parked;
 	int snap_fd;	   /* eventfd: the guest signalled init, snapshot due */

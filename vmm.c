@@ -197,13 +197,24 @@ static bool thread_confine(struct vm *vm, enum seccomp_role role)
 	return ok;
 }
 
-static bool io_thread_start(void *ctx)
+/* A disk's I/O thread (kvmrun-ioN): file I/O, no tap or socket calls. */
+static bool blk_thread_start(void *ctx)
 {
 	struct vm *vm = ctx;
 	char name[16];
 	snprintf(name, sizeof(name), "kvmrun-io%d", atomic_fetch_add(&vm->io_threads, 1));
 	prctl(PR_SET_NAME, name, 0, 0, 0);
 	return thread_confine(vm, SECCOMP_IO);
+}
+
+/* A NIC's thread (kvmrun-netN): the tap or stream, no disk calls (the network's side). */
+static bool net_thread_start(void *ctx)
+{
+	struct vm *vm = ctx;
+	char name[16];
+	snprintf(name, sizeof(name), "kvmrun-net%d", atomic_fetch_add(&vm->net_threads, 1));
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	return thread_confine(vm, SECCOMP_NET);
 }
 
 /*
@@ -384,7 +395,7 @@ static struct virtio_mmio_cfg virtio_cfg(struct vm *vm, int i)
 	return (struct virtio_mmio_cfg){
 		.vmfd = vm->vmfd,
 		.mem = &vm->mem,
-		.thread_start = io_thread_start,
+		.thread_start = i < vm->opt.ndisks ? blk_thread_start : net_thread_start,
 		.thread_ctx = vm,
 		.base = VIRTIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE,
 		.gsi = VIRTIO_FIRST_GSI + (uint32_t)i,

@@ -7,7 +7,7 @@ wrapper that runs kvmrun under `strace -f -ff` (the scripts' own PASS/FAIL lines
 indented, not counted: under strace, timing checks may fail; only the traces matter here).
 Not the whole suite: under ptrace in L1 it takes over 20 minutes, and its other runs repeat
 these paths (boots of other formats and sizes). Every trace file is one thread or
-process; its role comes from the name kvmrun gives it (kvmrun-vcpuN, kvmrun-ioN,
+process; its role comes from the name kvmrun gives it (kvmrun-vcpuN, kvmrun-ioN, kvmrun-netN,
 kvmrun-teardown; the main thread is the one that execs kvmrun), and every call it makes after
 its seccomp() counts for that role. `kvmrun --seccomp-list` gives the allowlists. FAIL when a
 role called something its list lacks (the filter would have killed it) or when a list holds a
@@ -34,7 +34,11 @@ CONTINGENT = {
     ("io", "clock_gettime"): "the vDSO's fallback, as for main",
     ("vcpu", ("ioctl", 0x5404)): "TCSETSF: the crash handler gives the terminal back when a "
                                  "vCPU thread faults",
-    ("io", ("ioctl", 0x5404)): "TCSETSF: the same for an I/O thread",
+    ("io", ("ioctl", 0x5404)): "TCSETSF: the same for a disk's I/O thread",
+    ("net", "clock_gettime"): "the vDSO's fallback, as for main",
+    ("net", "timerfd_settime"): "a NIC's rate limiter waiting (virtio.c's, as for a disk, "
+                                "whose traced workload reaches it; NIC limits run in the lab)",
+    ("net", ("ioctl", 0x5404)): "TCSETSF: the same for a NIC's thread",
     ("api", ("ioctl", 0x5404)): "TCSETSF: the same for the API thread",
     ("api", "ioctl"): "TCSETSF above: the API thread's only ioctl",
     ("opener", ("ioctl", 0x5404)): "TCSETSF: the same for the opener thread",
@@ -89,7 +93,7 @@ def other_workloads(traced):
     metrics, log = os.path.join(TMP, "m.jsonl"), os.path.join(TMP, "kv.log")
     r, w = os.pipe()
     ready_r, ready_w = os.pipe()  # one fd per flag: --console fd= and --ready-fd may not share
-    snaps = [os.path.join(TMP, f"snap{i}") for i in range(4)]
+    snaps = [os.path.join(TMP, f"snap{i}") for i in range(5)]
     limited_img = os.path.join(TMP, "limited.img")
     with open(limited_img, "wb") as fh:
         fh.truncate(1 << 20)
@@ -121,7 +125,10 @@ def other_workloads(traced):
              signal.SIGUSR2),
             # The restart role: the probe reboots again and again, each one put back to its
             # boot state; SIGTERM makes the next reboot the last.
-            (k + ["-c", "probe.exit=reboot", "--on-reboot", "restart"], signal.SIGTERM)]
+            (k + ["-c", "probe.exit=reboot", "--on-reboot", "restart"], signal.SIGTERM),
+            # Both: reboots put back, then a snapshot (and the exit it asks for).
+            (k + ["-c", "probe.exit=reboot", "--on-reboot", "restart", "--snapshot-dir",
+                  snaps[4]], signal.SIGUSR2)]
     try:
         for args, sig in runs:
             p = subprocess.Popen([traced] + args, stdin=subprocess.DEVNULL,
@@ -235,11 +242,12 @@ def role_of(lines):
         if line.startswith("execve("):
             # main, or main allowed to write snapshots (a filter of its own)
             # (the API's PUT /snapshot/create makes main write snapshots too), or restart
+            snap = '"--snapshot-dir"' in line or '"--snapshot-on-ready"' in line \
+                or '"--api-sock"' in line
             if '"--on-reboot", "restart"' in line:
-                return "restart"
-            return "snapshot" if '"--snapshot-dir"' in line or '"--snapshot-on-ready"' in line \
-                or '"--api-sock"' in line else "main"
-        m = re.match(r'prctl\(PR_SET_NAME, "kvmrun-(vcpu|io|teardown|api|opener)', line)
+                return "restart-snap" if snap else "restart"
+            return "snapshot" if snap else "main"
+        m = re.match(r'prctl\(PR_SET_NAME, "kvmrun-(vcpu|io|net|teardown|api|opener)', line)
         if m:
             return m.group(1)
     return None
@@ -310,12 +318,14 @@ def main():
                 used[role] |= calls
                 for c in calls - rules.get(role, set()):
                     where.setdefault((role, c), (run, f, lines[-6:]))
-    for role in ("main", "vcpu", "io", "teardown", "snapshot", "api", "opener", "restart"):
+    for role in ("main", "vcpu", "io", "net", "teardown", "snapshot", "api", "opener",
+                 "restart", "restart-snap"):
         allowed = rules.get(role, set())
         extra = used[role] - allowed
-        # The snapshot role holds main's rules too, and the restart role the snapshot role's:
+        # The snapshot and restart roles hold main's rules too, and restart-snap both roles':
         # those count as used where main (or a snapshot) used them.
-        also = {"snapshot": used["main"], "restart": used["main"] | used["snapshot"]}.get(
+        also = {"snapshot": used["main"], "restart": used["main"],
+                "restart-snap": used["main"] | used["snapshot"] | used["restart"]}.get(
             role, set())
         unused = {r for r in allowed - used[role] - also
                   if (role, r) not in CONTINGENT and ("main", r) not in CONTINGENT}
