@@ -55,15 +55,16 @@ static struct vm *g_vm;
  */
 __attribute__((noreturn)) static void die_of(int sig, const siginfo_t *si)
 {
-	static volatile uintptr_t nowhere; /* 0, unknown to the compiler */
-	static volatile int zero, one = 1; /* both unknown: 1 / x alone compiles to no division */
+	/* In assembly: in C these are undefined behaviour, and UBSan would step in. */
 	if (sig == SIGBUS && si->si_code > 0)
 		(void)*(volatile const uint8_t *)si->si_addr; /* the page that is gone */
 	if (sig == SIGILL)
-		__builtin_trap();
+		__asm__ volatile("ud2");
 	if (sig == SIGFPE)
-		zero = one / zero;
-	*(volatile int *)nowhere = 0; /* SIGSEGV, also for a SIGBUS sent by kill */
+		__asm__ volatile("xor %%eax, %%eax\n\txor %%edx, %%edx\n\tdiv %%eax" ::
+					 : "eax", "edx");
+	/* SIGSEGV (also for a SIGBUS sent by kill): page 0 is never mapped. */
+	__asm__ volatile("movl $0, 0x8" ::: "memory");
 	__builtin_trap();
 }
 
