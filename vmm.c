@@ -198,24 +198,28 @@ static bool thread_confine(struct vm *vm, enum seccomp_role role)
 	return ok;
 }
 
+/* A device's thread: named PREFIX<n>, confined to its role. */
+static bool device_thread_start(struct vm *vm, atomic_int *count, const char *prefix,
+				enum seccomp_role role)
+{
+	char name[16];
+	snprintf(name, sizeof(name), "%s%d", prefix, atomic_fetch_add(count, 1));
+	prctl(PR_SET_NAME, name, 0, 0, 0);
+	return thread_confine(vm, role);
+}
+
 /* A disk's I/O thread (kvmrun-ioN): file I/O, no tap or socket calls. */
 static bool blk_thread_start(void *ctx)
 {
 	struct vm *vm = ctx;
-	char name[16];
-	snprintf(name, sizeof(name), "kvmrun-io%d", atomic_fetch_add(&vm->io_threads, 1));
-	prctl(PR_SET_NAME, name, 0, 0, 0);
-	return thread_confine(vm, SECCOMP_IO);
+	return device_thread_start(vm, &vm->io_threads, "kvmrun-io", SECCOMP_IO);
 }
 
 /* A NIC's thread (kvmrun-netN): the tap or stream, no disk calls (the network's side). */
 static bool net_thread_start(void *ctx)
 {
 	struct vm *vm = ctx;
-	char name[16];
-	snprintf(name, sizeof(name), "kvmrun-net%d", atomic_fetch_add(&vm->net_threads, 1));
-	prctl(PR_SET_NAME, name, 0, 0, 0);
-	return thread_confine(vm, SECCOMP_NET);
+	return device_thread_start(vm, &vm->net_threads, "kvmrun-net", SECCOMP_NET);
 }
 
 /*

@@ -1477,15 +1477,11 @@ static void t_stream_rx(struct t *t, struct ctx *x)
 	CHECK(t, cfg_status(t) == VIRTIO_NET_S_LINK_UP, "link still up");
 }
 
-/* A socket that takes a frame only in part holds the TX queue, drops nothing, keeps order. */
-static void t_stream_backpressure(struct t *t, struct ctx *x)
+/* `n` TX chains of one `len`-byte frame each (frame i made with seed i), kicked. */
+static void tx_frames(struct t *t, struct ctx *x, uint16_t n, size_t len)
 {
-	enum { FRAMES = 24, LEN = 16000 };
-
-	/* setup_kind gives the device's end of a stream a small send buffer (64 KiB). */
-	CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 16, 32) == 0, "setup");
-	for (uint16_t i = 0; i < FRAMES; i++) {
-		size_t l = make_frame(x, LEN, (uint8_t)i);
+	for (uint16_t i = 0; i < n; i++) {
+		size_t l = make_frame(x, len, (uint8_t)i);
 		uint64_t at = 0x80000u + (uint64_t)i * 0x4000u;
 
 		memcpy(g(t, at), x->frame, l);
@@ -1493,6 +1489,16 @@ static void t_stream_backpressure(struct t *t, struct ctx *x)
 		tx_chain(t, x, i, &sg, 1);
 	}
 	kick(t, NET_TXQ);
+}
+
+/* A socket that takes a frame only in part holds the TX queue, drops nothing, keeps order. */
+static void t_stream_backpressure(struct t *t, struct ctx *x)
+{
+	enum { FRAMES = 24, LEN = 16000 };
+
+	/* setup_kind gives the device's end of a stream a small send buffer (64 KiB). */
+	CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 16, 32) == 0, "setup");
+	tx_frames(t, x, FRAMES, LEN);
 	CHECK(t, run(x) >= 1, "run");
 	uint16_t first = q_used_idx(t, &x->q[1]);
 	CHECK(t, first < FRAMES, "the socket filled: %u of %u chains taken", first, FRAMES);
@@ -1613,15 +1619,7 @@ static void t_stream_peer_gone_mid_frame(struct t *t, struct ctx *x)
 
 	signal(SIGPIPE, SIG_IGN); /* as kvmrun's main: a gone peer is EPIPE */
 	CHECK(t, setup_kind(t, x, NET_STREAM, ~0ULL, 16, 32) == 0, "setup");
-	for (uint16_t i = 0; i < FRAMES; i++) {
-		size_t l = make_frame(x, LEN, (uint8_t)i);
-		uint64_t at = 0x80000u + (uint64_t)i * 0x4000u;
-
-		memcpy(g(t, at), x->frame, l);
-		struct seg sg = { at, (uint32_t)l, 0 };
-		tx_chain(t, x, i, &sg, 1);
-	}
-	kick(t, NET_TXQ);
+	tx_frames(t, x, FRAMES, LEN);
 	run(x);
 	uint16_t first = q_used_idx(t, &x->q[1]);
 	CHECK(t, first < FRAMES, "the socket filled: %u of %u chains taken", first, FRAMES);
