@@ -45,12 +45,22 @@ def main():
     rc = 0
     try:
         for s in sys.argv[1:]:
-            p = subprocess.run(cmd + [python, os.path.join(src, "test", s)], env=env,
-                               stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                               timeout=1800, cwd="/tmp")
-            sys.stdout.write(p.stdout + p.stderr)
-            sys.stdout.flush()
-            if p.returncode != 0 and "FAIL " not in p.stdout:
+            # Line by line as they come: in L1 a log that stays silent for minutes looks
+            # like a hung L1 to test/l1/run.sh.
+            p = subprocess.Popen(cmd + [python, os.path.join(src, "test", s)], env=env,
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, cwd="/tmp")
+            failed = False
+            for line in p.stdout:
+                failed = failed or line.startswith("FAIL ")
+                sys.stdout.write(line)
+                sys.stdout.flush()
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+            if p.returncode != 0 and not failed:
                 print(f"FAIL user/{s}: exited with status {p.returncode}", flush=True)
             rc |= p.returncode != 0
     finally:

@@ -19,7 +19,7 @@
 #   KVMRUN_FUZZ_SECONDS=N          fuzzing time per target (5)
 set -uo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-cd "$TOP"
+cd "$TOP" || exit 1
 LOG=$(mktemp /tmp/kvmrun-suite.XXXXXX)
 TIMES=$(mktemp /tmp/kvmrun-times.XXXXXX)
 trap 'rm -f "$LOG" "$TIMES"' EXIT
@@ -43,6 +43,17 @@ run() { # run one test program, echoing its lines and keeping them for the count
 	"$@" 2>&1 | tee -a "$LOG"
 }
 
+# bounded CMD: one test script, ended after 25 minutes (a hang is a FAIL, not
+# the end of CI's time; test/l1/run.sh has its own watch over L1).
+bounded() {
+	local rc
+	timeout -k 30 "${KVMRUN_SCRIPT_TIMEOUT:-1500}" bash -c "$1"
+	rc=$?
+	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
+		echo "FAIL timeout: '$1' still ran after ${KVMRUN_SCRIPT_TIMEOUT:-1500} s"
+	fi
+}
+
 # kvm GROUP CMD...: commands that need /dev/kvm, directly or in one L1 boot.
 kvm() {
 	local group=$1 c
@@ -50,7 +61,7 @@ kvm() {
 	if [ "$where" = l1 ]; then
 		run bash test/l1/run.sh -g "$group" "$@"
 	else
-		for c in "$@"; do run bash -c "$c"; done
+		for c in "$@"; do run bounded "$c"; done
 	fi
 }
 
