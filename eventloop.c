@@ -27,7 +27,7 @@ static void loop_signals(sigset_t *set)
 	sigaddset(set, SIGQUIT);
 	sigaddset(set, SIGUSR1);
 	sigaddset(set, SIGUSR2);
-	sigaddset(set, SIGIO); /* a restored snapshot's memory file is about to change */
+	sigaddset(set, LEASE_SIGNAL); /* a restored snapshot's memory file is about to change */
 }
 
 void vm_block_signals(void)
@@ -190,7 +190,8 @@ static void on_lease_break(struct vm *vm, int fd)
 				 vm->lease_path[i]);
 			finish(vm, EXIT_RUNTIME, vm->stop_msg);
 		}
-	log_msg(&vm->log, LOG_WARN, "SIGIO: not from a memory file's lease; ignored");
+	log_msg(&vm->log, LOG_WARN, "signal %d: not from a memory file's lease; ignored",
+		LEASE_SIGNAL);
 }
 
 static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
@@ -207,7 +208,7 @@ static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
 		on_snapshot(vm);
 		return;
 	}
-	if (sig == SIGIO) {
+	if (sig == LEASE_SIGNAL) {
 		on_lease_break(vm, (int)si.ssi_fd);
 		return;
 	}

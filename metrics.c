@@ -148,10 +148,16 @@ int metrics_emit(struct metrics_sink *s, struct jline *j)
 	int rc = write_tail(s);
 	if (rc < 0)
 		return rc;
-	/* Over PIPE_BUF (4 KiB: a few devices) a FIFO may take only part of it. */
+	/*
+	 * Over PIPE_BUF (4 KiB: a few devices) a FIFO may take only part of it;
+	 * a full one none: then all of it waits (the exit line, for one, gets
+	 * metrics_flush's wait rather than being dropped).
+	 */
 	ssize_t w = write(s->fd, j->buf, j->len);
-	if (w < 0)
+	if (w < 0 && errno != EAGAIN)
 		return -errno;
+	if (w < 0)
+		w = 0;
 	s->tail_len = j->len - (size_t)w;
 	memcpy(s->tail, j->buf + w, s->tail_len);
 	return 0;

@@ -42,8 +42,9 @@ struct metrics_sink {
 int metrics_open(struct metrics_sink *s, const char *path);
 
 /*
- * Finish the line and write it. 0, or -errno: -EAGAIN when a FIFO is full,
- * or still holds the tail of an earlier line (then this line is dropped whole).
+ * Finish the line and write it; what a FIFO cannot take now waits, as the
+ * tail. 0, or -errno: -EAGAIN when an earlier line's tail still waits (then
+ * this line is dropped whole).
  */
 int metrics_emit(struct metrics_sink *s, struct jline *j);
 

@@ -477,8 +477,8 @@ static void load_state(struct vm *vm, const char *dir, const char *mem, struct s
 }
 
 /*
- * A read lease on a memory file: the kernel tells this process (SIGIO, read
- * by main's loop) before anyone truncates the file or opens it for writing,
+ * A read lease on a memory file: the kernel tells this process (LEASE_SIGNAL,
+ * read by main's loop) before anyone truncates the file or opens it for writing,
  * and holds them until the lease goes, with this process. The guest's pages
  * come from that file: truncated under a running clone they would vanish
  * (the guest sees zeros or faults, the monitor SIGBUS), so the clone ends
@@ -490,7 +490,8 @@ static void watch_memory(struct vm *vm, int mem, const char *dir, const char *me
 	char path[4096];
 	char *name =
 		snap_path(path, sizeof(path), dir, mem_path, SNAP_MEMORY) ? strdup(path) : NULL;
-	if (!name || fcntl(mem, F_SETSIG, SIGIO) < 0 || fcntl(mem, F_SETLEASE, F_RDLCK) < 0) {
+	if (!name || fcntl(mem, F_SETSIG, LEASE_SIGNAL) < 0 ||
+	    fcntl(mem, F_SETLEASE, F_RDLCK) < 0) {
 		if (!vm->unwatched)
 			vm->unwatched = name ? errno : ENOMEM;
 		free(name);
@@ -508,11 +509,22 @@ static void watch_memory(struct vm *vm, int mem, const char *dir, const char *me
  */
 static int lock_memory(struct vm *vm, const char *dir, const char *mem_path)
 {
-	int mem = open_in(vm, dir, mem_path, SNAP_MEMORY, O_RDONLY, "--restore");
-	if (lock(mem, F_RDLCK) < 0)
+	/*
+	 * The lock and the lease on an open of their own, never mapped: a
+	 * mapping holds its file open for as long as the address space lives,
+	 * and the teardown child shares kvmrun's until the VM is gone. This fd
+	 * it closes, so both go the moment kvmrun exits.
+	 */
+	int lk = open_in(vm, dir, mem_path, SNAP_MEMORY, O_RDONLY, "--restore");
+	if (lock(lk, F_RDLCK) < 0)
 		vm_die(vm, EXIT_USAGE, "--restore %s: a kvmrun is writing a snapshot there", dir);
-	watch_memory(vm, mem, dir, mem_path);
-	return mem;
+	watch_memory(vm, lk, dir, mem_path);
+	int mem = open_in(vm, dir, mem_path, SNAP_MEMORY, O_RDONLY, "--restore");
+	struct stat a, b;
+	if (fstat(lk, &a) < 0 || fstat(mem, &b) < 0 || a.st_dev != b.st_dev || a.st_ino != b.st_ino)
+		vm_die(vm, EXIT_USAGE, "--restore %s: %s was replaced while it was opened", dir,
+		       SNAP_MEMORY);
+	return mem; /* to map; lk stays open while the VM runs */
 }
 
 /* The memory file is of the size the state says. */
@@ -595,6 +607,8 @@ static void map_chain(struct vm *vm, const char *dir, const struct snapshot *s, 
 		       strerror(-rc));
 	for (int i = n - 1; i >= 0; i--)
 		overlay(vm, chain[i], &bases[i], mem[i]);
+	for (int i = 0; i <= n; i++)
+		close(mem[i]); /* mapped: the mappings hold the files; the locks are elsewhere */
 	free(bases);
 	free(b);
 }

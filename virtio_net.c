@@ -263,6 +263,8 @@ static void link_lost(struct net *n)
 	stat_add(&n->stats.link_downs, 1);
 	n->config.status = 0;
 	virtio_config_changed(&n->vd, &n->config);
+	/* TX chains held behind a frame's tail (blocked()) go now, dropped: no kick may come. */
+	efd_signal(n->vd.kick_fd[NET_TXQ]);
 	len = snprintf(m, sizeof(m), "kvmrun: --net %s: %s; eth%u link down\n", n->name, n->st->why,
 		       n->index);
 	if (n->msg_fd >= 0 && len > 0)

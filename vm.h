@@ -3,6 +3,7 @@
 #ifndef KVMRUN_VM_H
 #define KVMRUN_VM_H
 
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,6 +38,12 @@ struct teardown;
  * vmm.c owns the one instance (set up, then started); eventloop.c and
  * report.c get it by pointer.
  */
+/*
+ * A memory file's lease is breaking (F_SETSIG): a real-time signal, so it
+ * queues and is never merged into one already pending (a stray SIGIO).
+ */
+#define LEASE_SIGNAL (SIGRTMIN + 1)
+
 struct vm {
 	struct options opt;
 	int kvmfd, vmfd;
@@ -88,7 +95,7 @@ struct vm {
 	uint32_t restored_crc;	   /* its state file's CRC (a diff's base_crc) */
 	/*
 	 * --restore: its memory files (a diff chain's too), each under a read
-	 * lease, so a truncation or a writer's open is told (SIGIO) before it
+	 * lease, so a truncation or a writer's open is told (LEASE_SIGNAL) before it
 	 * proceeds; with each one's path. unwatched: why a lease
 	 * could not be taken (errno of the first refusal), or 0.
 	 */

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 
 from kvmtest import TOP, user_cmd
 
@@ -50,16 +51,24 @@ def main():
             p = subprocess.Popen(cmd + [python, os.path.join(src, "test", s)], env=env,
                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True, cwd="/tmp")
-            failed = False
-            for line in p.stdout:
-                failed = failed or line.startswith("FAIL ")
-                sys.stdout.write(line)
-                sys.stdout.flush()
+            failed = []
+
+            def relay(out=p.stdout, failed=failed):
+                for line in out:
+                    if line.startswith("FAIL "):
+                        failed.append(line)
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+            t = threading.Thread(target=relay, daemon=True)
+            t.start()
             try:
-                p.wait(timeout=60)
+                p.wait(timeout=1800)
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
+                print(f"FAIL user/{s}: still ran after 1800 s", flush=True)
+                failed.append(s)
+            t.join(30)
             if p.returncode != 0 and not failed:
                 print(f"FAIL user/{s}: exited with status {p.returncode}", flush=True)
             rc |= p.returncode != 0

@@ -50,7 +50,7 @@ bounded() {
 	timeout -k 30 "${KVMRUN_SCRIPT_TIMEOUT:-1500}" bash -c "$1"
 	rc=$?
 	if [ "$rc" = 124 ] || [ "$rc" = 137 ]; then
-		echo "FAIL timeout: '$1' still ran after ${KVMRUN_SCRIPT_TIMEOUT:-1500} s"
+		echo "FAIL timeout: '$1' timed out after ${KVMRUN_SCRIPT_TIMEOUT:-1500} s (or was killed)"
 	fi
 }
 

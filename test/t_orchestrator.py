@@ -209,13 +209,17 @@ def metrics_fifo_lines_whole():
         if i % 4 == 0:
             p.send_signal(signal.SIGUSR1)
         time.sleep(0.02)
+    for _ in range(3):  # the pipe full and a tail held when the exit comes
+        p.send_signal(signal.SIGUSR1)
+        time.sleep(0.05)
+    time.sleep(0.2)
     p.send_signal(signal.SIGINT)
     deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:  # the exit line goes out as the pipe empties
+    while time.monotonic() < deadline:  # the tail, then the exit line, as a slow reader reads
         try:
-            chunk = os.read(r, 65536)
+            chunk = os.read(r, 4096)
         except BlockingIOError:
-            time.sleep(0.01)
+            time.sleep(0.05)
             continue
         if not chunk:
             break

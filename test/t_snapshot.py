@@ -250,7 +250,10 @@ def diff():
              "--snapshot-dir", d0])
     vm.until(b"tick=20 ")
     vm.p.send_signal(signal.SIGUSR2)
-    vm.wait()
+    st, err = vm.wait()
+    # At once after the clones above: their locks went with them (not with their teardown).
+    result("snapshot/diff-base-rewritten", st == 0 and "snapshot written" in vm.logged(),
+           f"status {st} {err!r}")
     bad("diff-base-written-over", ["--restore", chain[1]], "is not the snapshot it was taken")
     bad("track-dirty-alone", ["-k", probe("pvh"), "--track-dirty"], "--track-dirty")
 
