@@ -12,6 +12,8 @@
 #include "cpu.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <signal.h>
@@ -40,6 +42,10 @@
 #define API (1u << SECCOMP_API)
 #define OPENER (1u << SECCOMP_OPENER)
 
+#ifndef FALLOC_FL_ZERO_RANGE
+#define FALLOC_FL_ZERO_RANGE 0x10 /* as virtio_blk.c: not in every libc's fcntl.h */
+#endif
+
 /* Block-device ioctls (linux/fs.h clashes with musl's headers). */
 #define BLKDISCARD_REQ _IO(0x12, 119)
 #define BLKZEROOUT_REQ _IO(0x12, 127)
@@ -47,27 +53,31 @@
 #define BLKSSZGET_REQ _IO(0x12, 104)
 
 /*
- * Syscalls per role, each with the path that makes it; `arg`/`val`, when
- * arg >= 0, allow the call only with that argument (tkill: the vCPU kick
- * signal). Held to what each role calls by test/t_seccomp.py: a rule no
- * traced workload uses is an error unless that test names the path (marked
+ * Syscalls per role, each with the path that makes it; `arg`/`vals`, when
+ * arg >= 0, allow the call only with one of those values of that argument
+ * (tkill: the vCPU kick signal; futex: the two operations musl makes).
+ * Held to what each role calls by test/t_seccomp.py: a rule no traced
+ * workload uses is an error unless that test names the path (marked
  * "untested path" here). No memory calls at all: every allocation, thread
  * stack and mapping is made before the threads confine themselves.
  */
-#define SC(name, roles, why)                         \
-	{                                            \
-		SYS_##name, #name, roles, -1, 0, why \
+#define MAX_VALS 4
+#define SC(name, roles, why)                                \
+	{                                                   \
+		SYS_##name, #name, roles, -1, { 0 }, 0, why \
 	}
-#define SC_ARG(name, roles, arg, val, why)              \
-	{                                               \
-		SYS_##name, #name, roles, arg, val, why \
+#define SC_ARG(name, roles, arg, why, ...)                                          \
+	{                                                                           \
+		SYS_##name, #name, roles, arg, { __VA_ARGS__ },                     \
+			sizeof((uint64_t[]){ __VA_ARGS__ }) / sizeof(uint64_t), why \
 	}
 static const struct {
 	int nr;
 	const char *name;
 	unsigned roles;
 	int arg;
-	uint64_t val;
+	uint64_t vals[MAX_VALS];
+	unsigned nvals;
 	const char *why;
 } allowed[] = {
 	SC(read, MAIN | IO | NET | DOWN | API,
@@ -80,7 +90,9 @@ static const struct {
 	SC(preadv, IO, "virtio-blk IN straight into guest buffers"),
 	SC(pwritev, IO, "virtio-blk OUT straight from guest buffers; zeroes where fallocate fails"),
 	SC(fdatasync, IO, "virtio-blk FLUSH"),
-	SC(fallocate, IO, "virtio-blk DISCARD and WRITE_ZEROES on image files"),
+	SC_ARG(fallocate, IO, 1, "virtio-blk DISCARD and WRITE_ZEROES on image files",
+	       FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+	       FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE),
 	SC(timerfd_settime, IO | NET,
 	   "rate limiters: wake when the bucket can pay (bw=, iops=, ...)"),
 	SC(poll, IO | NET | DOWN,
@@ -93,17 +105,28 @@ static const struct {
 	SC(unlinkat, DOWN, "--api-sock: remove the socket once kvmrun has exited"),
 	SC(open, OPENER,
 	   "PATCH /drives path_on_host: the new image; PUT /snapshot/create: its files (created)"),
-	SC(mkdir, OPENER, "PUT /snapshot/create: its directory, when missing"),
+	SC_ARG(mkdir, OPENER, 1, "PUT /snapshot/create: its directory, when missing", 0700),
 	SC(fstat, OPENER, "PATCH /drives: the new image is a file or a block device, its size"),
-	SC(fcntl, OPENER, "PATCH /drives: clear O_NONBLOCK, take the image's OFD lock"),
+	SC_ARG(fcntl, OPENER, 1,
+	       "PATCH /drives: clear O_NONBLOCK, take the image's OFD lock; PUT /snapshot/create: "
+	       "whether a clone holds its memory file; musl's open(O_CLOEXEC) sets FD_CLOEXEC",
+	       F_SETFL, F_OFD_SETLK, F_OFD_GETLK, F_SETFD),
 	SC(close, OPENER, "PATCH /drives: the old image (or a new one refused)"),
 	SC(timerfd_settime, MAIN,
 	   "SIGTERM grace period; --limits: wake a queue whose limit changed"),
-	SC(futex, ALL | API | OPENER,
-	   "device and console locks, the start gate; main answers the API, waits for the opener"),
-	SC_ARG(tkill, MAIN, 1, CPU_KICK_SIGNAL,
+	/*
+	 * musl's locks, joins and semaphores wait and wake with the private
+	 * operations only (none of the PI or requeue ones, the kernel's most
+	 * troubled); kvmrun has no condition variables.
+	 */
+	SC_ARG(futex, ALL | API | OPENER, 1,
+	       "device and console locks, the start gate; main answers the API, waits for the "
+	       "opener",
+	       FUTEX_WAIT_PRIVATE, FUTEX_WAKE_PRIVATE),
+	SC_ARG(tkill, MAIN, 1,
 	       "cpu_kick: pthread_kill of a vCPU thread, only "
-	       "with the kick signal"),
+	       "with the kick signal",
+	       CPU_KICK_SIGNAL),
 	SC(rt_sigprocmask, MAIN | VCPU, "pthread_kill (main) and thread exit (vCPUs) mask signals"),
 	SC(rt_sigreturn, VCPU, "return from the kick handler"),
 	SC(clock_gettime, ALL | API | OPENER,
@@ -111,8 +134,9 @@ static const struct {
 	SC(exit, VCPU, "a vCPU thread ends when the VM stops"),
 	SC(exit_group, MAIN | DOWN, "process exit"),
 	SC(pwrite64, SNAP, "snapshot: the state and memory files"),
-	SC_ARG(madvise, RESTART, 2, MADV_DONTNEED,
-	       "--on-reboot restart: the last run's guest RAM goes, zero pages come back"),
+	SC_ARG(madvise, RESTART, 2,
+	       "--on-reboot restart: the last run's guest RAM goes, zero pages come back",
+	       MADV_DONTNEED),
 	SC(ftruncate, SNAP, "snapshot: empty the files, so old pages become holes"),
 	SC(fdatasync, SNAP, "snapshot: on disk before kvmrun exits or resumes"),
 	SC(pread64, MAIN,
@@ -243,10 +267,10 @@ static void emit(FILE *out, enum seccomp_role role, const char *name)
 		if (allowed[i].arg < 0)
 			check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i].nr, 0),
 			      allowed[i].why);
-		else
+		for (unsigned v = 0; allowed[i].arg >= 0 && v < allowed[i].nvals; v++)
 			check(seccomp_rule_add(ctx, SCMP_ACT_ALLOW, allowed[i].nr, 1,
 					       SCMP_CMP((unsigned)allowed[i].arg, SCMP_CMP_EQ,
-							allowed[i].val)),
+							allowed[i].vals[v])),
 			      allowed[i].why);
 	}
 	for (size_t i = 0; i < NIOCTLS; i++)
