@@ -3,6 +3,7 @@
 #include "console.h"
 
 #include "ratelimit.h"
+#include "util.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,21 +18,10 @@
 #define TURN (64u << 10) /* at most this much per console_drain: other events go on */
 
 /*
- * Whether the console takes CHUNK bytes now without blocking main: an epoll
- * set of its own holding only out_fd for EPOLLOUT (a pipe: a free page; a
- * socket or terminal: room), asked with a zero timeout. A regular file
- * cannot be in an epoll set, and is always writable.
+ * Whether the console takes CHUNK bytes now without blocking main: out_ep
+ * (util.h's out_epoll: a pipe with a free page, a socket or terminal with
+ * room) asked with a zero timeout. A regular file is always writable.
  */
-static void out_watch(struct console *c)
-{
-	struct epoll_event ev = { .events = EPOLLOUT };
-	c->out_ep = c->out_fd < 0 ? -1 : epoll_create1(EPOLL_CLOEXEC);
-	if (c->out_ep >= 0 && epoll_ctl(c->out_ep, EPOLL_CTL_ADD, c->out_fd, &ev) < 0) {
-		close(c->out_ep);
-		c->out_ep = -1;
-	}
-}
-
 static bool writable(const struct console *c)
 {
 	struct epoll_event ev;
@@ -77,7 +67,7 @@ int console_open(struct console *c, const struct options *o, char *err, size_t e
 	case CONSOLE_NONE:
 		break;
 	}
-	out_watch(c);
+	c->out_ep = out_epoll(c->out_fd);
 	/* The default limit guards files; an explicit one applies to any output. */
 	int64_t rate = o->console_limit < 0 ? (o->console == CONSOLE_FILE ? 64 << 10 : 0)
 					    : o->console_limit;
@@ -187,7 +177,6 @@ enum console_drain console_drain(struct console *c, struct serial *s)
 
 void console_flush(struct console *c, struct serial *s, int ms)
 {
-	struct epoll_event ev;
 	enum console_drain r;
 	/*
 	 * Turns are counted too: a vCPU that still prints while kvmrun stops
@@ -195,10 +184,8 @@ void console_flush(struct console *c, struct serial *s, int ms)
 	 */
 	for (int turns = 0; (r = console_drain(c, s)) != CONSOLE_DRAINED && ms > 0 && turns < 64;
 	     turns++) {
-		if (r == CONSOLE_BLOCKED) { /* wait for room, a tenth of a second at a time */
-			epoll_wait(c->out_ep, &ev, 1, ms < 100 ? ms : 100);
-			ms -= 100;
-		}
+		if (r == CONSOLE_BLOCKED)
+			out_wait(c->out_ep, &ms);
 	}
 }
 

@@ -7,9 +7,10 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include "util.h"
 
 __attribute__((format(printf, 2, 3))) static void put(struct jline *j, const char *fmt, ...)
 {
@@ -111,12 +112,8 @@ int metrics_open(struct metrics_sink *s, const char *path)
 	s->fd = open(path, flags, 0644);
 	if (s->fd < 0)
 		return -errno;
-	struct epoll_event ev = { .events = EPOLLOUT };
-	if ((flags & O_NONBLOCK) && (s->ep = epoll_create1(EPOLL_CLOEXEC)) >= 0 &&
-	    epoll_ctl(s->ep, EPOLL_CTL_ADD, s->fd, &ev) < 0) {
-		close(s->ep);
-		s->ep = -1;
-	}
+	if (flags & O_NONBLOCK)
+		s->ep = out_epoll(s->fd);
 	return 0;
 }
 
@@ -165,10 +162,7 @@ int metrics_emit(struct metrics_sink *s, struct jline *j)
 
 void metrics_flush(struct metrics_sink *s, int ms)
 {
-	struct epoll_event ev;
-	/* A tenth of a second at a time: a reader that quit is EPIPE, not a wait. */
-	while (s->fd >= 0 && write_tail(s) == -EAGAIN && s->ep >= 0 && ms > 0) {
-		epoll_wait(s->ep, &ev, 1, ms < 100 ? ms : 100);
-		ms -= 100;
-	}
+	/* A reader that quit is EPIPE, not a wait. */
+	while (s->fd >= 0 && write_tail(s) == -EAGAIN && s->ep >= 0 && ms > 0)
+		out_wait(s->ep, &ms);
 }

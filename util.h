@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -60,6 +61,31 @@ static inline void efd_drain(int fd)
 }
 
 /* Sleep while *a == val (a futex: the start gate, and vCPUs parked for a snapshot). */
+/*
+ * An epoll set holding only `fd` for EPOLLOUT: whether an output (a pipe, a
+ * socket, a terminal) takes more without blocking, asked with a zero
+ * timeout or waited on. -1 when epoll cannot hold it (a regular file, always
+ * writable) or fd is -1.
+ */
+static inline int out_epoll(int fd)
+{
+	struct epoll_event ev = { .events = EPOLLOUT };
+	int ep = fd < 0 ? -1 : epoll_create1(EPOLL_CLOEXEC);
+	if (ep >= 0 && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(ep);
+		ep = -1;
+	}
+	return ep;
+}
+
+/* At exit: wait for room on out_epoll's set, a tenth of a second of *ms at a time. */
+static inline void out_wait(int ep, int *ms)
+{
+	struct epoll_event ev;
+	epoll_wait(ep, &ev, 1, *ms < 100 ? *ms : 100);
+	*ms -= 100;
+}
+
 static inline void futex_wait(atomic_int *a, int val)
 {
 	syscall(SYS_futex, a, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);

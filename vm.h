@@ -23,6 +23,12 @@
 
 #define MAX_DEVICES (MAX_DISKS + MAX_NETS)
 
+/*
+ * A memory file's lease is breaking (F_SETSIG): a real-time signal, so it
+ * queues and is never merged into one already pending (a stray SIGIO).
+ */
+#define LEASE_SIGNAL (SIGRTMIN + 1)
+
 struct acpi_pm;
 struct api;
 struct api_resp;
@@ -38,12 +44,6 @@ struct teardown;
  * vmm.c owns the one instance (set up, then started); eventloop.c and
  * report.c get it by pointer.
  */
-/*
- * A memory file's lease is breaking (F_SETSIG): a real-time signal, so it
- * queues and is never merged into one already pending (a stray SIGIO).
- */
-#define LEASE_SIGNAL (SIGRTMIN + 1)
-
 struct vm {
 	struct options opt;
 	int kvmfd, vmfd;
@@ -95,8 +95,8 @@ struct vm {
 	uint32_t restored_crc;	   /* its state file's CRC (a diff's base_crc) */
 	/*
 	 * --restore: its memory files (a diff chain's too), each under a read
-	 * lease, so a truncation or a writer's open is told (LEASE_SIGNAL) before it
-	 * proceeds; with each one's path. unwatched: why a lease
+	 * lease, so a truncation or a writer's open is told (LEASE_SIGNAL)
+	 * before it proceeds; with each one's path. unwatched: why a lease
 	 * could not be taken (errno of the first refusal), or 0.
 	 */
 	int lease_fd[SNAP_MAX_CHAIN + 1];

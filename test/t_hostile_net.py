@@ -132,6 +132,19 @@ class Capture(threading.Thread):
                 self.frames.append(data)
 
 
+def rest(q, timeout=5):
+    """What a reader() has still to put in q, up to its end (None) or `timeout` s of quiet."""
+    got = []
+    while True:
+        try:
+            item = q.get(timeout=timeout)
+        except queue.Empty:
+            return got
+        if item is None:
+            return got
+        got.append(item)
+
+
 def reader(stream, q):
     for raw in iter(stream.readline, b""):
         q.put(raw.decode(errors="replace"))
@@ -195,24 +208,8 @@ def drive(extra, mode="net-chains"):
         cap.stop.set()  # it reads on until the socket stays quiet for its timeout
         cap.join(timeout=30)
         sock.close()
-    while True:  # the rest of stdout after the exit
-        try:
-            line = lines.get(timeout=2)
-        except queue.Empty:
-            break
-        if line is None:
-            break
-        out.append(line)
-    err = []
-    while True:  # to its end (None): the reader may still be on the last lines
-        try:
-            e = errs.get(timeout=5)
-        except queue.Empty:
-            break
-        if e is None:
-            break
-        err.append(e)
-    return status, "".join(out), "".join(err), cap.frames, sent, why
+    out += rest(lines)  # stdout and stderr after the exit, to their ends
+    return status, "".join(out), "".join(rest(errs)), cap.frames, sent, why
 
 
 def kv(val):
