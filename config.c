@@ -40,10 +40,12 @@ static const char usage_text[] =
 	"  -i, --initrd FILE        initial ramdisk\n"
 	"  -c, --cmdline STR        appended to the default kernel command line:\n"
 	"                           \"" DEFAULT_CMDLINE "\"\n"
-	"  -m, --memory SIZE        guest RAM, e.g. 512M, 2G (default 128M; no suffix means MiB)\n"
-	"  -n, --cpus N             vCPUs (default 1)\n"
+	"  -m, --memory SIZE        guest RAM, e.g. 512M, 2G (default 128M; no suffix means MiB;\n"
+	"                           4M to the host's RAM, a multiple of 4K)\n"
+	"  -n, --cpus N             vCPUs, 1 to 254 (default 1)\n"
 	"      --disk PATH[,ro][,serial=ID][,cache=unsafe|writeback][,bw=RATE][,iops=N]\n"
-	"                           virtio-blk disk: raw image or block device (repeatable);\n"
+	"                           virtio-blk disk: raw image or block device (repeatable:\n"
+	"                           16 disks, 8 NICs, 19 devices in all);\n"
 	"                           bw=/iops= limit it (also bw-burst=, iops-burst=)\n"
 	"      --net tap=NAME | fd=N | stream=PATH [,mac=MAC][,rx-bw=RATE][,tx-bw=RATE]...\n"
 	"                           virtio-net interface on a tap device, or on passt's\n"
@@ -65,9 +67,10 @@ static const char usage_text[] =
 	"      --ready-fd N         write \"running US\" and \"init US\" lines to fd N\n"
 	"      --metrics PATH       JSON-lines metrics (file or FIFO), at exit and on SIGUSR1\n"
 	"      --log PATH           event log with monotonic timestamps\n"
-	"      --log-level LEVEL    error, warn, info (default) or debug\n"
-	"      --shutdown-timeout S seconds the guest gets to shut down after SIGTERM (default "
-	"10)\n"
+	"      --log-level LEVEL    error, warn (warning), info (default) or debug (trace);\n"
+	"                           any case\n"
+	"      --shutdown-timeout S seconds the guest gets to shut down after SIGTERM, 0 to 3600\n"
+	"                           (default 10; 0: ends right after its Ctrl-Alt-Del)\n"
 	"      --on-reboot exit|restart\n"
 	"                           what a guest reboot does: end kvmrun (default, status 0) or\n"
 	"                           boot the same machine again in this process; poweroff exits\n"
@@ -97,6 +100,7 @@ static const char usage_text[] =
 	"      --no-seccomp         run without the seccomp filters (debugging only; unsafe)\n"
 	"  -h, --help               this text\n"
 	"  -V, --version            version\n"
+	"Long flags are taken only in full (--mem is not --memory).\n"
 	"\n"
 	"Console: when stdin is a terminal it is put in raw mode; Ctrl-A x quits, Ctrl-A Ctrl-A\n"
 	"sends a Ctrl-A.\n"
@@ -202,12 +206,17 @@ static void check_memory(uint64_t bytes, const char *what)
 {
 	const long phys = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
 	const uint64_t host_ram = (uint64_t)phys * (uint64_t)page;
+	char v[32];
+	if (bytes % (1u << 20))
+		snprintf(v, sizeof(v), "%llu bytes", (unsigned long long)bytes);
+	else
+		snprintf(v, sizeof(v), "%llu MiB", (unsigned long long)(bytes >> 20));
 	if (bytes < MIN_MEM)
-		usage_error("%s: at least 4M is needed", what);
+		usage_error("%s %s: at least 4M is needed", what, v);
 	if (bytes % 4096)
-		usage_error("%s: not a multiple of 4 KiB", what);
+		usage_error("%s %s: not a multiple of 4 KiB", what, v);
 	if (phys > 0 && bytes > host_ram)
-		usage_error("%s: more than this host's %llu MiB of RAM", what,
+		usage_error("%s %s: more than this host's %llu MiB of RAM", what, v,
 			    (unsigned long long)(host_ram >> 20));
 }
 
@@ -315,26 +324,6 @@ static void check_id(const char *id)
 		usage_error("--id %s: 1 to 64 letters, digits or '-'", id);
 }
 
-/* --config is read before the other flags, so that they override it. */
-static const char *find_config(int argc, char **argv)
-{
-	const char *path = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--") == 0)
-			break;
-		if (strcmp(argv[i], "--config") == 0 || strcmp(argv[i], "--config-file") == 0) {
-			if (i + 1 == argc)
-				usage_error("--config needs a value");
-			path = argv[++i];
-		} else if (strncmp(argv[i], "--config=", 9) == 0) {
-			path = argv[i] + 9;
-		} else if (strncmp(argv[i], "--config-file=", 14) == 0) {
-			path = argv[i] + 14;
-		}
-	}
-	return path;
-}
-
 enum {
 	OPT_CONSOLE = 256,
 	OPT_SHUTDOWN_TIMEOUT,
@@ -418,11 +407,54 @@ static const struct option longopts[] = {
 	{ 0 },
 };
 
+/* True if argument a is a flag whose value is the next argument. */
+static bool takes_value(const char *a)
+{
+	if (a[0] != '-')
+		return false;
+	if (a[1] != '-')
+		return a[1] && strchr("kicmn", a[1]) && !a[2];
+	for (const struct option *l = longopts; l->name; l++)
+		if (strcmp(a + 2, l->name) == 0)
+			return l->has_arg == required_argument;
+	return false;
+}
+
+/*
+ * --config is read before the other flags, so that they override it. *flag:
+ * the name it was given by (--config-file for Firecracker's launchers), for
+ * its errors.
+ */
+static const char *find_config(int argc, char **argv, const char **flag)
+{
+	const char *path = NULL;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i], *eq = strchr(a, '=');
+		size_t n = eq ? (size_t)(eq - a) : strlen(a);
+		if (strcmp(a, "--") == 0)
+			break;
+		if ((n != 8 || strncmp(a, "--config", 8) != 0) &&
+		    (n != 13 || strncmp(a, "--config-file", 13) != 0)) {
+			if (!eq && takes_value(a))
+				i++; /* --cmdline --config: a value, not a flag */
+			continue;
+		}
+		*flag = n == 8 ? "--config" : "--config-file";
+		if (!eq && i + 1 == argc)
+			usage_error("%s needs a value", *flag);
+		path = eq ? eq + 1 : argv[++i];
+		if (!*path)
+			usage_error("%s needs a value", *flag);
+	}
+	return path;
+}
+
 /* What the flags said beyond struct options, for the checks after them. */
 struct seen {
 	const char *machine; /* the first flag that shapes the machine (not with --restore) */
 	bool disks, nets;    /* flags replace the config file's drives, NICs */
 	bool then, no_api;
+	bool memory; /* --memory given: else the config file's mem_size_mib, if any, counts */
 };
 
 /* The flags that shape the machine: true if c was one. */
@@ -444,6 +476,7 @@ static bool machine_flag(struct options *o, struct seen *s, int c, const char *v
 		break;
 	case 'm':
 		flag = "--memory";
+		s->memory = true;
 		o->memory = config_parse_size(v);
 		if (!o->memory)
 			usage_error("--memory %s: not a size (try 512M or 2G)", v);
@@ -551,15 +584,8 @@ static bool snapshot_flag(struct options *o, struct seen *s, int c, const char *
 static bool run_flag(struct options *o, struct seen *s, int c, const char *v, char **argv)
 {
 	switch (c) {
-	case OPT_CONFIG: {
-		/* Read first, in config_parse, by find_config: which knows it only in full. */
-		const char *a = argv[optind - 1], *b = optind >= 2 ? argv[optind - 2] : "";
-		if (strncmp(a, "--config=", 9) != 0 && strncmp(a, "--config-file=", 14) != 0 &&
-		    strcmp(b, "--config") != 0 && strcmp(b, "--config-file") != 0)
-			usage_error("%s: write --config FILE (or --config-file FILE) in full",
-				    a == v ? b : a);
+	case OPT_CONFIG: /* read first, in config_parse, by find_config */
 		break;
-	}
 	case OPT_API_SOCK:
 		o->api_sock = v;
 		break;
@@ -683,7 +709,28 @@ static void check_flags(struct options *o, const char *cfg, const struct seen *s
 			"--disk, --net: %d disks and %d NICs; at most %d in all (each takes one of "
 			"the interrupt controller's free lines)",
 			o->ndisks, o->nnets, MAX_VIRTIO_DEVICES);
-	check_memory(o->memory, "--memory");
+	char what[PATH_MAX + 48] = "--memory";
+	if (cfg && !s->memory)
+		snprintf(what, sizeof(what), "%s: machine-config.mem_size_mib", cfg);
+	check_memory(o->memory, what);
+}
+
+/*
+ * getopt_long takes any unambiguous prefix of a long flag (--mem for
+ * --memory); kvmrun takes none, so that a flag added later never changes
+ * what a script's abbreviation meant. The flag just read is argv[optind - 1],
+ * or argv[optind - 2] when its value was the next argument.
+ */
+static void check_full_name(char **argv, int idx)
+{
+	const struct option *l = &longopts[idx];
+	const char *a = argv[optind - 1];
+	if (l->has_arg == required_argument && optarg == a && optind >= 2)
+		a = argv[optind - 2];
+	size_t n = strcspn(a, "=");
+	if (strncmp(a, "--", 2) != 0 || n - 2 != strlen(l->name) ||
+	    strncmp(a + 2, l->name, n - 2) != 0)
+		usage_error("unknown option %.*s (write --%s in full)", (int)n, a, l->name);
 }
 
 void config_parse(struct options *o, int argc, char **argv)
@@ -698,16 +745,26 @@ void config_parse(struct options *o, int argc, char **argv)
 			       .console_fd = -1,
 			       .console_limit = -1,
 			       .log_level = LOG_INFO };
-	const char *cfg = find_config(argc, argv);
+	const char *cfg_flag = "--config", *cfg = find_config(argc, argv, &cfg_flag);
 	if (cfg)
-		fcjson_load("--config", cfg, o);
+		fcjson_load(cfg_flag, cfg, o);
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, NULL)) != -1) {
+	int idx = -1;
+	for (int nflags = 0; (c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, &idx)) != -1;
+	     nflags++, idx = -1) {
+		if (idx >= 0 && c != '?' && c != ':')
+			check_full_name(argv, idx);
 		if (machine_flag(o, &s, c, optarg) || device_flag(o, &s, c, optarg) ||
 		    snapshot_flag(o, &s, c, optarg))
 			continue;
-		if (!run_flag(o, &s, c, optarg, argv))
-			return; /* a test hook: nothing else matters */
+		if (!run_flag(o, &s, c, optarg, argv)) {
+			/* A test hook runs alone: a flag beside it would be silently ignored. */
+			if (nflags || optind != argc)
+				usage_error("%s: a test hook, given alone",
+					    o->seccomp_list ? "--seccomp-list"
+							    : "--seccomp-selftest");
+			return;
+		}
 	}
 	if (optind < argc)
 		usage_error("unexpected argument %s", argv[optind]);

@@ -301,6 +301,7 @@ static void get_machine(struct vm *vm, struct endpoints *e, struct api_resp *r)
 	int cpus = vm->opt.cpus;
 	uint64_t mib = vm->opt.memory >> 20;
 	bool huge = vm->opt.pages == PAGES_HUGE, track = vm->opt.track_dirty;
+	bool chosen = true; /* false: kvmrun chooses at start, and the field is left out */
 	if (!vm->api_started) {
 		const cJSON *m = cJSON_GetObjectItemCaseSensitive(e->doc, "machine-config");
 		e->scratch.cpus = 1, e->scratch.memory = 128u << 20, e->scratch.pages = PAGES_AUTO;
@@ -308,6 +309,8 @@ static void get_machine(struct vm *vm, struct endpoints *e, struct api_resp *r)
 			fcjson_check(FC_MACHINE_CONFIG, m, &e->scratch, e->err, sizeof(e->err));
 		cpus = e->scratch.cpus, mib = e->scratch.memory >> 20;
 		huge = e->scratch.pages == PAGES_HUGE;
+		/* "None" would read back as a choice: PUT again, it pins 4 KiB pages. */
+		chosen = e->scratch.pages != PAGES_AUTO;
 	} else {
 		huge = vm->mem.huge;
 	}
@@ -316,7 +319,8 @@ static void get_machine(struct vm *vm, struct endpoints *e, struct api_resp *r)
 	j_u64(&j, "mem_size_mib", mib);
 	j_bool(&j, "smt", 0);
 	j_bool(&j, "track_dirty_pages", track); /* PUT /snapshot/load's, once started */
-	j_str(&j, "huge_pages", huge ? "2M" : "None");
+	if (chosen)
+		j_str(&j, "huge_pages", huge ? "2M" : "None");
 	j_end(&j);
 	answer_json(r, &j);
 }

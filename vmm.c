@@ -538,7 +538,7 @@ __attribute__((noreturn)) static void dump_acpi(struct vm *vm)
 	vm->ndevices = vm->opt.ndisks + vm->opt.nnets;
 	struct acpi_config cfg = acpi_plan(vm, devs);
 	if (acpi_dump(&cfg, vm->opt.dump_acpi, err, sizeof(err)) < 0)
-		vm_die(vm, EXIT_USAGE, "--dump-acpi %s", err);
+		vm_die(vm, EXIT_USAGE, "%s", err); /* err names --dump-acpi */
 	exit(0);
 }
 

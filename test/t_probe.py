@@ -200,6 +200,18 @@ def bad_inputs():
         ("unknown-flag", k + ["--frobnicate"], "--frobnicate"),
         ("bad-console", k + ["--console", "serial"], "--console"),
         ("stray-argument", k + ["extra"], "extra"),
+        # No abbreviations: a flag added later must not change what --mem meant.
+        ("abbreviated-flag", k + ["--mem", "64M"], "write --memory in full"),
+        ("abbreviated-switch", k + ["--no-h"], "write --no-hugepages in full"),
+        ("ambiguous-flag", k + ["--snap", "x"], "unknown option --snap"),
+        ("abbreviated-config", k + ["--conf", "x"], "unknown option --conf"),
+        ("empty-config", k + ["--config="], "--config needs a value"),
+        ("config-file-named", k + ["--config-file", "/nonexistent/vm.json"],
+         "--config-file /nonexistent/vm.json"),
+        ("cmdline-looks-like-config", ["--cmdline", "--config", "--kernel", "/nonexistent/k"],
+         "--kernel /nonexistent/k"),
+        ("memory-value-named", k + ["--memory", "3M"], "--memory 3 MiB: at least 4M"),
+        ("test-hook-not-alone", k + ["--seccomp-list"], "a test hook, given alone"),
     ]
     cases += [
         ("net-bad-mac", k + ["--net", "tap=kvx0,mac=zz:00:00:00:00:01"], "bad MAC"),
