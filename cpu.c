@@ -376,6 +376,11 @@ static void *cpu_thread(void *arg)
 		return NULL;
 	bool first = c->id == 0 && c->env->first_run;
 	while (!atomic_load(c->env->stopping)) {
+		/* Paused before the first KVM_RUN (a snapshot loaded paused): no kick came. */
+		if (c->env->pause && atomic_load(c->env->pause)) {
+			park(c);
+			continue;
+		}
 		if (rebooting(c)) {
 			/* --on-reboot restart: main resets the machine, our registers too. */
 			wait_out(c, c->env->rebooting);

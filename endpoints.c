@@ -29,6 +29,7 @@
 #include "virtio.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
+#include "vmstate.h"
 
 #ifndef KVMRUN_VERSION
 #define KVMRUN_VERSION "dev"
@@ -459,6 +460,9 @@ static void patch_vm(struct vm *vm, const cJSON *body, struct api_resp *r)
 		vm->api_paused = true;
 		log_msg(&vm->log, LOG_INFO, "API: paused");
 	} else if (!pause && vm->api_paused) {
+		/* The guest's watchdogs learn that the time it was paused is no lockup. */
+		for (int i = 0; i < vm->opt.cpus; i++)
+			vcpu_clock_paused(vm->cpus[i].fd);
 		vm_resume(vm);
 		vm->api_paused = false;
 		log_msg(&vm->log, LOG_INFO, "API: resumed");
@@ -587,6 +591,7 @@ static int snapshot_load(struct vm *vm, struct endpoints *e, const cJSON *body, 
 	vm->opt.restore_dir = e->load.dir;
 	vm->opt.restore_mem = *e->load.mem ? e->load.mem : NULL;
 	vm->opt.track_dirty = e->load.track; /* then PUT /snapshot/create "Diff" */
+	vm->api_paused = e->load.paused;     /* its vCPUs park before their first KVM_RUN */
 	return ENDPOINT_START;
 }
 

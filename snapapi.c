@@ -198,7 +198,9 @@ static bool net_overrides(const cJSON *list, const struct options *saved, struct
  * PUT /snapshot/load before start: the guest a kvmrun snapshot directory
  * holds (snapshot_path), as --restore DIR runs it. Firecracker's snapshot is
  * two files; kvmrun's is a directory, whose memory file is the only one
- * mem_backend / mem_file_path may name. The guest always resumes.
+ * mem_backend / mem_file_path may name. As Firecracker, the guest stays
+ * paused unless resume_vm is true (its default is false, and go-sdk leaves a
+ * false out): a pool of loaded clones waits for PATCH /vm Resumed.
  */
 bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struct options *scratch,
 		  struct snapapi_load *out, struct api_resp *r)
@@ -224,8 +226,8 @@ bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struc
 		api_fault(r, 400, "snapshot_path: required: the directory of a kvmrun snapshot");
 		return false;
 	}
-	if (resume && !cJSON_IsTrue(resume)) {
-		api_fault(r, 400, "resume_vm: kvmrun resumes a loaded guest (only true)");
+	if (resume && !cJSON_IsBool(resume)) {
+		api_fault(r, 400, "resume_vm: expected true or false");
 		return false;
 	}
 	if (strlen(dir->valuestring) >= SNAPAPI_PATH - 16) {
@@ -292,5 +294,6 @@ bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struc
 	snprintf(out->dir, sizeof(out->dir), "%s", dir->valuestring);
 	snprintf(out->mem, sizeof(out->mem), "%s", pair ? pair : "");
 	out->track = track;
+	out->paused = !cJSON_IsTrue(resume);
 	return true;
 }

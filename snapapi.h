@@ -23,6 +23,7 @@ struct snapapi_load {
 	char dir[SNAPAPI_PATH]; /* snapshot_path: the directory, or the pair's state file */
 	char mem[SNAPAPI_PATH]; /* the pair's memory file; "" for the directory form */
 	bool track;		/* track_dirty_pages: later snapshots may be diffs */
+	bool paused;		/* resume_vm false or absent: Paused until PATCH /vm Resumed */
 	/* network_overrides: the snapshot's NIC `index` (its position) on tap `tap` */
 	int noverrides;
 	struct {

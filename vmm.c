@@ -303,6 +303,8 @@ static void vm_start_guest(struct vm *vm)
 	for (int n; (n = atomic_load(&vm->reported)) < want;)
 		futex_wait(&vm->reported, n);
 	vm_stage(vm, "threads");
+	if (vm->api_paused) /* PUT /snapshot/load without resume_vm: no guest instruction yet */
+		atomic_store(&vm->pause, 1);
 	atomic_store(&vm->go, 1);
 	futex_wake(&vm->go);
 }
