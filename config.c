@@ -259,8 +259,8 @@ static void parse_console_limit(struct options *o, const char *v)
 static void parse_log_level(struct options *o, const char *v, const char *what)
 {
 	int level = fcjson_log_level(v);
-	if (level < 0)
-		usage_error("%s %s: expected error, warn, info or debug", what, v);
+	if (level < LOG_OFF)
+		usage_error("%s %s: expected off, error, warn, info or debug", what, v);
 	o->log_level = (enum log_level)level;
 }
 

@@ -280,12 +280,18 @@ static void patch_machine(struct endpoints *e, cJSON *patch, struct api_resp *r)
 		api_fault(r, 400, "the body must be a JSON object");
 		goto out;
 	}
+	if (!patch->child) { /* Firecracker's answer, word for word */
+		api_fault(r, 400, "Empty PATCH request.");
+		goto out;
+	}
 	if (!cur) {
 		cJSON_AddNumberToObject(m, "vcpu_count", 1);
 		cJSON_AddNumberToObject(m, "mem_size_mib", 128);
 	}
 	cJSON_ArrayForEach(f, patch)
 	{
+		if (cJSON_IsNull(f))
+			continue; /* null is no change, as Firecracker's Option fields read it */
 		cJSON *dup = cJSON_Duplicate(f, 1);
 		put_part(m, f->string, dup);
 	}
@@ -356,23 +362,29 @@ static int device_index(struct vm *vm, const char *id, bool disk)
 	return -1;
 }
 
-/* A limiter's buckets: the ones the PATCH names replace; the others stay. */
+/*
+ * A limiter's buckets: the ones the PATCH names replace; the others stay, and
+ * so does one given as null (Firecracker reads null as absent: no update).
+ * A bucket of size or refill_time 0 switches that bucket off, as there.
+ */
 static int patch_limit(struct vm *vm, struct virtio_dev *vd, unsigned q, const cJSON *body,
 		       const char *name, struct rl_spec *cur, struct api_resp *r)
 {
 	char err[256];
 	struct rl_spec s;
 	const cJSON *rl = cJSON_GetObjectItemCaseSensitive(body, name);
-	if (!rl)
+	if (!rl || cJSON_IsNull(rl))
 		return 0;
 	if (fcjson_rate_limiter(body, name, &s, err, sizeof(err)) < 0) {
 		api_fault(r, 400, "%s", err);
 		return -1;
 	}
 	struct rl_spec next = *cur;
-	if (cJSON_HasObjectItem(rl, "bandwidth"))
+	const cJSON *bw = cJSON_GetObjectItemCaseSensitive(rl, "bandwidth");
+	const cJSON *ops = cJSON_GetObjectItemCaseSensitive(rl, "ops");
+	if (bw && !cJSON_IsNull(bw))
 		next.bw = s.bw;
-	if (cJSON_HasObjectItem(rl, "ops"))
+	if (ops && !cJSON_IsNull(ops))
 		next.ops = s.ops;
 	int rc = virtio_limit_update(vd, q, &next);
 	if (rc < 0) {
@@ -519,14 +531,18 @@ static int action(struct vm *vm, const cJSON *body, struct api_resp *r)
 	if (strcmp(a, "InstanceStart") == 0) {
 		if (vm->api_started) {
 			api_fault(r, 400,
-				  "action_type: InstanceStart: the microVM is running already");
+				  "The requested operation is not supported after starting the "
+				  "microVM (action_type InstanceStart)");
 			return 0;
 		}
 		return ENDPOINT_START;
 	}
 	if (strcmp(a, "FlushMetrics") == 0 || strcmp(a, "SendCtrlAltDel") == 0) {
 		if (!vm->api_started) {
-			api_fault(r, 400, "action_type: %s: the microVM is not started yet", a);
+			api_fault(r, 400,
+				  "The requested operation is not supported before starting the "
+				  "microVM (action_type %s)",
+				  a);
 			return 0;
 		}
 		if (a[0] == 'F')

@@ -28,11 +28,13 @@
 int fcjson_log_level(const char *v)
 {
 	static const char *const names[] = { "error", "warn", "info", "debug" };
+	if (strcasecmp(v, "off") == 0)
+		return LOG_OFF;
 	for (int i = 0; i < 4; i++)
 		if (strcasecmp(v, names[i]) == 0 || (i == 1 && strcasecmp(v, "warning") == 0) ||
 		    (i == 3 && strcasecmp(v, "trace") == 0))
 			return i;
-	return -1;
+	return -2;
 }
 
 /*
@@ -181,13 +183,19 @@ static void machine_config(const struct cfile *f, const cJSON *m, struct options
 	if (tmpl && strcmp(tmpl->valuestring, "None") != 0)
 		cfg_error(f, "machine-config.cpu_template: \"%s\" is not supported (only \"None\")",
 			  tmpl->valuestring);
+	/*
+	 * kvmrun's 2 MiB pages are transparent ones: "2M" (hugetlbfs in
+	 * Firecracker) and Firecracker's "Transparent" both ask for them.
+	 */
 	const cJSON *huge = member(f, m, p, "huge_pages", J_STR, false);
-	if (huge && strcmp(huge->valuestring, "None") != 0 && strcmp(huge->valuestring, "2M") != 0)
+	const char *h = huge ? huge->valuestring : NULL;
+	if (h && strcmp(h, "None") != 0 && strcmp(h, "2M") != 0 && strcmp(h, "Transparent") != 0)
 		cfg_error(f,
-			  "machine-config.huge_pages: \"%s\" is not supported (\"None\" or \"2M\")",
-			  huge->valuestring);
-	if (huge)
-		o->pages = strcmp(huge->valuestring, "2M") == 0 ? PAGES_HUGE : PAGES_SMALL;
+			  "machine-config.huge_pages: \"%s\" is not supported (\"None\", \"2M\" "
+			  "or \"Transparent\")",
+			  h);
+	if (h)
+		o->pages = strcmp(h, "None") != 0 ? PAGES_HUGE : PAGES_SMALL;
 }
 
 /* A TokenBucket: {size, one_time_burst, refill_time}, non-negative integers (Firecracker's). */
@@ -259,7 +267,8 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 				  sizeof(o->disk_ids[0]) - 1);
 		const char *path = member(f, d, p, "path_on_host", J_STR, true)->valuestring;
 		if (!*path || strlen(path) >= sizeof(s->path) || strchr(path, ','))
-			cfg_error(f, "%s.path_on_host: empty, too long or contains a comma", p);
+			cfg_error(f, "%s%spath_on_host: empty, too long or contains a comma", p,
+				  dot(p));
 		strcpy(s->path, path);
 		strcpy(o->disk_ids[o->ndisks], id);
 		bool is_root = cJSON_IsTrue(member(f, d, p, "is_root_device", J_BOOL, true));
@@ -271,12 +280,15 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 		if (cache && strcmp(cache->valuestring, "Writeback") == 0)
 			s->no_flush = false;
 		else if (cache && strcmp(cache->valuestring, "Unsafe") != 0)
-			cfg_error(f, "%s.cache_type: expected \"Unsafe\" or \"Writeback\"", p);
+			cfg_error(f, "%s%scache_type: expected \"Unsafe\" or \"Writeback\"", p,
+				  dot(p));
 		rate_limiter(f, d, p, "rate_limiter", &s->limit);
 		const cJSON *eng = member(f, d, p, "io_engine", J_STR, false);
-		if (eng && strcmp(eng->valuestring, "Sync") != 0)
-			cfg_error(f, "%s.io_engine: \"%s\" is not supported (only \"Sync\")", p,
-				  eng->valuestring);
+		/* "Async" is Firecracker's io_uring engine: here both are kvmrun's I/O thread. */
+		if (eng && strcmp(eng->valuestring, "Sync") != 0 &&
+		    strcmp(eng->valuestring, "Async") != 0)
+			cfg_error(f, "%s%sio_engine: \"%s\": expected \"Sync\" or \"Async\"", p,
+				  dot(p), eng->valuestring);
 		if (is_root) {
 			if (root >= 0)
 				cfg_error(
@@ -340,9 +352,9 @@ static void net_ifaces(struct cfile *f, const cJSON *arr, struct options *o)
 		strcpy(o->net_ids[o->nnets], id);
 		if (mac && net_parse_mac(mac->valuestring, s->mac) < 0)
 			cfg_error(f,
-				  "%s.guest_mac: bad MAC '%s' (want a unicast address like "
+				  "%s%sguest_mac: bad MAC '%s' (want a unicast address like "
 				  "52:54:00:12:34:56)",
-				  p, mac->valuestring);
+				  p, dot(p), mac->valuestring);
 		s->has_mac = mac != NULL;
 		rate_limiter(f, n, p, "rx_rate_limiter", &s->rx_limit);
 		rate_limiter(f, n, p, "tx_rate_limiter", &s->tx_limit);
@@ -356,12 +368,15 @@ static void logger(const struct cfile *f, const cJSON *lg, struct options *o)
 					  "show_log_origin", "module", NULL };
 	const char *p = f->label ? f->label : "logger";
 	only_known(f, lg, p, lk);
-	o->log_path = str_member(f, lg, p, "log_path", true);
+	/* Optional, as in Firecracker: a level alone changes the level of --log, if any. */
+	const char *path = str_member(f, lg, p, "log_path", false);
+	if (path)
+		o->log_path = path;
 	const cJSON *lvl = member(f, lg, p, "level", J_STR, false);
 	int level = lvl ? fcjson_log_level(lvl->valuestring) : (int)o->log_level;
-	if (level < 0)
-		cfg_error(f, "%s%slevel: \"%s\": expected Error, Warning, Info or Debug", p, dot(p),
-			  lvl->valuestring);
+	if (level < LOG_OFF)
+		cfg_error(f, "%s%slevel: \"%s\": expected Off, Error, Warning, Info or Debug", p,
+			  dot(p), lvl->valuestring);
 	o->log_level = (enum log_level)level;
 	/* kvmrun shows levels unless told not to (Firecracker's default is not to). */
 	const cJSON *show = member(f, lg, p, "show_level", J_BOOL, false);

@@ -50,7 +50,7 @@ int fcjson_rate_limiter(const cJSON *parent, const char *name, struct rl_spec *o
 /* obj's first member whose name is not in known (NULL-terminated), or NULL (also when obj is no object). */
 const char *fcjson_unknown(const cJSON *obj, const char *const *known);
 
-/* "error", "warn"/"warning", "info", "debug"/"trace" (any case) as enum log_level; -1 if none. */
+/* "off", "error", "warn"/"warning", "info", "debug"/"trace" (any case) as enum log_level; -2 if none. */
 int fcjson_log_level(const char *v);
 
 #endif

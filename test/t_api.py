@@ -481,6 +481,20 @@ def before_start():
         r1 = r2 = Response(error=str(e))
     result("api/keep-alive-two-requests", r1.status == 200 and r2.status == 200
            and r2.get("vcpu_count") == 2, f"first {r1}; second {r2}")
+    # curl's Expect: 100-continue (bodies over 1 KiB in older curls): told to go on at once.
+    try:
+        c = Conn(s)
+        head, body = request("PATCH", "/machine-config", {"vcpu_count": 2},
+                             headers=("Expect: 100-continue",)).split(b"\r\n\r\n", 1)
+        c.send(head + b"\r\n\r\n")
+        r1 = c.response(0.5)
+        c.send(body)
+        r2 = c.response()
+        c.close()
+    except OSError as e:
+        r1 = r2 = Response(error=str(e))
+    result("api/expect-100-continue", r1.status == 100 and r2.status == 204,
+           f"first {r1}; then {r2}")
 
     img = image("prestart.img")
     fifo = os.path.join(TMP, "api.fifo")  # nobody reads or writes it: opening must not wait
@@ -527,6 +541,10 @@ def before_start():
     ]
     for name, method, url, body, needle in cases:
         expect(f"api/error-{name}", api(s, method, url, body), 400, needle)
+    r = api(s, "PUT", "/drives/rootfs", dict(drive, io_engine="Turbo"))
+    result("api/error-field-named-plainly", r.status == 400 and isinstance(r.fault, str)
+           and r.fault.startswith("io_engine:"), r)
+    firecracker_accepts(drive)
     for url in ("/vsock", "/balloon", "/mmds", "/mmds/config", "/entropy", "/pmem/x",
                 "/hotplug/memory", "/cpu-config"):
         expect(f"api/not-offered{url.replace('/', '-')}", api(s, "PUT", url, {}), 400, NOT_OFFERED)
@@ -796,6 +814,15 @@ def kata():
                {"drive_id": "drive_1",
                 "rate_limiter": {"bandwidth": {"size": 1 << 20, "refill_time": 1000},
                                  "ops": {"size": 100, "one_time_burst": 10, "refill_time": 1000}}}), 204)
+    # null is Firecracker's "no update": the bucket stays (it was switched off here once).
+    expect("kata/patch-drive-null-bucket",
+           api(s, "PATCH", "/drives/drive_1",
+               {"drive_id": "drive_1", "rate_limiter": {"bandwidth": None, "ops": None}}), 204)
+    cfgr = api(s, "GET", "/vm/config")
+    d1 = [d for d in cfgr.get("drives", []) if isinstance(d, dict) and d.get("drive_id") == "drive_1"]
+    rl = d1[0].get("rate_limiter", {}) if d1 else {}
+    result("kata/null-bucket-keeps-limits", rl.get("bandwidth", {}).get("size") == 1 << 20
+           and rl.get("ops", {}).get("size") == 100, f"drive_1's rate_limiter: {rl}")
     expect("kata/patch-drive-empty-rate-limiter",
            api(s, "PATCH", "/drives/drive_1", {"drive_id": "drive_1", "rate_limiter": {}}), 204)
     expect("kata/patch-drive-unknown", api(s, "PATCH", "/drives/drive_9",
@@ -1015,6 +1042,25 @@ def ends_on_ctrl_alt_del(name, vmm, sock):
     status = vmm.wait(20)
     result(name, r.status == 204 and status == 0 and "PROBE ctrl-alt-del" in vmm.stdout,
            f"{r}; {vmm.why()}")
+    vmm.stop(signal.SIGKILL, 5)
+
+
+def firecracker_accepts(drive):
+    """What Firecracker takes, kvmrun takes too (on an instance of its own: it stays unstarted)."""
+    s = sock_path("fcaccepts")
+    vmm = Vmm(["--api-sock", s], s)
+    vmm.accepts(5)
+    for name, method, url, body in (
+            ("logger-level-only", "PUT", "/logger", {"level": "Warning"}),
+            ("logger-off-null-path", "PUT", "/logger", {"log_path": None, "level": "Off"}),
+            ("drive-io-engine-async", "PUT", "/drives/rootfs", dict(drive, io_engine="Async")),
+            ("patch-machine-config-null", "PATCH", "/machine-config",
+             {"vcpu_count": 2, "mem_size_mib": None})):
+        expect(f"api/firecracker-accepts-{name}", api(s, method, url, body), 204)
+    r = api(s, "GET", "/machine-config")
+    result("api/patch-null-is-no-change", r.get("vcpu_count") == 2 and r.get("mem_size_mib") == 128, r)
+    expect("api/error-patch-machine-config-empty", api(s, "PATCH", "/machine-config", {}), 400,
+           "Empty PATCH request.")
     vmm.stop(signal.SIGKILL, 5)
 
 

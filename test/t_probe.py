@@ -329,6 +329,7 @@ def hugepages():
     log = os.path.join(TMP, "huge.log")
     for name, args, huge in (("flag", flags(probe("pvh"), "--hugepages"), True),
                              ("config-2M", cfg("2m", probe("pvh"), "2M"), True),
+                             ("config-Transparent", cfg("thp", probe("pvh"), "Transparent"), True),
                              ("auto-big-kernel", flags(big), True),
                              ("auto-small-kernel", flags(probe("pvh")), False),
                              ("no-flag", flags(big, "--no-hugepages"), False),
