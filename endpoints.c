@@ -29,7 +29,6 @@
 #include "virtio.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
-#include "vmstate.h"
 
 #ifndef KVMRUN_VERSION
 #define KVMRUN_VERSION "dev"
@@ -473,8 +472,7 @@ static void patch_vm(struct vm *vm, const cJSON *body, struct api_resp *r)
 		log_msg(&vm->log, LOG_INFO, "API: paused");
 	} else if (!pause && vm->api_paused) {
 		/* The guest's watchdogs learn that the time it was paused is no lockup. */
-		for (int i = 0; i < vm->opt.cpus; i++)
-			vcpu_clock_paused(vm->cpus[i].fd);
+		vm_clock_paused(vm);
 		vm_resume(vm);
 		vm->api_paused = false;
 		log_msg(&vm->log, LOG_INFO, "API: resumed");

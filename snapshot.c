@@ -250,8 +250,7 @@ static int capture(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 	s->hdr.nnets = (uint16_t)vm->opt.nnets;
 	snprintf(s->hdr.kvmrun, sizeof(s->hdr.kvmrun), "%s", KVMRUN_VERSION);
 	snap_host_cpu(&s->hdr);
-	for (int i = 0; i < vm->opt.cpus; i++)
-		vcpu_clock_paused(vm->cpus[i].fd);
+	vm_clock_paused(vm);
 	/*
 	 * The TSC (vCPU 0's, which the others are kept in step with) and
 	 * kvmclock must say the same instant, or the guest's clocksource

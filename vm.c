@@ -18,6 +18,7 @@
 #include "util.h"
 #include "virtio_blk.h"
 #include "virtio_net.h"
+#include "vmstate.h"
 
 void vm_die(struct vm *vm, int status, const char *fmt, ...)
 {
@@ -146,6 +147,12 @@ enum seccomp_role vm_main_role(const struct vm *vm)
 	if (vm->opt.restart_on_reboot)
 		return snap ? SECCOMP_RESTART_SNAP : SECCOMP_RESTART;
 	return snap ? SECCOMP_SNAPSHOT : SECCOMP_MAIN;
+}
+
+void vm_clock_paused(struct vm *vm)
+{
+	for (int i = 0; i < vm->opt.cpus; i++)
+		vcpu_clock_paused(vm->cpus[i].fd);
 }
 
 void vm_resume(struct vm *vm)

@@ -153,6 +153,8 @@ bool vm_pause(struct vm *vm);
 /* Main's seccomp role: main, snapshot (it may write snapshots) or restart (--on-reboot restart). */
 enum seccomp_role vm_main_role(const struct vm *vm);
 void vm_resume(struct vm *vm);
+/* KVM_KVMCLOCK_CTRL on every vCPU of a paused VM: its watchdogs take the pause for no lockup. */
+void vm_clock_paused(struct vm *vm);
 /* What the user called device i (a disk's path, a NIC's tap), and its flag. */
 const char *vm_device_name(const struct vm *vm, int i, const char **flag);
 

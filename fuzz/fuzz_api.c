@@ -110,6 +110,10 @@ void vm_resume(struct vm *vm)
 	(void)vm;
 	pauses--;
 }
+void vm_clock_paused(struct vm *vm)
+{
+	(void)vm;
+}
 void vm_report(struct vm *vm, const char *event, int status)
 {
 	(void)vm, (void)event, (void)status;
