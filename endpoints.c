@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,6 +26,7 @@
 #include "metrics.h"
 #include "opener.h"
 #include "snapapi.h"
+#include "tap.h"
 #include "util.h"
 #include "virtio.h"
 #include "virtio_blk.h"
@@ -198,6 +200,78 @@ static int check_file(struct api_resp *r, const cJSON *obj, const char *field, i
 	return why ? -1 : 0;
 }
 
+/*
+ * A file kvmrun will write (logger.log_path, metrics.metrics_path): checked
+ * now, as Firecracker opens it at this PUT, but neither created nor
+ * truncated before start. It exists and is no directory (a regular file we
+ * may write, or a FIFO, whose reader is looked for at start), or its
+ * directory is one we may create it in.
+ */
+static int check_out_file(struct api_resp *r, const cJSON *obj, const char *field)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(obj, field);
+	if (!cJSON_IsString(m))
+		return 0;
+	const char *path = m->valuestring, *why = NULL;
+	char dir[4096];
+	struct stat st;
+	if (stat(path, &st) == 0) {
+		if (S_ISDIR(st.st_mode))
+			why = "is a directory";
+		else if (!S_ISFIFO(st.st_mode) && access(path, W_OK) < 0)
+			why = strerror(errno);
+	} else if (errno != ENOENT) {
+		why = strerror(errno);
+	} else {
+		const char *slash = strrchr(path, '/');
+		size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
+		snprintf(dir, sizeof(dir), "%.*s", (int)n, slash ? path : ".");
+		if (n >= sizeof(dir) || stat(dir, &st) < 0)
+			why = n >= sizeof(dir) ? "path too long" : strerror(errno);
+		else if (!S_ISDIR(st.st_mode))
+			why = "its directory is not a directory";
+		else if (access(dir, W_OK | X_OK) < 0)
+			why = "cannot be created in its directory";
+	}
+	if (why)
+		api_fault(r, 400, "%s: %s: %s", field, path, why);
+	return why ? -1 : 0;
+}
+
+/*
+ * Another entry of the description's `list` than `id` whose `field` is true
+ * (want NULL) or the string `want` (any case: a MAC): its id, or NULL.
+ */
+static const char *taken_by(const cJSON *doc, const char *list, const char *key, const char *id,
+			    const char *field, const char *want)
+{
+	const cJSON *d, *arr = cJSON_GetObjectItemCaseSensitive(doc, list);
+	cJSON_ArrayForEach(d, arr)
+	{
+		const cJSON *k = cJSON_GetObjectItemCaseSensitive(d, key);
+		const cJSON *f = cJSON_GetObjectItemCaseSensitive(d, field);
+		if (!cJSON_IsString(k) || strcmp(k->valuestring, id) == 0)
+			continue;
+		if (want ? cJSON_IsString(f) && strcasecmp(f->valuestring, want) == 0
+			 : cJSON_IsTrue(f))
+			return k->valuestring;
+	}
+	return NULL;
+}
+
+/* The tap a NIC names opens now (a busy or forbidden one is this PUT's 400), then closes. */
+static int check_tap(struct endpoints *e, struct api_resp *r)
+{
+	char name[64], err[256];
+	int fd = tap_open(&e->scratch.nets[0], name, sizeof(name), err, sizeof(err));
+	if (fd < 0) {
+		api_fault(r, 400, "host_dev_name: %s", err);
+		return -1;
+	}
+	close(fd);
+	return 0;
+}
+
 static const char *id_of(const char *path, const char *prefix)
 {
 	size_t n = strlen(prefix);
@@ -231,6 +305,8 @@ static void preboot_put(struct endpoints *e, const char *path, cJSON *obj, struc
 		if (fcjson_check(lg ? FC_LOGGER : FC_METRICS, obj, &e->scratch, e->err,
 				 sizeof(e->err)) < 0)
 			goto bad;
+		if (check_out_file(r, obj, lg ? "log_path" : "metrics_path") < 0)
+			goto out;
 		put_part(e->doc, path + 1, obj);
 	} else if ((id = id_of(path, "/drives/"))) {
 		if (fcjson_check(FC_DRIVE, obj, &e->scratch, e->err, sizeof(e->err)) < 0)
@@ -243,6 +319,15 @@ static void preboot_put(struct endpoints *e, const char *path, cJSON *obj, struc
 		if (check_file(r, obj, "path_on_host", e->scratch.disks[0].ro ? O_RDONLY : O_RDWR,
 			       true))
 			goto out;
+		const char *root =
+			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, "is_root_device"))
+				? taken_by(e->doc, "drives", "drive_id", id, "is_root_device", NULL)
+				: NULL;
+		if (root) {
+			api_fault(r, 400, "is_root_device: drive \"%s\" is the root device already",
+				  root);
+			goto out;
+		}
 		rc = put_device(e->doc, "drives", "drive_id", id, obj, MAX_DISKS);
 	} else if ((id = id_of(path, "/network-interfaces/"))) {
 		if (fcjson_check(FC_IFACE, obj, &e->scratch, e->err, sizeof(e->err)) < 0)
@@ -252,6 +337,18 @@ static void preboot_put(struct endpoints *e, const char *path, cJSON *obj, struc
 				  e->scratch.net_ids[0], id);
 			goto out;
 		}
+		const cJSON *mac = cJSON_GetObjectItemCaseSensitive(obj, "guest_mac");
+		const char *twin = cJSON_IsString(mac)
+					   ? taken_by(e->doc, "network-interfaces", "iface_id", id,
+						      "guest_mac", mac->valuestring)
+					   : NULL;
+		if (twin) {
+			api_fault(r, 400, "guest_mac: %s is interface \"%s\"'s already",
+				  mac->valuestring, twin);
+			goto out;
+		}
+		if (check_tap(e, r) < 0)
+			goto out;
 		rc = put_device(e->doc, "network-interfaces", "iface_id", id, obj, MAX_NETS);
 	} else {
 		api_fault(r, 400, "Invalid request method and/or path: PUT %s", path);

@@ -26,6 +26,7 @@ Raw HTTP/1.1 over AF_UNIX (no curl: the malformed requests need bytes no client 
 - the time from exec to an accepting socket (polled every 0.5 ms) is printed as an INFO line:
   a FAIL only when there is no socket within 2 s (speed targets live in bench/).
 """
+import fcntl
 import json
 import os
 import re
@@ -33,6 +34,7 @@ import shutil
 import signal
 import socket
 import stat
+import struct
 import subprocess
 import threading
 import time
@@ -545,6 +547,7 @@ def before_start():
     result("api/error-field-named-plainly", r.status == 400 and isinstance(r.fault, str)
            and r.fault.startswith("io_engine:"), r)
     firecracker_accepts(drive)
+    checked_at_put(drive)
     for url in ("/vsock", "/balloon", "/mmds", "/mmds/config", "/entropy", "/pmem/x",
                 "/hotplug/memory", "/cpu-config"):
         expect(f"api/not-offered{url.replace('/', '-')}", api(s, "PUT", url, {}), 400, NOT_OFFERED)
@@ -1061,6 +1064,48 @@ def firecracker_accepts(drive):
     result("api/patch-null-is-no-change", r.get("vcpu_count") == 2 and r.get("mem_size_mib") == 128, r)
     expect("api/error-patch-machine-config-empty", api(s, "PATCH", "/machine-config", {}), 400,
            "Empty PATCH request.")
+    vmm.stop(signal.SIGKILL, 5)
+
+
+def busy_tap(name):
+    """A tap attached by this process (not multi-queue): anyone else's TUNSETIFF is EBUSY."""
+    fd = os.open("/dev/net/tun", os.O_RDWR)
+    iff_tap, iff_no_pi, iff_vnet_hdr = 0x0002, 0x1000, 0x4000
+    fcntl.ioctl(fd, 0x400454ca, struct.pack("16sH22x", name.encode(),
+                                            iff_tap | iff_no_pi | iff_vnet_hdr))
+    return fd
+
+
+def checked_at_put(drive):
+    """What Firecracker checks at the PUT (it opens the files and the tap then), kvmrun checks
+    there too, not at InstanceStart: the client learns it at the call that caused it."""
+    s = sock_path("fcchecks")
+    vmm = Vmm(["--api-sock", s], s)
+    vmm.accepts(5)
+    for name, url, body, needle in (
+            ("logger-dir-missing", "/logger", {"log_path": "/nonexistent/dir/log"}, "log_path"),
+            ("logger-is-directory", "/logger", {"log_path": TMP}, "is a directory"),
+            ("metrics-dir-missing", "/metrics", {"metrics_path": "/nonexistent/m"},
+             "metrics_path")):
+        expect(f"api/checked-at-put-{name}", api(s, "PUT", url, body), 400, needle)
+    log = os.path.join(TMP, "put-check.log")
+    expect("api/checked-at-put-logger-ok", api(s, "PUT", "/logger", {"log_path": log}), 204)
+    result("api/checked-at-put-creates-nothing", not os.path.exists(log), f"{log} exists")
+    expect("api/checked-at-put-root-drive", api(s, "PUT", "/drives/rootfs", drive), 204)
+    expect("api/checked-at-put-second-root",
+           api(s, "PUT", "/drives/other", dict(drive, drive_id="other")), 400, "is_root_device")
+    fd = busy_tap("kvbusy0")
+    try:
+        expect("api/checked-at-put-tap-busy", api(s, "PUT", "/network-interfaces/eth0", {
+            "iface_id": "eth0", "host_dev_name": "kvbusy0"}), 400, "host_dev_name")
+    finally:
+        os.close(fd)
+    mac = "02:00:00:00:00:aa"
+    expect("api/checked-at-put-tap-free", api(s, "PUT", "/network-interfaces/eth0", {
+        "iface_id": "eth0", "host_dev_name": "kvbusy0", "guest_mac": mac}), 204)
+    expect("api/checked-at-put-mac-twice", api(s, "PUT", "/network-interfaces/eth1", {
+        "iface_id": "eth1", "host_dev_name": "kvbusy1", "guest_mac": mac.upper()}), 400,
+           "guest_mac")
     vmm.stop(signal.SIGKILL, 5)
 
 
