@@ -733,6 +733,41 @@ static void check_full_name(char **argv, int idx)
 		usage_error("unknown option %.*s (write --%s in full)", (int)n, a, l->name);
 }
 
+void config_mark_from(struct options *o, const char *config_path)
+{
+	o->config_path = config_path;
+	o->from_config = (o->kernel ? FROM_KERNEL : 0) | (o->initrd ? FROM_INITRD : 0) |
+			 (o->ndisks ? FROM_DISKS : 0) | (o->nnets ? FROM_NETS : 0) |
+			 (o->log_path ? FROM_LOG : 0) | (o->metrics_path ? FROM_METRICS : 0) |
+			 (o->pages != PAGES_AUTO ? FROM_PAGES : 0);
+}
+
+void config_label(const struct options *o, const char *msg, char *out, size_t outlen)
+{
+	static const struct {
+		const char *flag, *field;
+		unsigned bit;
+	} map[] = {
+		{ "--kernel", "boot-source.kernel_image_path", FROM_KERNEL },
+		{ "--initrd", "boot-source.initrd_path", FROM_INITRD },
+		{ "--disk", "drives[].path_on_host", FROM_DISKS },
+		{ "--net", "network-interfaces[].host_dev_name", FROM_NETS },
+		{ "--log", "logger.log_path", FROM_LOG },
+		{ "--metrics", "metrics.metrics_path", FROM_METRICS },
+		{ "--hugepages", "machine-config.huge_pages", FROM_PAGES },
+	};
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		size_t n = strlen(map[i].flag);
+		if (!(o->from_config & map[i].bit) || strncmp(msg, map[i].flag, n) != 0 ||
+		    (msg[n] != ' ' && msg[n] != ':'))
+			continue;
+		const char *file = o->config_path ? o->config_path : "";
+		snprintf(out, outlen, "%s%s%s%s", file, *file ? ": " : "", map[i].field, msg + n);
+		return;
+	}
+	snprintf(out, outlen, "%s", msg);
+}
+
 void config_parse(struct options *o, int argc, char **argv)
 {
 	struct seen s = { 0 };
@@ -746,8 +781,11 @@ void config_parse(struct options *o, int argc, char **argv)
 			       .console_limit = -1,
 			       .log_level = LOG_INFO };
 	const char *cfg_flag = "--config", *cfg = find_config(argc, argv, &cfg_flag);
-	if (cfg)
+	struct options from_file = { 0 };
+	if (cfg) {
 		fcjson_load(cfg_flag, cfg, o);
+		from_file = *o;
+	}
 	opterr = 0;
 	int idx = -1;
 	for (int nflags = 0; (c = getopt_long(argc, argv, ":k:i:c:m:n:hV", longopts, &idx)) != -1;
@@ -768,5 +806,17 @@ void config_parse(struct options *o, int argc, char **argv)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument %s", argv[optind]);
+	if (cfg) {
+		/* What a flag gave instead is the flag's: its errors name the flag. */
+		config_mark_from(&from_file, cfg);
+		unsigned same = (o->kernel == from_file.kernel ? FROM_KERNEL : 0) |
+				(o->initrd == from_file.initrd ? FROM_INITRD : 0) |
+				(!s.disks ? FROM_DISKS : 0) | (!s.nets ? FROM_NETS : 0) |
+				(o->log_path == from_file.log_path ? FROM_LOG : 0) |
+				(o->metrics_path == from_file.metrics_path ? FROM_METRICS : 0) |
+				(o->pages == from_file.pages ? FROM_PAGES : 0);
+		o->config_path = cfg;
+		o->from_config = from_file.from_config & same;
+	}
 	check_flags(o, cfg, &s);
 }

@@ -16,6 +16,16 @@
 void config_parse(struct options *o, int argc, char **argv);
 
 /*
+ * An error line that begins with a flag (--kernel, --disk, --log, ...)
+ * whose value came from the config file or the API: the same line naming
+ * the file and field instead, into out. Otherwise msg as it is.
+ */
+void config_label(const struct options *o, const char *msg, char *out, size_t outlen);
+
+/* After a description was read into o (config_path "" for the API's): what it gave. */
+void config_mark_from(struct options *o, const char *config_path);
+
+/*
  * --restore (or the API's PUT /snapshot/load): the disks and NICs from the
  * snapshot's config.json in o->restore_dir (or beside its state file,
  * snappath.h), each replaced by a --disk or

@@ -873,5 +873,6 @@ int endpoints_apply(struct vm *vm, struct endpoints *e, struct api_resp *r)
 		return -1;
 	}
 	vm->opt = o;
+	config_mark_from(&vm->opt, ""); /* errors at start name the API's fields */
 	return 0;
 }

@@ -38,6 +38,17 @@ enum page_choice { PAGES_AUTO, PAGES_SMALL, PAGES_HUGE };
 
 enum console_kind { CONSOLE_STDIO, CONSOLE_NONE, CONSOLE_FILE, CONSOLE_FD };
 
+/* struct options' from_config: what the config file or the API gave, not a flag. */
+enum {
+	FROM_KERNEL = 1 << 0,
+	FROM_INITRD = 1 << 1,
+	FROM_DISKS = 1 << 2,
+	FROM_NETS = 1 << 3,
+	FROM_LOG = 1 << 4,
+	FROM_METRICS = 1 << 5,
+	FROM_PAGES = 1 << 6,
+};
+
 struct options {
 	const char *kernel, *initrd, *cmdline;
 	char extra_cmdline[64]; /* from the config file: root=/dev/vda rw */
@@ -68,16 +79,24 @@ struct options {
 	enum page_choice pages;
 	const char *dump_acpi;
 	/* Snapshots: where to write them, when, and what then; or where to restore from. */
-	const char *snapshot_dir;     /* --snapshot-dir, --snapshot-on-ready; NULL: none */
-	bool snapshot_on_ready;	      /* also when the guest signals init (the boot timer) */
-	bool snapshot_resume;	      /* --snapshot-then resume: the guest runs on */
-	const char *restore_dir;      /* --restore: the machine comes from this snapshot */
-	const char *restore_mem;      /* PUT /snapshot/load's pair of files: restore_dir is the
+	const char *snapshot_dir; /* --snapshot-dir, --snapshot-on-ready; NULL: none */
+	bool snapshot_on_ready;	  /* also when the guest signals init (the boot timer) */
+	bool snapshot_resume;	  /* --snapshot-then resume: the guest runs on */
+	const char *restore_dir;  /* --restore: the machine comes from this snapshot */
+	const char *restore_mem;  /* PUT /snapshot/load's pair of files: restore_dir is the
 					 state file, this the memory file (snappath.h) */
-	bool track_dirty;	      /* --track-dirty: snapshots are diffs against restore_dir */
-	const char *api_sock;	      /* --api-sock PATH: Firecracker's API on a Unix socket */
-	const char *id;		      /* --id: the instance's name in GET / */
-	const char *limits_path;      /* --limits FILE: device limits, re-read on SIGHUP */
+	bool track_dirty;	  /* --track-dirty: snapshots are diffs against restore_dir */
+	const char *api_sock;	  /* --api-sock PATH: Firecracker's API on a Unix socket */
+	const char *id;		  /* --id: the instance's name in GET / */
+	const char *limits_path;  /* --limits FILE: device limits, re-read on SIGHUP */
+	/*
+	 * Where the inputs that errors name came from: from_config's bits are
+	 * set for those the config file (config_path) or the API's description
+	 * (config_path "") gave, so that an error names the field, not a flag
+	 * the user never typed (config_label).
+	 */
+	const char *config_path;
+	unsigned from_config;
 	const char *seccomp_selftest; /* test hook: install that role's filter and misbehave */
 	bool seccomp_list;	      /* test hook: print every role's allowlist */
 };

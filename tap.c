@@ -75,25 +75,25 @@ static int check_fd(int fd, char *name, size_t namelen, char *err, size_t errlen
 	struct ifreq ifr;
 
 	if (fcntl(fd, F_GETFD) < 0) {
-		snprintf(err, errlen, "fd %d: not an open file descriptor", fd);
+		snprintf(err, errlen, "fd=%d: not an open file descriptor", fd);
 		return -1;
 	}
 	memset(&ifr, 0, sizeof(ifr));
 	if (ioctl(fd, TUNGETIFF, &ifr) < 0) {
-		snprintf(err, errlen, "fd %d: not an attached tap (TUNGETIFF: %s)", fd,
+		snprintf(err, errlen, "fd=%d: not an attached tap (TUNGETIFF: %s)", fd,
 			 strerror(errno));
 		return -1;
 	}
 	ifr.ifr_name[IFNAMSIZ - 1] = 0;
 	snprintf(name, namelen, "fd %d (tap %s)", fd, ifr.ifr_name);
 	if (!(ifr.ifr_flags & IFF_TAP)) {
-		snprintf(err, errlen, "fd %d: %s is a tun (layer 3) device, not a tap", fd,
+		snprintf(err, errlen, "fd=%d: %s is a tun (layer 3) device, not a tap", fd,
 			 ifr.ifr_name);
 		return -1;
 	}
 	if (!(ifr.ifr_flags & IFF_NO_PI) || !(ifr.ifr_flags & IFF_VNET_HDR)) {
 		snprintf(err, errlen,
-			 "fd %d: tap %s was attached without IFF_NO_PI and IFF_VNET_HDR (both are "
+			 "fd=%d: tap %s was attached without IFF_NO_PI and IFF_VNET_HDR (both are "
 			 "needed and cannot be set afterwards)",
 			 fd, ifr.ifr_name);
 		return -1;

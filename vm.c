@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "api.h"
+#include "config.h"
 #include "limitsfile.h"
 #include "metrics.h"
 #include "util.h"
@@ -22,11 +23,15 @@
 
 void vm_die(struct vm *vm, int status, const char *fmt, ...)
 {
-	char msg[512];
+	char said[512], msg[768];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vsnprintf(said, sizeof(said), fmt, ap);
 	va_end(ap);
+	if (vm) /* "--kernel X: ..." names boot-source.kernel_image_path if that gave X */
+		config_label(&vm->opt, said, msg, sizeof(msg));
+	else
+		snprintf(msg, sizeof(msg), "%s", said);
 	if (vm) {
 		console_restore(&vm->con);
 		log_msg(&vm->log, LOG_ERROR, "%s", msg);

@@ -111,6 +111,35 @@ def config_errors():
         cli = [w for w in ("--net", "--disk", "tap=", "mac=") if w in err]
         result(f"config/{name}", status == 2 and len(lines) == 1 and needle in lines[0]
                and path in lines[0] and not cli, f"status {status} {err!r}")
+    # Files the description names fail when opened: the line names the file and field, never
+    # a flag the user did not type (it said --kernel, --disk, --log before).
+    gone = os.path.join(TMP, "no-such-dir")
+    for name, doc, needle in (
+            ("kernel-missing", {"boot-source": {"kernel_image_path": gone + "/k"}},
+             "boot-source.kernel_image_path " + gone + "/k"),
+            ("initrd-missing", {"boot-source": {"kernel_image_path": k, "initrd_path": gone + "/i"}},
+             "boot-source.initrd_path " + gone + "/i"),
+            ("disk-missing", {"boot-source": {"kernel_image_path": k},
+                              "drives": [{"drive_id": "a", "path_on_host": gone + "/d",
+                                          "is_root_device": False}]},
+             "drives[].path_on_host " + gone + "/d"),
+            ("log-unwritable", {"boot-source": {"kernel_image_path": k},
+                                "logger": {"log_path": gone + "/log"}}, "logger.log_path"),
+            ("metrics-unwritable", {"boot-source": {"kernel_image_path": k},
+                                    "metrics": {"metrics_path": gone + "/m"}},
+             "metrics.metrics_path")):
+        path = write(os.path.join(TMP, name + ".json"), json.dumps(doc))
+        status, out, err = run(["--config-file", path])
+        lines = err.strip().splitlines()
+        result(f"config/{name}-names-field", status == 2 and len(lines) == 1
+               and lines[0].startswith(f"kvmrun: {path}: {needle}") and " --" not in lines[0],
+               f"status {status} {err!r}")
+    # A flag over the file: its error is the flag's.
+    path = write(os.path.join(TMP, "flag-over-file.json"),
+                 json.dumps({"boot-source": {"kernel_image_path": k}}))
+    status, out, err = run(["--config", path, "--kernel", gone + "/flag"])
+    result("config/flag-over-file-names-flag", status == 2
+           and err.strip() == f"kvmrun: --kernel {gone}/flag: No such file or directory", err)
     path = write(os.path.join(TMP, "malformed.json"), '{\n  "boot-source": {\n    "kernel_image_path": "x",\n  }\n}\n')
     status, out, err = run(["--config", path])
     result("config/malformed-json", status == 2 and "line 4" in err and "column" in err, err)

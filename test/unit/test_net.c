@@ -1134,7 +1134,7 @@ static void t_real_tap(struct t *t, struct ctx *x)
 	close(nul);
 	net_parse_spec("fd=987", &s, err, sizeof(err));
 	CHECK(t,
-	      !net_open(&s, 0, err, sizeof(err)) && strstr(err, "fd 987") &&
+	      !net_open(&s, 0, err, sizeof(err)) && strstr(err, "fd=987") &&
 		      strstr(err, "not an open"),
 	      "closed fd: %s", err);
 	/* A good fd=N: a vnet-header tap opened "by the launcher". */
