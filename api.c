@@ -177,8 +177,9 @@ static int on_headers(http_parser *p)
 		c->too_big = true;
 		return 1;
 	}
-	if (c->expect_len == 12 && strncasecmp(c->expect, "100-continue", 12) == 0 &&
-	    c->out_len == c->out_off)
+	bool http11 = p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1);
+	if (http11 && c->expect_len == 12 && strncasecmp(c->expect, "100-continue", 12) == 0 &&
+	    c->out_len == c->out_off) /* never to HTTP/1.0 (RFC 9110 10.1.1) */
 		(void)!write(c->fd, go_on, sizeof(go_on) - 1);
 	return 0;
 }

@@ -215,13 +215,17 @@ static int check_out_file(struct api_resp *r, const cJSON *obj, const char *fiel
 	const char *path = m->valuestring, *why = NULL;
 	char dir[4096];
 	struct stat st;
-	if (stat(path, &st) == 0) {
+	if (!*path) {
+		why = "empty";
+	} else if (stat(path, &st) == 0) {
 		if (S_ISDIR(st.st_mode))
 			why = "is a directory";
 		else if (!S_ISFIFO(st.st_mode) && access(path, W_OK) < 0)
 			why = strerror(errno);
 	} else if (errno != ENOENT) {
 		why = strerror(errno);
+	} else if (lstat(path, &st) == 0) {
+		why = "a symbolic link to nothing"; /* its target's directory is elsewhere */
 	} else {
 		const char *slash = strrchr(path, '/');
 		size_t n = !slash ? 1 : slash == path ? 1 : (size_t)(slash - path);
@@ -240,10 +244,11 @@ static int check_out_file(struct api_resp *r, const cJSON *obj, const char *fiel
 
 /*
  * Another entry of the description's `list` than `id` whose `field` is true
- * (want NULL) or the string `want` (any case: a MAC): its id, or NULL.
+ * (want NULL) or the string `want` (in any case when nocase: a MAC): its id,
+ * or NULL.
  */
 static const char *taken_by(const cJSON *doc, const char *list, const char *key, const char *id,
-			    const char *field, const char *want)
+			    const char *field, const char *want, bool nocase)
 {
 	const cJSON *d, *arr = cJSON_GetObjectItemCaseSensitive(doc, list);
 	cJSON_ArrayForEach(d, arr)
@@ -252,7 +257,8 @@ static const char *taken_by(const cJSON *doc, const char *list, const char *key,
 		const cJSON *f = cJSON_GetObjectItemCaseSensitive(d, field);
 		if (!cJSON_IsString(k) || strcmp(k->valuestring, id) == 0)
 			continue;
-		if (want ? cJSON_IsString(f) && strcasecmp(f->valuestring, want) == 0
+		if (want ? cJSON_IsString(f) && (nocase ? strcasecmp(f->valuestring, want)
+							: strcmp(f->valuestring, want)) == 0
 			 : cJSON_IsTrue(f))
 			return k->valuestring;
 	}
@@ -321,7 +327,8 @@ static void preboot_put(struct endpoints *e, const char *path, cJSON *obj, struc
 			goto out;
 		const char *root =
 			cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(obj, "is_root_device"))
-				? taken_by(e->doc, "drives", "drive_id", id, "is_root_device", NULL)
+				? taken_by(e->doc, "drives", "drive_id", id, "is_root_device", NULL,
+					   false)
 				: NULL;
 		if (root) {
 			api_fault(r, 400, "is_root_device: drive \"%s\" is the root device already",
@@ -340,11 +347,20 @@ static void preboot_put(struct endpoints *e, const char *path, cJSON *obj, struc
 		const cJSON *mac = cJSON_GetObjectItemCaseSensitive(obj, "guest_mac");
 		const char *twin = cJSON_IsString(mac)
 					   ? taken_by(e->doc, "network-interfaces", "iface_id", id,
-						      "guest_mac", mac->valuestring)
+						      "guest_mac", mac->valuestring, true)
 					   : NULL;
 		if (twin) {
 			api_fault(r, 400, "guest_mac: %s is interface \"%s\"'s already",
 				  mac->valuestring, twin);
+			goto out;
+		}
+		/* The check below closes the tap again: a second NIC on it would pass it too. */
+		const char *dev = e->scratch.nets[0].tap;
+		const char *same = taken_by(e->doc, "network-interfaces", "iface_id", id,
+					    "host_dev_name", dev, false);
+		if (same) {
+			api_fault(r, 400, "host_dev_name: tap %s is interface \"%s\"'s already",
+				  dev, same);
 			goto out;
 		}
 		if (check_tap(e, r) < 0)
@@ -376,7 +392,9 @@ static void patch_machine(struct endpoints *e, cJSON *patch, struct api_resp *r)
 		api_fault(r, 400, "the body must be a JSON object");
 		goto out;
 	}
-	if (!patch->child) { /* Firecracker's answer, word for word */
+	bool any = false; /* null is absent: all null is empty */
+	cJSON_ArrayForEach(f, patch) any |= !cJSON_IsNull(f);
+	if (!any) { /* Firecracker's answer, word for word */
 		api_fault(r, 400, "Empty PATCH request.");
 		goto out;
 	}
@@ -386,8 +404,13 @@ static void patch_machine(struct endpoints *e, cJSON *patch, struct api_resp *r)
 	}
 	cJSON_ArrayForEach(f, patch)
 	{
-		if (cJSON_IsNull(f))
-			continue; /* null is no change, as Firecracker's Option fields read it */
+		/*
+		 * null is no change, as Firecracker's Option fields read it. An
+		 * unknown name (not in m, which was checked) goes in, null or
+		 * not, for the check to refuse.
+		 */
+		if (cJSON_IsNull(f) && cJSON_GetObjectItemCaseSensitive(m, f->string))
+			continue;
 		cJSON *dup = cJSON_Duplicate(f, 1);
 		put_part(m, f->string, dup);
 	}
@@ -872,7 +895,19 @@ int endpoints_apply(struct vm *vm, struct endpoints *e, struct api_resp *r)
 		api_fault(r, 400, "InstanceStart: %s", e->err);
 		return -1;
 	}
+	/*
+	 * Errors at start name the API's fields for what it gave, the flags'
+	 * for theirs. The API's drives and NICs follow the flags' (if any):
+	 * only a list that is the API's alone is named by its field.
+	 */
+	const struct options *before = &vm->opt;
+	config_mark_from(&o, "");
+	o.from_config &= (o.kernel != before->kernel ? FROM_KERNEL : 0) |
+			 (o.initrd != before->initrd ? FROM_INITRD : 0) |
+			 (!before->ndisks ? FROM_DISKS : 0) | (!before->nnets ? FROM_NETS : 0) |
+			 (o.log_path != before->log_path ? FROM_LOG : 0) |
+			 (o.metrics_path != before->metrics_path ? FROM_METRICS : 0) |
+			 (o.pages != before->pages ? FROM_PAGES : 0);
 	vm->opt = o;
-	config_mark_from(&vm->opt, ""); /* errors at start name the API's fields */
 	return 0;
 }

@@ -223,6 +223,8 @@ static void on_signal(struct vm *vm, int sfd, int tfd, bool *asked)
 				vm->opt.limits_path);
 		return;
 	}
+	if (sig == SIGTERM && vm->api_paused) /* parked vCPUs cannot take a Ctrl-Alt-Del */
+		finish(vm, EXIT_SIGNAL + sig, "terminated by SIGTERM (the guest was paused)");
 	if (sig == SIGTERM && !*asked) { /* the first SIGTERM asks; a second one ends it now */
 		struct itimerspec grace = { .it_value.tv_sec = vm->opt.shutdown_timeout };
 		if (grace.it_value.tv_sec == 0)

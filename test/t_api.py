@@ -497,6 +497,20 @@ def before_start():
         r1 = r2 = Response(error=str(e))
     result("api/expect-100-continue", r1.status == 100 and r2.status == 204,
            f"first {r1}; then {r2}")
+    # Never to an HTTP/1.0 client (RFC 9110): it gets only the answer, once its body came.
+    try:
+        c = Conn(s)
+        head, body = request("PATCH", "/machine-config", {"vcpu_count": 2},
+                             headers=("Expect: 100-continue",)).split(b"\r\n\r\n", 1)
+        c.send(head.replace(b"HTTP/1.1", b"HTTP/1.0", 1) + b"\r\n\r\n")
+        r1 = c.response(0.5)
+        c.send(body)
+        r2 = c.response()
+        c.close()
+    except OSError as e:
+        r1 = r2 = Response(error=str(e))
+    result("api/expect-100-continue-not-http10", r1.status is None and r2.status == 204,
+           f"first {r1}; then {r2}")
 
     img = image("prestart.img")
     fifo = os.path.join(TMP, "api.fifo")  # nobody reads or writes it: opening must not wait
@@ -1064,6 +1078,10 @@ def firecracker_accepts(drive):
     result("api/patch-null-is-no-change", r.get("vcpu_count") == 2 and r.get("mem_size_mib") == 128, r)
     expect("api/error-patch-machine-config-empty", api(s, "PATCH", "/machine-config", {}), 400,
            "Empty PATCH request.")
+    expect("api/error-patch-machine-config-all-null",
+           api(s, "PATCH", "/machine-config", {"vcpu_count": None}), 400, "Empty PATCH request.")
+    expect("api/error-patch-machine-config-unknown-null",
+           api(s, "PATCH", "/machine-config", {"vcpu_count": 2, "bogus": None}), 400, "bogus")
     vmm.stop(signal.SIGKILL, 5)
 
 
@@ -1082,11 +1100,16 @@ def checked_at_put(drive):
     s = sock_path("fcchecks")
     vmm = Vmm(["--api-sock", s], s)
     vmm.accepts(5)
+    dangling = os.path.join(TMP, "dangling.log")
+    if not os.path.lexists(dangling):
+        os.symlink("/nonexistent/dir/log", dangling)
     for name, url, body, needle in (
             ("logger-dir-missing", "/logger", {"log_path": "/nonexistent/dir/log"}, "log_path"),
             ("logger-is-directory", "/logger", {"log_path": TMP}, "is a directory"),
             ("metrics-dir-missing", "/metrics", {"metrics_path": "/nonexistent/m"},
-             "metrics_path")):
+             "metrics_path"),
+            ("logger-empty-path", "/logger", {"log_path": ""}, "log_path"),
+            ("logger-dangling-symlink", "/logger", {"log_path": dangling}, "symbolic link")):
         expect(f"api/checked-at-put-{name}", api(s, "PUT", url, body), 400, needle)
     log = os.path.join(TMP, "put-check.log")
     expect("api/checked-at-put-logger-ok", api(s, "PUT", "/logger", {"log_path": log}), 204)
@@ -1106,6 +1129,17 @@ def checked_at_put(drive):
     expect("api/checked-at-put-mac-twice", api(s, "PUT", "/network-interfaces/eth1", {
         "iface_id": "eth1", "host_dev_name": "kvbusy1", "guest_mac": mac.upper()}), 400,
            "guest_mac")
+    expect("api/checked-at-put-tap-twice", api(s, "PUT", "/network-interfaces/eth1", {
+        "iface_id": "eth1", "host_dev_name": "kvbusy0"}), 400, "host_dev_name")
+    vmm.stop(signal.SIGKILL, 5)
+    # A flag's file that fails at InstanceStart is named by its flag, not as the API's field.
+    s = sock_path("fcflagdisk")
+    vmm = Vmm(["--api-sock", s, "--disk", os.path.join(TMP, "no-such-flag.img")], s)
+    vmm.accepts(5)
+    api(s, "PUT", "/boot-source", {"kernel_image_path": probe("pvh")})
+    expect("api/start-error-names-flag", api(s, "PUT", "/actions",
+                                             {"action_type": "InstanceStart"}, timeout=30),
+           400, "--disk " + os.path.join(TMP, "no-such-flag.img"))
     vmm.stop(signal.SIGKILL, 5)
 
 
@@ -1270,6 +1304,18 @@ def snapshot_diff(base):
     result("snapshot-diff/chain-goes-on", status == 0 and "PROBE ctrl-alt-del" in vmm.stdout,
            vmm.why())
     vmm.stop(signal.SIGKILL, 5)
+    # SIGTERM to a paused guest (it cannot take the Ctrl-Alt-Del) ends kvmrun at once, not
+    # after --shutdown-timeout (10 s here) with "did not shut down in time".
+    s = sock_path("snapdiffterm")
+    vmm = Vmm(["--api-sock", s], s)
+    vmm.accepts(5)
+    expect("snapshot-diff/loads-paused-again", api(s, "PUT", "/snapshot/load",
+                                                   {"snapshot_path": dd}, timeout=30), 204)
+    t0 = time.monotonic()
+    status = vmm.stop(signal.SIGTERM, 20)
+    took = time.monotonic() - t0
+    result("snapshot-diff/sigterm-paused-ends-now", status == 128 + signal.SIGTERM and took < 3
+           and "paused" in vmm.stderr, f"status {status} after {took:.1f} s; {vmm.why()}")
 
 
 def taps_of(pid):
