@@ -483,32 +483,12 @@ def before_start():
         r1 = r2 = Response(error=str(e))
     result("api/keep-alive-two-requests", r1.status == 200 and r2.status == 200
            and r2.get("vcpu_count") == 2, f"first {r1}; second {r2}")
-    # curl's Expect: 100-continue (bodies over 1 KiB in older curls): told to go on at once.
-    try:
-        c = Conn(s)
-        head, body = request("PATCH", "/machine-config", {"vcpu_count": 2},
-                             headers=("Expect: 100-continue",)).split(b"\r\n\r\n", 1)
-        c.send(head + b"\r\n\r\n")
-        r1 = c.response(0.5)
-        c.send(body)
-        r2 = c.response()
-        c.close()
-    except OSError as e:
-        r1 = r2 = Response(error=str(e))
+    # curl's Expect: 100-continue (bodies over 1 KiB in older curls): told to go on at once;
+    # never an HTTP/1.0 client (RFC 9110), which gets only the answer once its body came.
+    r1, r2 = expect_continue(s, "HTTP/1.1")
     result("api/expect-100-continue", r1.status == 100 and r2.status == 204,
            f"first {r1}; then {r2}")
-    # Never to an HTTP/1.0 client (RFC 9110): it gets only the answer, once its body came.
-    try:
-        c = Conn(s)
-        head, body = request("PATCH", "/machine-config", {"vcpu_count": 2},
-                             headers=("Expect: 100-continue",)).split(b"\r\n\r\n", 1)
-        c.send(head.replace(b"HTTP/1.1", b"HTTP/1.0", 1) + b"\r\n\r\n")
-        r1 = c.response(0.5)
-        c.send(body)
-        r2 = c.response()
-        c.close()
-    except OSError as e:
-        r1 = r2 = Response(error=str(e))
+    r1, r2 = expect_continue(s, "HTTP/1.0")
     result("api/expect-100-continue-not-http10", r1.status is None and r2.status == 204,
            f"first {r1}; then {r2}")
 
@@ -1060,6 +1040,23 @@ def ends_on_ctrl_alt_del(name, vmm, sock):
     result(name, r.status == 204 and status == 0 and "PROBE ctrl-alt-del" in vmm.stdout,
            f"{r}; {vmm.why()}")
     vmm.stop(signal.SIGKILL, 5)
+
+
+def expect_continue(s, version):
+    """A PATCH's head with Expect: 100-continue, what comes in 0.5 s, then its body and the
+    answer: (first response or none, answer)."""
+    try:
+        c = Conn(s)
+        head, body = request("PATCH", "/machine-config", {"vcpu_count": 2},
+                             headers=("Expect: 100-continue",)).split(b"\r\n\r\n", 1)
+        c.send(head.replace(b"HTTP/1.1", version.encode(), 1) + b"\r\n\r\n")
+        r1 = c.response(0.5)
+        c.send(body)
+        r2 = c.response()
+        c.close()
+    except OSError as e:
+        r1 = r2 = Response(error=str(e))
+    return r1, r2
 
 
 def firecracker_accepts(drive):
