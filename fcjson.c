@@ -242,12 +242,12 @@ static void rate_limiter(const struct cfile *f, const cJSON *parent, const char 
 
 static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 {
-	static const char *const known[] = { "drive_id",       "path_on_host",
-					     "is_root_device", "is_read_only",
-					     "cache_type",     "io_engine",
-					     "rate_limiter",   NULL };
+	static const char *const known[] = { "drive_id",     "path_on_host", "is_root_device",
+					     "is_read_only", "cache_type",   "io_engine",
+					     "rate_limiter", "partuuid",     NULL };
 	const cJSON *d;
 	int root = -1;
+	const char *partuuid = NULL; /* the root drive's: root=PARTUUID=, as Firecracker */
 	cJSON_ArrayForEach(d, arr)
 	{
 		char p[32];
@@ -289,6 +289,14 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 		    strcmp(eng->valuestring, "Async") != 0)
 			cfg_error(f, "%s%sio_engine: \"%s\": expected \"Sync\" or \"Async\"", p,
 				  dot(p), eng->valuestring);
+		/* A partition's UUID: GPT's 36 characters, or MBR's "12345678-01". */
+		const char *pu = str_member(f, d, p, "partuuid", false);
+		if (pu && (!*pu || strlen(pu) > 36 ||
+			   strspn(pu, "0123456789abcdefABCDEF-") != strlen(pu)))
+			cfg_error(f,
+				  "%s%spartuuid: \"%s\": expected a partition UUID (hex digits and "
+				  "dashes, at most 36)",
+				  p, dot(p), pu);
 		if (is_root) {
 			if (root >= 0)
 				cfg_error(
@@ -296,6 +304,7 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 					"%s%sis_root_device: drives[%d] is the root device already",
 					p, dot(p), root);
 			root = o->ndisks;
+			partuuid = pu; /* only the root drive's counts, as in Firecracker */
 		}
 		o->ndisks++;
 	}
@@ -309,7 +318,10 @@ static void drives(struct cfile *f, const cJSON *arr, struct options *o)
 		o->disks[0] = r;
 		memcpy(o->disk_ids[0], id, sizeof(id));
 	}
-	if (root >= 0)
+	if (root >= 0 && partuuid)
+		snprintf(o->extra_cmdline, sizeof(o->extra_cmdline), "root=PARTUUID=%s %s",
+			 partuuid, o->disks[0].ro ? "ro" : "rw");
+	else if (root >= 0)
 		snprintf(o->extra_cmdline, sizeof(o->extra_cmdline), "root=/dev/vda %s",
 			 o->disks[0].ro ? "ro" : "rw");
 }

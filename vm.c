@@ -214,6 +214,13 @@ void vm_describe(struct vm *vm, struct jline *j)
 		/* The root drive is the first, named on the command line (fcjson.c). */
 		j_bool(j, "is_root_device",
 		       i == 0 && strncmp(vm->opt.extra_cmdline, "root=", 5) == 0);
+		if (i == 0 && strncmp(vm->opt.extra_cmdline, "root=PARTUUID=", 14) == 0) {
+			char pu[40];
+			snprintf(pu, sizeof(pu), "%.*s",
+				 (int)strcspn(vm->opt.extra_cmdline + 14, " "),
+				 vm->opt.extra_cmdline + 14);
+			j_str(j, "partuuid", pu);
+		}
 		j_bool(j, "is_read_only", d->ro);
 		j_str(j, "cache_type", d->no_flush ? "Unsafe" : "Writeback");
 		j_limit(j, "rate_limiter", &d->limit);

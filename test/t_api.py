@@ -511,7 +511,7 @@ def before_start():
         ("missing-field", "PUT", "/machine-config", {"vcpu_count": 1}, "mem_size_mib"),
         ("vcpu-count-zero", "PUT", "/machine-config", {"vcpu_count": 0, "mem_size_mib": 128}, "vcpu_count"),
         ("unknown-field", "PUT", "/machine-config", dict(mc, cpus=4), "cpus"),
-        ("unknown-field-drive", "PUT", "/drives/rootfs", dict(drive, partuuid="0"), "partuuid"),
+        ("unknown-field-drive", "PUT", "/drives/rootfs", dict(drive, io_uring=0), "io_uring"),
         ("drive-id-mismatch", "PUT", "/drives/other", drive, "drive_id"),
         ("drive-path-missing", "PUT", "/drives/rootfs",
          dict(drive, path_on_host=os.path.join(TMP, "no-such.img")), "path_on_host"),

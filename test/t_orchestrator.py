@@ -48,6 +48,15 @@ def same_guest():
     same = all(f1.get(k) == f2.get(k) for k in keys)
     result("config/same-as-flags", s1 == 0 and s2 == 0 and same and "root=/dev/vda rw" in f1.get("cmdline", ""),
            f"{s1} {s2} {[(k, f1.get(k), f2.get(k)) for k in keys if f1.get(k) != f2.get(k)]} {err1} {err2}")
+    # Firecracker's partuuid on the root drive: root=PARTUUID= instead of /dev/vda (go-sdk's
+    # PartUUID); on another drive it is taken and changes nothing.
+    cfg["drives"][1]["partuuid"] = "0eaa91a0-01"
+    cfg["drives"][0]["partuuid"] = "12345678-02"
+    pu = write(os.path.join(TMP, "vm-partuuid.json"), json.dumps(cfg))
+    s4, out4, err4 = run(["--config", pu])
+    c4 = probe_facts(out4).get("cmdline", "")
+    result("config/root-partuuid", s4 == 0 and "root=PARTUUID=0eaa91a0-01 rw" in c4
+           and "/dev/vda" not in c4 and "12345678-02" not in c4, f"{s4} {c4!r} {err4}")
     s3, out3, err3 = run(["--config", path, "--cpus", "1", "--cmdline", "probe.exit=triple"])
     f3 = probe_facts(out3)
     result("config/flags-override", s3 == 0 and f3.get("cpus_up") == "1"
@@ -60,7 +69,11 @@ def config_errors():
         ("unknown-top-field", {"boot-source": {"kernel_image_path": k}, "balloon": {}}, "balloon"),
         ("unknown-nested-field", {"boot-source": {"kernel_image_path": k},
                                   "drives": [{"drive_id": "a", "path_on_host": "/x",
-                                              "is_root_device": False, "partuuid": "0"}]},
+                                              "is_root_device": False, "io_uring": 0}]},
+         "drives[0].io_uring"),
+        ("bad-partuuid", {"boot-source": {"kernel_image_path": k},
+                          "drives": [{"drive_id": "a", "path_on_host": "/x",
+                                      "is_root_device": True, "partuuid": "root partition"}]},
          "drives[0].partuuid"),
         ("wrong-type", {"boot-source": {"kernel_image_path": k},
                         "machine-config": {"vcpu_count": "two", "mem_size_mib": 128}},
