@@ -208,7 +208,8 @@ bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struc
 	static const char *const known[] = { "snapshot_path",	  "mem_file_path",
 					     "mem_backend",	  "enable_diff_snapshots",
 					     "resume_vm",	  "track_dirty_pages",
-					     "network_overrides", NULL };
+					     "network_overrides", "clock_realtime",
+					     "huge_pages",	  NULL };
 	const cJSON *dir = cJSON_GetObjectItemCaseSensitive(body, "snapshot_path");
 	const cJSON *resume = cJSON_GetObjectItemCaseSensitive(body, "resume_vm");
 	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(body, "mem_file_path");
@@ -228,6 +229,25 @@ bool snapapi_load(const struct vm *vm, bool configured, const cJSON *body, struc
 	}
 	if (resume && !cJSON_IsBool(resume)) {
 		api_fault(r, 400, "resume_vm: expected true or false");
+		return false;
+	}
+	/*
+	 * Firecracker's clock_realtime true moves the guest's clock on by the
+	 * time since the snapshot; kvmrun's guest goes on from its snapshot's
+	 * instant (false, the default). huge_pages: the snapshot's own pages.
+	 */
+	const cJSON *rt = cJSON_GetObjectItemCaseSensitive(body, "clock_realtime");
+	if (rt && !cJSON_IsNull(rt) && !cJSON_IsFalse(rt)) {
+		api_fault(r, 400,
+			  "clock_realtime: only false (the guest's clock goes on from the "
+			  "snapshot's instant)");
+		return false;
+	}
+	const cJSON *hp = cJSON_GetObjectItemCaseSensitive(body, "huge_pages");
+	if (hp && !cJSON_IsNull(hp) && !(cJSON_IsString(hp) && !strcmp(hp->valuestring, "None"))) {
+		api_fault(r, 400,
+			  "huge_pages: only \"None\" (a restored guest runs on its memory "
+			  "file's pages)");
 		return false;
 	}
 	if (strlen(dir->valuestring) >= SNAPAPI_PATH - 16) {

@@ -1196,6 +1196,10 @@ def snapshot_load():
     expect("snapshot-load/resume-not-bool", api(s, "PUT", "/snapshot/load",
                                                 {"snapshot_path": d, "resume_vm": "yes"}), 400,
            "resume_vm")
+    expect("snapshot-load/clock-realtime-true", api(s, "PUT", "/snapshot/load", {
+        "snapshot_path": d, "clock_realtime": True}), 400, "clock_realtime")
+    expect("snapshot-load/huge-pages-2M", api(s, "PUT", "/snapshot/load", {
+        "snapshot_path": d, "huge_pages": "2M"}), 400, "huge_pages")
     expect("snapshot-load/other-memory-file",
            api(s, "PUT", "/snapshot/load",
                {"snapshot_path": d, "mem_backend": {"backend_type": "File",
@@ -1216,7 +1220,7 @@ def snapshot_load():
     r = api(s, "PUT", "/snapshot/load",
             {"snapshot_path": d, "mem_backend": {"backend_type": "File",
                                                  "backend_path": d + "/memory"},
-             "resume_vm": True}, timeout=30)
+             "resume_vm": True, "clock_realtime": False, "huge_pages": "None"}, timeout=30)
     expect("snapshot-load/loads", r, 204)
     result("snapshot-load/running", state_is(s, "Running").get("state") == "Running", vmm.why())
     expect("snapshot-load/twice", api(s, "PUT", "/snapshot/load", {"snapshot_path": d}), 400)
