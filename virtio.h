@@ -43,6 +43,8 @@
 #define VIRTIO_MMIO_CONFIG 0x100
 
 /* Where vmm.c put the device; what the transport needs from KVM. */
+struct virtio_dev;
+
 struct virtio_mmio_cfg {
 	int vmfd; /* < 0: no KVM (unit tests); no eventfd binding, no thread */
 	const struct guest_mem *mem;
@@ -59,10 +61,15 @@ struct virtio_mmio_cfg {
 	 * False: the thread ends at once, its queues never processed. May be NULL.
 	 */
 	bool (*thread_start)(void *ctx);
+	/*
+	 * Called on the device's thread when it cannot go on serving for a
+	 * reason that should never come (its poll or a kick eventfd's read
+	 * failing): vmm.c ends the VM with `why` (status 1). The thread then
+	 * waits for virtio_stop: its seccomp role has no exit. May be NULL.
+	 */
+	void (*thread_failed)(void *ctx, struct virtio_dev *vd, const char *why);
 	void *thread_ctx;
 };
-
-struct virtio_dev;
 
 /* What a device plugs into the transport. Callbacks run with vd->lock held. */
 struct virtio_dev_ops {
@@ -86,7 +93,8 @@ struct virtio_dev_ops {
 	 * Optional. Replaces the default I/O thread body (poll the kick
 	 * eventfds, virtio_process() on each kick) for a device that has more
 	 * to wait on, e.g. a tap. Runs on the thread virtio_start() creates,
-	 * after cfg.thread_start; must return once vd->stop_fd is readable.
+	 * after cfg.thread_start; must return once vd->stop_fd is readable,
+	 * and through virtio_thread_failed when it cannot go on.
 	 */
 	void *(*io_loop)(struct virtio_dev *vd);
 	/*

@@ -67,6 +67,22 @@ static void unbind(struct virtio_dev *vd, unsigned nq, bool ack, bool irq)
 		ioeventfd(vd, i, false);
 }
 
+void *virtio_thread_failed(struct virtio_dev *vd, const char *what, int err)
+{
+	char why[160];
+	snprintf(why, sizeof(why), "its I/O thread stopped: %s: %s", what, strerror(err));
+	if (vd->cfg.thread_failed)
+		vd->cfg.thread_failed(vd->cfg.thread_ctx, vd, why);
+	struct pollfd s = { .fd = vd->stop_fd, .events = POLLIN };
+	for (;;) {
+		int n = poll(&s, 1, -1);
+		if (n > 0 && (s.revents & POLLIN))
+			return NULL;
+		if (n != 0 && !(n < 0 && errno == EINTR))
+			poll(NULL, 0, 1000); /* even this failing: wait, never spin */
+	}
+}
+
 /*
  * The I/O thread: sleeps in poll() on the kick eventfds, the limiters'
  * timerfds and the stop eventfd.
@@ -90,7 +106,7 @@ static void *io_thread(void *arg)
 		if (poll(p, 2 * nq + 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			return NULL; /* cannot happen with valid fds; stop serving */
+			return virtio_thread_failed(vd, "poll", errno);
 		}
 		if (p[2 * nq].revents)
 			return NULL;
@@ -103,7 +119,7 @@ static void *io_thread(void *arg)
 				continue;
 			/* Clear the count before processing: a kick after this read is not lost. */
 			if (p[i].revents && read(p[i].fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-				return NULL;
+				return virtio_thread_failed(vd, "a kick eventfd's read", errno);
 			virtio_process(vd, i);
 		}
 	}

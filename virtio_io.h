@@ -17,6 +17,13 @@
 int virtio_start(struct virtio_dev *vd, const struct virtio_mmio_cfg *cfg);
 
 /*
+ * For the I/O thread (or a device's io_loop) that cannot go on: `what`
+ * failed with errno `err`. Tells cfg.thread_failed, then waits for
+ * virtio_stop. Returns the thread's result (NULL).
+ */
+void *virtio_thread_failed(struct virtio_dev *vd, const char *what, int err);
+
+/*
  * Stop the I/O thread (waits for the request in flight), unregister the
  * eventfds from KVM and close them. Safe on a vd that virtio_init set up but
  * never started. Call once, after vCPUs have stopped.

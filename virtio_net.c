@@ -818,7 +818,7 @@ int net_run_once(struct net *n, int timeout_ms)
 	r = poll(p, 6, timeout_ms);
 
 	if (r < 0)
-		return errno == EINTR ? 0 : -1;
+		return errno == EINTR ? 0 : -2;
 	if (p[2].revents)
 		return -1;
 	if (r == 0)
@@ -868,7 +868,8 @@ static void *io_loop(struct virtio_dev *vd)
 {
 	struct net *n = vd->opaque;
 
-	while (net_run_once(n, -1) >= 0) {
+	int rc;
+	while ((rc = net_run_once(n, -1)) >= 0) {
 	}
-	return NULL;
+	return rc == -2 ? virtio_thread_failed(vd, "poll", errno) : NULL;
 }

@@ -138,8 +138,8 @@ struct virtio_dev *net_virtio(struct net *n);
  * One turn of the I/O thread's loop: poll (up to timeout_ms; -1 waits)
  * the RX and TX queue eventfds, the stop eventfd and, while the guest has
  * RX buffers, the fd; then serve what is ready. Returns the number of ready
- * fds served (0: nothing woke us), or -1 when the stop eventfd fired or
- * poll failed.
+ * fds served (0: nothing woke us), -1 when the stop eventfd fired, or -2
+ * when poll failed (errno says why).
  */
 int net_run_once(struct net *n, int timeout_ms);
 

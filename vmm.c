@@ -396,6 +396,19 @@ static void open_devices(struct vm *vm)
 		open_limits(vm);
 }
 
+/* A device's thread that cannot go on (virtio_thread_failed): the VM ends, naming the device. */
+static void device_thread_failed(void *ctx, struct virtio_dev *vd, const char *why)
+{
+	struct vm *vm = ctx;
+	const char *flag = "device", *name = "?";
+	char msg[320];
+	for (int i = 0; i < vm->ndevices; i++)
+		if (vm_device(vm, i) == vd)
+			name = vm_device_name(vm, i, &flag);
+	snprintf(msg, sizeof(msg), "%s %s: %s", flag, name, why);
+	vm_stop(vm, CPU_STOP_INTERNAL, msg);
+}
+
 /* Where virtio device `i` lives: its 4 KiB window and its IRQ. */
 static struct virtio_mmio_cfg virtio_cfg(struct vm *vm, int i)
 {
@@ -403,6 +416,7 @@ static struct virtio_mmio_cfg virtio_cfg(struct vm *vm, int i)
 		.vmfd = vm->vmfd,
 		.mem = &vm->mem,
 		.thread_start = i < vm->opt.ndisks ? blk_thread_start : net_thread_start,
+		.thread_failed = device_thread_failed,
 		.thread_ctx = vm,
 		.base = VIRTIO_BASE + (uint64_t)i * VIRTIO_MMIO_SIZE,
 		.gsi = VIRTIO_FIRST_GSI + (uint32_t)i,

@@ -104,6 +104,58 @@ static void t_io_thread(struct t *t, int vmfd, const char *path)
 	      (unsigned long)bs.errors);
 }
 
+static char failed_why[256];
+static int failed_calls;
+
+static void on_failed(void *ctx, struct virtio_dev *vd, const char *why)
+{
+	(void)ctx, (void)vd;
+	snprintf(failed_why, sizeof(failed_why), "%s", why);
+	__atomic_add_fetch(&failed_calls, 1, __ATOMIC_SEQ_CST);
+}
+
+/*
+ * An I/O thread whose kick eventfd's read fails (here: the fd number now
+ * names a write-only /dev/null) says so through cfg.thread_failed and waits
+ * to be stopped: it used to return, and a confined thread has no exit (it
+ * died of SIGSYS, with no word of why).
+ */
+static void t_thread_failed(struct t *t, int vmfd, const char *path)
+{
+	struct blk_spec s = { 0 };
+	char err[256];
+	snprintf(s.path, sizeof(s.path), "%s", path);
+	struct blk *b = blk_open(&s, err, sizeof(err));
+	CHECK(t, b, "%s", err);
+	struct virtio_mmio_cfg cfg = { .vmfd = vmfd,
+				       .mem = &t->mem,
+				       .base = 0xd0001000,
+				       .gsi = 6,
+				       .thread_failed = on_failed };
+	int rc = virtio_start(blk_virtio(b), &cfg);
+	if (rc < 0)
+		blk_close(b);
+	CHECK(t, rc == 0, "virtio_start: %s", strerror(-rc));
+	struct virtio_dev *vd = blk_virtio(b);
+	int old = dup(vd->kick_fd[0]), nul = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	bool swapped = old >= 0 && nul >= 0 && dup2(nul, vd->kick_fd[0]) >= 0;
+	uint64_t one = 1;
+	bool kicked = swapped && write(old, &one, sizeof(one)) == sizeof(one);
+	for (int i = 0; i < 2000 && !__atomic_load_n(&failed_calls, __ATOMIC_SEQ_CST); i++)
+		usleep(1000);
+	int calls = __atomic_load_n(&failed_calls, __ATOMIC_SEQ_CST);
+	blk_close(b); /* the thread, waiting for it, ends */
+	if (old >= 0)
+		close(old);
+	if (nul >= 0)
+		close(nul);
+	CHECK(t, kicked, "could not swap the kick fd: %s", strerror(errno));
+	CHECK(t,
+	      calls == 1 && strstr(failed_why, "kick eventfd's read") &&
+		      strstr(failed_why, "Bad file descriptor"),
+	      "thread_failed called %d times, why \"%s\"", calls, failed_why);
+}
+
 int main(void)
 {
 	struct t t = { .name = "t_io_thread" };
@@ -131,6 +183,11 @@ int main(void)
 	close(fd);
 	t_io_thread(&t, vmfd, path);
 	int failed = t_report(&t);
+	struct t t2 = { .name = "t_thread_failed" };
+	mem_fake(&t2.mem);
+	t_thread_failed(&t2, vmfd, path);
+	failed |= t_report(&t2);
+	free(t2.mem.host);
 	unlink(path);
 	rmdir(dir);
 	free(t.mem.host);
