@@ -745,6 +745,16 @@ void config_mark_from(struct options *o, const char *config_path)
 			 (o->pages != PAGES_AUTO ? FROM_PAGES : 0);
 }
 
+unsigned config_changed(const struct options *a, const struct options *b)
+{
+	return (a->kernel != b->kernel ? FROM_KERNEL : 0) |
+	       (a->initrd != b->initrd ? FROM_INITRD : 0) |
+	       (a->ndisks != b->ndisks ? FROM_DISKS : 0) | (a->nnets != b->nnets ? FROM_NETS : 0) |
+	       (a->log_path != b->log_path ? FROM_LOG : 0) |
+	       (a->metrics_path != b->metrics_path ? FROM_METRICS : 0) |
+	       (a->pages != b->pages ? FROM_PAGES : 0);
+}
+
 void config_label(const struct options *o, const char *msg, char *out, size_t outlen)
 {
 	static const struct {
@@ -812,14 +822,10 @@ void config_parse(struct options *o, int argc, char **argv)
 	if (cfg) {
 		/* What a flag gave instead is the flag's: its errors name the flag. */
 		config_mark_from(&from_file, cfg);
-		unsigned same = (o->kernel == from_file.kernel ? FROM_KERNEL : 0) |
-				(o->initrd == from_file.initrd ? FROM_INITRD : 0) |
-				(!s.disks ? FROM_DISKS : 0) | (!s.nets ? FROM_NETS : 0) |
-				(o->log_path == from_file.log_path ? FROM_LOG : 0) |
-				(o->metrics_path == from_file.metrics_path ? FROM_METRICS : 0) |
-				(o->pages == from_file.pages ? FROM_PAGES : 0);
+		unsigned flags = config_changed(&from_file, o) | (s.disks ? FROM_DISKS : 0) |
+				 (s.nets ? FROM_NETS : 0); /* --disk, --net replace the lists */
 		o->config_path = cfg;
-		o->from_config = from_file.from_config & same;
+		o->from_config = from_file.from_config & ~flags;
 	}
 	check_flags(o, cfg, &s);
 }

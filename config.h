@@ -25,6 +25,9 @@ void config_label(const struct options *o, const char *msg, char *out, size_t ou
 /* After a description was read into o (config_path "" for the API's): what it gave. */
 void config_mark_from(struct options *o, const char *config_path);
 
+/* The FROM_* inputs whose values differ between a and b (one of them a flag's). */
+unsigned config_changed(const struct options *a, const struct options *b);
+
 /*
  * --restore (or the API's PUT /snapshot/load): the disks and NICs from the
  * snapshot's config.json in o->restore_dir (or beside its state file,

@@ -375,12 +375,14 @@ static void *cpu_thread(void *arg)
 	if (c->env->thread_start && !c->env->thread_start(c->env->ctx))
 		return NULL;
 	bool first = c->id == 0 && c->env->first_run;
+	/*
+	 * Paused before the first KVM_RUN (a snapshot loaded paused): no kick
+	 * came, so park here. Later pauses kick (immediate_exit, EINTR below),
+	 * so the loop itself looks at nothing more per exit.
+	 */
+	if (c->env->pause && atomic_load(c->env->pause))
+		park(c);
 	while (!atomic_load(c->env->stopping)) {
-		/* Paused before the first KVM_RUN (a snapshot loaded paused): no kick came. */
-		if (c->env->pause && atomic_load(c->env->pause)) {
-			park(c);
-			continue;
-		}
 		if (rebooting(c)) {
 			/* --on-reboot restart: main resets the machine, our registers too. */
 			wait_out(c, c->env->rebooting);

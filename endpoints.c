@@ -902,12 +902,8 @@ int endpoints_apply(struct vm *vm, struct endpoints *e, struct api_resp *r)
 	 */
 	const struct options *before = &vm->opt;
 	config_mark_from(&o, "");
-	o.from_config &= (o.kernel != before->kernel ? FROM_KERNEL : 0) |
-			 (o.initrd != before->initrd ? FROM_INITRD : 0) |
-			 (!before->ndisks ? FROM_DISKS : 0) | (!before->nnets ? FROM_NETS : 0) |
-			 (o.log_path != before->log_path ? FROM_LOG : 0) |
-			 (o.metrics_path != before->metrics_path ? FROM_METRICS : 0) |
-			 (o.pages != before->pages ? FROM_PAGES : 0);
+	o.from_config &= config_changed(before, &o) & ~(before->ndisks ? FROM_DISKS : 0) &
+			 ~(before->nnets ? FROM_NETS : 0);
 	vm->opt = o;
 	return 0;
 }

@@ -28,11 +28,10 @@ void vm_die(struct vm *vm, int status, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(said, sizeof(said), fmt, ap);
 	va_end(ap);
-	if (vm) /* "--kernel X: ..." names boot-source.kernel_image_path if that gave X */
-		config_label(&vm->opt, said, msg, sizeof(msg));
-	else
-		snprintf(msg, sizeof(msg), "%s", said);
+	snprintf(msg, sizeof(msg), "%s", said);
 	if (vm) {
+		/* "--kernel X: ..." names boot-source.kernel_image_path if that gave X */
+		config_label(&vm->opt, said, msg, sizeof(msg));
 		console_restore(&vm->con);
 		log_msg(&vm->log, LOG_ERROR, "%s", msg);
 	}

@@ -51,12 +51,13 @@ def _crashed(kind, value, tb):
 sys.excepthook = _crashed
 
 
-def _children():
-    """Pids of this process's children still running (kvmrun processes a test left behind)."""
+def children(pid="self"):
+    """Pids of a process's children still running (of this one: kvmrun processes a test left
+    behind)."""
     kids = []
-    for tid in os.listdir("/proc/self/task"):
+    for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            with open(f"/proc/self/task/{tid}/children") as fh:
+            with open(f"/proc/{pid}/task/{tid}/children") as fh:
                 kids += [int(k) for k in fh.read().split()]
         except OSError:
             pass
@@ -68,7 +69,7 @@ def _clean_up():
     """A script that stopped midway (a failed check, an exception) leaves no kvmrun running to
     load the host for the scripts after it; TMP goes when every check passed (kept to look at
     otherwise: its path is in the FAIL lines)."""
-    for pid in _children():
+    for pid in children():
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:

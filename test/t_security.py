@@ -6,7 +6,7 @@ import subprocess
 import time
 
 import kvmtest
-from kvmtest import KVMRUN, TMP, TOP, probe, result, start_until, stop
+from kvmtest import KVMRUN, TMP, TOP, children, probe, result, start_until, stop
 
 
 def proc_status(pid, tid=None):
@@ -54,17 +54,6 @@ def filters_kill():
                f"status {p.returncode} {p.stderr!r}")
     p = subprocess.run([KVMRUN, "--seccomp-selftest", "bogus"], capture_output=True, timeout=20)
     result("seccomp/selftest-bad-role", p.returncode == 2, f"status {p.returncode}")
-
-
-def children(pid):
-    kids = []
-    for t in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{t}/children") as fh:
-                kids += [int(c) for c in fh.read().split()]
-        except OSError:
-            pass
-    return kids
 
 
 def pidfd_supported():
